@@ -1,0 +1,3 @@
+module github.com/stackwave/stackwave
+
+go 1.26.0
