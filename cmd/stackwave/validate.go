@@ -1,0 +1,159 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+
+	"github.com/stackwave/stackwave/deploy"
+	"github.com/stackwave/stackwave/product"
+	"github.com/stackwave/stackwave/validate"
+)
+
+// maxDocument bounds the size of a product document read by the CLI.
+const maxDocument = 64 << 20
+
+func newFlags(name string, env *cliEnv) *flag.FlagSet {
+	fs := flag.NewFlagSet("stackwave "+name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	return fs
+}
+
+// readDocument reads FILE, or stdin for "-".
+func readDocument(file string, env *cliEnv) ([]byte, error) {
+	var r io.Reader
+	switch file {
+	case "":
+		return nil, errors.New("-f FILE is required (use -f - for stdin)")
+	case "-":
+		r = env.stdin
+	default:
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxDocument+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxDocument {
+		return nil, fmt.Errorf("%s: larger than %d bytes", file, maxDocument)
+	}
+	return b, nil
+}
+
+// loadDocument reads, decodes and validates a document. It prints the
+// problems and returns a non-zero exit code when the document is unusable.
+func loadDocument(file string, env *cliEnv) (*product.Document, int) {
+	data, err := readDocument(file, env)
+	if err != nil {
+		env.errorf("%v", err)
+		return nil, exitUsage
+	}
+	doc, err := product.Decode(data)
+	if err != nil {
+		var de *product.DecodeError
+		if errors.As(err, &de) && file != "-" {
+			fmt.Fprintf(env.stderr, "%s: %v\n", file, err)
+		} else {
+			fmt.Fprintln(env.stderr, err)
+		}
+		return nil, exitUsage
+	}
+	if err := validate.Document(doc, nil); err != nil {
+		var ve *validate.Error
+		if errors.As(err, &ve) {
+			for _, fe := range ve.Errors {
+				fmt.Fprintln(env.stderr, fe.Error())
+			}
+			env.errorf("%s: %d problems", displayName(file), len(ve.Errors))
+		} else {
+			env.errorf("%v", err)
+		}
+		return nil, exitInvalid
+	}
+	return doc, exitOK
+}
+
+func displayName(file string) string {
+	if file == "-" {
+		return "stdin"
+	}
+	return file
+}
+
+func runValidate(args []string, env *cliEnv) int {
+	fs := newFlags("validate", env)
+	file := fs.String("f", "", "product document, JSON or YAML (- for stdin)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	doc, code := loadDocument(*file, env)
+	if code != exitOK {
+		return code
+	}
+	tiers, stacks, services := doc.StackDeps.Counts()
+	fmt.Fprintf(env.stdout, "product %s is valid: %d tiers, %d stacks, %d services\n", doc.Name, tiers, stacks, services)
+	return exitOK
+}
+
+func runPlan(args []string, env *cliEnv) int {
+	fs := newFlags("plan", env)
+	file := fs.String("f", "", "product document, JSON or YAML (- for stdin)")
+	output := fs.String("o", "text", "output format: text or json")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if *output != "text" && *output != "json" {
+		env.errorf("-o %q: want text or json", *output)
+		return exitUsage
+	}
+	doc, code := loadDocument(*file, env)
+	if code != exitOK {
+		return code
+	}
+	plan, err := deploy.NewPlan(doc.StackDeps)
+	if err != nil {
+		env.errorf("%v", err)
+		return exitInvalid
+	}
+	if *output == "json" {
+		enc := json.NewEncoder(env.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(plan); err != nil {
+			env.errorf("%v", err)
+			return exitInvalid
+		}
+		return exitOK
+	}
+	fmt.Fprintf(env.stdout, "product %s: ", doc.Name)
+	if err := plan.WriteText(env.stdout); err != nil {
+		env.errorf("%v", err)
+		return exitInvalid
+	}
+	return exitOK
+}
+
+func runVersion(args []string, env *cliEnv) int {
+	version, goVersion := "(devel)", ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVersion = bi.GoVersion
+		if bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && version == "(devel)" {
+				version = "(devel " + s.Value[:min(12, len(s.Value))] + ")"
+			}
+		}
+	}
+	fmt.Fprintf(env.stdout, "stackwave %s %s\n", version, goVersion)
+	return exitOK
+}

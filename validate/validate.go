@@ -1,0 +1,600 @@
+// Package validate checks products against stackwave's rules and returns
+// every problem at once, each with the JSON path the user wrote, its kind
+// and the offending value:
+//
+//	stack_deps[1][0].services[0].image.tag: Invalid value: "": must not be empty
+//
+// The error returned for a product that breaks the rules is an *Error
+// matching ErrInvalid. Documents that cannot be decoded at all are reported
+// by product.Decode with product.ErrInvalidArgs instead.
+package validate
+
+import (
+	"maps"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/stackwave/stackwave/product"
+	"github.com/stackwave/stackwave/stack"
+)
+
+// Limits of names and fields.
+const (
+	MaxNameLength        = 128 // product, provider and version names
+	MaxDescriptionLength = 128
+	MaxLabelLength       = 63 // DNS-1123 labels, and stack_name + "-" + service_name
+	MaxTagKeyLength      = 128
+	MaxTagValueLength    = 256
+	MaxInstances         = 1000
+)
+
+// Options tune validation. A nil *Options means the defaults.
+type Options struct {
+	// Catalog lists the unit and volume types services may use; nil means
+	// stack.DefaultCatalog().
+	Catalog *stack.Catalog
+}
+
+var defaultCatalog = stack.DefaultCatalog()
+
+func (o *Options) catalog() *stack.Catalog {
+	if o == nil || o.Catalog == nil {
+		return defaultCatalog
+	}
+	return o.Catalog
+}
+
+// Document checks a decoded product document: its name, catalog fields and
+// stack_deps. It returns nil or an *Error listing every problem.
+func Document(doc *product.Document, opts *Options) error {
+	v := &validator{cat: opts.catalog()}
+	v.productName("product_name", doc.Name)
+	if doc.ProviderName != "" {
+		v.name("provider_name", doc.ProviderName, MaxNameLength)
+	}
+	v.text("description", doc.Description, MaxDescriptionLength)
+	v.text("product_type", doc.ProductType, MaxNameLength)
+	v.visibility("visibility", doc.Visibility)
+	v.tags("tags", doc.Tags)
+	if doc.VersionName != "" {
+		v.name("version_name", doc.VersionName, MaxNameLength)
+	}
+	v.text("version_description", doc.VersionDescription, MaxDescriptionLength)
+	v.guidance("guidance", doc.Guidance)
+	switch {
+	case doc.TemplateURL != "" && len(doc.StackDeps) > 0:
+		v.add(Invalid, "template_url", doc.TemplateURL, "give either stack_deps or template_url, not both")
+	case doc.TemplateURL != "":
+		v.templateURL("template_url", doc.TemplateURL)
+	default:
+		v.deps(doc.StackDeps)
+	}
+	return v.errs.errorOrNil()
+}
+
+// Deps checks stack_deps on their own (paths start with "stack_deps").
+func Deps(deps stack.Deps, opts *Options) error {
+	v := &validator{cat: opts.catalog()}
+	v.deps(deps)
+	return v.errs.errorOrNil()
+}
+
+// Product checks the catalog fields of a product record.
+func Product(p *product.Product) error {
+	v := &validator{}
+	v.productName("product_name", p.Name)
+	v.name("provider_name", p.ProviderName, MaxNameLength)
+	v.text("description", p.Description, MaxDescriptionLength)
+	v.text("product_type", p.ProductType, MaxNameLength)
+	v.visibility("visibility", p.Visibility)
+	v.tags("tags", p.Tags)
+	return v.errs.errorOrNil()
+}
+
+// Version checks a product version record, its spec included unless it
+// references a template.
+func Version(pv *product.Version, opts *Options) error {
+	v := &validator{cat: opts.catalog()}
+	v.name("version_name", pv.Name, MaxNameLength)
+	v.text("description", pv.Description, MaxDescriptionLength)
+	v.guidance("guidance", pv.Guidance)
+	if pv.TemplateURL == "" || len(pv.StackDeps) > 0 {
+		v.deps(pv.StackDeps)
+	}
+	return v.errs.errorOrNil()
+}
+
+// IsDNSLabel reports whether s is a DNS-1123 label: 1 to 63 lower-case
+// letters, digits and '-', starting and ending with a letter or digit.
+func IsDNSLabel(s string) bool {
+	if len(s) == 0 || len(s) > MaxLabelLength {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case c == '-' && i > 0 && i < len(s)-1:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// DNSLabel returns nil or a FieldError for a name that must be a DNS label.
+func DNSLabel(field, s string) *FieldError {
+	if s == "" {
+		return &FieldError{Field: field, Type: Required, Detail: "must not be empty"}
+	}
+	if IsDNSLabel(s) {
+		return nil
+	}
+	if len(s) > MaxLabelLength {
+		return &FieldError{Field: field, Type: TooLong, BadValue: s, Detail: "must be at most 63 characters"}
+	}
+	return &FieldError{Field: field, Type: Invalid, BadValue: s,
+		Detail: "must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit"}
+}
+
+type validator struct {
+	cat  *stack.Catalog
+	errs ErrorList
+}
+
+func (v *validator) add(t ErrorType, field string, bad any, detail string) {
+	v.errs = append(v.errs, &FieldError{Field: field, Type: t, BadValue: bad, Detail: detail})
+}
+
+func (v *validator) productName(field, s string) {
+	v.name(field, s, MaxNameLength)
+}
+
+// name checks a required human-readable name.
+func (v *validator) name(field, s string, max int) {
+	if strings.TrimSpace(s) == "" {
+		v.add(Required, field, s, "must not be empty")
+		return
+	}
+	v.text(field, s, max)
+}
+
+// text checks an optional free text: length in characters, valid UTF-8,
+// no control characters.
+func (v *validator) text(field, s string, max int) {
+	if n := utf8.RuneCountInString(s); n > max {
+		v.add(TooLong, field, s, "must be at most "+strconv.Itoa(max)+" characters, got "+strconv.Itoa(n))
+		return
+	}
+	if !utf8.ValidString(s) {
+		v.add(Invalid, field, s, "must be valid UTF-8")
+		return
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			v.add(Invalid, field, s, "must not contain control characters")
+			return
+		}
+	}
+}
+
+func (v *validator) visibility(field string, vis product.Visibility) {
+	switch vis {
+	case "", product.Private, product.Public:
+	default:
+		v.add(NotSupported, field, string(vis), `supported values: "private", "public"`)
+	}
+}
+
+func (v *validator) guidance(field string, g product.Guidance) {
+	switch g {
+	case "", product.GuidanceDefault, product.GuidanceRecommended, product.GuidanceLatest, product.GuidanceDeprecated:
+	default:
+		v.add(NotSupported, field, string(g), `supported values: "Default", "Recommended", "Latest", "Deprecated"`)
+	}
+}
+
+func (v *validator) tags(field string, tags map[string]string) {
+	for _, k := range sortedKeys(tags) {
+		f := field + "." + k
+		if k == "" {
+			v.add(Required, field, k, "tag keys must not be empty")
+			continue
+		}
+		v.text(f, k, MaxTagKeyLength)
+		v.text(f, tags[k], MaxTagValueLength)
+	}
+}
+
+// TemplateScheme is the scheme of template reference URLs.
+const TemplateScheme = "stackwave://templates/"
+
+func (v *validator) templateURL(field, u string) {
+	id, ok := strings.CutPrefix(u, TemplateScheme)
+	if !ok || !strings.HasPrefix(id, product.TemplateIDPrefix) || strings.ContainsAny(id, "/?#") {
+		v.add(Invalid, field, u, "must be a template reference such as "+TemplateScheme+"tpl-...")
+	}
+}
+
+// loc is the position of a stack or service, turned into a path only when
+// a problem is reported.
+type loc struct{ tier, stack, svc int }
+
+func (l loc) stackPath() string {
+	return "stack_deps[" + strconv.Itoa(l.tier) + "][" + strconv.Itoa(l.stack) + "]"
+}
+
+func (l loc) svcPath() string {
+	return l.stackPath() + ".services[" + strconv.Itoa(l.svc) + "]"
+}
+
+func idx(field string, i int) string { return field + "[" + strconv.Itoa(i) + "]" }
+
+type stackPos struct {
+	tier, index int
+}
+
+func (v *validator) deps(deps stack.Deps) {
+	if len(deps) == 0 {
+		v.add(Required, "stack_deps", nil, "a product needs at least one tier")
+		return
+	}
+	_, nstacks, _ := deps.Counts()
+	names := make(map[string]stackPos, nstacks)
+	for ti, tier := range deps {
+		if len(tier) == 0 {
+			v.add(Required, idx("stack_deps", ti), nil, "a tier needs at least one stack")
+		}
+		for si := range tier {
+			s := &tier[si]
+			l := loc{tier: ti, stack: si}
+			if fe := DNSLabel(l.stackPath()+".stack_name", s.Name); fe != nil {
+				v.errs = append(v.errs, fe)
+			} else if prev, dup := names[s.Name]; dup {
+				v.add(Duplicate, l.stackPath()+".stack_name", s.Name,
+					"stack names must be unique in a product; first used at "+loc{tier: prev.tier, stack: prev.index}.stackPath())
+			} else {
+				names[s.Name] = stackPos{tier: ti, index: si}
+			}
+			v.stack(s, l)
+		}
+	}
+	// References need every name, so they are checked after the walk.
+	for ti, tier := range deps {
+		for si := range tier {
+			v.dependsOn(&tier[si], loc{tier: ti, stack: si}, names)
+		}
+	}
+}
+
+func (v *validator) stack(s *stack.Stack, l loc) {
+	if len(s.Services) == 0 {
+		v.add(Required, l.stackPath()+".services", nil, "a stack needs at least one service")
+	}
+	for k := range s.Services {
+		sl := l
+		sl.svc = k
+		svc := &s.Services[k]
+		v.service(s, svc, sl)
+		for j := 0; j < k && svc.Name != ""; j++ {
+			if s.Services[j].Name == svc.Name {
+				v.add(Duplicate, sl.svcPath()+".service_name", svc.Name, "service names must be unique in a stack")
+				break
+			}
+		}
+	}
+	for i := range s.InitScripts {
+		is := &s.InitScripts[i]
+		f := l.stackPath() + ".init_scripts[" + strconv.Itoa(i) + "]"
+		if is.ServiceName == "" {
+			v.add(Required, f+".service_name", "", "must name a service of the stack")
+		} else if s.Service(is.ServiceName) == nil {
+			v.add(NotFound, f+".service_name", is.ServiceName, "no service of that name in stack "+strconv.Quote(s.Name))
+		}
+		v.command(f+".command", is.Command, true)
+	}
+}
+
+func (v *validator) dependsOn(s *stack.Stack, l loc, names map[string]stackPos) {
+	for i, dep := range s.DependsOn {
+		f := l.stackPath() + ".depends_on[" + strconv.Itoa(i) + "]"
+		pos, ok := names[dep]
+		switch {
+		case !ok:
+			v.add(NotFound, f, dep, "no stack of that name in the product")
+		case pos.tier >= l.tier:
+			v.add(Invalid, f, dep, "must name a stack of an earlier tier; "+strconv.Quote(dep)+" is in tier "+strconv.Itoa(pos.tier))
+		default:
+			for j := 0; j < i; j++ {
+				if s.DependsOn[j] == dep {
+					v.add(Duplicate, f, dep, "listed twice")
+					break
+				}
+			}
+		}
+	}
+}
+
+func (v *validator) service(s *stack.Stack, svc *stack.Service, l loc) {
+	if fe := DNSLabel(l.svcPath()+".service_name", svc.Name); fe != nil {
+		v.errs = append(v.errs, fe)
+	} else if s.Name != "" && len(s.Name)+1+len(svc.Name) > MaxLabelLength {
+		v.add(TooLong, l.svcPath()+".service_name", svc.Name,
+			"stack_name + \"-\" + service_name must be at most 63 characters, got "+strconv.Itoa(len(s.Name)+1+len(svc.Name)))
+	}
+	if svc.UnitType == "" {
+		v.add(Required, l.svcPath()+".unit_type", "", "must name a unit type such as 1U1G")
+	} else if v.cat != nil {
+		if _, err := v.cat.Unit(svc.UnitType); err != nil {
+			v.add(NotSupported, l.svcPath()+".unit_type", svc.UnitType, err.Error()+"; supported: "+strings.Join(v.cat.UnitNames(), ", "))
+		}
+	}
+	v.image(&svc.Image, l)
+	v.envs(svc.Envs, l)
+	v.command(l.svcPath()+".command", svc.Command, false)
+	if svc.Instances < 0 || svc.Instances > MaxInstances {
+		v.add(Invalid, l.svcPath()+".instances", svc.Instances, "must be between 1 and "+strconv.Itoa(MaxInstances)+" (0 or absent means 1)")
+	}
+	v.paths(svc, l)
+	v.accessPoints(svc, l)
+	if svc.Readiness != nil {
+		v.probe(svc.Readiness, l)
+	}
+}
+
+func (v *validator) image(img *stack.Image, l loc) {
+	if img.Name == "" {
+		v.add(Required, l.svcPath()+".image.name", "", "must name an image")
+	} else if named, err := reference.ParseNormalizedNamed(img.Name); err != nil {
+		v.add(Invalid, l.svcPath()+".image.name", img.Name, "must be an image name by the Docker reference grammar: "+err.Error())
+	} else if !reference.IsNameOnly(named) {
+		v.add(Invalid, l.svcPath()+".image.name", img.Name, "must not carry a tag or digest; use the tag and digest fields")
+	}
+	switch {
+	case img.Tag == "" && img.Digest == "":
+		v.add(Required, l.svcPath()+".image.tag", "", "must not be empty unless a digest is given")
+	case img.Tag != "" && !validTag(img.Tag):
+		v.add(Invalid, l.svcPath()+".image.tag", img.Tag, "must be 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'")
+	}
+	if img.Digest != "" {
+		if _, err := digest.Parse(img.Digest); err != nil {
+			v.add(Invalid, l.svcPath()+".image.digest", img.Digest, "must be a digest such as sha256:<64 hex digits>: "+err.Error())
+		}
+	}
+}
+
+// validTag implements the tag grammar [\w][\w.-]{0,127}.
+func validTag(t string) bool {
+	if len(t) == 0 || len(t) > 128 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_':
+		case (c == '.' || c == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validEnvKey implements [A-Za-z_][A-Za-z0-9_]*.
+func validEnvKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_':
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// envs checks "KEY=VALUE" entries. Values may hold secrets, so a bad entry
+// is reported by its key only.
+func (v *validator) envs(envs []string, l loc) {
+	var seen map[string]struct{}
+	if len(envs) > 8 {
+		seen = make(map[string]struct{}, len(envs))
+	}
+	for i, kv := range envs {
+		key, _, ok := strings.Cut(kv, "=")
+		f := l.svcPath() + ".envs[" + strconv.Itoa(i) + "]"
+		if !ok {
+			v.add(Invalid, f, redact(key, false), `must be "KEY=VALUE"`)
+			continue
+		}
+		if !validEnvKey(key) {
+			v.add(Invalid, f, redact(key, true), "env names must match [A-Za-z_][A-Za-z0-9_]*")
+			continue
+		}
+		dup := false
+		if seen != nil {
+			_, dup = seen[key]
+			seen[key] = struct{}{}
+		} else {
+			for _, prev := range envs[:i] {
+				if pk, _, _ := strings.Cut(prev, "="); pk == key {
+					dup = true
+					break
+				}
+			}
+		}
+		if dup {
+			v.add(Duplicate, f, redact(key, true), "env names must be unique in a service")
+		}
+	}
+}
+
+// redact shows an env entry without its value.
+func redact(key string, hadValue bool) string {
+	if len(key) > 64 {
+		key = key[:64] + "..."
+	}
+	if hadValue {
+		return key + "=<redacted>"
+	}
+	return "<redacted>"
+}
+
+func (v *validator) command(field string, cmd []string, required bool) {
+	if required && len(cmd) == 0 {
+		v.add(Required, field, nil, "must not be empty")
+	}
+	for i, arg := range cmd {
+		if arg == "" {
+			v.add(Invalid, idx(field, i), "", "command entries must not be empty")
+		}
+	}
+}
+
+// paths checks mount paths and config paths: absolute, clean, unique in
+// the service (a config file cannot share a path with a volume).
+func (v *validator) paths(svc *stack.Service, l loc) {
+	n := len(svc.VolumeArgs) + len(svc.ConfigPaths)
+	if n == 0 {
+		return
+	}
+	seen := make(map[string]string, n)
+	check := func(field, p string) {
+		switch {
+		case p == "":
+			v.add(Required, field, "", "must be an absolute path")
+			return
+		case !strings.HasPrefix(p, "/"):
+			v.add(Invalid, field, p, "must be an absolute path")
+			return
+		case p != "/" && (path.Clean(p) != p || strings.Contains(p, "..")):
+			v.add(Invalid, field, p, "must be a clean path: no '..', '.', '//' or trailing '/'")
+			return
+		case p == "/":
+			v.add(Invalid, field, p, "must not be the root directory")
+			return
+		}
+		if prev, dup := seen[p]; dup {
+			v.add(Duplicate, field, p, "already used at "+prev)
+			return
+		}
+		seen[p] = field
+	}
+	for i := range svc.VolumeArgs {
+		va := &svc.VolumeArgs[i]
+		f := l.svcPath() + ".volume_args[" + strconv.Itoa(i) + "]"
+		check(f+".mount_path", va.MountPath)
+		if va.UnitType == "" {
+			v.add(Required, f+".unit_type", "", "must name a volume type such as SSD1_10G")
+		} else if v.cat != nil {
+			if _, err := v.cat.Volume(va.UnitType); err != nil {
+				v.add(NotSupported, f+".unit_type", va.UnitType, err.Error())
+			}
+		}
+	}
+	for i, p := range svc.ConfigPaths {
+		check(l.svcPath()+".config_paths["+strconv.Itoa(i)+"]", p)
+	}
+}
+
+func (v *validator) accessPoints(svc *stack.Service, l loc) {
+	var ports [8]int // backend port and proto, small services stay on the stack
+	used := ports[:0]
+	for i := range svc.AccessPoints {
+		ap := &svc.AccessPoints[i]
+		f := l.svcPath() + ".access_points[" + strconv.Itoa(i) + "]"
+		switch ap.Type {
+		case stack.AccessDomain, stack.AccessPublicIP, stack.AccessInternalIP:
+		case "":
+			v.add(Required, f+".type", "", `must be "domain", "public_ip" or "internal_ip"`)
+		default:
+			v.add(NotSupported, f+".type", ap.Type, `supported values: "domain", "public_ip", "internal_ip"`)
+		}
+		switch ap.Proto {
+		case "", stack.ProtoHTTP, stack.ProtoTCP:
+		case stack.ProtoUDP:
+			if ap.Type == stack.AccessDomain {
+				v.add(NotSupported, f+".proto", ap.Proto, "a domain access point serves http")
+			}
+		default:
+			v.add(NotSupported, f+".proto", ap.Proto, `supported values: "http", "tcp", "udp"`)
+		}
+		if len(ap.BackendPorts) == 0 {
+			v.add(Required, f+".backend_ports", nil, "an access point needs at least one port")
+		}
+		for j, p := range ap.BackendPorts {
+			pf := f + ".backend_ports[" + strconv.Itoa(j) + "]"
+			if p < 1 || p > 65535 {
+				v.add(Invalid, pf, p, "must be between 1 and 65535")
+				continue
+			}
+			for _, q := range used {
+				if q == p {
+					v.add(Duplicate, pf, p, "ports must be unique in a service")
+					break
+				}
+			}
+			used = append(used, p)
+		}
+		if len(ap.HostPorts) > 0 && len(ap.HostPorts) != len(ap.BackendPorts) {
+			v.add(Invalid, f+".host_ports", len(ap.HostPorts), "must have one entry per backend port ("+strconv.Itoa(len(ap.BackendPorts))+")")
+		}
+		for j, p := range ap.HostPorts {
+			if p < 0 || p > 65535 {
+				v.add(Invalid, f+".host_ports["+strconv.Itoa(j)+"]", p, "must be between 1 and 65535, or 0 for a port the runtime assigns")
+			}
+		}
+	}
+}
+
+func (v *validator) probe(p *stack.Probe, l loc) {
+	f := l.svcPath() + ".readiness_probe"
+	port := func() {
+		if p.Port < 1 || p.Port > 65535 {
+			v.add(Invalid, f+".port", p.Port, "must be between 1 and 65535")
+		}
+	}
+	switch p.Type {
+	case stack.ProbeRunning, "":
+	case stack.ProbeTCP:
+		port()
+	case stack.ProbeHTTP:
+		port()
+		if p.Path != "" && !strings.HasPrefix(p.Path, "/") {
+			v.add(Invalid, f+".path", p.Path, "must start with '/'")
+		}
+		for i, c := range p.ExpectedCodes {
+			if c < 100 || c > 599 {
+				v.add(Invalid, idx(f+".expected_codes", i), c, "must be an HTTP status between 100 and 599")
+			}
+		}
+	case stack.ProbeExec:
+		if len(p.Command) == 0 {
+			v.add(Required, f+".command", nil, "an exec probe needs a command")
+		}
+		v.command(f+".command", p.Command, false)
+	default:
+		v.add(NotSupported, f+".type", p.Type, `supported values: "running", "tcp", "http", "exec"`)
+	}
+	if p.Period < 0 {
+		v.add(Invalid, f+".period", p.Period.Std().String(), "must not be negative")
+	}
+	if p.Timeout < 0 {
+		v.add(Invalid, f+".timeout", p.Timeout.Std().String(), "must not be negative")
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	return slices.Sorted(maps.Keys(m))
+}
