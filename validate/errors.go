@@ -47,7 +47,7 @@ func (t ErrorType) String() string {
 type FieldError struct {
 	// Field is the JSON path the user wrote, e.g.
 	// "stack_deps[1][0].services[0].image.tag".
-	Field string `json:"field"`
+	Field string    `json:"field"`
 	Type  ErrorType `json:"type"`
 	// BadValue is the offending value (env values are redacted).
 	BadValue any `json:"-"`
