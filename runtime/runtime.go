@@ -1,0 +1,180 @@
+// Package runtime defines the back-end interface through which stackwave
+// runs stacks: Docker (runtime/docker), Kubernetes (runtime/kube) and the
+// in-memory simulation embedders use in unit tests (runtime/sim). Every
+// back-end passes the conformance suite in runtime/runtimetest.
+//
+// The deploy package drives a Runtime one stack at a time: Apply makes the
+// stack's services match a spec, Wait blocks until they are ready, Remove
+// deletes them, and Observe rebuilds the whole picture of a deployment from
+// what the back-end itself holds (labels, objects), so a control plane that
+// restarts loses nothing.
+package runtime
+
+import (
+	"context"
+	"time"
+
+	"github.com/stackwave/stackwave/stack"
+)
+
+// Runtime runs the stacks of deployments.
+//
+// Contract:
+//
+//   - Methods may be called concurrently, for different stacks of one
+//     deployment and for different deployments. Calls for one stack are
+//     never concurrent.
+//   - Apply is idempotent: applying a spec whose ServiceHash values are
+//     unchanged touches nothing. A service whose hash changed is replaced;
+//     a service that is no longer in the spec is removed; a changed
+//     instance count adds or removes instances without replacing the
+//     others. Apply returns once the services exist and are started; it
+//     does not wait for readiness.
+//   - Wait returns nil once every instance of every service is ready by
+//     its probe, or an error as soon as one fails (exits, is killed,
+//     crash-loops, cannot pull its image) without waiting out a timeout.
+//     It reports progress through report, which may be nil and must not
+//     block for long.
+//   - Remove deletes a stack's services and everything the runtime
+//     created for them; volumes survive unless opts.DeleteData is set.
+//     Removing a stack that does not exist is not an error.
+//   - Observe reports what exists for a deployment, from the back-end's
+//     own state alone.
+//   - A cancelled context makes a method return promptly with an error
+//     wrapping ctx.Err(); what was created so far stays and a later Apply
+//     converges it.
+//   - Errors may be the back-end's native errors. Callers turn them into
+//     the sentinels of this package with MapError.
+type Runtime interface {
+	// Name identifies the back-end ("docker", "kube", "sim").
+	Name() string
+	Apply(ctx context.Context, spec *StackSpec, report Reporter) error
+	Wait(ctx context.Context, spec *StackSpec, report Reporter) error
+	Remove(ctx context.Context, ref StackRef, opts RemoveOptions) error
+	Observe(ctx context.Context, deployment string) (*DeploymentState, error)
+	// RunInit runs the init script with the given index of a ready
+	// stack once to completion; a non-zero exit is an error carrying the
+	// script's output. Running the same script of the same stack spec
+	// again after it succeeded may run it again; the caller records
+	// which scripts ran.
+	RunInit(ctx context.Context, spec *StackSpec, index int) error
+}
+
+// Lifecycle is implemented by runtimes that can stop, start and restart
+// a stack in place, keeping its configuration and data.
+type Lifecycle interface {
+	Stop(ctx context.Context, ref StackRef) error
+	Start(ctx context.Context, spec *StackSpec) error
+	Restart(ctx context.Context, spec *StackSpec) error
+}
+
+// ErrorMapper is implemented by runtimes whose native errors MapError
+// should translate.
+type ErrorMapper interface {
+	// MapError returns err wrapped so that it matches one of this
+	// package's sentinels, or err unchanged when it knows none.
+	MapError(err error) error
+}
+
+// Reporter receives progress events from a runtime call. It may be nil.
+type Reporter func(Event)
+
+// Emit calls r if it is not nil.
+func (r Reporter) Emit(e Event) {
+	if r != nil {
+		if e.Time.IsZero() {
+			e.Time = time.Now()
+		}
+		r(e)
+	}
+}
+
+// StackRef names one stack of one deployment.
+type StackRef struct {
+	Deployment string
+	Stack      string
+}
+
+func (r StackRef) String() string { return r.Deployment + "/" + r.Stack }
+
+// StackSpec is everything a runtime needs to run one stack.
+type StackSpec struct {
+	// Deployment is the deployment name, a DNS-1123 label.
+	Deployment string
+	// ProductName, ProductID and VersionID label what the runtime
+	// creates, so Observe can report them.
+	ProductName string
+	ProductID   string
+	VersionID   string
+	// Tier is the index of the stack's tier in stack_deps.
+	Tier int
+	// Stack is the stack's spec. Instance counts already include any
+	// scaling done after launch.
+	Stack stack.Stack
+	// Files holds the rendered config files of each service, by service
+	// name and absolute path.
+	Files map[string]map[string][]byte
+	// Catalog sizes unit and volume types; nil means
+	// stack.DefaultCatalog().
+	Catalog *stack.Catalog
+	// ReadyTimeout bounds Wait for services whose probe has no timeout;
+	// zero means no bound beyond the context.
+	ReadyTimeout time.Duration
+}
+
+// Ref returns the StackRef of the spec.
+func (s *StackSpec) Ref() StackRef { return StackRef{Deployment: s.Deployment, Stack: s.Stack.Name} }
+
+// Unit returns the compute size of a service.
+func (s *StackSpec) Unit(svc *stack.Service) (stack.Unit, error) {
+	return s.catalog().Unit(svc.UnitType)
+}
+
+// Volume returns the class and size of a volume.
+func (s *StackSpec) Volume(v *stack.VolumeArg) (stack.Volume, error) {
+	return s.catalog().Volume(v.UnitType)
+}
+
+var defaultCatalog = stack.DefaultCatalog()
+
+func (s *StackSpec) catalog() *stack.Catalog {
+	if s.Catalog == nil {
+		return defaultCatalog
+	}
+	return s.Catalog
+}
+
+// RemoveOptions tune Remove.
+type RemoveOptions struct {
+	// DeleteData also deletes the stack's volumes.
+	DeleteData bool
+	// GracePeriod is how long services get to stop before they are
+	// killed; zero means the runtime's default.
+	GracePeriod time.Duration
+}
+
+// EventType is the kind of a runtime event.
+type EventType string
+
+// Runtime event types.
+const (
+	EventServiceCreated   EventType = "service-created"
+	EventServiceReplaced  EventType = "service-replaced"
+	EventServiceUnchanged EventType = "service-unchanged"
+	EventServiceRemoved   EventType = "service-removed"
+	EventServiceScaled    EventType = "service-scaled"
+	EventServiceWaiting   EventType = "service-waiting"
+	EventServiceReady     EventType = "service-ready"
+	EventServiceFailed    EventType = "service-failed"
+	EventInitScript       EventType = "init-script"
+)
+
+// Event is something a runtime did or saw.
+type Event struct {
+	Type     EventType
+	Stack    string
+	Service  string
+	Instance string
+	Time     time.Time
+	Message  string
+}
