@@ -1,0 +1,202 @@
+package deploy
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/stackwave/stackwave/runtime"
+	"github.com/stackwave/stackwave/store"
+)
+
+// EventType is the kind of an engine event.
+type EventType string
+
+// Event types. Service events come from the runtime and keep its names.
+const (
+	EventOperationStarted EventType = "operation-started"
+	EventOperationDone    EventType = "operation-done"
+	EventOperationFailed  EventType = "operation-failed"
+	EventRollbackStarted  EventType = "rollback-started"
+	EventStackApplying    EventType = "stack-applying"
+	EventStackWaiting     EventType = "stack-waiting"
+	EventStackReady       EventType = "stack-ready"
+	EventStackUnchanged   EventType = "stack-unchanged"
+	EventStackFailed      EventType = "stack-failed"
+	EventStackSkipped     EventType = "stack-skipped"
+	EventStackRemoving    EventType = "stack-removing"
+	EventStackRemoved     EventType = "stack-removed"
+	EventStackStopped     EventType = "stack-stopped"
+	EventInitScript       EventType = "init-script"
+
+	EventServiceCreated   = EventType(runtime.EventServiceCreated)
+	EventServiceReplaced  = EventType(runtime.EventServiceReplaced)
+	EventServiceUnchanged = EventType(runtime.EventServiceUnchanged)
+	EventServiceRemoved   = EventType(runtime.EventServiceRemoved)
+	EventServiceScaled    = EventType(runtime.EventServiceScaled)
+	EventServiceWaiting   = EventType(runtime.EventServiceWaiting)
+	EventServiceReady     = EventType(runtime.EventServiceReady)
+	EventServiceFailed    = EventType(runtime.EventServiceFailed)
+)
+
+// Event is something that happened during an operation. Messages never
+// contain env values.
+type Event struct {
+	Type        EventType `json:"type"`
+	Deployment  string    `json:"deployment"`
+	OperationID string    `json:"operation_id"`
+	Stack       string    `json:"stack_name,omitempty"`
+	Service     string    `json:"service_name,omitempty"`
+	Time        time.Time `json:"time"`
+	Message     string    `json:"message,omitempty"`
+}
+
+// String renders the event on one line:
+// "12:00:01.234 kodo stack-ready kodo-1: 2 services ready".
+func (e Event) String() string {
+	var b strings.Builder
+	b.WriteString(e.Time.Format("15:04:05.000"))
+	b.WriteByte(' ')
+	b.WriteString(e.Deployment)
+	b.WriteByte(' ')
+	b.WriteString(string(e.Type))
+	if e.Stack != "" {
+		b.WriteByte(' ')
+		b.WriteString(e.Stack)
+		if e.Service != "" {
+			b.WriteByte('/')
+			b.WriteString(e.Service)
+		}
+	}
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	return b.String()
+}
+
+func (e Event) record() store.Event {
+	return store.Event{OperationID: e.OperationID, Time: e.Time, Type: string(e.Type), Stack: e.Stack, Service: e.Service, Message: e.Message}
+}
+
+// dispatcher delivers events to the caller's callback and channel from
+// its own goroutine, through an unbounded queue, so a slow consumer never
+// blocks the engine. close waits until every event was delivered.
+type dispatcher struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	queue  []Event
+	closed bool
+	done   chan struct{}
+	sinks  []func(Event)
+	redact func(string) string
+}
+
+func newDispatcher(redact func(string) string, sinks ...func(Event)) *dispatcher {
+	d := &dispatcher{done: make(chan struct{}), redact: redact}
+	d.cond = sync.NewCond(&d.mu)
+	for _, s := range sinks {
+		if s != nil {
+			d.sinks = append(d.sinks, s)
+		}
+	}
+	go d.loop()
+	return d
+}
+
+func (d *dispatcher) emit(e Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	if d.redact != nil {
+		e.Message = d.redact(e.Message)
+	}
+	d.mu.Lock()
+	if !d.closed {
+		d.queue = append(d.queue, e)
+		d.cond.Signal()
+	}
+	d.mu.Unlock()
+}
+
+func (d *dispatcher) loop() {
+	defer close(d.done)
+	var batch []Event
+	for {
+		d.mu.Lock()
+		for len(d.queue) == 0 && !d.closed {
+			d.cond.Wait()
+		}
+		if len(d.queue) == 0 && d.closed {
+			d.mu.Unlock()
+			return
+		}
+		batch, d.queue = d.queue, batch[:0]
+		d.mu.Unlock()
+		for _, e := range batch {
+			for _, s := range d.sinks {
+				s(e)
+			}
+		}
+	}
+}
+
+// close stops accepting events and waits until the queued ones are
+// delivered.
+func (d *dispatcher) close() {
+	d.mu.Lock()
+	d.closed = true
+	d.cond.Signal()
+	d.mu.Unlock()
+	<-d.done
+}
+
+// redactor replaces every env value of a spec in s with "<redacted>".
+// Values shorter than three bytes are left alone: they would blank out
+// ordinary words and cannot be secrets worth the name.
+func redactor(values []string) func(string) string {
+	if len(values) == 0 {
+		return nil
+	}
+	// Longer values first, so a value containing another is hidden whole.
+	values = slices.Clone(values)
+	slices.SortFunc(values, func(a, b string) int { return len(b) - len(a) })
+	pairs := make([]string, 0, 2*len(values))
+	for _, v := range values {
+		if len(v) >= 3 {
+			pairs = append(pairs, v, "<redacted>")
+		}
+	}
+	if len(pairs) == 0 {
+		return nil
+	}
+	r := strings.NewReplacer(pairs...)
+	return r.Replace
+}
+
+// redactedError hides env values in an error's message while keeping the
+// error chain for errors.Is and errors.As.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+func redactError(redact func(string) string, err error) error {
+	if err == nil || redact == nil {
+		return err
+	}
+	msg := err.Error()
+	if r := redact(msg); r != msg {
+		return &redactedError{msg: r, err: err}
+	}
+	return err
+}
+
+func eventf(t EventType, stackName, service, format string, args ...any) Event {
+	return Event{Type: t, Stack: stackName, Service: service, Message: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,462 @@
+package deploy
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+
+	"github.com/stackwave/stackwave/product"
+	"github.com/stackwave/stackwave/runtime"
+	"github.com/stackwave/stackwave/stack"
+	"github.com/stackwave/stackwave/store"
+	"github.com/stackwave/stackwave/validate"
+)
+
+// Policy says what an operation does when a stack fails.
+type Policy string
+
+// Failure policies.
+const (
+	// FailFast stops starting stacks, keeps what runs, and leaves the
+	// deployment in status Error. The default.
+	FailFast Policy = "fail-fast"
+	// Continue goes on with every stack that does not depend on the
+	// failed one; its dependents are skipped and reported.
+	Continue Policy = "continue"
+	// Rollback stops, tears down what the operation created in reverse
+	// order and, for an update, restores the previous version; the
+	// deployment ends in status Tainted.
+	Rollback Policy = "rollback"
+)
+
+// ParsePolicy parses "fail-fast", "continue" or "rollback" (empty means
+// fail-fast).
+func ParsePolicy(s string) (Policy, error) {
+	switch Policy(s) {
+	case "", FailFast:
+		return FailFast, nil
+	case Continue, Rollback:
+		return Policy(s), nil
+	}
+	return "", fmt.Errorf("%w: policy %q: want fail-fast, continue or rollback", ErrInvalidRequest, s)
+}
+
+// Defaults of Options.
+const (
+	DefaultConcurrency  = 8
+	DefaultLeaseTTL     = 30 * time.Second
+	DefaultReadyTimeout = 5 * time.Minute
+)
+
+// Options configure an Executor. The zero value means the defaults.
+type Options struct {
+	// Concurrency bounds the runtime calls (apply, remove, init scripts,
+	// lifecycle) in flight at once across every operation of the
+	// executor. Waiting for readiness holds no slot. Default 8.
+	Concurrency int
+	// Owner names this executor in leases and operation records; it must
+	// differ between processes. Default: host name, process ID and a
+	// random suffix.
+	Owner string
+	// LeaseTTL is how long a deployment's lease lasts without renewal;
+	// the executor renews it every third of that while it works. If the
+	// process dies, another executor may take over after LeaseTTL.
+	// Default 30s.
+	LeaseTTL time.Duration
+	// ReadyTimeout bounds how long a service may take to become ready
+	// when its probe sets no timeout. Default 5m.
+	ReadyTimeout time.Duration
+	// OnEvent, when set, receives every event, in order, from a goroutine
+	// of the executor; a slow callback delays delivery, never the engine.
+	OnEvent func(Event)
+	// Events, when set, receives every event like OnEvent. The operation
+	// returns only after its events were delivered, so keep reading.
+	Events chan<- Event
+	// Catalog sizes unit and volume types; nil means stack.DefaultCatalog().
+	Catalog *stack.Catalog
+}
+
+// Executor runs operations (launch, update, terminate, restart, stop,
+// start, scale) on deployments: it plans them, drives the runtime, and
+// records every step in the store. An Executor is safe for concurrent use;
+// operations on different deployments run in parallel, and a lease in the
+// store keeps two operations (from this or any other process) off one
+// deployment.
+type Executor struct {
+	rt   runtime.Runtime
+	st   store.Store
+	opts Options
+	sem  *semaphore.Weighted
+
+	bg       context.Context // parent of submitted operations
+	bgCancel context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// New returns an executor running deployments on rt and recording them in
+// st.
+func New(rt runtime.Runtime, st store.Store, opts *Options) *Executor {
+	e := &Executor{rt: rt, st: st}
+	if opts != nil {
+		e.opts = *opts
+	}
+	if e.opts.Concurrency <= 0 {
+		e.opts.Concurrency = DefaultConcurrency
+	}
+	if e.opts.LeaseTTL <= 0 {
+		e.opts.LeaseTTL = DefaultLeaseTTL
+	}
+	if e.opts.ReadyTimeout <= 0 {
+		e.opts.ReadyTimeout = DefaultReadyTimeout
+	}
+	if e.opts.Owner == "" {
+		host, _ := os.Hostname()
+		e.opts.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), randomString(6))
+	}
+	e.sem = semaphore.NewWeighted(int64(e.opts.Concurrency))
+	e.bg, e.bgCancel = context.WithCancel(context.Background())
+	return e
+}
+
+// Owner returns the name this executor uses in leases.
+func (e *Executor) Owner() string { return e.opts.Owner }
+
+// Runtime returns the executor's runtime.
+func (e *Executor) Runtime() runtime.Runtime { return e.rt }
+
+// Store returns the executor's store.
+func (e *Executor) Store() store.Store { return e.st }
+
+// Close cancels the operations started with Submit and waits until they
+// have recorded their state and returned. Their deployments end in status
+// Error, or stay UnderChange if the store could not be reached, to be
+// resumed.
+func (e *Executor) Close() error {
+	e.bgCancel()
+	e.wg.Wait()
+	return nil
+}
+
+// Request describes an operation.
+type Request struct {
+	// Deployment names the deployment (a DNS-1123 label).
+	Deployment string
+	// VersionID is the product version to launch or update to.
+	VersionID string
+	// Policy is the failure policy; empty means FailFast.
+	Policy Policy
+	// Vars are the variables of config templates. They are kept in the
+	// deployment record (as its parameters) and reused by later
+	// operations unless replaced.
+	Vars map[string]string
+	// ConfigTemplates are the templates of config files (see the package
+	// documentation of config files). Kept like Vars.
+	ConfigTemplates map[string]string
+	// DeleteData makes Terminate delete volumes too.
+	DeleteData bool
+	// Stack names the stack of a restart, stop, start or scale.
+	Stack string
+	// Service and Instances are the target of a scale.
+	Service   string
+	Instances int
+	// Timeout bounds the whole operation; zero means no bound.
+	Timeout time.Duration
+}
+
+// Result is the outcome of an operation.
+type Result struct {
+	// Deployment is the record as the operation left it.
+	Deployment *store.Deployment
+	// Operation is the operation's entry in the record.
+	Operation store.Operation
+	// Changes is what a launch or update changed, stack by stack.
+	Changes *ChangeSet
+	// Skipped lists the stacks that were not started because a stack
+	// they depend on failed or the operation stopped.
+	Skipped []string
+}
+
+// Launch creates a deployment of a product version and starts its stacks,
+// tier by tier. Launching a name whose deployment was terminated launches
+// it again; any other existing name is an error matching
+// store.ErrAlreadyExists.
+func (e *Executor) Launch(ctx context.Context, req Request) (*Result, error) {
+	return e.Run(ctx, store.OpLaunch, req)
+}
+
+// Update moves a deployment to another version: stacks that changed are
+// applied in tier order, stacks that went away are removed in reverse
+// tier order after that, and untouched stacks are not restarted.
+func (e *Executor) Update(ctx context.Context, req Request) (*Result, error) {
+	return e.Run(ctx, store.OpUpdate, req)
+}
+
+// Terminate removes every stack of a deployment in reverse tier order.
+// Volumes are kept unless req.DeleteData is set. The record stays, with
+// status Terminated, until deleted from the store.
+func (e *Executor) Terminate(ctx context.Context, req Request) (*Result, error) {
+	return e.Run(ctx, store.OpTerminate, req)
+}
+
+// Restart restarts the services of one stack and waits until they are
+// ready again.
+func (e *Executor) Restart(ctx context.Context, req Request) (*Result, error) {
+	return e.Run(ctx, store.OpRestart, req)
+}
+
+// Stop stops the services of one stack, keeping their configuration and
+// data.
+func (e *Executor) Stop(ctx context.Context, req Request) (*Result, error) {
+	return e.Run(ctx, store.OpStop, req)
+}
+
+// Start starts a stopped stack again and waits until it is ready.
+func (e *Executor) Start(ctx context.Context, req Request) (*Result, error) {
+	return e.Run(ctx, store.OpStart, req)
+}
+
+// Scale sets the number of instances of one service (req.Stack,
+// req.Service, req.Instances). The count is kept across updates.
+func (e *Executor) Scale(ctx context.Context, req Request) (*Result, error) {
+	return e.Run(ctx, store.OpScale, req)
+}
+
+// Run runs an operation of the given type to its end. The error is nil,
+// an *OperationError listing every failure, or an error that stopped the
+// operation before it started (bad request, busy deployment, missing
+// version, a config template that does not render).
+func (e *Executor) Run(ctx context.Context, op store.OpType, req Request) (*Result, error) {
+	o, err := e.prepare(ctx, op, req, nil)
+	if err != nil {
+		return nil, err
+	}
+	return o.run(ctx)
+}
+
+// Handle follows an operation started with Submit.
+type Handle struct {
+	// Deployment and OperationID name the operation.
+	Deployment  string
+	OperationID string
+	done        chan struct{}
+	res         *Result
+	err         error
+}
+
+// Done is closed when the operation has ended.
+func (h *Handle) Done() <-chan struct{} { return h.done }
+
+// Wait waits for the operation to end, or for ctx (which then only stops
+// the waiting, not the operation).
+func (h *Handle) Wait(ctx context.Context) (*Result, error) {
+	select {
+	case <-h.done:
+		return h.res, h.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Submit prepares an operation like Run and returns as soon as it is
+// recorded (with its operation ID), leaving the work to a goroutine of the
+// executor that outlives ctx. Close cancels such operations.
+func (e *Executor) Submit(ctx context.Context, op store.OpType, req Request) (*Handle, error) {
+	o, err := e.prepare(ctx, op, req, nil)
+	if err != nil {
+		return nil, err
+	}
+	return e.goRun(o), nil
+}
+
+func (e *Executor) goRun(o *operation) *Handle {
+	h := &Handle{Deployment: o.name, OperationID: o.id, done: make(chan struct{})}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer close(h.done)
+		h.res, h.err = o.run(e.bg)
+	}()
+	return h
+}
+
+// Resume takes over a deployment whose operation was interrupted (status
+// UnderChange) once its lease has expired, and runs that operation again
+// to its end under the same operation ID. Every runtime call is
+// idempotent, so nothing the interrupted executor created is duplicated.
+// It fails with ErrBusy while the lease is held, and ErrNothingToResume
+// when there is nothing to do.
+func (e *Executor) Resume(ctx context.Context, name string) (*Result, error) {
+	o, err := e.prepareResume(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return o.run(ctx)
+}
+
+// SubmitResume is Resume that returns once the operation is taken over.
+func (e *Executor) SubmitResume(ctx context.Context, name string) (*Handle, error) {
+	o, err := e.prepareResume(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return e.goRun(o), nil
+}
+
+// ResumeAll submits the resumption of every interrupted deployment whose
+// lease has expired and returns their handles. Deployments still leased
+// are left alone; call it again later (a control plane calls it at start
+// and then every lease TTL).
+func (e *Executor) ResumeAll(ctx context.Context) ([]*Handle, error) {
+	deps, err := e.st.ListDeployments(ctx, store.DeploymentQuery{Status: store.StatusUnderChange})
+	if err != nil {
+		return nil, err
+	}
+	var hs []*Handle
+	for _, d := range deps {
+		h, err := e.SubmitResume(ctx, d.Name)
+		switch {
+		case err == nil:
+			hs = append(hs, h)
+		case errors.Is(err, ErrBusy), errors.Is(err, ErrNothingToResume), errors.Is(err, store.ErrNotFound):
+		default:
+			return hs, err
+		}
+	}
+	return hs, nil
+}
+
+// Preview returns what updating a deployment to versionID would change,
+// without changing anything. For a deployment that does not exist it
+// returns what a launch would create.
+func (e *Executor) Preview(ctx context.Context, name, versionID string) (*ChangeSet, error) {
+	to, err := e.st.GetVersion(ctx, versionID)
+	if err != nil {
+		return nil, fmt.Errorf("preview %s: version %s: %w", name, versionID, err)
+	}
+	if err := validate.Deps(to.StackDeps, &validate.Options{Catalog: e.opts.Catalog}); err != nil {
+		return nil, fmt.Errorf("preview %s: version %s: %w", name, versionID, err)
+	}
+	d, err := e.st.GetDeployment(ctx, name)
+	if errors.Is(err, store.ErrNotFound) || err == nil && d.Status == store.StatusTerminated {
+		cs := Diff(nil, to.StackDeps)
+		cs.ToVersionID = to.ID
+		return cs, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("preview %s: %w", name, err)
+	}
+	from, err := e.st.GetVersion(ctx, d.VersionID)
+	if err != nil {
+		return nil, fmt.Errorf("preview %s: current version %s: %w", name, d.VersionID, err)
+	}
+	cs := Diff(withScale(from.StackDeps, d), withScale(to.StackDeps, d))
+	cs.FromVersionID, cs.ToVersionID = from.ID, to.ID
+	return cs, nil
+}
+
+// Scale overrides are kept in the deployment's parameters under this
+// prefix, as "scale/<stack>/<service>" = "<instances>".
+const scaleParam = "scale/"
+
+// varParam prefixes template variables in the deployment's parameters.
+const varParam = "var/"
+
+// templateParam prefixes config templates in the deployment's parameters.
+const templateParam = "template/"
+
+// withScale returns deps with the deployment's scale overrides applied
+// (a copy when there are any).
+func withScale(deps stack.Deps, d *store.Deployment) stack.Deps {
+	var over map[string]int
+	for k, v := range d.Parameters {
+		if rest, ok := cutPrefix(k, scaleParam); ok {
+			var n int
+			if _, err := fmt.Sscanf(v, "%d", &n); err == nil {
+				if over == nil {
+					over = map[string]int{}
+				}
+				over[rest] = n
+			}
+		}
+	}
+	if over == nil {
+		return deps
+	}
+	out := make(stack.Deps, len(deps))
+	for ti, tier := range deps {
+		out[ti] = make(stack.Tier, len(tier))
+		for si := range tier {
+			s := tier[si]
+			s.Services = append([]stack.Service(nil), s.Services...)
+			for k := range s.Services {
+				if n, ok := over[s.Name+"/"+s.Services[k].Name]; ok {
+					s.Services[k].Instances = n
+				}
+			}
+			out[ti][si] = s
+		}
+	}
+	return out
+}
+
+func cutPrefix(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && s[:len(prefix)] == prefix {
+		return s[len(prefix):], true
+	}
+	return s, false
+}
+
+// params splits a deployment's parameters into template variables and
+// config templates.
+func params(d *store.Deployment) (vars, templates map[string]string) {
+	vars, templates = map[string]string{}, map[string]string{}
+	for k, v := range d.Parameters {
+		if rest, ok := cutPrefix(k, varParam); ok {
+			vars[rest] = v
+		} else if rest, ok := cutPrefix(k, templateParam); ok {
+			templates[rest] = v
+		}
+	}
+	return vars, templates
+}
+
+const idAlphabet = "0123456789abcdefghijklmnopqrstuv"
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = idAlphabet[b[i]&31]
+	}
+	return string(b)
+}
+
+// newOperationID returns "op-" and 16 random characters.
+func newOperationID() string { return "op-" + randomString(16) }
+
+// productName returns the product's name, or its ID if it cannot be read.
+func (e *Executor) productName(ctx context.Context, id string) string {
+	p, err := e.st.GetProduct(ctx, id)
+	if err != nil {
+		return id
+	}
+	return p.Name
+}
+
+// loadVersion reads and validates a version's spec.
+func (e *Executor) loadVersion(ctx context.Context, id string) (*product.Version, error) {
+	v, err := e.st.GetVersion(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("version %s: %w", id, err)
+	}
+	if err := validate.Deps(v.StackDeps, &validate.Options{Catalog: e.opts.Catalog}); err != nil {
+		return nil, fmt.Errorf("version %s: %w", id, err)
+	}
+	return v, nil
+}

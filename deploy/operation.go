@@ -1,0 +1,1033 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stackwave/stackwave/product"
+	"github.com/stackwave/stackwave/runtime"
+	"github.com/stackwave/stackwave/stack"
+	"github.com/stackwave/stackwave/store"
+	"github.com/stackwave/stackwave/validate"
+)
+
+// Stack states recorded in the deployment record.
+const (
+	StateApplying    = "applying"
+	StateWaiting     = "waiting"
+	StateInit        = "initializing"
+	StateReady       = "ready"
+	StateFailed      = "failed"
+	StateInterrupted = "interrupted"
+	StateRemoving    = "removing"
+	StateStopped     = "stopped"
+)
+
+// files maps stack -> service -> path -> rendered content.
+type files = map[string]map[string]map[string][]byte
+
+// operation is one prepared operation on one deployment.
+type operation struct {
+	e        *Executor
+	typ      store.OpType
+	id       string
+	name     string
+	req      Request
+	policy   Policy
+	resumed  bool
+	relaunch bool // launch of a terminated deployment
+
+	productName      string
+	from, to         *product.Version
+	fromDeps, toDeps stack.Deps
+	fromFiles        files
+	toFiles          files
+	vars, templates  map[string]string
+	plan             *Plan
+	changes          *ChangeSet
+
+	rec       *recorder
+	ev        *dispatcher
+	redact    func(string) string
+	leaseLost atomic.Bool
+
+	mu      sync.Mutex
+	errs    *multierror.Error
+	skipped []string
+	touched map[string]bool
+}
+
+func (e *Executor) prepareResume(ctx context.Context, name string) (*operation, error) {
+	d, err := e.st.GetDeployment(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("resume %s: %w", name, err)
+	}
+	op := d.LastOperation()
+	if d.Status != store.StatusUnderChange || op == nil || op.Status != store.OpInProgress {
+		return nil, fmt.Errorf("resume %s: %w (status %s)", name, ErrNothingToResume, d.Status)
+	}
+	req := Request{
+		Deployment: name, VersionID: op.ToVersionID, Policy: Policy(op.Policy), DeleteData: op.DeleteData,
+		Stack: op.Stack, Service: op.Service, Instances: op.Instances,
+	}
+	return e.prepare(ctx, op.Type, req, op)
+}
+
+// prepare checks a request, takes the deployment's lease, loads and
+// renders everything the operation needs, and records the operation. When
+// it fails nothing has changed.
+func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, resume *store.Operation) (_ *operation, err error) {
+	if fe := validate.DNSLabel("deployment", req.Deployment); fe != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, fe)
+	}
+	name := req.Deployment
+	policy, err := ParsePolicy(string(req.Policy))
+	if err != nil {
+		return nil, err
+	}
+	switch typ {
+	case store.OpLaunch, store.OpUpdate:
+		if req.VersionID == "" {
+			return nil, fmt.Errorf("%w: %s %s: a version ID is required", ErrInvalidRequest, typ, name)
+		}
+	case store.OpRestart, store.OpStop, store.OpStart, store.OpScale:
+		if req.Stack == "" {
+			return nil, fmt.Errorf("%w: %s %s: a stack name is required", ErrInvalidRequest, typ, name)
+		}
+		if typ == store.OpScale && (req.Service == "" || req.Instances < 0 || req.Instances > validate.MaxInstances) {
+			return nil, fmt.Errorf("%w: scale %s: a service and 0 to %d instances are required, got service %q and %d",
+				ErrInvalidRequest, name, validate.MaxInstances, req.Service, req.Instances)
+		}
+	case store.OpTerminate:
+	default:
+		return nil, fmt.Errorf("%w: unknown operation %q", ErrInvalidRequest, typ)
+	}
+
+	if _, err := e.st.AcquireLease(ctx, name, e.opts.Owner, e.opts.LeaseTTL); err != nil {
+		if errors.Is(err, store.ErrLeaseHeld) {
+			return nil, fmt.Errorf("%s %s: %w: %w", typ, name, ErrBusy, err)
+		}
+		return nil, fmt.Errorf("%s %s: lease: %w", typ, name, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = e.st.ReleaseLease(context.WithoutCancel(ctx), name, e.opts.Owner)
+		}
+	}()
+
+	d, err := e.st.GetDeployment(ctx, name)
+	exists := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%s %s: %w", typ, name, err)
+	}
+	if resume == nil {
+		switch {
+		case typ == store.OpLaunch && exists && d.Status != store.StatusTerminated:
+			return nil, fmt.Errorf("launch %s: deployment %w (status %s); update it instead", name, store.ErrAlreadyExists, d.Status)
+		case typ != store.OpLaunch && !exists:
+			return nil, fmt.Errorf("%s %s: deployment %w", typ, name, store.ErrNotFound)
+		case typ != store.OpLaunch && d.Status == store.StatusTerminated:
+			return nil, fmt.Errorf("%w: %s %s: the deployment is terminated; launch it again", ErrInvalidRequest, typ, name)
+		case exists && d.Status == store.StatusUnderChange:
+			last := d.LastOperation()
+			id := ""
+			if last != nil {
+				id = last.ID
+			}
+			return nil, fmt.Errorf("%s %s: %w %s; resume it first", typ, name, ErrInterrupted, id)
+		}
+	}
+
+	o := &operation{e: e, typ: typ, name: name, req: req, policy: policy, resumed: resume != nil, touched: map[string]bool{}}
+	o.relaunch = typ == store.OpLaunch && exists && d.Status == store.StatusTerminated
+
+	switch typ {
+	case store.OpLaunch:
+		if o.to, err = e.loadVersion(ctx, req.VersionID); err != nil {
+			return nil, fmt.Errorf("launch %s: %w", name, err)
+		}
+	case store.OpUpdate:
+		fromID := d.VersionID
+		if resume != nil && resume.FromVersionID != "" {
+			fromID = resume.FromVersionID
+		}
+		if o.from, err = e.loadVersion(ctx, fromID); err != nil {
+			return nil, fmt.Errorf("update %s: current %w", name, err)
+		}
+		if o.to, err = e.loadVersion(ctx, req.VersionID); err != nil {
+			return nil, fmt.Errorf("update %s: %w", name, err)
+		}
+		if o.to.ProductID != d.ProductID {
+			return nil, fmt.Errorf("%w: update %s: version %s belongs to product %s, the deployment to %s",
+				ErrInvalidRequest, name, o.to.ID, o.to.ProductID, d.ProductID)
+		}
+	default:
+		if o.from, err = e.loadVersion(ctx, d.VersionID); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", typ, name, err)
+		}
+	}
+	if o.to != nil {
+		o.productName = e.productName(ctx, o.to.ProductID)
+	} else {
+		o.productName = e.productName(ctx, o.from.ProductID)
+	}
+
+	// Parameters: what the request gives replaces what the record holds.
+	params := map[string]string{}
+	if exists {
+		maps.Copy(params, d.Parameters)
+		if o.relaunch {
+			for k := range params {
+				if _, ok := cutPrefix(k, scaleParam); ok {
+					delete(params, k)
+				}
+			}
+		}
+	}
+	if req.Vars != nil {
+		replacePrefixed(params, varParam, req.Vars)
+	}
+	if req.ConfigTemplates != nil {
+		replacePrefixed(params, templateParam, req.ConfigTemplates)
+	}
+	if typ == store.OpScale && resume == nil {
+		s, _ := o.from.StackDeps.Stack(req.Stack)
+		if s == nil {
+			return nil, fmt.Errorf("%w: scale %s: no stack %q in version %s", ErrInvalidRequest, name, req.Stack, o.from.ID)
+		}
+		if s.Service(req.Service) == nil {
+			return nil, fmt.Errorf("%w: scale %s: no service %q in stack %q", ErrInvalidRequest, name, req.Service, req.Stack)
+		}
+		params[scaleParam+req.Stack+"/"+req.Service] = strconv.Itoa(req.Instances)
+	}
+	scaled := &store.Deployment{Parameters: params}
+	o.vars, o.templates = params2(params)
+
+	if o.from != nil {
+		o.fromDeps = withScale(o.from.StackDeps, scaled)
+		if typ != store.OpUpdate && typ != store.OpTerminate {
+			if _, err := o.from.StackDeps.Stack(req.Stack); err == -1 {
+				return nil, fmt.Errorf("%w: %s %s: no stack %q in version %s", ErrInvalidRequest, typ, name, req.Stack, o.from.ID)
+			}
+		}
+		if typ != store.OpUpdate && typ != store.OpTerminate {
+			if o.fromFiles, err = renderFiles(name, o.productName, o.fromDeps, o.templates, o.vars); err != nil {
+				return nil, fmt.Errorf("%w: %s %s: %w", ErrInvalidRequest, typ, name, err)
+			}
+		}
+	}
+	if o.to != nil {
+		o.toDeps = withScale(o.to.StackDeps, scaled)
+		if o.toFiles, err = renderFiles(name, o.productName, o.toDeps, o.templates, o.vars); err != nil {
+			return nil, fmt.Errorf("%w: %s %s: %w", ErrInvalidRequest, typ, name, err)
+		}
+		if o.plan, err = NewPlan(o.toDeps); err != nil {
+			return nil, err
+		}
+		o.changes = Diff(o.fromDeps, o.toDeps)
+		if o.from != nil {
+			o.changes.FromVersionID = o.from.ID
+		}
+		o.changes.ToVersionID = o.to.ID
+	} else if o.plan, err = NewPlan(o.fromDeps); err != nil {
+		return nil, err
+	}
+	o.redact = redactor(envValues(o.fromDeps, o.toDeps))
+
+	now := time.Now()
+	var opRec store.Operation
+	if resume != nil {
+		opRec = *resume
+		opRec.Owner = e.opts.Owner
+	} else {
+		opRec = store.Operation{
+			ID: newOperationID(), Type: typ, Status: store.OpInProgress, Policy: string(policy),
+			Stack: req.Stack, Service: req.Service, Instances: req.Instances, DeleteData: req.DeleteData,
+			Owner: e.opts.Owner, StartedAt: now,
+		}
+		if o.from != nil {
+			opRec.FromVersionID = o.from.ID
+		}
+		if o.to != nil {
+			opRec.ToVersionID = o.to.ID
+		}
+	}
+	o.id = opRec.ID
+
+	if !exists {
+		d = &store.Deployment{
+			Name: name, ProductID: o.to.ProductID, VersionID: o.to.ID, TargetVersionID: o.to.ID,
+			Runtime: e.rt.Name(), Parameters: params, Status: store.StatusUnderChange,
+			Operations: []store.Operation{opRec},
+		}
+		if d, err = e.st.CreateDeployment(ctx, d); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", typ, name, err)
+		}
+	} else {
+		d.Status = store.StatusUnderChange
+		d.Parameters = params
+		d.Runtime = e.rt.Name()
+		if o.to != nil {
+			d.TargetVersionID = o.to.ID
+		}
+		if o.relaunch {
+			d.ProductID, d.VersionID, d.Stacks = o.to.ProductID, o.to.ID, nil
+		}
+		if resume != nil {
+			if cur := d.Operation(opRec.ID); cur != nil {
+				*cur = opRec
+			}
+		} else {
+			d.Operations = append(d.Operations, opRec)
+		}
+		if d, err = e.st.UpdateDeployment(ctx, d); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", typ, name, err)
+		}
+	}
+	o.rec = newRecorder(e.st, d)
+	return o, nil
+}
+
+func params2(p map[string]string) (vars, templates map[string]string) {
+	return params(&store.Deployment{Parameters: p})
+}
+
+func replacePrefixed(params map[string]string, prefix string, values map[string]string) {
+	for k := range params {
+		if _, ok := cutPrefix(k, prefix); ok {
+			delete(params, k)
+		}
+	}
+	for k, v := range values {
+		params[prefix+k] = v
+	}
+}
+
+func envValues(deps ...stack.Deps) []string {
+	var out []string
+	for _, d := range deps {
+		for _, tier := range d {
+			for si := range tier {
+				for k := range tier[si].Services {
+					for _, kv := range tier[si].Services[k].Envs {
+						if _, v, ok := cutEnv(kv); ok && v != "" {
+							out = append(out, v)
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func cutEnv(kv string) (k, v string, ok bool) {
+	for i := 0; i < len(kv); i++ {
+		if kv[i] == '=' {
+			return kv[:i], kv[i+1:], true
+		}
+	}
+	return kv, "", false
+}
+
+// run executes a prepared operation to its end.
+func (o *operation) run(parent context.Context) (*Result, error) {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	if o.req.Timeout > 0 {
+		var cancelT context.CancelFunc
+		ctx, cancelT = context.WithTimeoutCause(ctx, o.req.Timeout, fmt.Errorf("operation timed out after %s", o.req.Timeout))
+		defer cancelT()
+	}
+	sinks := []func(Event){o.e.opts.OnEvent}
+	if ch := o.e.opts.Events; ch != nil {
+		sinks = append(sinks, func(e Event) { ch <- e })
+	}
+	o.ev = newDispatcher(o.redact, sinks...)
+	o.rec.start()
+	stopLease := o.keepLease(ctx, cancel)
+
+	verb := "started"
+	if o.resumed {
+		verb = "resumed by " + o.e.opts.Owner
+	}
+	o.emit(Event{Type: EventOperationStarted, Message: o.describe() + " " + verb})
+
+	rolledBack := false
+	switch o.typ {
+	case store.OpLaunch, store.OpUpdate:
+		rolledBack = o.runApply(ctx)
+	case store.OpTerminate:
+		o.runTerminate(ctx)
+	case store.OpRestart, store.OpStop, store.OpStart:
+		o.runLifecycle(ctx)
+	case store.OpScale:
+		o.runScale(ctx)
+	}
+	if ctx.Err() != nil {
+		o.addErr(context.Cause(ctx))
+	}
+	stopLease()
+	return o.finish(parent, rolledBack)
+}
+
+func (o *operation) describe() string {
+	switch o.typ {
+	case store.OpLaunch:
+		return fmt.Sprintf("launch of %s version %s (%s)", o.productName, o.to.Name, o.to.ID)
+	case store.OpUpdate:
+		return fmt.Sprintf("update from version %s to %s (%s)", o.from.Name, o.to.Name, o.to.ID)
+	case store.OpScale:
+		return fmt.Sprintf("scale of %s/%s to %d", o.req.Stack, o.req.Service, o.req.Instances)
+	case store.OpTerminate:
+		return "terminate"
+	}
+	return fmt.Sprintf("%s of stack %s", o.typ, o.req.Stack)
+}
+
+// finish records the outcome, releases the lease and delivers the last
+// events.
+func (o *operation) finish(parent context.Context, rolledBack bool) (*Result, error) {
+	o.mu.Lock()
+	errs := o.errs
+	skipped := slices.Clone(o.skipped)
+	o.mu.Unlock()
+	failed := errs.ErrorOrNil() != nil
+
+	var opErr error
+	if failed {
+		opErr = &OperationError{Deployment: o.name, OperationID: o.id, Op: o.typ, Errors: errs, RolledBack: rolledBack}
+	}
+	now := time.Now()
+	var final store.Operation
+	o.rec.update(func(d *store.Deployment) {
+		switch {
+		case !failed && o.typ == store.OpTerminate:
+			d.Status = store.StatusTerminated
+		case !failed:
+			d.Status = store.StatusAvailable
+		case rolledBack:
+			d.Status = store.StatusTainted
+		default:
+			d.Status = store.StatusError
+		}
+		if o.to != nil && !failed {
+			d.VersionID = o.to.ID
+		}
+		d.TargetVersionID = ""
+		if op := d.Operation(o.id); op != nil {
+			op.EndedAt = now
+			op.Status = store.OpSucceeded
+			op.Message = o.describe() + " succeeded"
+			if failed {
+				op.Status = store.OpFailed
+				op.Message = opErr.Error()
+			}
+			final = *op
+		}
+	})
+	// The outcome is recorded even when the caller's context is done;
+	// a lost lease means another executor owns the record now.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(parent), 30*time.Second)
+	defer cancel()
+	if failed {
+		o.emit(Event{Type: EventOperationFailed, Message: opErr.Error()})
+	} else {
+		o.emit(Event{Type: EventOperationDone, Message: final.Message})
+	}
+	recErr := o.rec.stop(wctx, !o.leaseLost.Load())
+	if !o.leaseLost.Load() {
+		_ = o.e.st.ReleaseLease(wctx, o.name, o.e.opts.Owner)
+	}
+	o.ev.close()
+	res := &Result{Deployment: o.rec.snapshot(), Operation: final, Changes: o.changes, Skipped: skipped}
+	if recErr != nil {
+		recErr = fmt.Errorf("%s %s: record outcome: %w", o.typ, o.name, recErr)
+		if opErr == nil {
+			return res, recErr
+		}
+		return res, errors.Join(opErr, recErr)
+	}
+	return res, opErr
+}
+
+// keepLease renews the lease every third of its TTL until stopped. When
+// the lease is lost it cancels the operation.
+func (o *operation) keepLease(ctx context.Context, cancel context.CancelCauseFunc) (stop func()) {
+	ttl := o.e.opts.LeaseTTL
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		last := time.Now()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			_, err := o.e.st.AcquireLease(ctx, o.name, o.e.opts.Owner, ttl)
+			switch {
+			case err == nil:
+				last = time.Now()
+			case errors.Is(err, store.ErrLeaseHeld) || time.Since(last) > ttl:
+				o.leaseLost.Store(true)
+				cancel(fmt.Errorf("%w: %w", ErrLeaseLost, err))
+				return
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-exited
+	}
+}
+
+func (o *operation) emit(e Event) {
+	e.Deployment, e.OperationID = o.name, o.id
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	if o.redact != nil {
+		e.Message = o.redact(e.Message)
+	}
+	o.ev.emit(e)
+	o.rec.event(e.record())
+}
+
+func (o *operation) reporter(stackName string) runtime.Reporter {
+	return func(re runtime.Event) {
+		st := re.Stack
+		if st == "" {
+			st = stackName
+		}
+		o.emit(Event{Type: EventType(re.Type), Stack: st, Service: re.Service, Time: re.Time, Message: re.Message})
+	}
+}
+
+func (o *operation) addErr(err error) {
+	o.mu.Lock()
+	o.errs = multierror.Append(o.errs, err)
+	o.mu.Unlock()
+}
+
+func (o *operation) failed() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.errs.ErrorOrNil() != nil
+}
+
+func (o *operation) touch(name string) {
+	o.mu.Lock()
+	o.touched[name] = true
+	o.mu.Unlock()
+}
+
+func (o *operation) wasTouched(name string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.touched[name]
+}
+
+// stackFailed records the failure of a stack in a phase.
+func (o *operation) stackFailed(name string, tier int, phase string, err error) {
+	err = redactError(o.redact, runtime.MapError(o.e.rt, err))
+	se := &StackError{Stack: name, Phase: phase, Err: err}
+	var rse *runtime.ServiceError
+	if errors.As(err, &rse) {
+		se.Service = rse.Service
+	}
+	o.addErr(se)
+	o.setStack(name, tier, StateFailed, "", se.Error())
+	o.emit(Event{Type: EventStackFailed, Stack: name, Service: se.Service, Message: se.Error()})
+}
+
+func (o *operation) skip(name string, tier int, why string) {
+	o.mu.Lock()
+	o.skipped = append(o.skipped, name)
+	o.mu.Unlock()
+	o.emit(Event{Type: EventStackSkipped, Stack: name, Message: why})
+}
+
+// setStack records a stack's state; an empty hash keeps the recorded one.
+func (o *operation) setStack(name string, tier int, state, hash, msg string) {
+	now := time.Now()
+	o.rec.update(func(d *store.Deployment) {
+		s := d.Stack(name)
+		if s == nil {
+			d.Stacks = append(d.Stacks, store.StackState{Name: name})
+			s = &d.Stacks[len(d.Stacks)-1]
+		}
+		s.Tier, s.State, s.Message, s.UpdatedAt = tier, state, msg, now
+		if hash != "" {
+			s.ConfigHash = hash
+		}
+	})
+}
+
+func (o *operation) dropStack(name string) {
+	o.rec.update(func(d *store.Deployment) {
+		d.Stacks = slices.DeleteFunc(d.Stacks, func(s store.StackState) bool { return s.Name == name })
+	})
+}
+
+// call runs one runtime call holding a slot of the shared semaphore.
+func (o *operation) call(ctx context.Context, fn func(context.Context) error) error {
+	if err := o.e.sem.Acquire(ctx, 1); err != nil {
+		return err
+	}
+	defer o.e.sem.Release(1)
+	return fn(ctx)
+}
+
+// spec builds the runtime spec of a stack.
+func (o *operation) spec(s *stack.Stack, tier int, fs files, v *product.Version) *runtime.StackSpec {
+	spec := &runtime.StackSpec{
+		Deployment: o.name, ProductName: o.productName, ProductID: v.ProductID, VersionID: v.ID,
+		Tier: tier, Stack: *s, Files: fs[s.Name], Catalog: o.e.opts.Catalog, ReadyTimeout: o.e.opts.ReadyTimeout,
+	}
+	return spec
+}
+
+type outcome uint8
+
+const (
+	outcomePending outcome = iota
+	outcomeOK
+	outcomeFailed
+	outcomeSkipped
+	outcomeInterrupted
+)
+
+// walkApply applies the stacks selected by todo in dependency order:
+// a stack starts when what it depends on is ready, stacks whose
+// dependencies are met run concurrently, each runtime call holds a slot of
+// the shared semaphore and waiting for readiness holds none. Stacks not
+// selected count as ready at once.
+func (o *operation) walkApply(ctx context.Context, p *Plan, fs files, v *product.Version, policy Policy,
+	todo func(*StackChange, string) bool, runInit func(string) bool) {
+	n := len(p.nodes)
+	if n == 0 {
+		return
+	}
+	remaining := make([]int32, n)
+	depBad := make([]bool, n)
+	outs := make([]outcome, n)
+	for i := range p.nodes {
+		nd := &p.nodes[i]
+		if nd.deps != nil {
+			remaining[i] = int32(len(nd.deps))
+		} else if nd.tier > 0 {
+			remaining[i] = 1
+		}
+	}
+	tierLeft := make([]int, len(p.tiers))
+	tierBad := make([]bool, len(p.tiers))
+	for t := range p.tiers {
+		tierLeft[t] = len(p.tiers[t])
+	}
+	stopCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	stopping := false
+
+	type result struct {
+		i  int
+		oc outcome
+	}
+	results := make(chan result, n)
+	var g errgroup.Group
+	running := 0
+	var work []int
+	complete := func(i int, oc outcome) {
+		outs[i] = oc
+		work = append(work, i)
+	}
+	start := func(i int) {
+		nd := &p.nodes[i]
+		switch {
+		case depBad[i]:
+			o.skip(nd.name, nd.tier, "not started: a stack it depends on failed")
+			complete(i, outcomeSkipped)
+		case stopping || ctx.Err() != nil:
+			o.skip(nd.name, nd.tier, "not started: the operation stopped")
+			complete(i, outcomeSkipped)
+		case !todo(o.changes.Stack(nd.name), nd.name):
+			complete(i, outcomeOK)
+		default:
+			running++
+			g.Go(func() error {
+				results <- result{i, o.applyStack(ctx, stopCtx, nd, fs, v, runInit(nd.name))}
+				return nil
+			})
+		}
+	}
+	propagate := func() {
+		for len(work) > 0 {
+			i := work[len(work)-1]
+			work = work[:len(work)-1]
+			nd := &p.nodes[i]
+			bad := outs[i] != outcomeOK
+			for _, j := range p.explicitOut[i] {
+				if bad {
+					depBad[j] = true
+				}
+				if remaining[j]--; remaining[j] == 0 {
+					start(int(j))
+				}
+			}
+			t := nd.tier
+			tierBad[t] = tierBad[t] || bad
+			if tierLeft[t]--; tierLeft[t] == 0 && t+1 < len(p.tiers) && p.implicitIn[t] {
+				for j := p.tierStart[t+1]; j < p.tierStart[t+2]; j++ {
+					if p.nodes[j].deps != nil {
+						continue
+					}
+					if tierBad[t] {
+						depBad[j] = true
+					}
+					if remaining[j]--; remaining[j] == 0 {
+						start(j)
+					}
+				}
+			}
+		}
+	}
+	for i := p.tierStart[0]; i < p.tierStart[1]; i++ {
+		start(i)
+	}
+	propagate()
+	for running > 0 {
+		r := <-results
+		running--
+		complete(r.i, r.oc)
+		if r.oc == outcomeFailed && policy != Continue && !stopping {
+			stopping = true
+			stop()
+		}
+		propagate()
+	}
+	_ = g.Wait()
+}
+
+// applyStack applies one stack, waits until it is ready and runs its init
+// scripts.
+func (o *operation) applyStack(ctx, stopCtx context.Context, nd *node, fs files, v *product.Version, runInit bool) outcome {
+	name, tier := nd.name, nd.tier
+	spec := o.spec(nd.stack, tier, fs, v)
+	hash := runtime.StackHash(spec)
+	rep := o.reporter(name)
+	o.touch(name)
+	o.setStack(name, tier, StateApplying, "", "")
+	o.emit(Event{Type: EventStackApplying, Stack: name, Message: fmt.Sprintf("%d services", len(spec.Stack.Services))})
+	if err := o.call(ctx, func(ctx context.Context) error { return o.e.rt.Apply(ctx, spec, rep) }); err != nil {
+		if ctx.Err() != nil {
+			o.setStack(name, tier, StateInterrupted, "", "apply interrupted: "+context.Cause(ctx).Error())
+			return outcomeInterrupted
+		}
+		o.stackFailed(name, tier, "apply", err)
+		return outcomeFailed
+	}
+	o.setStack(name, tier, StateWaiting, hash, "")
+	o.emit(Event{Type: EventStackWaiting, Stack: name})
+	if err := o.e.rt.Wait(stopCtx, spec, rep); err != nil {
+		if stopCtx.Err() != nil {
+			why := "the operation stopped after a failure"
+			if ctx.Err() != nil {
+				why = context.Cause(ctx).Error()
+			}
+			o.setStack(name, tier, StateInterrupted, "", "stopped waiting: "+why)
+			return outcomeInterrupted
+		}
+		o.stackFailed(name, tier, "wait", err)
+		return outcomeFailed
+	}
+	if runInit && len(spec.Stack.InitScripts) > 0 {
+		o.setStack(name, tier, StateInit, "", "")
+		for i := range spec.Stack.InitScripts {
+			is := &spec.Stack.InitScripts[i]
+			o.emit(Event{Type: EventInitScript, Stack: name, Service: is.ServiceName, Message: fmt.Sprintf("running init script %d", i)})
+			if err := o.call(ctx, func(ctx context.Context) error { return o.e.rt.RunInit(ctx, spec, i) }); err != nil {
+				if ctx.Err() != nil {
+					o.setStack(name, tier, StateInterrupted, "", "init interrupted: "+context.Cause(ctx).Error())
+					return outcomeInterrupted
+				}
+				o.stackFailed(name, tier, "init", &StackError{Stack: name, Service: is.ServiceName, Phase: "init script " + strconv.Itoa(i), Err: err})
+				return outcomeFailed
+			}
+		}
+	}
+	o.setStack(name, tier, StateReady, hash, "")
+	o.emit(Event{Type: EventStackReady, Stack: name, Message: fmt.Sprintf("%d services ready", len(spec.Stack.Services))})
+	return outcomeOK
+}
+
+// removal is one stack to remove.
+type removal struct {
+	name string
+	tier int
+}
+
+// removeTiers removes stacks tier by tier in the order given, the stacks
+// of one tier concurrently. With a policy other than Continue it stops
+// after a tier with a failure.
+func (o *operation) removeTiers(ctx context.Context, tiers [][]removal, deleteData bool, policy Policy) {
+	for ti, tier := range tiers {
+		if ctx.Err() != nil || policy != Continue && o.failed() {
+			for _, rest := range tiers[ti:] {
+				for _, r := range rest {
+					o.skip(r.name, r.tier, "not removed: the operation stopped")
+				}
+			}
+			return
+		}
+		var g errgroup.Group
+		for _, r := range tier {
+			g.Go(func() error {
+				o.removeStack(ctx, r, deleteData)
+				return nil
+			})
+		}
+		_ = g.Wait()
+	}
+}
+
+func (o *operation) removeStack(ctx context.Context, r removal, deleteData bool) {
+	o.touch(r.name)
+	o.setStack(r.name, r.tier, StateRemoving, "", "")
+	o.emit(Event{Type: EventStackRemoving, Stack: r.name})
+	ref := runtime.StackRef{Deployment: o.name, Stack: r.name}
+	err := o.call(ctx, func(ctx context.Context) error {
+		return o.e.rt.Remove(ctx, ref, runtime.RemoveOptions{DeleteData: deleteData})
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			o.setStack(r.name, r.tier, StateInterrupted, "", "remove interrupted: "+context.Cause(ctx).Error())
+			return
+		}
+		o.stackFailed(r.name, r.tier, "remove", err)
+		return
+	}
+	o.dropStack(r.name)
+	msg := "volumes kept"
+	if deleteData {
+		msg = "volumes deleted"
+	}
+	o.emit(Event{Type: EventStackRemoved, Stack: r.name, Message: msg})
+}
+
+// byTierDesc groups removals by tier, last tier first.
+func byTierDesc(rs []removal) [][]removal {
+	slices.SortStableFunc(rs, func(a, b removal) int { return b.tier - a.tier })
+	var out [][]removal
+	for i, r := range rs {
+		if i == 0 || r.tier != rs[i-1].tier {
+			out = append(out, nil)
+		}
+		out[len(out)-1] = append(out[len(out)-1], r)
+	}
+	return out
+}
+
+// runApply runs a launch or update. It reports whether it rolled back.
+func (o *operation) runApply(ctx context.Context) bool {
+	todo := func(sc *StackChange, _ string) bool {
+		if o.resumed || sc == nil {
+			return true
+		}
+		return sc.Action == ActionAdd || sc.Action == ActionModify
+	}
+	runInit := func(name string) bool {
+		sc := o.changes.Stack(name)
+		if o.resumed {
+			st := o.rec.stackState(name)
+			return st == nil || st.State != StateReady
+		}
+		return sc == nil || sc.Action == ActionAdd || slices.Contains(sc.Fields, "init_scripts")
+	}
+	o.walkApply(ctx, o.plan, o.toFiles, o.to, o.policy, todo, runInit)
+
+	if !o.failed() && ctx.Err() == nil {
+		var rs []removal
+		for _, sc := range o.changes.Stacks {
+			if sc.Action == ActionRemove {
+				rs = append(rs, removal{sc.Stack, sc.Tier})
+			}
+		}
+		if o.resumed || o.relaunch {
+			rs = append(rs, o.strays(ctx, o.toDeps, rs)...)
+		}
+		o.removeTiers(ctx, byTierDesc(rs), false, o.policy)
+	}
+	if o.failed() && o.policy == Rollback && ctx.Err() == nil {
+		o.rollback(ctx)
+		return true
+	}
+	return false
+}
+
+// strays returns the stacks that exist for the deployment (recorded or
+// observed) but are not in deps and not already listed.
+func (o *operation) strays(ctx context.Context, deps stack.Deps, listed []removal) []removal {
+	seen := map[string]bool{}
+	for _, tier := range deps {
+		for i := range tier {
+			seen[tier[i].Name] = true
+		}
+	}
+	for _, r := range listed {
+		seen[r.name] = true
+	}
+	var out []removal
+	add := func(name string, tier int) {
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, removal{name, tier})
+		}
+	}
+	for _, s := range o.rec.snapshot().Stacks {
+		add(s.Name, s.Tier)
+	}
+	if st, err := o.e.rt.Observe(ctx, o.name); err == nil {
+		for _, s := range st.Stacks {
+			add(s.Name, s.Tier)
+		}
+	}
+	return out
+}
+
+// rollback undoes what a failed launch or update changed: stacks it added
+// are removed (last tier first), stacks it modified or removed are applied
+// again with the previous version.
+func (o *operation) rollback(ctx context.Context) {
+	o.emit(Event{Type: EventRollbackStarted, Message: "undoing the changes of " + o.describe()})
+	var adds []removal
+	restore := map[string]bool{}
+	for _, sc := range o.changes.Stacks {
+		if !o.wasTouched(sc.Stack) && !o.resumed {
+			continue
+		}
+		switch sc.Action {
+		case ActionAdd:
+			adds = append(adds, removal{sc.Stack, sc.Tier})
+		case ActionModify, ActionRemove:
+			restore[sc.Stack] = true
+		}
+	}
+	// Volumes of added stacks were created by this operation, unless the
+	// deployment ran before and kept them.
+	deleteData := o.typ == store.OpUpdate || !o.relaunch
+	o.removeTiers(ctx, byTierDesc(adds), deleteData, Continue)
+	if len(restore) == 0 || o.from == nil {
+		return
+	}
+	fromFiles, err := renderFiles(o.name, o.productName, o.fromDeps, o.templates, o.vars)
+	if err != nil {
+		o.addErr(fmt.Errorf("rollback: %w", err))
+		return
+	}
+	plan, err := NewPlan(o.fromDeps)
+	if err != nil {
+		o.addErr(fmt.Errorf("rollback: %w", err))
+		return
+	}
+	saved := o.changes
+	o.changes = Diff(o.toDeps, o.fromDeps)
+	o.walkApply(ctx, plan, fromFiles, o.from, Continue,
+		func(_ *StackChange, name string) bool { return restore[name] },
+		func(string) bool { return false })
+	o.changes = saved
+}
+
+// runTerminate removes every stack, last tier first; stacks that exist
+// but are not in the version (left over by an interrupted operation) go
+// first.
+func (o *operation) runTerminate(ctx context.Context) {
+	var rs []removal
+	for ti, tier := range o.fromDeps {
+		for i := range tier {
+			rs = append(rs, removal{tier[i].Name, ti})
+		}
+	}
+	strays := o.strays(ctx, o.fromDeps, nil)
+	tiers := byTierDesc(rs)
+	if len(strays) > 0 {
+		tiers = append([][]removal{strays}, tiers...)
+	}
+	o.removeTiers(ctx, tiers, o.req.DeleteData, o.policy)
+}
+
+// runLifecycle stops, starts or restarts one stack.
+func (o *operation) runLifecycle(ctx context.Context) {
+	s, tier := o.fromDeps.Stack(o.req.Stack)
+	lc, ok := o.e.rt.(runtime.Lifecycle)
+	if !ok {
+		o.addErr(&StackError{Stack: s.Name, Phase: string(o.typ), Err: fmt.Errorf("%w: runtime %s cannot %s a stack", runtime.ErrNotSupported, o.e.rt.Name(), o.typ)})
+		return
+	}
+	spec := o.spec(s, tier, o.fromFiles, o.from)
+	var err error
+	o.touch(s.Name)
+	switch o.typ {
+	case store.OpStop:
+		err = o.call(ctx, func(ctx context.Context) error { return lc.Stop(ctx, spec.Ref()) })
+		if err == nil {
+			o.setStack(s.Name, tier, StateStopped, "", "stopped on request")
+			o.emit(Event{Type: EventStackStopped, Stack: s.Name})
+			return
+		}
+	case store.OpStart:
+		err = o.call(ctx, func(ctx context.Context) error { return lc.Start(ctx, spec) })
+	case store.OpRestart:
+		err = o.call(ctx, func(ctx context.Context) error { return lc.Restart(ctx, spec) })
+	}
+	if err != nil {
+		o.stackFailed(s.Name, tier, string(o.typ), err)
+		return
+	}
+	o.waitReady(ctx, spec, tier)
+}
+
+// runScale applies the stack with the new instance count.
+func (o *operation) runScale(ctx context.Context) {
+	s, tier := o.fromDeps.Stack(o.req.Stack)
+	spec := o.spec(s, tier, o.fromFiles, o.from)
+	o.touch(s.Name)
+	o.setStack(s.Name, tier, StateApplying, "", "")
+	o.emit(Event{Type: EventStackApplying, Stack: s.Name, Message: fmt.Sprintf("scaling %s to %d", o.req.Service, o.req.Instances)})
+	if err := o.call(ctx, func(ctx context.Context) error { return o.e.rt.Apply(ctx, spec, o.reporter(s.Name)) }); err != nil {
+		o.stackFailed(s.Name, tier, "apply", err)
+		return
+	}
+	o.waitReady(ctx, spec, tier)
+}
+
+func (o *operation) waitReady(ctx context.Context, spec *runtime.StackSpec, tier int) {
+	name := spec.Stack.Name
+	hash := runtime.StackHash(spec)
+	o.setStack(name, tier, StateWaiting, hash, "")
+	o.emit(Event{Type: EventStackWaiting, Stack: name})
+	if err := o.e.rt.Wait(ctx, spec, o.reporter(name)); err != nil {
+		if ctx.Err() != nil {
+			o.setStack(name, tier, StateInterrupted, "", "stopped waiting: "+context.Cause(ctx).Error())
+			return
+		}
+		o.stackFailed(name, tier, "wait", err)
+		return
+	}
+	o.setStack(name, tier, StateReady, hash, "")
+	o.emit(Event{Type: EventStackReady, Stack: name, Message: fmt.Sprintf("%d services ready", len(spec.Stack.Services))})
+}

@@ -1,0 +1,207 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/stackwave/stackwave/store"
+)
+
+// recorder keeps the deployment record of one operation and writes it to
+// the store from one goroutine, coalescing changes: however many stacks
+// change state at once, the store sees one write of the latest record, and
+// events are appended in batches, in order. The operation holds the
+// deployment's lease, so the recorder is the record's only writer.
+type recorder struct {
+	st   store.Store
+	name string
+
+	mu     sync.Mutex
+	d      *store.Deployment
+	dirty  bool
+	events []store.Event
+	err    error // last write error, cleared by a successful write
+
+	kick chan struct{}
+	quit chan struct{}
+	done chan struct{}
+}
+
+func newRecorder(st store.Store, d *store.Deployment) *recorder {
+	return &recorder{st: st, name: d.Name, d: d, kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+}
+
+func (r *recorder) start() { go r.loop() }
+
+func (r *recorder) poke() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// update changes the record in memory; the change reaches the store soon.
+func (r *recorder) update(fn func(d *store.Deployment)) {
+	r.mu.Lock()
+	fn(r.d)
+	r.dirty = true
+	r.mu.Unlock()
+	r.poke()
+}
+
+// event queues an event for the store's log.
+func (r *recorder) event(e store.Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+	r.poke()
+}
+
+// snapshot returns a deep copy of the record.
+func (r *recorder) snapshot() *store.Deployment {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return cloneDeployment(r.d)
+}
+
+// stackState returns a copy of a stack's recorded state, or nil.
+func (r *recorder) stackState(name string) *store.StackState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := r.d.Stack(name); s != nil {
+		c := *s
+		return &c
+	}
+	return nil
+}
+
+func (r *recorder) loop() {
+	defer close(r.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-r.quit
+		cancel()
+	}()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	for {
+		select {
+		case <-r.quit:
+			return
+		case <-r.kick:
+		case <-retry.C:
+		}
+		if err := r.write(ctx); err != nil && ctx.Err() == nil {
+			retry.Reset(100 * time.Millisecond)
+		}
+	}
+}
+
+// write sends pending events and the record, if changed, to the store.
+func (r *recorder) write(ctx context.Context) error {
+	r.mu.Lock()
+	events := r.events
+	r.events = nil
+	var snap *store.Deployment
+	if r.dirty {
+		snap = cloneDeployment(r.d)
+		r.dirty = false
+	}
+	r.mu.Unlock()
+
+	if len(events) > 0 {
+		if err := r.st.AppendEvents(ctx, r.name, events...); err != nil {
+			r.mu.Lock()
+			r.events = append(events, r.events...)
+			r.err = err
+			r.mu.Unlock()
+			if snap != nil {
+				r.markDirty()
+			}
+			return err
+		}
+	}
+	if snap == nil {
+		return nil
+	}
+	updated, err := r.st.UpdateDeployment(ctx, snap)
+	if errors.Is(err, store.ErrConflict) {
+		// Someone wrote the record since: we hold the lease, so our
+		// state of the operation wins; take the new revision and retry.
+		if fresh, gerr := r.st.GetDeployment(ctx, r.name); gerr == nil {
+			r.mu.Lock()
+			r.d.Revision = fresh.Revision
+			r.mu.Unlock()
+		}
+		r.markDirty()
+		r.poke()
+		return err
+	}
+	if err != nil {
+		r.mu.Lock()
+		r.err = err
+		r.mu.Unlock()
+		r.markDirty()
+		return err
+	}
+	r.mu.Lock()
+	r.d.Revision = updated.Revision
+	r.d.CreatedAt, r.d.UpdatedAt = updated.CreatedAt, updated.UpdatedAt
+	r.err = nil
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *recorder) markDirty() {
+	r.mu.Lock()
+	r.dirty = true
+	r.mu.Unlock()
+}
+
+// stop ends the background writer and, if flush is set, writes what is
+// pending, retrying until ctx is done.
+func (r *recorder) stop(ctx context.Context, flush bool) error {
+	close(r.quit)
+	<-r.done
+	if !flush {
+		return nil
+	}
+	for {
+		err := r.write(ctx)
+		r.mu.Lock()
+		pending := r.dirty || len(r.events) > 0
+		r.mu.Unlock()
+		if err == nil && !pending {
+			return nil
+		}
+		if err != nil && !errors.Is(err, store.ErrConflict) && !isTransient(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = ctx.Err()
+			}
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// isTransient reports whether a store error may go away on retry.
+func isTransient(err error) bool {
+	return !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrInvalid) && !errors.Is(err, store.ErrClosed)
+}
+
+func cloneDeployment(d *store.Deployment) *store.Deployment {
+	c := *d
+	c.Parameters = maps.Clone(d.Parameters)
+	c.Stacks = slices.Clone(d.Stacks)
+	c.Operations = slices.Clone(d.Operations)
+	return &c
+}

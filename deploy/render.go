@@ -1,0 +1,186 @@
+package deploy
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strconv"
+	"text/template"
+
+	"github.com/stackwave/stackwave/stack"
+)
+
+// Config files.
+//
+// Every config_paths entry of a service is rendered, before anything
+// starts, from a Go text/template the caller supplies in
+// Request.ConfigTemplates. The template for a path is looked up by the
+// most specific key first:
+//
+//	"<stack>/<service>:<path>"   one service of one stack
+//	"<service>:<path>"           a service of that name in any stack
+//	"<path>"                     every service with that config path
+//
+// A template sees:
+//
+//	.Deployment, .Product, .Stack, .Service   names
+//	.Vars.NAME                                 the request's Vars (missing: error)
+//	.Services                                  "stack/service" -> {Host, Alias, Ports}
+//
+// and the functions host, port and addr: {{host "mysql-cluster" "mysql-1"}}
+// is "mysql-1.mysql-cluster", {{port "mysql-cluster" "mysql-1"}} its first
+// backend port, {{addr "mysql-cluster" "mysql-1"}} both joined by ':'. A
+// missing template, variable or service is an error naming it.
+
+// ServiceAddress is how services reach a service inside a deployment.
+type ServiceAddress struct {
+	// Host is "<service>.<stack>".
+	Host string
+	// Alias is "<stack>-<service>".
+	Alias string
+	// Ports are the backend ports of its access points.
+	Ports []int
+}
+
+type renderData struct {
+	Deployment string
+	Product    string
+	Stack      string
+	Service    string
+	Vars       map[string]string
+	Services   map[string]ServiceAddress
+}
+
+// RenderError reports a config file that could not be rendered.
+type RenderError struct {
+	Stack, Service, Path string
+	Msg                  string
+}
+
+func (e *RenderError) Error() string {
+	return fmt.Sprintf("render config: stack %s service %s path %s: %s", e.Stack, e.Service, e.Path, e.Msg)
+}
+
+// addresses returns the in-deployment address of every service of deps.
+func addresses(deps stack.Deps) map[string]ServiceAddress {
+	out := map[string]ServiceAddress{}
+	for _, tier := range deps {
+		for si := range tier {
+			s := &tier[si]
+			for k := range s.Services {
+				svc := &s.Services[k]
+				var ports []int
+				for _, ap := range svc.AccessPoints {
+					ports = append(ports, ap.BackendPorts...)
+				}
+				out[s.Name+"/"+svc.Name] = ServiceAddress{Host: svc.Name + "." + s.Name, Alias: s.Name + "-" + svc.Name, Ports: ports}
+			}
+		}
+	}
+	return out
+}
+
+// renderFiles renders the config files of every service of deps. The
+// result maps stack name -> service name -> path -> content.
+func renderFiles(deployment, productName string, deps stack.Deps, templates, vars map[string]string) (map[string]map[string]map[string][]byte, error) {
+	var addrs map[string]ServiceAddress
+	parsed := map[string]*template.Template{}
+	out := map[string]map[string]map[string][]byte{}
+	for _, tier := range deps {
+		for si := range tier {
+			s := &tier[si]
+			for k := range s.Services {
+				svc := &s.Services[k]
+				if len(svc.ConfigPaths) == 0 {
+					continue
+				}
+				if addrs == nil {
+					addrs = addresses(deps)
+				}
+				files := map[string][]byte{}
+				for _, p := range svc.ConfigPaths {
+					key, text, ok := lookupTemplate(templates, s.Name, svc.Name, p)
+					if !ok {
+						return nil, &RenderError{Stack: s.Name, Service: svc.Name, Path: p,
+							Msg: fmt.Sprintf("no template: give ConfigTemplates one of %q, %q or %q", s.Name+"/"+svc.Name+":"+p, svc.Name+":"+p, p)}
+					}
+					t, ok := parsed[key]
+					if !ok {
+						var err error
+						t, err = template.New(key).Option("missingkey=error").Funcs(funcs(addrs)).Parse(text)
+						if err != nil {
+							return nil, &RenderError{Stack: s.Name, Service: svc.Name, Path: p, Msg: "template " + strconv.Quote(key) + ": " + err.Error()}
+						}
+						parsed[key] = t
+					}
+					var b bytes.Buffer
+					data := &renderData{Deployment: deployment, Product: productName, Stack: s.Name, Service: svc.Name, Vars: vars, Services: addrs}
+					if data.Vars == nil {
+						data.Vars = map[string]string{}
+					}
+					if err := t.Execute(&b, data); err != nil {
+						return nil, &RenderError{Stack: s.Name, Service: svc.Name, Path: p, Msg: "template " + strconv.Quote(key) + ": " + err.Error()}
+					}
+					files[p] = b.Bytes()
+				}
+				if out[s.Name] == nil {
+					out[s.Name] = map[string]map[string][]byte{}
+				}
+				out[s.Name][svc.Name] = files
+			}
+		}
+	}
+	return out, nil
+}
+
+func lookupTemplate(templates map[string]string, stackName, service, path string) (key, text string, ok bool) {
+	for _, k := range []string{stackName + "/" + service + ":" + path, service + ":" + path, path} {
+		if t, ok := templates[k]; ok {
+			return k, t, true
+		}
+	}
+	return "", "", false
+}
+
+func funcs(addrs map[string]ServiceAddress) template.FuncMap {
+	find := func(stackName, service string) (ServiceAddress, error) {
+		a, ok := addrs[stackName+"/"+service]
+		if !ok {
+			names := make([]string, 0, len(addrs))
+			for k := range addrs {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			return a, fmt.Errorf("no service %s/%s in the product (have %v)", stackName, service, names)
+		}
+		return a, nil
+	}
+	port := func(stackName, service string) (int, error) {
+		a, err := find(stackName, service)
+		if err != nil {
+			return 0, err
+		}
+		if len(a.Ports) == 0 {
+			return 0, fmt.Errorf("service %s/%s has no access point ports", stackName, service)
+		}
+		return a.Ports[0], nil
+	}
+	return template.FuncMap{
+		"host": func(stackName, service string) (string, error) {
+			a, err := find(stackName, service)
+			return a.Host, err
+		},
+		"port": port,
+		"addr": func(stackName, service string) (string, error) {
+			a, err := find(stackName, service)
+			if err != nil {
+				return "", err
+			}
+			p, err := port(stackName, service)
+			if err != nil {
+				return "", err
+			}
+			return a.Host + ":" + strconv.Itoa(p), nil
+		},
+	}
+}
