@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -182,6 +184,11 @@ func TestHandler(t *testing.T) {
 	var d dnsInfo
 	if err := json.Unmarshal([]byte(body), &d); err != nil || code != 200 || len(d.Addrs) == 0 {
 		t.Fatalf("/dns localhost: %d %q %v", code, body, err)
+	}
+	// A failed lookup comes from a stub: a real one would ask the
+	// machine's DNS server about a name that does not exist.
+	s.lookupHost = func(ctx context.Context, name string) ([]string, error) {
+		return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
 	}
 	code, body = get("/dns?name=no-such-host.invalid")
 	if err := json.Unmarshal([]byte(body), &d); err != nil || code != 404 || d.Error == "" {

@@ -64,6 +64,9 @@ type server struct {
 
 	// ballast keeps the TESTAPP_ALLOC_MB memory reachable.
 	ballast [][]byte
+
+	// lookupHost resolves names for /dns; nil means net.DefaultResolver.
+	lookupHost func(ctx context.Context, name string) ([]string, error)
 }
 
 func serve(cfg config, stdout, stderr io.Writer) int {
@@ -367,7 +370,11 @@ func (s *server) handler(port int) http.Handler {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
-		addrs, err := net.DefaultResolver.LookupHost(ctx, name)
+		lookup := s.lookupHost
+		if lookup == nil {
+			lookup = net.DefaultResolver.LookupHost
+		}
+		addrs, err := lookup(ctx, name)
 		if err != nil {
 			writeJSON(w, http.StatusNotFound, dnsInfo{Name: name, Error: err.Error()})
 			return
