@@ -349,3 +349,51 @@ func TestInitStyleCommands(t *testing.T) {
 		}
 	}
 }
+
+func TestDNSInUserNetwork(t *testing.T) {
+	t.Parallel()
+	cli := dockertest.Client(t)
+	ref := dockertest.TestApp(t)
+	ctx := context.Background()
+	name := fmt.Sprintf("stackwave-test-%d", time.Now().UnixNano())
+	nw, err := cli.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "bridge", Labels: dockertest.Labels(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Registered before the containers' cleanups, so it runs after them.
+	t.Cleanup(func() {
+		if _, err := cli.NetworkRemove(context.Background(), nw.ID, client.NetworkRemoveOptions{}); err != nil {
+			t.Errorf("removing network %s: %v", name, err)
+		}
+	})
+	onNetwork := func(aliases ...string) *network.NetworkingConfig {
+		return &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{name: {Aliases: aliases}}}
+	}
+	dockertest.Start(t, cli, client.ContainerCreateOptions{
+		Config:           &container.Config{Image: ref, Env: []string{"TESTAPP_TCP=5432"}},
+		HostConfig:       &container.HostConfig{NetworkMode: container.NetworkMode(name)},
+		NetworkingConfig: onNetwork("db"),
+	})
+	port := network.MustParsePort("8080/tcp")
+	web := dockertest.Start(t, cli, client.ContainerCreateOptions{
+		Config: &container.Config{Image: ref, Env: []string{"TESTAPP_HTTP=8080"}, ExposedPorts: network.PortSet{port: {}}},
+		HostConfig: &container.HostConfig{
+			NetworkMode:  container.NetworkMode(name),
+			PortBindings: network.PortMap{port: {{HostIP: netip.MustParseAddr("127.0.0.1")}}},
+		},
+		NetworkingConfig: onNetwork("web"),
+	})
+	base := "http://127.0.0.1:" + inspect(t, cli, web).NetworkSettings.Ports[port][0].HostPort
+	var code int
+	var body string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if code, body, err = httpGet(base + "/dns?name=db"); err == nil && code == http.StatusOK {
+			break
+		}
+	}
+	if code != http.StatusOK || !strings.Contains(body, `"addrs"`) {
+		t.Fatalf("/dns?name=db: %d %q %v", code, body, err)
+	}
+	// No lookup of a missing name here: the engine's DNS would forward it
+	// to the machine's resolver.
+}
