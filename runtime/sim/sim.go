@@ -23,8 +23,9 @@
 // passed, so a stack's apply takes as long as its slowest changed service,
 // and a cancelled Apply keeps the services it had finished.
 //
-// A Runtime is safe for concurrent use. Each deployment has its own lock,
-// so calls for different deployments never contend.
+// A Runtime is safe for concurrent use. Each stack has its own lock, so
+// calls for different stacks, as an executor launching a wide tier
+// makes, do not wait for each other.
 package sim
 
 import (
@@ -170,8 +171,7 @@ func (r *Runtime) Apply(ctx context.Context, spec *runtime.StackSpec, report run
 	}
 
 	d := r.deployment(ref.Deployment, true)
-	d.mu.Lock()
-	st := d.stacks[ref.Stack]
+	st := d.lock(ref.Stack)
 	for i := range ws {
 		w := &ws[i]
 		var cur *service
@@ -190,7 +190,9 @@ func (r *Runtime) Apply(ctx context.Context, spec *runtime.StackSpec, report run
 			w.act = start
 		}
 	}
-	d.mu.Unlock()
+	if st != nil {
+		st.mu.Unlock()
+	}
 	return r.run(ctx, "apply", d, spec, ws, report, failErr, now)
 }
 
@@ -266,16 +268,13 @@ func (r *Runtime) run(ctx context.Context, op string, d *deployment, spec *runti
 // commit applies the works ws[idx] at once.
 func (r *Runtime) commit(d *deployment, op string, spec *runtime.StackSpec, ws []work, idx []int, gen uint64, pool *[]instance, now time.Time, withEvents bool, events []runtime.Event) []runtime.Event {
 	ref := spec.Ref()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	st := d.stacks[ref.Stack]
-	if st == nil {
-		if op != "apply" {
-			return events // removed meanwhile
-		}
-		st = &stackState{name: ref.Stack, services: make([]service, 0, len(ws))}
-		d.stacks[ref.Stack] = st
+	var st *stackState
+	if op == "apply" {
+		st = d.lockOrCreate(ref.Stack, len(ws))
+	} else if st = d.lock(ref.Stack); st == nil {
+		return events // removed meanwhile
 	}
+	defer st.mu.Unlock()
 	if op == "apply" {
 		st.tier, st.productID, st.versionID = spec.Tier, spec.ProductID, spec.VersionID
 	}
@@ -376,12 +375,11 @@ func (r *Runtime) commitOne(d *deployment, st *stackState, ref runtime.StackRef,
 // dropUnapplied removes the services of the stack that the Apply
 // numbered gen did not keep.
 func (r *Runtime) dropUnapplied(d *deployment, ref runtime.StackRef, gen uint64, now time.Time, withEvents bool, events []runtime.Event) []runtime.Event {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	st := d.stacks[ref.Stack]
+	st := d.lock(ref.Stack)
 	if st == nil {
 		return events
 	}
+	defer st.mu.Unlock()
 	kept := st.services[:0]
 	for _, s := range st.services {
 		if s.applied == gen {
@@ -406,7 +404,6 @@ func (r *Runtime) dropUnapplied(d *deployment, ref runtime.StackRef, gen uint64,
 func (r *Runtime) newInstance(in *instance, ref runtime.StackRef, w *work, n int, now time.Time) {
 	id := r.newID()
 	both := ref.Deployment + "-" + ref.Stack + "-" + w.name + "-" + strconv.Itoa(n) + string(id[:])
-	in.n = n
 	in.name, in.id = both[:len(both)-len(id)], both[len(both)-len(id):]
 	startInstance(in, w, now)
 }
@@ -473,6 +470,8 @@ func (r *Runtime) ensureVolumes(d *deployment, ref runtime.StackRef, spec *runti
 	if len(svc.VolumeArgs) == 0 {
 		return
 	}
+	d.volMu.Lock()
+	defer d.volMu.Unlock()
 	if d.volumes == nil {
 		d.volumes = make(map[string]*volume)
 	}
@@ -515,144 +514,168 @@ func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runt
 	if d == nil {
 		return fmt.Errorf("wait %s: stack %w", ref, runtime.ErrNotFound)
 	}
-	services := spec.Stack.Services
-	var wbuf [8]waiting
-	ws := wbuf[:0]
-	for range services {
-		ws = append(ws, waiting{})
-	}
 	var (
-		timer   *time.Timer
-		ebuf    [8]runtime.Event
-		events  = ebuf[:0]
-		pending *runtime.ServiceError // the first service not ready, should the context end
+		wbuf  [8]waiting
+		ebuf  [8]runtime.Event
+		timer *time.Timer
 	)
+	j := judge{spec: spec, begun: begun, services: wbuf[:0], events: ebuf[:0], withEvents: report != nil}
+	for range spec.Stack.Services {
+		j.services = append(j.services, waiting{})
+	}
 	defer func() {
 		if timer != nil {
 			timer.Stop()
 		}
 	}()
 	for now := begun; ; now = time.Now() {
-		var (
-			fail   *runtime.ServiceError
-			failAt time.Time
-			next   time.Time // when the stack's state changes by itself next
-			wake   <-chan struct{}
-		)
-		failed := func(at time.Time, e *runtime.ServiceError) {
-			if fail == nil || at.Before(failAt) {
-				fail, failAt = e, at
-			}
-		}
-		pending = nil
-		d.mu.Lock()
-		st := d.stacks[ref.Stack]
-		if st == nil || st.removed {
-			d.mu.Unlock()
+		st := d.lock(ref.Stack)
+		if st == nil {
 			return fmt.Errorf("wait %s: stack %w", ref, runtime.ErrNotFound)
 		}
-		for i := range services {
-			s := &services[i]
-			svc := st.find(s.Name)
-			if svc == nil {
-				failed(time.Time{}, serviceError(ref, s.Name, "", "NotCreated", runtime.ErrNotFound))
-				continue
-			}
-			ready := 0
-			var notReady *instance
-			for k := range svc.instances {
-				in := &svc.instances[k]
-				switch {
-				case in.stopped:
-					failed(now, serviceError(ref, s.Name, in.name, "Stopped", runtime.ErrFailed))
-				case in.exited(now):
-					e := serviceError(ref, s.Name, in.name, "Exited", runtime.ErrFailed)
-					e.ExitCode = in.exitCode
-					e.Logs = []string{in.name + ": starting " + svc.image.Ref(), in.name + ": exit code " + strconv.Itoa(in.exitCode)}
-					failed(in.exitAt, e)
-				case in.ready(now):
-					ready++
-				default:
-					if notReady == nil {
-						notReady = in
-					}
-					if !in.neverReady {
-						next = earliest(next, in.readyAt)
-					}
-				}
-				if !in.exitAt.IsZero() && now.Before(in.exitAt) {
-					next = earliest(next, in.exitAt)
-				}
-			}
-			if ready == len(svc.instances) {
-				if !ws[i].ready && report != nil {
-					events = append(events, runtime.Event{Type: runtime.EventServiceReady, Stack: ref.Stack, Service: s.Name, Time: now,
-						Message: "ready"})
-				}
-				ws[i].ready = true
-				continue
-			}
-			ws[i].ready = false
-			if !ws[i].told && report != nil {
-				events = append(events, runtime.Event{Type: runtime.EventServiceWaiting, Stack: ref.Stack, Service: s.Name, Time: now,
-					Message: "waiting for readiness: " + strconv.Itoa(ready) + " of " + instances(len(svc.instances)) + " ready"})
-			}
-			ws[i].told = true
-			if notReady == nil {
-				continue // failing instances
-			}
-			timeout := readyTimeout(spec, s)
-			e := serviceError(ref, s.Name, notReady.name, "Timeout", runtime.ErrNotReady)
-			e.Logs = []string{notReady.name + ": starting " + svc.image.Ref(), notReady.name + ": readiness probe has not passed"}
-			if pending == nil {
-				pending = e
-			}
-			if timeout > 0 {
-				if deadline := begun.Add(timeout); !now.Before(deadline) {
-					failed(deadline, e)
-				} else {
-					next = earliest(next, deadline)
-				}
-			}
-		}
-		done := fail == nil && pending == nil
-		if !done && fail == nil {
+		j.judge(st, now)
+		var wake <-chan struct{}
+		if j.fail == nil && j.pending != nil {
 			wake = st.wake()
 		}
-		d.mu.Unlock()
+		st.mu.Unlock()
 
-		for _, e := range events {
+		for _, e := range j.events {
 			report.Emit(e)
 		}
-		events = events[:0]
-		if fail != nil {
-			report.Emit(runtime.Event{Type: runtime.EventServiceFailed, Stack: ref.Stack, Service: fail.Service, Instance: fail.Instance, Message: failMessage(fail)})
-			return fail
+		j.events = j.events[:0]
+		if j.fail != nil {
+			report.Emit(failEvent(j.fail))
+			return j.fail
 		}
-		if done {
+		if j.pending == nil {
 			return nil
 		}
 		var tick <-chan time.Time
-		if !next.IsZero() {
+		if !j.next.IsZero() {
 			if timer == nil {
-				timer = time.NewTimer(time.Until(next))
+				timer = time.NewTimer(time.Until(j.next))
 			} else {
-				timer.Reset(time.Until(next))
+				timer.Reset(time.Until(j.next))
 			}
 			tick = timer.C
 		}
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				pending.Err = runtime.Wrap(runtime.ErrNotReady, ctx.Err())
-				report.Emit(runtime.Event{Type: runtime.EventServiceFailed, Stack: ref.Stack, Service: pending.Service, Instance: pending.Instance, Message: failMessage(pending)})
-				return pending
+				j.pending.Err = runtime.Wrap(runtime.ErrNotReady, ctx.Err())
+				report.Emit(failEvent(j.pending))
+				return j.pending
 			}
 			return fmt.Errorf("wait %s: %w", ref, ctx.Err())
 		case <-tick:
 		case <-wake:
 		}
 	}
+}
+
+// judge is the state of one Wait: what it found at its last look.
+type judge struct {
+	spec       *runtime.StackSpec
+	begun      time.Time
+	services   []waiting // by index in spec
+	withEvents bool
+
+	// fail is the earliest failure found, at failAt; pending the first
+	// service not ready yet, with the error to return should the
+	// context's deadline pass; next when the stack's state changes by
+	// itself next (zero: never); events what to report.
+	fail    *runtime.ServiceError
+	failAt  time.Time
+	pending *runtime.ServiceError
+	next    time.Time
+	events  []runtime.Event
+}
+
+// judge looks at the stack at time now. The caller holds its lock.
+func (j *judge) judge(st *stackState, now time.Time) {
+	j.fail, j.failAt, j.pending, j.next = nil, time.Time{}, nil, time.Time{}
+	ref := j.spec.Ref()
+	for i := range j.spec.Stack.Services {
+		s := &j.spec.Stack.Services[i]
+		svc := st.find(s.Name)
+		if svc == nil {
+			j.failed(time.Time{}, serviceError(ref, s.Name, "", "NotCreated", runtime.ErrNotFound))
+			continue
+		}
+		ready := 0
+		var notReady *instance
+		for k := range svc.instances {
+			in := &svc.instances[k]
+			switch {
+			case in.stopped:
+				j.failed(now, serviceError(ref, s.Name, in.name, "Stopped", runtime.ErrFailed))
+			case in.exited(now):
+				e := serviceError(ref, s.Name, in.name, "Exited", runtime.ErrFailed)
+				e.ExitCode = in.exitCode
+				e.Logs = []string{in.name + ": starting " + svc.image.Ref(), in.name + ": exit code " + strconv.Itoa(in.exitCode)}
+				j.failed(in.exitAt, e)
+			case in.ready(now):
+				ready++
+			default:
+				if notReady == nil {
+					notReady = in
+				}
+				if !in.neverReady {
+					j.wakeAt(in.readyAt)
+				}
+			}
+			if !in.exitAt.IsZero() && now.Before(in.exitAt) {
+				j.wakeAt(in.exitAt)
+			}
+		}
+		w := &j.services[i]
+		if ready == len(svc.instances) {
+			if !w.ready && j.withEvents {
+				j.events = append(j.events, runtime.Event{Type: runtime.EventServiceReady, Stack: ref.Stack, Service: s.Name, Time: now, Message: "ready"})
+			}
+			w.ready = true
+			continue
+		}
+		w.ready = false
+		if !w.told && j.withEvents {
+			j.events = append(j.events, runtime.Event{Type: runtime.EventServiceWaiting, Stack: ref.Stack, Service: s.Name, Time: now,
+				Message: "waiting for readiness: " + strconv.Itoa(ready) + " of " + instances(len(svc.instances)) + " ready"})
+		}
+		w.told = true
+		if notReady == nil {
+			continue // the others failed
+		}
+		e := serviceError(ref, s.Name, notReady.name, "Timeout", runtime.ErrNotReady)
+		e.Logs = []string{notReady.name + ": starting " + svc.image.Ref(), notReady.name + ": readiness probe has not passed"}
+		if j.pending == nil {
+			j.pending = e
+		}
+		if timeout := readyTimeout(j.spec, s); timeout > 0 {
+			if deadline := j.begun.Add(timeout); !now.Before(deadline) {
+				j.failed(deadline, e)
+			} else {
+				j.wakeAt(deadline)
+			}
+		}
+	}
+}
+
+// failed keeps e if it happened before the failure found so far.
+func (j *judge) failed(at time.Time, e *runtime.ServiceError) {
+	if j.fail == nil || at.Before(j.failAt) {
+		j.fail, j.failAt = e, at
+	}
+}
+
+func (j *judge) wakeAt(t time.Time) {
+	if j.next.IsZero() || t.Before(j.next) {
+		j.next = t
+	}
+}
+
+func failEvent(e *runtime.ServiceError) runtime.Event {
+	return runtime.Event{Type: runtime.EventServiceFailed, Stack: e.Stack, Service: e.Service, Instance: e.Instance, Message: failMessage(e)}
 }
 
 func serviceError(ref runtime.StackRef, service, instance, reason string, err error) *runtime.ServiceError {
@@ -682,13 +705,6 @@ func readyTimeout(spec *runtime.StackSpec, s *stack.Service) time.Duration {
 	return spec.ReadyTimeout
 }
 
-func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || b.Before(a) {
-		return b
-	}
-	return a
-}
-
 // Remove deletes the stack's services; its volumes stay unless
 // opts.DeleteData is set.
 func (r *Runtime) Remove(ctx context.Context, ref runtime.StackRef, opts runtime.RemoveOptions) (err error) {
@@ -701,9 +717,29 @@ func (r *Runtime) Remove(ctx context.Context, ref runtime.StackRef, opts runtime
 	if d == nil {
 		return nil
 	}
+	if err := r.removeStack(d, ref); err != nil {
+		return err
+	}
+	if opts.DeleteData {
+		d.volMu.Lock()
+		for name, v := range d.volumes {
+			if v.Stack == ref.Stack {
+				delete(d.volumes, name)
+			}
+		}
+		d.volMu.Unlock()
+	}
+	return nil
+}
+
+func (r *Runtime) removeStack(d *deployment, ref runtime.StackRef) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	st := d.stacks[ref.Stack]
+	if st != nil {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+	}
 	if f := r.fail(FailRemove, ref, func(name string) bool { return st != nil && st.find(name) != nil }); f != nil {
 		what := "the engine refused to remove the stack"
 		if f.Service != "" {
@@ -727,13 +763,6 @@ func (r *Runtime) Remove(ctx context.Context, ref runtime.StackRef, opts runtime
 		st.removed = true
 		st.notify()
 	}
-	if opts.DeleteData {
-		for name, v := range d.volumes {
-			if v.Stack == ref.Stack {
-				delete(d.volumes, name)
-			}
-		}
-	}
 	return nil
 }
 
@@ -750,20 +779,24 @@ func (r *Runtime) Observe(ctx context.Context, deployment string) (_ *runtime.De
 	if d == nil {
 		return out, nil
 	}
-	now := time.Now()
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.mu.RLock()
 	stacks := make([]*stackState, 0, len(d.stacks))
 	for _, st := range d.stacks {
 		stacks = append(stacks, st)
 	}
-	slices.SortFunc(stacks, func(a, b *stackState) int {
-		return cmp.Or(cmp.Compare(a.tier, b.tier), cmp.Compare(a.name, b.name))
-	})
-	out.Stacks = make([]runtime.StackState, len(stacks))
-	for i, st := range stacks {
-		out.Stacks[i] = st.state(now, deployment, r.opts.BaseDomain)
+	d.mu.RUnlock()
+	now := time.Now()
+	out.Stacks = make([]runtime.StackState, 0, len(stacks))
+	for _, st := range stacks {
+		st.mu.Lock()
+		if !st.removed {
+			out.Stacks = append(out.Stacks, st.state(now, deployment, r.opts.BaseDomain))
+		}
+		st.mu.Unlock()
 	}
+	slices.SortFunc(out.Stacks, func(a, b runtime.StackState) int {
+		return cmp.Or(cmp.Compare(a.Tier, b.Tier), cmp.Compare(a.Name, b.Name))
+	})
 	return out, nil
 }
 
@@ -779,12 +812,12 @@ func (r *Runtime) Volumes(ctx context.Context, deployment string) (_ []runtime.V
 	if d == nil {
 		return nil, nil
 	}
-	d.mu.Lock()
+	d.volMu.Lock()
 	out := make([]runtime.VolumeState, 0, len(d.volumes))
 	for _, v := range d.volumes {
 		out = append(out, v.VolumeState)
 	}
-	d.mu.Unlock()
+	d.volMu.Unlock()
 	slices.SortFunc(out, func(a, b runtime.VolumeState) int {
 		return cmp.Or(cmp.Compare(a.Stack, b.Stack), cmp.Compare(a.Service, b.Service), cmp.Compare(a.Name, b.Name))
 	})
@@ -840,12 +873,11 @@ func (r *Runtime) runningInstance(ref runtime.StackRef, service string) (string,
 		return "", fmt.Errorf("stack %w", runtime.ErrNotFound)
 	}
 	now := time.Now()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	st := d.stacks[ref.Stack]
+	st := d.lock(ref.Stack)
 	if st == nil {
 		return "", fmt.Errorf("stack %w", runtime.ErrNotFound)
 	}
+	defer st.mu.Unlock()
 	svc := st.find(service)
 	if svc == nil {
 		return "", fmt.Errorf("service %s: %w", service, runtime.ErrNotFound)
@@ -869,12 +901,11 @@ func (r *Runtime) Stop(ctx context.Context, ref runtime.StackRef) (err error) {
 	if d == nil {
 		return fmt.Errorf("stop %s: stack %w", ref, runtime.ErrNotFound)
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	st := d.stacks[ref.Stack]
+	st := d.lock(ref.Stack)
 	if st == nil {
 		return fmt.Errorf("stop %s: stack %w", ref, runtime.ErrNotFound)
 	}
+	defer st.mu.Unlock()
 	for i := range st.services {
 		for k := range st.services[i].instances {
 			st.services[i].instances[k].stopped = true
@@ -907,10 +938,8 @@ func (r *Runtime) lifecycle(ctx context.Context, op string, spec *runtime.StackS
 	if d == nil {
 		return fmt.Errorf("%s %s: stack %w", op, ref, runtime.ErrNotFound)
 	}
-	d.mu.Lock()
-	st := d.stacks[ref.Stack]
+	st := d.lock(ref.Stack)
 	if st == nil {
-		d.mu.Unlock()
 		return fmt.Errorf("%s %s: stack %w", op, ref, runtime.ErrNotFound)
 	}
 	ws := make([]work, len(st.services))
@@ -924,7 +953,7 @@ func (r *Runtime) lifecycle(ctx context.Context, op string, spec *runtime.StackS
 			ws[i].act = start
 		}
 	}
-	d.mu.Unlock()
+	st.mu.Unlock()
 	return r.run(ctx, op, d, spec, ws, nil, nil, now)
 }
 
@@ -937,12 +966,11 @@ func (r *Runtime) Crash(deployment, stack, service string, exitCode int) {
 		return
 	}
 	now := time.Now()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	st := d.stacks[stack]
+	st := d.lock(stack)
 	if st == nil {
 		return
 	}
+	defer st.mu.Unlock()
 	for i := range st.services {
 		s := &st.services[i]
 		if service != "" && s.name != service {

@@ -11,15 +11,58 @@ import (
 	"github.com/stackwave/stackwave/stack"
 )
 
-// deployment holds what exists of one deployment. Its mutex guards
-// everything below it; calls for different deployments never contend.
+// deployment holds what exists of one deployment. Each stack has its own
+// lock, so calls for different stacks never wait for each other beyond
+// a map lookup. Locks are taken in the order deployment, stack, volumes.
 type deployment struct {
-	mu      sync.Mutex
-	stacks  map[string]*stackState
+	mu     sync.RWMutex // guards stacks
+	stacks map[string]*stackState
+
+	volMu   sync.Mutex // guards volumes
 	volumes map[string]*volume
 }
 
+// lock returns the named stack locked, or nil when it does not exist.
+func (d *deployment) lock(name string) *stackState {
+	d.mu.RLock()
+	st := d.stacks[name]
+	d.mu.RUnlock()
+	if st == nil {
+		return nil
+	}
+	st.mu.Lock()
+	if st.removed {
+		st.mu.Unlock()
+		return nil
+	}
+	return st
+}
+
+// lockOrCreate returns the named stack locked, creating it with room for
+// n services when it does not exist.
+func (d *deployment) lockOrCreate(name string, n int) *stackState {
+	for {
+		d.mu.RLock()
+		st := d.stacks[name]
+		d.mu.RUnlock()
+		if st == nil {
+			d.mu.Lock()
+			if st = d.stacks[name]; st == nil {
+				st = &stackState{name: name, services: make([]service, 0, n)}
+				d.stacks[name] = st
+			}
+			d.mu.Unlock()
+		}
+		st.mu.Lock()
+		if !st.removed {
+			return st
+		}
+		st.mu.Unlock() // removed since the lookup; look again
+	}
+}
+
 type stackState struct {
+	mu                   sync.Mutex // guards the fields below
 	name                 string
 	tier                 int
 	productID, versionID string
@@ -45,10 +88,10 @@ type service struct {
 	applied uint64
 }
 
-// instance is one simulated container. Its state at a time t follows
-// from the times it holds, so nothing runs in the background.
+// instance is one simulated container; a service's instances are
+// numbered from 1 by their place in its list. Its state at a time t
+// follows from the times it holds, so nothing runs in the background.
 type instance struct {
-	n          int
 	name, id   string
 	startedAt  time.Time
 	readyAt    time.Time
