@@ -71,7 +71,7 @@ func Example() {
 	//   domain nginx.web.demo.stackwave.local at 127.0.0.1:30000
 	// update web
 	//   service-replaced web/nginx: replaced 2 instances: configuration changed
-	//   service-waiting web/nginx: waiting for readiness: 0 of 2 instances ready
+	//   service-waiting web/nginx: waiting for 2 instances to be ready
 	//   service-failed web/nginx: exited with code 1
 	// true true
 	// kept demo-db-mysql-1-vol1

@@ -500,6 +500,10 @@ type waiting struct {
 
 // Wait blocks until every instance of the stack's services is ready, or
 // fails at once when one exits, is stopped or runs out of time.
+//
+// Outcomes follow the simulated clock, not the order in which the Go
+// scheduler wakes Wait up: a service ready at 10ms with a 20ms timeout
+// is ready even if Wait only looks again at 30ms.
 func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runtime.Reporter) (err error) {
 	ref := spec.Ref()
 	c, begun := r.begin("wait", ref, spec, 0)
@@ -520,6 +524,7 @@ func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runt
 		timer *time.Timer
 	)
 	j := judge{spec: spec, begun: begun, services: wbuf[:0], events: ebuf[:0], withEvents: report != nil}
+	j.deadline, _ = ctx.Deadline()
 	for range spec.Stack.Services {
 		j.services = append(j.services, waiting{})
 	}
@@ -535,7 +540,7 @@ func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runt
 		}
 		j.judge(st, now)
 		var wake <-chan struct{}
-		if j.fail == nil && j.pending != nil {
+		if j.fail == nil && j.pending {
 			wake = st.wake()
 		}
 		st.mu.Unlock()
@@ -548,7 +553,7 @@ func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runt
 			report.Emit(failEvent(j.fail))
 			return j.fail
 		}
-		if j.pending == nil {
+		if !j.pending {
 			return nil
 		}
 		var tick <-chan time.Time
@@ -562,104 +567,140 @@ func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runt
 		}
 		select {
 		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				j.pending.Err = runtime.Wrap(runtime.ErrNotReady, ctx.Err())
-				report.Emit(failEvent(j.pending))
-				return j.pending
+			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("wait %s: %w", ref, ctx.Err())
 			}
-			return fmt.Errorf("wait %s: %w", ref, ctx.Err())
+			// Look once more: past the deadline the judge decides.
 		case <-tick:
 		case <-wake:
 		}
 	}
 }
 
-// judge is the state of one Wait: what it found at its last look.
+// judge decides a Wait from the times the instances hold. The Wait
+// succeeds at the instant every service is ready, unless a failure (an
+// exit, a stop, a timeout) comes first; times before the Wait began
+// count as its beginning.
 type judge struct {
 	spec       *runtime.StackSpec
 	begun      time.Time
+	deadline   time.Time // the context's; zero when none
 	services   []waiting // by index in spec
 	withEvents bool
 
-	// fail is the earliest failure found, at failAt; pending the first
-	// service not ready yet, with the error to return should the
-	// context's deadline pass; next when the stack's state changes by
-	// itself next (zero: never); events what to report.
+	// After judge: fail is the failure that decides the Wait, or nil;
+	// pending says the Wait is undecided, and next when the stack's
+	// state changes by itself next (zero: never); events are what to
+	// report.
 	fail    *runtime.ServiceError
 	failAt  time.Time
-	pending *runtime.ServiceError
+	pending bool
 	next    time.Time
 	events  []runtime.Event
 }
 
 // judge looks at the stack at time now. The caller holds its lock.
 func (j *judge) judge(st *stackState, now time.Time) {
-	j.fail, j.failAt, j.pending, j.next = nil, time.Time{}, nil, time.Time{}
+	j.fail, j.failAt, j.pending, j.next = nil, time.Time{}, false, time.Time{}
 	ref := j.spec.Ref()
+	never := false         // some service will not become ready by itself
+	var allReady time.Time // when the last service is ready
+	var late *runtime.ServiceError
 	for i := range j.spec.Stack.Services {
 		s := &j.spec.Stack.Services[i]
 		svc := st.find(s.Name)
 		if svc == nil {
 			j.failed(time.Time{}, serviceError(ref, s.Name, "", "NotCreated", runtime.ErrNotFound))
+			never = true
 			continue
 		}
-		ready := 0
+		ready, blocked := j.begun, false // when the service is ready; whether it never is
 		var notReady *instance
 		for k := range svc.instances {
 			in := &svc.instances[k]
-			switch {
-			case in.stopped:
+			if in.stopped {
 				j.failed(now, serviceError(ref, s.Name, in.name, "Stopped", runtime.ErrFailed))
-			case in.exited(now):
-				e := serviceError(ref, s.Name, in.name, "Exited", runtime.ErrFailed)
-				e.ExitCode = in.exitCode
-				e.Logs = []string{in.name + ": starting " + svc.image.Ref(), in.name + ": exit code " + strconv.Itoa(in.exitCode)}
-				j.failed(in.exitAt, e)
-			case in.ready(now):
-				ready++
-			default:
-				if notReady == nil {
-					notReady = in
-				}
-				if !in.neverReady {
-					j.wakeAt(in.readyAt)
+				blocked = true
+				continue
+			}
+			exits := !in.exitAt.IsZero()
+			if exits {
+				if at := j.clamp(in.exitAt); !now.Before(at) {
+					e := serviceError(ref, s.Name, in.name, "Exited", runtime.ErrFailed)
+					e.ExitCode = in.exitCode
+					e.Logs = []string{in.name + ": starting " + svc.image.Ref(), in.name + ": exit code " + strconv.Itoa(in.exitCode)}
+					j.failed(at, e)
+				} else {
+					j.wakeAt(at)
 				}
 			}
-			if !in.exitAt.IsZero() && now.Before(in.exitAt) {
-				j.wakeAt(in.exitAt)
+			switch readyAt := j.clamp(in.readyAt); {
+			case in.neverReady || exits && !in.exitAt.After(in.readyAt):
+				blocked = true
+			case readyAt.After(now):
+				j.wakeAt(readyAt)
+				fallthrough
+			default:
+				ready = later(ready, readyAt)
+			}
+			if notReady == nil && (blocked || ready.After(now)) {
+				notReady = in
 			}
 		}
+		if blocked {
+			never = true
+		} else {
+			allReady = later(allReady, ready)
+		}
+		isReady := !blocked && !ready.After(now)
+		if notReady != nil {
+			e := serviceError(ref, s.Name, notReady.name, "Timeout", runtime.ErrNotReady)
+			e.Logs = []string{notReady.name + ": starting " + svc.image.Ref(), notReady.name + ": readiness probe has not passed"}
+			if timeout := readyTimeout(j.spec, s); timeout > 0 {
+				if deadline := j.begun.Add(timeout); blocked || ready.After(deadline) {
+					if !now.Before(deadline) {
+						j.failed(deadline, e)
+					} else {
+						j.wakeAt(deadline)
+					}
+				}
+			}
+			if late == nil && !j.deadline.IsZero() && (blocked || ready.After(j.deadline)) {
+				late = e
+			}
+		}
+
 		w := &j.services[i]
-		if ready == len(svc.instances) {
-			if !w.ready && j.withEvents {
+		switch {
+		case isReady && !w.ready:
+			w.ready = true
+			if j.withEvents {
 				j.events = append(j.events, runtime.Event{Type: runtime.EventServiceReady, Stack: ref.Stack, Service: s.Name, Time: now, Message: "ready"})
 			}
-			w.ready = true
-			continue
-		}
-		w.ready = false
-		if !w.told && j.withEvents {
-			j.events = append(j.events, runtime.Event{Type: runtime.EventServiceWaiting, Stack: ref.Stack, Service: s.Name, Time: now,
-				Message: "waiting for readiness: " + strconv.Itoa(ready) + " of " + instances(len(svc.instances)) + " ready"})
-		}
-		w.told = true
-		if notReady == nil {
-			continue // the others failed
-		}
-		e := serviceError(ref, s.Name, notReady.name, "Timeout", runtime.ErrNotReady)
-		e.Logs = []string{notReady.name + ": starting " + svc.image.Ref(), notReady.name + ": readiness probe has not passed"}
-		if j.pending == nil {
-			j.pending = e
-		}
-		if timeout := readyTimeout(j.spec, s); timeout > 0 {
-			if deadline := j.begun.Add(timeout); !now.Before(deadline) {
-				j.failed(deadline, e)
-			} else {
-				j.wakeAt(deadline)
+		case !isReady && !w.told && !w.ready:
+			w.told = true
+			if j.withEvents {
+				j.events = append(j.events, runtime.Event{Type: runtime.EventServiceWaiting, Stack: ref.Stack, Service: s.Name, Time: now,
+					Message: "waiting for " + instances(len(svc.instances)) + " to be ready"})
 			}
 		}
 	}
+	if late != nil && !now.Before(j.deadline) {
+		late.Err = runtime.Wrap(runtime.ErrNotReady, context.DeadlineExceeded)
+		j.failed(j.deadline, late)
+	}
+	switch {
+	case j.fail != nil && (never || !j.failAt.After(allReady)):
+		// failed before every service was ready
+	case !never && !allReady.After(now):
+		j.fail = nil // ready before any failure
+	default:
+		j.fail, j.pending = nil, true
+	}
 }
+
+// clamp returns t, or when the Wait began if t is earlier.
+func (j *judge) clamp(t time.Time) time.Time { return later(j.begun, t) }
 
 // failed keeps e if it happened before the failure found so far.
 func (j *judge) failed(at time.Time, e *runtime.ServiceError) {
@@ -672,6 +713,13 @@ func (j *judge) wakeAt(t time.Time) {
 	if j.next.IsZero() || t.Before(j.next) {
 		j.next = t
 	}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func failEvent(e *runtime.ServiceError) runtime.Event {
@@ -1048,23 +1096,29 @@ func validate(spec *runtime.StackSpec) error {
 	return nil
 }
 
-// sleepUntil sleeps until t or until ctx ends, reusing *timer.
+// sleepUntil sleeps until t or until ctx ends, reusing *timer. What a
+// deadline cuts off follows the simulated clock: work due before the
+// context's deadline completes even when the sleeper wakes up late.
 func sleepUntil(ctx context.Context, timer **time.Timer, t time.Time) error {
-	d := time.Until(t)
-	if d <= 0 {
+	if deadline, ok := ctx.Deadline(); ok && !deadline.After(t) {
+		<-ctx.Done()
 		return ctx.Err()
 	}
-	if *timer == nil {
-		*timer = time.NewTimer(d)
-	} else {
-		(*timer).Reset(d)
+	if d := time.Until(t); d > 0 {
+		if *timer == nil {
+			*timer = time.NewTimer(d)
+		} else {
+			(*timer).Reset(d)
+		}
+		select {
+		case <-ctx.Done():
+		case <-(*timer).C:
+		}
 	}
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-(*timer).C:
-		return nil
+	if err := ctx.Err(); errors.Is(err, context.Canceled) {
+		return err
 	}
+	return nil
 }
 
 // instances returns "1 instance" or "<n> instances".
