@@ -16,6 +16,12 @@
 // until Crash, Stop or Remove changes the stack. Latencies are slept
 // honouring the context.
 //
+// Wait fails with a *runtime.ServiceError: Reason "Exited" with the exit
+// code and two log lines, matching runtime.ErrFailed, as soon as an
+// instance exits (or "Stopped" for a stopped stack); Reason "Timeout",
+// matching runtime.ErrNotReady, once a probe timeout, the spec's
+// ReadyTimeout or the context's deadline passes first.
+//
 // An Apply whose configuration is unchanged starts the instances that are
 // not running (exited or stopped) and touches nothing else, as
 // "docker compose up" does. The services of a stack are applied
