@@ -529,10 +529,11 @@ func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runt
 		ebuf  [8]runtime.Event
 		timer *time.Timer
 	)
-	j := judge{spec: spec, begun: begun, services: wbuf[:0], events: ebuf[:0], withEvents: report != nil}
+	j := judge{spec: spec, begun: begun, withEvents: report != nil}
 	j.deadline, _ = ctx.Deadline()
+	ws := wbuf[:0]
 	for range spec.Stack.Services {
-		j.services = append(j.services, waiting{})
+		ws = append(ws, waiting{})
 	}
 	defer func() {
 		if timer != nil {
@@ -544,17 +545,16 @@ func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runt
 		if st == nil {
 			return fmt.Errorf("wait %s: stack %w", ref, runtime.ErrNotFound)
 		}
-		j.judge(st, now)
+		events := j.judge(st, now, ws, ebuf[:0])
 		var wake <-chan struct{}
 		if j.fail == nil && j.pending {
 			wake = st.wake()
 		}
 		st.mu.Unlock()
 
-		for _, e := range j.events {
+		for _, e := range events {
 			report.Emit(e)
 		}
-		j.events = j.events[:0]
 		if j.fail != nil {
 			report.Emit(failEvent(j.fail))
 			return j.fail
@@ -591,22 +591,22 @@ type judge struct {
 	spec       *runtime.StackSpec
 	begun      time.Time
 	deadline   time.Time // the context's; zero when none
-	services   []waiting // by index in spec
 	withEvents bool
 
 	// After judge: fail is the failure that decides the Wait, or nil;
 	// pending says the Wait is undecided, and next when the stack's
-	// state changes by itself next (zero: never); events are what to
-	// report.
+	// state changes by itself next (zero: never).
 	fail    *runtime.ServiceError
 	failAt  time.Time
 	pending bool
 	next    time.Time
-	events  []runtime.Event
 }
 
-// judge looks at the stack at time now. The caller holds its lock.
-func (j *judge) judge(st *stackState, now time.Time) {
+// judge looks at the stack at time now, with ws what earlier looks saw of
+// each service of the spec, and returns events with what to report
+// appended. The caller holds the stack's lock. (The buffers are passed
+// rather than kept in j so that they can stay on the caller's stack.)
+func (j *judge) judge(st *stackState, now time.Time, ws []waiting, events []runtime.Event) []runtime.Event {
 	j.fail, j.failAt, j.pending, j.next = nil, time.Time{}, false, time.Time{}
 	ref := j.spec.Ref()
 	never := false         // some service will not become ready by itself
@@ -676,17 +676,17 @@ func (j *judge) judge(st *stackState, now time.Time) {
 			}
 		}
 
-		w := &j.services[i]
+		w := &ws[i]
 		switch {
 		case isReady && !w.ready:
 			w.ready = true
 			if j.withEvents {
-				j.events = append(j.events, runtime.Event{Type: runtime.EventServiceReady, Stack: ref.Stack, Service: s.Name, Time: now, Message: "ready"})
+				events = append(events, runtime.Event{Type: runtime.EventServiceReady, Stack: ref.Stack, Service: s.Name, Time: now, Message: "ready"})
 			}
 		case !isReady && !w.told && !w.ready:
 			w.told = true
 			if j.withEvents {
-				j.events = append(j.events, runtime.Event{Type: runtime.EventServiceWaiting, Stack: ref.Stack, Service: s.Name, Time: now,
+				events = append(events, runtime.Event{Type: runtime.EventServiceWaiting, Stack: ref.Stack, Service: s.Name, Time: now,
 					Message: "waiting for " + instances(len(svc.instances)) + " to be ready"})
 			}
 		}
@@ -703,6 +703,7 @@ func (j *judge) judge(st *stackState, now time.Time) {
 	default:
 		j.fail, j.pending = nil, true
 	}
+	return events
 }
 
 // clamp returns t, or when the Wait began if t is earlier.
