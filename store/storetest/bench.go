@@ -1,3 +1,8 @@
 package storetest
-import ("testing"; "github.com/stackwave/stackwave/store")
+
+import (
+	"github.com/stackwave/stackwave/store"
+	"testing"
+)
+
 func Bench(b *testing.B, newStore func(b *testing.B) store.Store) {}

@@ -1731,7 +1731,7 @@ func testCancelled(t *testing.T, s store.Store) {
 		"AppendEvents": func() error {
 			return s.AppendEvents(ctx, d.Name, store.Event{OperationID: "o", Type: "t"})
 		},
-		"AcquireLease": func() error { _, err := s.AcquireLease(ctx, d.Name, "o", time.Hour); return err },
+		"AcquireLease":  func() error { _, err := s.AcquireLease(ctx, d.Name, "o", time.Hour); return err },
 		"DeleteProduct": func() error { return s.DeleteProduct(ctx, v.ProductID) },
 	} {
 		err := call(t, what, f)
