@@ -147,3 +147,9 @@ func TestBadURL(t *testing.T) {
 		t.Errorf("Open(bad URL): %v; want an error without the password", err)
 	}
 }
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store {
+		return open(b, pgtest.NewDatabase(b), nil)
+	})
+}

@@ -114,9 +114,12 @@ func (s *Store) ListProducts(ctx context.Context, q store.ProductQuery) (*store.
 		return nil, err
 	}
 	res := &store.ProductPage{Items: []*product.Product{}, Page: page, PageSize: size}
-	// The window count makes the total and the page one snapshot; a page
-	// past the end has no rows to carry it, so it is counted apart.
-	rows, err := s.pool.Query(ctx, `SELECT `+productSel+`, count(*) OVER () FROM products`+cond+order+` LIMIT @limit OFFSET @offset`, args)
+	// One statement, so the total and the page are one snapshot. The page
+	// walks the (created_at, id) index alone and fetches only its rows; a
+	// page past the end has no rows to carry the total, so it is counted
+	// apart.
+	rows, err := s.pool.Query(ctx, `WITH page AS (SELECT id FROM products`+cond+order+` LIMIT @limit OFFSET @offset)
+SELECT `+productSel+`, (SELECT count(*) FROM products`+cond+`) FROM products JOIN page USING (id)`+order, args)
 	if err != nil {
 		return nil, fmt.Errorf("list products: %w", s.mapErr(ctx, err, false))
 	}

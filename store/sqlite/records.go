@@ -130,7 +130,11 @@ func (s *Store) ListProducts(ctx context.Context, q store.ProductQuery) (*store.
 		if offset >= res.Total {
 			return nil
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT `+productCols+` FROM products`+cond+order+` LIMIT ? OFFSET ?`, append(args, size, offset)...)
+		// The page walks the (created_at, id) index alone and fetches
+		// only its own rows.
+		rows, err := tx.QueryContext(ctx, `SELECT `+productCols+` FROM products
+JOIN (SELECT rowid AS r FROM products`+cond+order+` LIMIT ? OFFSET ?) AS page ON products.rowid = page.r`+order,
+			append(args, size, offset)...)
 		if err != nil {
 			return err
 		}

@@ -160,3 +160,15 @@ func TestBadPath(t *testing.T) {
 		t.Error("opened a file in a missing directory")
 	}
 }
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store {
+		return open(b, filepath.Join(b.TempDir(), "stackwave.db"), nil)
+	})
+}
+
+func BenchmarkStoreSyncNormal(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store {
+		return open(b, filepath.Join(b.TempDir(), "stackwave.db"), &sqlite.Options{Sync: sqlite.SyncNormal})
+	})
+}
