@@ -436,9 +436,10 @@ func (o *operation) finish(parent context.Context, rolledBack bool) (*Result, er
 			final = *op
 		}
 	})
-	// The outcome is recorded even when the caller's context is done;
-	// a lost lease means another executor owns the record now.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(parent), 30*time.Second)
+	// The outcome is recorded even when the caller's context is done, but
+	// not after the lease could have expired: another executor may own
+	// the record by then.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(parent), o.e.opts.LeaseTTL)
 	defer cancel()
 	if failed {
 		o.emit(Event{Type: EventOperationFailed, Message: opErr.Error()})
@@ -577,6 +578,17 @@ func (o *operation) setStack(name string, tier int, state, hash, msg string) {
 			s.ConfigHash = hash
 		}
 	})
+}
+
+// forgetIfAbsent drops a stack from the record when the runtime holds
+// nothing of it (an apply that failed before creating anything), so the
+// record lists exactly what exists. The failure stays in the operation's
+// errors and events.
+func (o *operation) forgetIfAbsent(ctx context.Context, name string) {
+	obs, err := o.e.rt.Observe(ctx, o.name)
+	if err == nil && obs.Stack(name) == nil {
+		o.dropStack(name)
+	}
 }
 
 func (o *operation) dropStack(name string) {
@@ -739,6 +751,7 @@ func (o *operation) applyStack(ctx, stopCtx context.Context, nd *node, fs files,
 			return outcomeInterrupted
 		}
 		o.stackFailed(name, tier, "apply", err)
+		o.forgetIfAbsent(ctx, name)
 		return outcomeFailed
 	}
 	o.setStack(name, tier, StateWaiting, hash, "")
