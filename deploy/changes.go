@@ -34,6 +34,8 @@ type ChangeSet struct {
 	FromVersionID string        `json:"from_version_id,omitempty"`
 	ToVersionID   string        `json:"to_version_id,omitempty"`
 	Stacks        []StackChange `json:"stacks"`
+
+	index map[string]int // by stack name, built by Diff
 }
 
 // StackChange is the change of one stack.
@@ -84,6 +86,11 @@ func (c *ChangeSet) Empty() bool {
 
 // Stack returns the change of the named stack, or nil.
 func (c *ChangeSet) Stack(name string) *StackChange {
+	if c.index != nil && len(c.index) == len(c.Stacks) {
+		if i, ok := c.index[name]; ok && i < len(c.Stacks) && c.Stacks[i].Stack == name {
+			return &c.Stacks[i]
+		}
+	}
 	for i := range c.Stacks {
 		if c.Stacks[i].Stack == name {
 			return &c.Stacks[i]
@@ -121,6 +128,10 @@ func Diff(from, to stack.Deps) *ChangeSet {
 				cs.Stacks = append(cs.Stacks, StackChange{Stack: name, Tier: ti, Action: ActionRemove})
 			}
 		}
+	}
+	cs.index = make(map[string]int, len(cs.Stacks))
+	for i := range cs.Stacks {
+		cs.index[cs.Stacks[i].Stack] = i
 	}
 	return cs
 }

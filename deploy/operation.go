@@ -567,12 +567,7 @@ func (o *operation) skip(name string, tier int, why string) {
 // setStack records a stack's state; an empty hash keeps the recorded one.
 func (o *operation) setStack(name string, tier int, state, hash, msg string) {
 	now := time.Now()
-	o.rec.update(func(d *store.Deployment) {
-		s := d.Stack(name)
-		if s == nil {
-			d.Stacks = append(d.Stacks, store.StackState{Name: name})
-			s = &d.Stacks[len(d.Stacks)-1]
-		}
+	o.rec.setStack(name, func(s *store.StackState) {
 		s.Tier, s.State, s.Message, s.UpdatedAt = tier, state, msg, now
 		if hash != "" {
 			s.ConfigHash = hash
@@ -591,11 +586,7 @@ func (o *operation) forgetIfAbsent(ctx context.Context, name string) {
 	}
 }
 
-func (o *operation) dropStack(name string) {
-	o.rec.update(func(d *store.Deployment) {
-		d.Stacks = slices.DeleteFunc(d.Stacks, func(s store.StackState) bool { return s.Name == name })
-	})
-}
+func (o *operation) dropStack(name string) { o.rec.dropStack(name) }
 
 // call runs one runtime call holding a slot of the shared semaphore.
 func (o *operation) call(ctx context.Context, fn func(context.Context) error) error {
