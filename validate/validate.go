@@ -203,7 +203,7 @@ func (v *validator) guidance(field string, g product.Guidance) {
 
 func (v *validator) tags(field string, tags map[string]string) {
 	for _, k := range sortedKeys(tags) {
-		f := field + "." + k
+		f := Key(field, k)
 		if k == "" {
 			v.add(Required, field, k, "tag keys must not be empty")
 			continue
@@ -236,6 +236,21 @@ func (l loc) svcPath() string {
 }
 
 func idx(field string, i int) string { return field + "[" + strconv.Itoa(i) + "]" }
+
+// Key returns the path of the map entry k of field: field.k when k is a
+// plain name (letters, digits, '_' and '-'), else field["k"] quoted, so a
+// path never holds a dot, bracket or line break that is part of a key.
+func Key(field, k string) string {
+	plain := k != ""
+	for i := 0; i < len(k) && plain; i++ {
+		c := k[i]
+		plain = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+	}
+	if plain {
+		return field + "." + k
+	}
+	return field + "[" + strconv.Quote(k) + "]"
+}
 
 type stackPos struct {
 	tier, index int
