@@ -261,8 +261,19 @@ func (v *validator) deps(deps stack.Deps) {
 		v.add(Required, "stack_deps", nil, "a product needs at least one tier")
 		return
 	}
+	// depends_on may name any stack, so every name is known before the
+	// walk that reports problems in document order.
 	_, nstacks, _ := deps.Counts()
 	names := make(map[string]stackPos, nstacks)
+	for ti, tier := range deps {
+		for si := range tier {
+			if name := tier[si].Name; IsDNSLabel(name) {
+				if _, dup := names[name]; !dup {
+					names[name] = stackPos{tier: ti, index: si}
+				}
+			}
+		}
+	}
 	for ti, tier := range deps {
 		if len(tier) == 0 {
 			v.add(Required, idx("stack_deps", ti), nil, "a tier needs at least one stack")
@@ -272,19 +283,12 @@ func (v *validator) deps(deps stack.Deps) {
 			l := loc{tier: ti, stack: si}
 			if fe := DNSLabel(l.stackPath()+".stack_name", s.Name); fe != nil {
 				v.errs = append(v.errs, fe)
-			} else if prev, dup := names[s.Name]; dup {
+			} else if first := names[s.Name]; first != (stackPos{tier: ti, index: si}) {
 				v.add(Duplicate, l.stackPath()+".stack_name", s.Name,
-					"stack names must be unique in a product; first used at "+loc{tier: prev.tier, stack: prev.index}.stackPath())
-			} else {
-				names[s.Name] = stackPos{tier: ti, index: si}
+					"stack names must be unique in a product; first used at "+loc{tier: first.tier, stack: first.index}.stackPath())
 			}
+			v.dependsOn(s, l, names)
 			v.stack(s, l)
-		}
-	}
-	// References need every name, so they are checked after the walk.
-	for ti, tier := range deps {
-		for si := range tier {
-			v.dependsOn(&tier[si], loc{tier: ti, stack: si}, names)
 		}
 	}
 }
