@@ -85,6 +85,9 @@ func NewPlan(deps stack.Deps) (*Plan, error) {
 	}
 	p.tierStart[len(deps)] = len(p.nodes)
 	p.explicitOut = make([][]int32, len(p.nodes))
+	// listed[j] == i+1 when stack i already lists stack j, so a long
+	// depends_on list costs linear time.
+	var listed []int32
 	for i := range p.nodes {
 		nd := &p.nodes[i]
 		if len(nd.stack.DependsOn) == 0 {
@@ -102,22 +105,17 @@ func NewPlan(deps stack.Deps) (*Plan, error) {
 			case p.nodes[j].tier >= nd.tier:
 				return nil, &PlanError{Stack: nd.name, Msg: fmt.Sprintf("depends_on names %q, which is not in an earlier tier", dep)}
 			}
-			if !containsInt32(nd.deps, int32(j)) {
+			if listed == nil {
+				listed = make([]int32, len(p.nodes))
+			}
+			if listed[j] != int32(i+1) {
+				listed[j] = int32(i + 1)
 				nd.deps = append(nd.deps, int32(j))
 				p.explicitOut[j] = append(p.explicitOut[j], int32(i))
 			}
 		}
 	}
 	return p, nil
-}
-
-func containsInt32(s []int32, v int32) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // Deps returns the stack_deps the plan was built from.

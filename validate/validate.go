@@ -256,6 +256,10 @@ type stackPos struct {
 	tier, index int
 }
 
+// smallSet is the size up to which uniqueness is checked by scanning
+// rather than with a map.
+const smallSet = 8
+
 func (v *validator) deps(deps stack.Deps) {
 	if len(deps) == 0 {
 		v.add(Required, "stack_deps", nil, "a product needs at least one tier")
@@ -297,24 +301,46 @@ func (v *validator) stack(s *stack.Stack, l loc) {
 	if len(s.Services) == 0 {
 		v.add(Required, l.stackPath()+".services", nil, "a stack needs at least one service")
 	}
+	// Stacks are small; a set is built only for large ones, so that a
+	// huge stack costs linear time.
+	var svcNames map[string]struct{}
+	if len(s.Services) > smallSet {
+		svcNames = make(map[string]struct{}, len(s.Services))
+	}
 	for k := range s.Services {
 		sl := l
 		sl.svc = k
 		svc := &s.Services[k]
 		v.service(s, svc, sl)
-		for j := 0; j < k && svc.Name != ""; j++ {
-			if s.Services[j].Name == svc.Name {
-				v.add(Duplicate, sl.svcPath()+".service_name", svc.Name, "service names must be unique in a stack")
-				break
+		if svc.Name == "" {
+			continue
+		}
+		dup := false
+		if svcNames != nil {
+			_, dup = svcNames[svc.Name]
+			svcNames[svc.Name] = struct{}{}
+		} else {
+			for j := 0; j < k && !dup; j++ {
+				dup = s.Services[j].Name == svc.Name
 			}
 		}
+		if dup {
+			v.add(Duplicate, sl.svcPath()+".service_name", svc.Name, "service names must be unique in a stack")
+		}
+	}
+	hasService := func(name string) bool {
+		if svcNames != nil {
+			_, ok := svcNames[name]
+			return ok
+		}
+		return s.Service(name) != nil
 	}
 	for i := range s.InitScripts {
 		is := &s.InitScripts[i]
 		f := l.stackPath() + ".init_scripts[" + strconv.Itoa(i) + "]"
 		if is.ServiceName == "" {
 			v.add(Required, f+".service_name", "", "must name a service of the stack")
-		} else if s.Service(is.ServiceName) == nil {
+		} else if !hasService(is.ServiceName) {
 			v.add(NotFound, f+".service_name", is.ServiceName, "no service of that name in stack "+strconv.Quote(s.Name))
 		}
 		v.command(f+".command", is.Command, true)
@@ -322,6 +348,10 @@ func (v *validator) stack(s *stack.Stack, l loc) {
 }
 
 func (v *validator) dependsOn(s *stack.Stack, l loc, names map[string]stackPos) {
+	var seen map[string]struct{}
+	if len(s.DependsOn) > smallSet {
+		seen = make(map[string]struct{}, len(s.DependsOn))
+	}
 	for i, dep := range s.DependsOn {
 		f := l.stackPath() + ".depends_on[" + strconv.Itoa(i) + "]"
 		pos, ok := names[dep]
@@ -330,12 +360,14 @@ func (v *validator) dependsOn(s *stack.Stack, l loc, names map[string]stackPos) 
 			v.add(NotFound, f, dep, "no stack of that name in the product")
 		case pos.tier >= l.tier:
 			v.add(Invalid, f, dep, "must name a stack of an earlier tier; "+strconv.Quote(dep)+" is in tier "+strconv.Itoa(pos.tier))
+		case seen != nil:
+			if _, dup := seen[dep]; dup {
+				v.add(Duplicate, f, dep, "listed twice")
+			}
+			seen[dep] = struct{}{}
 		default:
-			for j := 0; j < i; j++ {
-				if s.DependsOn[j] == dep {
-					v.add(Duplicate, f, dep, "listed twice")
-					break
-				}
+			if slices.Contains(s.DependsOn[:i], dep) {
+				v.add(Duplicate, f, dep, "listed twice")
 			}
 		}
 	}
@@ -427,7 +459,7 @@ func validEnvKey(k string) bool {
 // is reported by its key only.
 func (v *validator) envs(envs []string, l loc) {
 	var seen map[string]struct{}
-	if len(envs) > 8 {
+	if len(envs) > smallSet {
 		seen = make(map[string]struct{}, len(envs))
 	}
 	for i, kv := range envs {
