@@ -559,9 +559,45 @@ func (v *validator) paths(svc *stack.Service, l loc) {
 	}
 }
 
+// portSet records the ports a service uses. A TCP and a UDP port of the
+// same number do not clash. Small services stay on the stack.
+type portSet struct {
+	small [smallSet]int
+	n     int
+	large map[int]struct{}
+}
+
+// add records port p of protocol proto and reports whether it was new.
+func (s *portSet) add(p int, proto string) bool {
+	key := p << 1
+	if proto == stack.ProtoUDP {
+		key |= 1
+	}
+	if s.large == nil {
+		for _, k := range s.small[:s.n] {
+			if k == key {
+				return false
+			}
+		}
+		if s.n < len(s.small) {
+			s.small[s.n] = key
+			s.n++
+			return true
+		}
+		s.large = make(map[int]struct{}, 2*len(s.small))
+		for _, k := range s.small {
+			s.large[k] = struct{}{}
+		}
+	}
+	if _, dup := s.large[key]; dup {
+		return false
+	}
+	s.large[key] = struct{}{}
+	return true
+}
+
 func (v *validator) accessPoints(svc *stack.Service, l loc) {
-	var ports [8]int // backend port and proto, small services stay on the stack
-	used := ports[:0]
+	var backend, host portSet
 	for i := range svc.AccessPoints {
 		ap := &svc.AccessPoints[i]
 		f := l.svcPath() + ".access_points[" + strconv.Itoa(i) + "]"
@@ -573,8 +609,8 @@ func (v *validator) accessPoints(svc *stack.Service, l loc) {
 			v.add(NotSupported, f+".type", ap.Type, `supported values: "domain", "public_ip", "internal_ip"`)
 		}
 		switch ap.Proto {
-		case "", stack.ProtoHTTP, stack.ProtoTCP:
-		case stack.ProtoUDP:
+		case "", stack.ProtoHTTP:
+		case stack.ProtoTCP, stack.ProtoUDP:
 			if ap.Type == stack.AccessDomain {
 				v.add(NotSupported, f+".proto", ap.Proto, "a domain access point serves http")
 			}
@@ -590,20 +626,19 @@ func (v *validator) accessPoints(svc *stack.Service, l loc) {
 				v.add(Invalid, pf, p, "must be between 1 and 65535")
 				continue
 			}
-			for _, q := range used {
-				if q == p {
-					v.add(Duplicate, pf, p, "ports must be unique in a service")
-					break
-				}
+			if !backend.add(p, ap.Protocol()) {
+				v.add(Duplicate, pf, p, "ports must be unique in a service")
 			}
-			used = append(used, p)
 		}
 		if len(ap.HostPorts) > 0 && len(ap.HostPorts) != len(ap.BackendPorts) {
 			v.add(Invalid, f+".host_ports", len(ap.HostPorts), "must have one entry per backend port ("+strconv.Itoa(len(ap.BackendPorts))+")")
 		}
 		for j, p := range ap.HostPorts {
-			if p < 0 || p > 65535 {
+			switch {
+			case p < 0 || p > 65535:
 				v.add(Invalid, f+".host_ports["+strconv.Itoa(j)+"]", p, "must be between 1 and 65535, or 0 for a port the runtime assigns")
+			case p > 0 && !host.add(p, ap.Protocol()):
+				v.add(Duplicate, f+".host_ports["+strconv.Itoa(j)+"]", p, "host ports must be unique in a service")
 			}
 		}
 	}
