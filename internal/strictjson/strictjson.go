@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // Error is a decoding problem at a JSON path.
@@ -311,6 +312,9 @@ func (w *walker) mismatch(tok json.Token, t reflect.Type, path string, off int64
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "..."
 }
