@@ -284,12 +284,18 @@ func (p *Plan) MarshalJSON() ([]byte, error) {
 	return json.Marshal(out)
 }
 
-// WriteText writes the plan as text, one tier a line:
+// WriteText writes the plan as text: a line of counts, then one tier a
+// line in start order and in teardown order. A stack that lists
+// depends_on is followed by what it waits for; the others wait for the
+// whole previous tier:
 //
+//	3 tiers, 4 stacks, 4 services
 //	start:
 //	  tier 0: mysql-cluster
-//	  tier 1: kodo-1, kodo-2 (after mysql-cluster)
+//	  tier 1: kodo-1, kodo-2
+//	  tier 2: gateway (after mysql-cluster)
 //	teardown:
+//	  tier 2: gateway
 //	  tier 1: kodo-1, kodo-2
 //	  tier 0: mysql-cluster
 func (p *Plan) WriteText(w io.Writer) error {
