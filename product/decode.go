@@ -54,7 +54,9 @@ func DecodeJSON(data []byte, v any) error {
 }
 
 func decode(data []byte, v any) error {
-	trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff")
+	// A byte order mark is not JSON; editors on some systems add one.
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) == 0 {
 		return &DecodeError{Msg: "empty document"}
 	}
