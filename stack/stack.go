@@ -11,6 +11,7 @@ package stack
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -214,7 +215,11 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &secs); err != nil {
 		return fmt.Errorf("invalid duration %s: want a string such as \"30s\" or a number of seconds", b)
 	}
-	*d = Duration(secs * float64(time.Second))
+	ns := secs * float64(time.Second)
+	if ns >= math.MaxInt64 || ns <= math.MinInt64 {
+		return fmt.Errorf("invalid duration %s: out of range", b)
+	}
+	*d = Duration(ns)
 	return nil
 }
 
