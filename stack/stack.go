@@ -29,8 +29,9 @@ type Tier []Stack
 type Stack struct {
 	Name     string    `json:"stack_name"`
 	Services []Service `json:"services"`
-	// DependsOn names stacks of earlier tiers. When present it replaces the
-	// implicit dependency on every stack of the previous tier.
+	// DependsOn names stacks of earlier tiers. When it names any, it
+	// replaces the implicit dependency on every stack of the previous
+	// tier; an empty list is the same as none.
 	DependsOn []string `json:"depends_on,omitempty"`
 	// InitScripts run once, in order, after the stack is ready. Each must
 	// succeed for the stack to count as ready.
