@@ -63,6 +63,9 @@ func decode(data []byte, v any) error {
 		return &DecodeError{Msg: "empty document"}
 	}
 	if trimmed[0] == '{' || trimmed[0] == '[' {
+		if fastDecode(data, v) {
+			return nil
+		}
 		return DecodeJSON(data, v)
 	}
 	js, err := yaml.YAMLToJSONStrict(data)
@@ -74,6 +77,9 @@ func decode(data []byte, v any) error {
 	}
 	if err := singleYAMLDocument(data); err != nil {
 		return err
+	}
+	if fastDecode(js, v) {
+		return nil
 	}
 	if err := DecodeJSON(js, v); err != nil {
 		var de *DecodeError
