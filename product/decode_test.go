@@ -68,7 +68,7 @@ func TestSeedForms(t *testing.T) {
 		{"YAML with a byte order mark", "\ufeff" + yaml},
 		{"YAML document marker", "---\n" + yaml},
 		{"YAML end marker and an empty document", yaml + "...\n---\n"},
-		{"YAML in flow style", "product_name: kodo-double\nstack_deps: " + seed[strings.Index(seed, "[") : strings.LastIndex(seed, "]")+1]},
+		{"YAML in flow style", "product_name: kodo-double\nstack_deps: " + seed[strings.Index(seed, "["):strings.LastIndex(seed, "]")+1]},
 	}
 	wantDoc := want()
 	wantHash := product.Hash(wantDoc.StackDeps)
@@ -333,7 +333,7 @@ func TestMalformed(t *testing.T) {
 	seed := seedJSON(t)
 	for _, c := range []struct {
 		name, doc, msg string
-		line      int
+		line           int
 	}{
 		{"empty", "", "empty document", 0},
 		{"blank", " \n\t\r\n", "empty document", 0},

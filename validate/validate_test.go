@@ -57,10 +57,10 @@ type problem struct {
 }
 
 type ruleCase struct {
-	name  string
-	opts  *validate.Options
-	break_ func(d *product.Document)
-	want  []problem // nil: valid
+	name   string
+	opts   *validate.Options
+	mutate func(d *product.Document)
+	want   []problem // nil: valid
 }
 
 func svc(d *product.Document, tier, st int) *stack.Service {
@@ -76,7 +76,7 @@ func runRuleCases(t *testing.T, cases []ruleCase) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			doc := seed()
-			c.break_(doc)
+			c.mutate(doc)
 			checkProblems(t, validate.Document(doc, c.opts), c.want)
 		})
 	}
