@@ -73,6 +73,7 @@ type fastDecoder struct {
 	svcs  []stack.Service
 	stks  []stack.Stack
 	envKV []envPair
+	chunk strings.Builder // see makeString
 }
 
 type envPair struct{ key, value string }
@@ -134,6 +135,12 @@ func (d *fastDecoder) rawString() (raw []byte, s string) {
 	start := d.i + 1
 	escaped, ascii := false, true
 	for i := start; i < len(d.data); i++ {
+		for i < len(d.data) && !stringSpecial[d.data[i]] {
+			i++
+		}
+		if i == len(d.data) {
+			break
+		}
 		c := d.data[i]
 		switch {
 		case c == '"':
@@ -156,6 +163,14 @@ func (d *fastDecoder) rawString() (raw []byte, s string) {
 	return nil, ""
 }
 
+// stringSpecial marks the bytes that end the plain run of a string.
+var stringSpecial = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf
+	}
+	return t
+}()
+
 // slowString decodes a quoted string with escapes or non-ASCII bytes the
 // way encoding/json does (invalid UTF-8 becomes U+FFFD).
 func (d *fastDecoder) slowString(quoted []byte) string {
@@ -169,9 +184,54 @@ func (d *fastDecoder) slowString(quoted []byte) string {
 func (d *fastDecoder) str() string {
 	raw, s := d.rawString()
 	if raw != nil {
-		return string(raw)
+		return d.makeString(raw)
 	}
 	return s
+}
+
+// Strings are copied into shared chunks rather than allocated one by
+// one: a product holds a great many short strings. A string kept alive
+// keeps at most its chunk, never the input.
+const (
+	stringChunk   = 8 << 10
+	maxChunkedLen = 256
+)
+
+// makeEnv returns key + "=" + value, made like makeString.
+func (d *fastDecoder) makeEnv(key, value string) string {
+	n := len(key) + 1 + len(value)
+	if n > maxChunkedLen {
+		return key + "=" + value
+	}
+	d.reserve(n)
+	start := d.chunk.Len()
+	d.chunk.WriteString(key)
+	d.chunk.WriteByte('=')
+	d.chunk.WriteString(value)
+	return d.chunk.String()[start:]
+}
+
+// reserve makes room for n bytes in the current chunk.
+func (d *fastDecoder) reserve(n int) {
+	if d.chunk.Cap()-d.chunk.Len() < n {
+		// A Builder never changes bytes it has handed out, so strings
+		// already made from the old chunk stay valid.
+		d.chunk = strings.Builder{}
+		d.chunk.Grow(stringChunk)
+	}
+}
+
+func (d *fastDecoder) makeString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > maxChunkedLen {
+		return string(b)
+	}
+	d.reserve(len(b))
+	start := d.chunk.Len()
+	d.chunk.Write(b)
+	return d.chunk.String()[start:]
 }
 
 // key consumes an object key and its ':'. Keys that need unescaping are
@@ -523,7 +583,7 @@ func (d *fastDecoder) envs() []string {
 	for first := true; d.more('}', first); first = false {
 		raw, k := d.rawString()
 		if raw != nil {
-			k = string(raw)
+			k = d.makeString(raw)
 		}
 		d.expect(':')
 		if strings.IndexByte(k, '=') >= 0 {
@@ -544,7 +604,7 @@ func (d *fastDecoder) envs() []string {
 			if _, err := strconv.ParseFloat(string(n), 64); err != nil {
 				d.fail()
 			}
-			v = string(n)
+			v = d.makeString(n)
 		}
 		d.envKV = append(d.envKV, envPair{k, v})
 	}
@@ -555,7 +615,7 @@ func (d *fastDecoder) envs() []string {
 		if i > 0 && kv[i-1].key == p.key {
 			d.fail() // a repeated name: the last one wins in the reference
 		}
-		out[i] = p.key + "=" + p.value
+		out[i] = d.makeEnv(p.key, p.value)
 	}
 	clear(kv)
 	d.envKV = d.envKV[:base]
