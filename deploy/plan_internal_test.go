@@ -79,3 +79,18 @@ func TestWideTiersAreLinear(t *testing.T) {
 		t.Errorf("critical path %v", path)
 	}
 }
+
+// BenchmarkNewPlanWide plans two tiers of 5,000 stacks: bytes and
+// allocations per stack stay those of a narrow plan.
+func BenchmarkNewPlanWide(b *testing.B) {
+	deps := wide(5000)
+	b.ReportAllocs()
+	var p *Plan
+	for b.Loop() {
+		var err error
+		if p, err = NewPlan(deps); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(p.edges())/float64(p.Len()), "edges/stack")
+}

@@ -123,3 +123,16 @@ func TestFastDecoderTakesCommonDocuments(t *testing.T) {
 		t.Errorf("a repeated env name decodes through the reference: %v", err)
 	}
 }
+
+// BenchmarkDecodeReference measures the strict reflective decoder that
+// the fast decoder falls back to, for comparison with BenchmarkDecode.
+func BenchmarkDecodeReference(b *testing.B) {
+	data := sample.Large()
+	b.SetBytes(int64(len(data)))
+	sample.PerService(b, sample.LargeStacks*sample.LargeServices, func() {
+		var doc Document
+		if err := DecodeJSON(data, &doc); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
