@@ -23,6 +23,23 @@ func newFlags(name string, env *cliEnv) *flag.FlagSet {
 	return fs
 }
 
+// parseFlags parses a command's flags. It returns false and the exit code
+// when the command must not run: after -h (0), or for a bad flag or a
+// stray argument (2), which would otherwise be ignored silently.
+func parseFlags(fs *flag.FlagSet, args []string, env *cliEnv) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	if fs.NArg() > 0 {
+		env.errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+		return exitUsage, false
+	}
+	return exitOK, true
+}
+
 // readDocument reads FILE, or stdin for "-".
 func readDocument(file string, env *cliEnv) ([]byte, error) {
 	var r io.Reader
@@ -92,8 +109,8 @@ func displayName(file string) string {
 func runValidate(args []string, env *cliEnv) int {
 	fs := newFlags("validate", env)
 	file := fs.String("f", "", "product document, JSON or YAML (- for stdin)")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fs, args, env); !ok {
+		return code
 	}
 	doc, code := loadDocument(*file, env)
 	if code != exitOK {
@@ -108,8 +125,8 @@ func runPlan(args []string, env *cliEnv) int {
 	fs := newFlags("plan", env)
 	file := fs.String("f", "", "product document, JSON or YAML (- for stdin)")
 	output := fs.String("o", "text", "output format: text or json")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fs, args, env); !ok {
+		return code
 	}
 	if *output != "text" && *output != "json" {
 		env.errorf("-o %q: want text or json", *output)
@@ -142,6 +159,10 @@ func runPlan(args []string, env *cliEnv) int {
 }
 
 func runVersion(args []string, env *cliEnv) int {
+	fs := newFlags("version", env)
+	if code, ok := parseFlags(fs, args, env); !ok {
+		return code
+	}
 	version, goVersion := "(devel)", ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		goVersion = bi.GoVersion
