@@ -346,7 +346,6 @@ func (e *Env) restConfig() *rest.Config {
 		TLSClientConfig: rest.TLSClientConfig{CAData: e.creds.caPEM},
 		QPS:             1000,
 		Burst:           2000,
-		Timeout:         30 * time.Second,
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 )
 
 // One control plane per test binary, started by the first Shared call.
@@ -31,7 +32,12 @@ func Shared(t testing.TB) *Env {
 	defer shared.mu.Unlock()
 	if !shared.started {
 		shared.started = true
+		began := time.Now()
 		shared.env, shared.err = start("", nil)
+		if shared.err == nil {
+			t.Logf("kubetest: shared control plane at %s ready in %s, state in %s",
+				shared.env.Config.Host, time.Since(began).Round(time.Millisecond), shared.env.Dir)
+		}
 	}
 	if shared.err != nil {
 		t.Fatalf("kubetest: start shared control plane: %v", shared.err)
