@@ -60,13 +60,13 @@ const (
 	advertiseAddress    = "10.0.0.1" // never dialled; 127.0.0.1 is refused
 	kubernetesServiceIP = "10.96.0.1"
 
-	defaultStartTimeout = 2 * time.Minute
+	defaultStartTimeout = 3 * time.Minute
 	apiRestartTimeout   = time.Minute
 	firstWriteRetry     = 15 * time.Second
 )
 
 // Options adjusts a control plane. The zero value (or nil) is a usable
-// default: one simulated node and a two-minute start timeout.
+// default: one simulated node and a three-minute start timeout.
 type Options struct {
 	// Nodes is the number of simulated nodes; 0 means 1. Each node is
 	// labelled kubernetes.io/hostname=<name>, so it can satisfy pod
@@ -74,7 +74,7 @@ type Options struct {
 	Nodes int
 	// StartTimeout bounds how long starting the processes and waiting for
 	// them to be ready may take (building binaries is not included); 0
-	// means two minutes.
+	// means three minutes (generous, for loaded machines).
 	StartTimeout time.Duration
 	// APIServerFlags, ControllerManagerFlags and SchedulerFlags are appended
 	// to the command lines of those components.
@@ -100,6 +100,7 @@ type Env struct {
 	Dir string
 
 	mu        sync.Mutex
+	phases    phaseClock
 	opts      Options
 	bins      string
 	creds     *credentials
@@ -132,7 +133,8 @@ func Start(t testing.TB, opts *Options) *Env {
 	if err != nil {
 		t.Fatalf("kubetest: start control plane: %v", err)
 	}
-	t.Logf("kubetest: control plane at %s ready in %s, state in %s", e.Config.Host, time.Since(began).Round(time.Millisecond), e.Dir)
+	t.Logf("kubetest: control plane at %s ready in %s (%s), state in %s",
+		e.Config.Host, time.Since(began).Round(time.Millisecond), &e.phases, e.Dir)
 	t.Cleanup(func() {
 		if msg := e.unexpectedExits(); msg != "" {
 			t.Errorf("kubetest: %s", msg)
@@ -181,6 +183,7 @@ func start(dir string, opts *Options) (*Env, error) {
 func (e *Env) start() error {
 	ctx, cancel := context.WithTimeout(context.Background(), e.opts.StartTimeout)
 	defer cancel()
+	e.phases.start()
 	for _, d := range []string{"logs", "pki"} {
 		if err := os.MkdirAll(filepath.Join(e.Dir, d), 0o755); err != nil {
 			return err
@@ -259,6 +262,7 @@ func (e *Env) start() error {
 	if err := e.createNodes(ctx); err != nil {
 		return err
 	}
+	e.phases.mark("nodes created")
 	return e.waitControllers(ctx)
 }
 
@@ -288,6 +292,7 @@ func (e *Env) startStorageAndAPI(ctx context.Context) error {
 	if err := waitHTTP(ctx, e.etcd, http.DefaultClient, etcdURL+"/health", "", `"health":"true"`); err != nil {
 		return err
 	}
+	e.phases.mark("etcd")
 	e.apiserver = e.newProcess(binAPIServer, append([]string{
 		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(e.ports.apiserver),
@@ -307,7 +312,11 @@ func (e *Env) startStorageAndAPI(ctx context.Context) error {
 		"--shutdown-watch-termination-grace-period=1s",
 		"--shutdown-send-retry-after=true",
 	}, e.opts.APIServerFlags...))
-	return e.startAPIServerProcess(ctx)
+	if err := e.startAPIServerProcess(ctx); err != nil {
+		return err
+	}
+	e.phases.mark("kube-apiserver")
+	return nil
 }
 
 func (e *Env) startAPIServerProcess(ctx context.Context) error {
@@ -453,20 +462,24 @@ func (e *Env) retryFirstWrite(ctx context.Context, f func() error) error {
 	}
 }
 
-// waitControllers waits until kwok reports every node Ready and the node
+// waitControllers waits until kwok reports every node Ready, the node
 // lifecycle controller has lifted the not-ready taint (so pods schedule at
-// once), and until the controller manager runs its controllers (it creates
-// the default ServiceAccount).
+// once), and the controller manager runs its controllers (it creates the
+// default ServiceAccount).
 func (e *Env) waitControllers(ctx context.Context) error {
-	var pending string
+	current := ""
 	for {
 		for _, p := range append([]*process{e.etcd, e.apiserver}, e.others...) {
 			if p.exited() {
 				return errors.New(p.failure("exited during start: " + exitText(p.waitErr)))
 			}
 		}
-		pending = e.notReady(ctx)
-		if pending == "" {
+		stage, detail := e.notReady(ctx)
+		if stage != current && current != "" {
+			e.phases.mark(current)
+		}
+		current = stage
+		if stage == "" {
 			return nil
 		}
 		select {
@@ -475,47 +488,44 @@ func (e *Env) waitControllers(ctx context.Context) error {
 			for _, p := range e.others {
 				fmt.Fprintf(&logs, "\n--- %s (last lines) ---\n%s\n", p.logPath, tailFile(p.logPath, 25))
 			}
-			return fmt.Errorf("kubetest: control plane not ready after %s: %s%s", e.opts.StartTimeout, pending, logs.String())
+			return fmt.Errorf("kubetest: control plane not ready after %s (%s): waiting for %s: %s%s",
+				e.opts.StartTimeout, &e.phases, stage, detail, logs.String())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
 
-// notReady describes what is not ready yet, or returns "".
-func (e *Env) notReady(ctx context.Context) string {
+// notReady names the first start stage that is not complete yet, with
+// details, or returns "" when all are.
+func (e *Env) notReady(ctx context.Context) (stage, detail string) {
 	nodes, err := e.Clientset.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return "list nodes: " + err.Error()
+		return "nodes listed", err.Error()
 	}
-	ready := 0
+	ready, tainted := 0, ""
 	for _, n := range nodes.Items {
 		if !strings.HasPrefix(n.Name, NodeNamePrefix) {
 			continue
 		}
-		for _, c := range n.Status.Conditions {
-			if c.Type != corev1.NodeReady {
-				continue
-			}
-			if c.Status != corev1.ConditionTrue {
-				return fmt.Sprintf("node %s is not Ready (kwok)", n.Name)
-			}
-		}
-		for _, t := range n.Spec.Taints {
-			if strings.HasPrefix(t.Key, "node.kubernetes.io/") {
-				return fmt.Sprintf("node %s still has taint %s (node lifecycle controller)", n.Name, t.Key)
-			}
-		}
 		if isNodeReady(&n) {
 			ready++
 		}
+		for _, t := range n.Spec.Taints {
+			if strings.HasPrefix(t.Key, "node.kubernetes.io/") {
+				tainted = fmt.Sprintf("node %s has taint %s", n.Name, t.Key)
+			}
+		}
 	}
 	if ready < e.opts.Nodes {
-		return fmt.Sprintf("%d of %d nodes Ready (kwok)", ready, e.opts.Nodes)
+		return "nodes Ready (kwok)", fmt.Sprintf("%d of %d nodes Ready", ready, e.opts.Nodes)
+	}
+	if tainted != "" {
+		return "taints lifted (node lifecycle controller)", tainted
 	}
 	if _, err := e.Clientset.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{}); err != nil {
-		return "default ServiceAccount (controller manager): " + err.Error()
+		return "default ServiceAccount (controller manager)", err.Error()
 	}
-	return ""
+	return "", ""
 }
 
 func isNodeReady(n *corev1.Node) bool {
@@ -658,3 +668,20 @@ func freePorts(n int) ([]int, error) {
 	}
 	return ports, nil
 }
+
+// phaseClock records how long each stage of starting took, for the log
+// and for errors.
+type phaseClock struct {
+	last  time.Time
+	parts []string
+}
+
+func (c *phaseClock) start() { c.last, c.parts = time.Now(), nil }
+
+func (c *phaseClock) mark(stage string) {
+	now := time.Now()
+	c.parts = append(c.parts, stage+" "+now.Sub(c.last).Round(time.Millisecond).String())
+	c.last = now
+}
+
+func (c *phaseClock) String() string { return strings.Join(c.parts, ", ") }

@@ -229,8 +229,10 @@ func TestAPIServerRestart(t *testing.T) {
 		t.Errorf("configmap data %v after restart", cm.Data)
 	}
 	deployments := env.Clientset.AppsV1().Deployments(metav1.NamespaceDefault)
+	start = time.Now()
 	if _, err := deployments.Create(ctx, deployment("after-restart", 2, nil), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create after restart: %v", err)
 	}
 	waitAvailable(t, env.Clientset, metav1.NamespaceDefault, "after-restart", 2, time.Minute)
+	t.Logf("2 replicas available %s after create (after the restart)", time.Since(start).Round(time.Millisecond))
 }

@@ -35,8 +35,8 @@ func Shared(t testing.TB) *Env {
 		began := time.Now()
 		shared.env, shared.err = start("", nil)
 		if shared.err == nil {
-			t.Logf("kubetest: shared control plane at %s ready in %s, state in %s",
-				shared.env.Config.Host, time.Since(began).Round(time.Millisecond), shared.env.Dir)
+			t.Logf("kubetest: shared control plane at %s ready in %s (%s), state in %s",
+				shared.env.Config.Host, time.Since(began).Round(time.Millisecond), &shared.env.phases, shared.env.Dir)
 		}
 	}
 	if shared.err != nil {
