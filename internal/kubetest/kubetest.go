@@ -289,7 +289,7 @@ func (e *Env) startStorageAndAPI(ctx context.Context) error {
 	if err := e.etcd.start(); err != nil {
 		return err
 	}
-	if err := waitHTTP(ctx, e.etcd, http.DefaultClient, etcdURL+"/health", "", `"health":"true"`); err != nil {
+	if err := waitHTTP(ctx, e.etcd, &http.Client{Timeout: 5 * time.Second}, etcdURL+"/health", "", `"health":"true"`); err != nil {
 		return err
 	}
 	e.phases.mark("etcd")
