@@ -77,7 +77,9 @@
 // where the key names the versions, OS and architecture. If a binary is
 // missing, the first Start or Shared in a test binary runs build.sh itself
 // (about seven minutes on two cores, printing its progress to stderr), so
-// plain "go test" works on a fresh machine. To build ahead, e.g. in CI:
+// plain "go test" works on a fresh machine; as the build alone comes close
+// to go test's default 10-minute timeout, give such a first run a longer one
+// (go test -timeout 30m) or build ahead, e.g. in CI:
 //
 //	internal/kubetest/build.sh
 //
