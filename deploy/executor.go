@@ -332,21 +332,31 @@ func (e *Executor) ResumeAll(ctx context.Context) ([]*Handle, error) {
 }
 
 // Preview returns what updating a deployment to versionID would change,
-// without changing anything. For a deployment that does not exist it
-// returns what a launch would create.
+// without changing anything. For a deployment that does not exist (or was
+// terminated) it returns what a launch would create.
 func (e *Executor) Preview(ctx context.Context, name, versionID string) (*ChangeSet, error) {
 	to, err := e.st.GetVersion(ctx, versionID)
 	if err != nil {
 		return nil, fmt.Errorf("preview %s: version %s: %w", name, versionID, err)
 	}
-	if err := validate.Deps(to.StackDeps, &validate.Options{Catalog: e.opts.Catalog}); err != nil {
-		return nil, fmt.Errorf("preview %s: version %s: %w", name, versionID, err)
+	cs, err := e.PreviewSpec(ctx, name, to.StackDeps)
+	if err != nil {
+		return nil, err
+	}
+	cs.ToVersionID = to.ID
+	return cs, nil
+}
+
+// PreviewSpec is Preview for a spec that is not (yet) a stored version.
+// Stacks whose spec is unchanged but which the record does not show ready
+// are listed as repairs: an update applies them again.
+func (e *Executor) PreviewSpec(ctx context.Context, name string, deps stack.Deps) (*ChangeSet, error) {
+	if err := validate.Deps(deps, &validate.Options{Catalog: e.opts.Catalog}); err != nil {
+		return nil, fmt.Errorf("preview %s: %w", name, err)
 	}
 	d, err := e.st.GetDeployment(ctx, name)
 	if errors.Is(err, store.ErrNotFound) || err == nil && d.Status == store.StatusTerminated {
-		cs := Diff(nil, to.StackDeps)
-		cs.ToVersionID = to.ID
-		return cs, nil
+		return Diff(nil, deps), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("preview %s: %w", name, err)
@@ -355,8 +365,9 @@ func (e *Executor) Preview(ctx context.Context, name, versionID string) (*Change
 	if err != nil {
 		return nil, fmt.Errorf("preview %s: current version %s: %w", name, d.VersionID, err)
 	}
-	cs := Diff(withScale(from.StackDeps, d), withScale(to.StackDeps, d))
-	cs.FromVersionID, cs.ToVersionID = from.ID, to.ID
+	cs := Diff(withScale(from.StackDeps, d), withScale(deps, d))
+	cs.FromVersionID = from.ID
+	cs.markRepairs(d)
 	return cs, nil
 }
 

@@ -796,3 +796,40 @@ func TestResumeAfterExecutorDied(t *testing.T) {
 		t.Fatalf("second resume: %v", err)
 	}
 }
+
+// TestUpdateRepairsFailedStacks: applying the same version again converges
+// what a failed operation left behind, without touching what runs.
+func TestUpdateRepairsFailedStacks(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	ctx := context.Background()
+	vid := e.version("v1", threeTiers())
+	e.rt.Inject(sim.Fault{Kind: sim.ExitOnStart, Stack: "worker", ExitCode: 1, Nth: 1})
+	if _, err := e.ex.Launch(ctx, deploy.Request{Deployment: "shop", VersionID: vid, Policy: deploy.Continue}); err == nil {
+		t.Fatal("launch succeeded")
+	}
+	cs, err := e.ex.Preview(ctx, "shop", vid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cs.String(); !strings.Contains(got, "! worker (tier 1): state failed") || !strings.Contains(got, "! web (tier 2): not running") {
+		t.Fatalf("preview:\n%s", got)
+	}
+	e.rt.ResetCalls()
+	res, err := e.ex.Update(ctx, deploy.Request{Deployment: "shop", VersionID: vid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Deployment.Status != store.StatusAvailable {
+		t.Fatalf("status %s", res.Deployment.Status)
+	}
+	var applied []string
+	for _, c := range e.rt.Calls() {
+		if c.Op == "apply" {
+			applied = append(applied, c.Stack)
+		}
+	}
+	if !slices.Equal(applied, []string{"worker", "web"}) {
+		t.Fatalf("repair applied %v, want [worker web]", applied)
+	}
+	e.consistent("shop")
+}

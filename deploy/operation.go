@@ -238,6 +238,9 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 		if o.from != nil {
 			o.changes.FromVersionID = o.from.ID
 		}
+		if typ == store.OpUpdate {
+			o.changes.markRepairs(d)
+		}
 		o.changes.ToVersionID = o.to.ID
 	} else if o.plan, err = NewPlan(o.fromDeps); err != nil {
 		return nil, err
@@ -852,7 +855,7 @@ func (o *operation) runApply(ctx context.Context) bool {
 		if o.resumed || sc == nil {
 			return true
 		}
-		return sc.Action == ActionAdd || sc.Action == ActionModify
+		return sc.Action == ActionAdd || sc.Action == ActionModify || sc.Action == ActionRepair
 	}
 	runInit := func(name string) bool {
 		sc := o.changes.Stack(name)
@@ -860,7 +863,7 @@ func (o *operation) runApply(ctx context.Context) bool {
 			st := o.rec.stackState(name)
 			return st == nil || st.State != StateReady
 		}
-		return sc == nil || sc.Action == ActionAdd || slices.Contains(sc.Fields, "init_scripts")
+		return sc == nil || sc.Action == ActionAdd || sc.Action == ActionRepair || slices.Contains(sc.Fields, "init_scripts")
 	}
 	o.walkApply(ctx, o.plan, o.toFiles, o.to, o.policy, todo, runInit)
 
