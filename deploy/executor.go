@@ -100,7 +100,7 @@ type Executor struct {
 }
 
 // New returns an executor running deployments on rt and recording them in
-// st.
+// st. rt may be nil for an executor that only previews (PreviewSpec).
 func New(rt runtime.Runtime, st store.Store, opts *Options) *Executor {
 	e := &Executor{rt: rt, st: st}
 	if opts != nil {

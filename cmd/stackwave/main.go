@@ -45,7 +45,10 @@ func (e *cliEnv) errorf(format string, args ...any) {
 func commands() []command {
 	return []command{
 		{"validate", "validate -f FILE        check a product document (FILE - reads stdin)", runValidate},
-		{"plan", "plan -f FILE [-o text|json]   show the start and teardown order", runPlan},
+		{"plan", "plan -f FILE [-o text|json] [--name NAME]   show the start and teardown order, or what apply would change", runPlan},
+		{"apply", "apply -f FILE --name NAME [--runtime R] [--policy P]   register the product and launch or update a deployment", runApply},
+		{"status", "status NAME             show a deployment's stacks, services and endpoints", runStatus},
+		{"destroy", "destroy NAME [--delete-data]   terminate a deployment, last tier first", runDestroy},
 		{"version", "version                 print the version", runVersion},
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stackwave/stackwave/deploy"
 	"github.com/stackwave/stackwave/product"
+	"github.com/stackwave/stackwave/store/storeurl"
 	"github.com/stackwave/stackwave/validate"
 )
 
@@ -125,6 +126,8 @@ func runPlan(args []string, env *cliEnv) int {
 	fs := newFlags("plan", env)
 	file := fs.String("f", "", "product document, JSON or YAML (- for stdin)")
 	output := fs.String("o", "text", "output format: text or json")
+	name := fs.String("name", "", "show what applying the document to this deployment would change")
+	storeURL := fs.String("store", "sqlite:stackwave.db", "catalog store holding the deployment (with --name)")
 	if code, ok := parseFlags(fs, args, env); !ok {
 		return code
 	}
@@ -135,6 +138,9 @@ func runPlan(args []string, env *cliEnv) int {
 	doc, code := loadDocument(*file, env)
 	if code != exitOK {
 		return code
+	}
+	if *name != "" {
+		return previewApply(doc, *name, *storeURL, *output, env)
 	}
 	plan, err := deploy.NewPlan(doc.StackDeps)
 	if err != nil {
@@ -176,5 +182,41 @@ func runVersion(args []string, env *cliEnv) int {
 		}
 	}
 	fmt.Fprintf(env.stdout, "stackwave %s %s\n", version, goVersion)
+	return exitOK
+}
+
+// previewApply prints what `apply --name` would change, without changing
+// anything.
+func previewApply(doc *product.Document, name, storeURL, output string, env *cliEnv) int {
+	ctx, cancel := signalContext()
+	defer cancel()
+	st, err := storeurl.Open(ctx, storeURL)
+	if err != nil {
+		env.errorf("plan: store: %v", err)
+		return exitInvalid
+	}
+	defer st.Close()
+	deps := doc.StackDeps
+	if doc.TemplateURL != "" {
+		t, err := st.GetTemplate(ctx, doc.TemplateURL)
+		if err != nil {
+			env.errorf("plan: template %s: %v", doc.TemplateURL, err)
+			return exitInvalid
+		}
+		deps = t.StackDeps
+	}
+	cs, err := deploy.New(nil, st, nil).PreviewSpec(ctx, name, deps)
+	if err != nil {
+		env.errorf("plan: %v", err)
+		return exitInvalid
+	}
+	if output == "json" {
+		return writeJSON(env.stdout, cs, env)
+	}
+	fmt.Fprintf(env.stdout, "deployment %s: ", name)
+	if err := cs.WriteText(env.stdout); err != nil {
+		env.errorf("%v", err)
+		return exitInvalid
+	}
 	return exitOK
 }
