@@ -1,0 +1,198 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stackwave/stackwave/deploy"
+	"github.com/stackwave/stackwave/store"
+)
+
+// eventBatch bounds the events read from the store at once.
+const eventBatch = 500
+
+// heartbeatInterval spaces the comments that keep an idle stream open
+// through proxies.
+const heartbeatInterval = 15 * time.Second
+
+// recheckPolls is how many empty polls pass between reads of the
+// deployment record.
+const recheckPolls = 5
+
+// retryMillis tells EventSource clients how soon to reconnect.
+const retryMillis = 2000
+
+// streamEvents streams a deployment's events as Server-Sent Events: one
+// operation's (operation_id, by default the last operation), replayed
+// from the store's log after the sequence number of the Last-Event-ID
+// header or the after_seq parameter, then followed as they are appended,
+// until the operation ends, the client goes or the server shuts down.
+//
+// A stream of an operation that has ended replays its events and ends. A
+// client that reconnects (with Last-Event-ID) after having seen the end
+// gets 204 No Content, which tells EventSource to stop reconnecting.
+func (s *Server) streamEvents(c *call) error {
+	name, err := c.deploymentName()
+	if err != nil {
+		return err
+	}
+	q, err := c.query("operation_id", "after_seq")
+	if err != nil {
+		return err
+	}
+	ctx := c.r.Context()
+	var after int64
+	resumed := false
+	if v := c.r.Header.Get("Last-Event-ID"); v != "" {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || n < 0 {
+			return newError(http.StatusBadRequest, MsgInvalidRequest, Detail{Field: "Last-Event-ID", Type: TypeInvalid, Detail: "must be an event sequence number"})
+		}
+		after, resumed = n, true
+	} else if v := q.Get("after_seq"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return invalid("after_seq", TypeInvalid, "must be an event sequence number (0 or more)")
+		}
+		after = n
+	}
+
+	d, err := s.st.GetDeployment(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("deployment", name)
+	}
+	if err != nil {
+		return err
+	}
+	opID := q.Get("operation_id")
+	var op *store.Operation
+	if opID == "" {
+		op = d.LastOperation()
+		if op != nil {
+			opID = op.ID
+		}
+	} else {
+		op = d.Operation(opID)
+	}
+	evs, err := s.events(c, name, opID, after)
+	if err != nil {
+		return err
+	}
+	if op == nil && len(evs) == 0 && after == 0 {
+		// Not in the (capped) history and nothing in the log.
+		if opID == "" {
+			return notFound("operation of deployment", name)
+		}
+		return notFound("operation", opID)
+	}
+	running := op != nil && op.Status == store.OpInProgress
+	if resumed && len(evs) == 0 && !running {
+		c.w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+
+	h := c.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("X-Accel-Buffering", "no") // no buffering in nginx
+	rc := http.NewResponseController(c.w)
+	// Streams outlive the server's read and write timeouts.
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+	c.w.WriteHeader(http.StatusOK)
+	fmt.Fprintf(c.w, "retry: %d\n\n", retryMillis)
+
+	poll := time.NewTicker(s.opts.EventPollInterval)
+	defer poll.Stop()
+	lastWrite := time.Now()
+	// quiet counts polls that found nothing after the record said the
+	// operation ended: its last events are written before the record,
+	// so one empty poll after that means the log is complete.
+	quiet, empty := 0, 0
+	for {
+		for _, e := range evs {
+			if err := writeEvent(c.w, name, e); err != nil {
+				return err
+			}
+			after = e.Seq
+			lastWrite = time.Now()
+			if e.OperationID == opID && (e.Type == string(deploy.EventOperationDone) || e.Type == string(deploy.EventOperationFailed)) {
+				return rc.Flush()
+			}
+		}
+		if err := rc.Flush(); err != nil {
+			return err
+		}
+		if len(evs) == eventBatch {
+			evs, err = s.events(c, name, opID, after)
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if !running {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.closing:
+			return nil
+		case <-poll.C:
+		}
+		if time.Since(lastWrite) >= heartbeatInterval {
+			if _, err := fmt.Fprint(c.w, ": keep-alive\n\n"); err != nil {
+				return err
+			}
+			lastWrite = time.Now()
+		}
+		if evs, err = s.events(c, name, opID, after); err != nil {
+			return err
+		}
+		if len(evs) > 0 {
+			quiet = 0
+			continue
+		}
+		// Nothing new. Now and then, ask the record whether the
+		// operation ended without its last event reaching the log, or
+		// the record went away.
+		if empty++; empty%recheckPolls != 0 {
+			continue
+		}
+		d, err := s.st.GetDeployment(ctx, name)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return nil
+		case err != nil:
+			return err
+		}
+		if cur := d.Operation(opID); cur == nil || cur.Status != store.OpInProgress {
+			quiet++
+			if quiet > 1 {
+				return nil
+			}
+		}
+	}
+}
+
+// events reads the next batch of an operation's events.
+func (s *Server) events(c *call, name, opID string, after int64) ([]store.Event, error) {
+	evs, err := s.st.ListEvents(c.r.Context(), name, store.EventQuery{OperationID: opID, AfterSeq: after, Limit: eventBatch})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound("deployment", name)
+	}
+	return evs, err
+}
+
+func writeEvent(w http.ResponseWriter, deployment string, e store.Event) error {
+	data, err := json.Marshal(Event{Deployment: deployment, Event: e})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "id: %d\ndata: %s\n\n", e.Seq, data)
+	return err
+}
