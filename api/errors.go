@@ -207,7 +207,7 @@ func toError(err error) *Error {
 			Detail: "another operation is in progress on the deployment; retry when it has ended"})
 	case errors.Is(err, deploy.ErrInterrupted):
 		return newError(http.StatusConflict, MsgConflict, Detail{Type: TypeInterrupted,
-			Detail: "the deployment has an interrupted operation, which the server resumes once its lease expires; retry then"})
+			Detail: "the deployment has an interrupted operation, which a server resumes once its lease has expired; retry when it has ended"})
 	case errors.Is(err, store.ErrConflict):
 		return newError(http.StatusConflict, MsgConflict, Detail{Type: TypeConflict,
 			Detail: "the record changed since it was read; read it again and retry"})

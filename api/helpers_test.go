@@ -227,3 +227,5 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+func newMemoryStore() *memory.Store { return memory.New(nil) }
