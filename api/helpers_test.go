@@ -38,6 +38,12 @@ func seedDoc(t testing.TB) string {
 	return string(b)
 }
 
+// seedLaunch is the body that launches the seed product as "kodo".
+func seedLaunch(versionID string) string {
+	return `{"name": "kodo", "product_version_id": "` + versionID + `",
+  "config_templates": {"/authproxy_in/qboxauthproxy.conf": "listen 9085\n"}}`
+}
+
 // smallDoc is a one-stack product named name.
 func smallDoc(name string) string {
 	return `{"product_name": "` + name + `", "stack_deps": [[{"stack_name": "web", "services": [
