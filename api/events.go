@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -121,7 +122,11 @@ func (s *Server) streamEvents(c *call) error {
 			after = e.Seq
 			lastWrite = time.Now()
 			if e.OperationID == opID && (e.Type == string(deploy.EventOperationDone) || e.Type == string(deploy.EventOperationFailed)) {
-				return rc.Flush()
+				if err := rc.Flush(); err != nil {
+					return err
+				}
+				s.awaitOutcome(c, name, opID)
+				return nil
 			}
 		}
 		if err := rc.Flush(); err != nil {
@@ -175,6 +180,37 @@ func (s *Server) streamEvents(c *call) error {
 			if quiet > 1 {
 				return nil
 			}
+		}
+	}
+}
+
+// outcomeWait bounds how long a stream that has sent an operation's last
+// event waits for the record to show the outcome.
+const outcomeWait = 5 * time.Second
+
+// awaitOutcome waits until the deployment record shows that the
+// operation ended. The executor may write an operation's last event
+// before its final record; ending the stream only then lets a client
+// that reads the deployment next see the outcome.
+func (s *Server) awaitOutcome(c *call, name, opID string) {
+	ctx, cancel := context.WithTimeout(c.r.Context(), outcomeWait)
+	defer cancel()
+	t := time.NewTicker(s.opts.EventPollInterval / 4)
+	defer t.Stop()
+	for {
+		d, err := s.st.GetDeployment(ctx, name)
+		if err != nil {
+			return
+		}
+		if op := d.Operation(opID); op == nil || op.Status != store.OpInProgress && d.Status != store.StatusUnderChange {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.closing:
+			return
+		case <-t.C:
 		}
 	}
 }

@@ -97,6 +97,10 @@ func TestEvents(t *testing.T) {
 		t.Fatalf("%d %v", res.StatusCode, res.Header)
 	}
 	evs := readEvents(t, res.Body) // ends by itself with the operation
+	// Once the stream has ended, the record shows the outcome.
+	if d, _ := h.st.GetDeployment(ctx, "kodo"); d.Status != store.StatusAvailable || d.Operation(sub.OperationID).Status != store.OpSucceeded {
+		t.Errorf("after the stream: %s %+v", d.Status, d.Operation(sub.OperationID))
+	}
 	if len(evs) < 5 {
 		t.Fatalf("events %s", types(evs))
 	}
