@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -225,10 +224,10 @@ func (s *Server) events(c *call, name, opID string, after int64) ([]store.Event,
 }
 
 func writeEvent(w http.ResponseWriter, deployment string, e store.Event) error {
-	data, err := json.Marshal(Event{Deployment: deployment, Event: e})
+	data, err := marshal(Event{Deployment: deployment, Event: e})
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "id: %d\ndata: %s\n\n", e.Seq, data)
+	_, err = fmt.Fprintf(w, "id: %d\ndata: %s\n", e.Seq, data) // data ends with a newline
 	return err
 }

@@ -324,7 +324,7 @@ func (c *call) decode(v any, optional bool) error {
 
 // ok writes a 200 response with the JSON body v.
 func (c *call) ok(v any) error {
-	b, err := json.Marshal(v)
+	b, err := marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode response: %w", err)
 	}
@@ -332,11 +332,23 @@ func (c *call) ok(v any) error {
 	return nil
 }
 
+// marshal encodes v as one line of JSON. "<", ">" and "&" stay as they
+// are ("KEY=<redacted>"): the bodies are never HTML.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// writeJSON writes a JSON body, which ends with a newline.
 func (c *call) writeJSON(status int, b []byte) {
 	c.w.Header().Set("Content-Type", "application/json")
 	c.w.WriteHeader(status)
 	_, _ = c.w.Write(b)
-	_, _ = c.w.Write([]byte("\n"))
 }
 
 // fail answers an error. Causes of internal errors are logged with the
@@ -362,9 +374,9 @@ func (c *call) fail(err error) {
 	}
 	out := *e
 	out.RequestID = c.id
-	b, merr := json.Marshal(&out)
+	b, merr := marshal(&out)
 	if merr != nil { // cannot happen: strings and slices of strings
-		b = []byte(`{"message":"Internal error","code":"500"}`)
+		b = []byte(`{"message":"Internal error","code":"500"}` + "\n")
 	}
 	c.writeJSON(e.Status, b)
 }
