@@ -18,10 +18,7 @@ func (s *Server) listDeployments(c *call) error {
 	if err := c.authorize(AllDeployments); err != nil {
 		return err
 	}
-	q, err := c.query("product_id", "product_version_id", "status")
-	if err != nil {
-		return err
-	}
+	q := c.q
 	status := store.Status(q.Get("status"))
 	if status != "" && !slices.Contains(statuses, status) {
 		return invalid("status", TypeNotSupported, fmt.Sprintf("supported values: %q", statuses))

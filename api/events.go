@@ -41,10 +41,7 @@ func (s *Server) streamEvents(c *call) error {
 	if err != nil {
 		return err
 	}
-	q, err := c.query("operation_id", "after_seq")
-	if err != nil {
-		return err
-	}
+	q := c.q
 	ctx := c.r.Context()
 	var after int64
 	resumed := false

@@ -235,3 +235,20 @@ func TestEventsFollow(t *testing.T) {
 		t.Errorf("the operation ended: %s", d.Status)
 	}
 }
+
+// Streams outlive the server's write timeout, which otherwise cuts a
+// response that lasts longer.
+func TestEventsOutliveWriteTimeout(t *testing.T) {
+	h := newHarness(t, &harnessOptions{sim: &sim.Options{ReadyLatency: 400 * time.Millisecond}})
+	_, vid := h.create(smallDoc("web"))
+	ts := httptest.NewUnstartedServer(h.srv)
+	ts.Config.WriteTimeout = 100 * time.Millisecond
+	ts.Start()
+	defer ts.Close()
+	var sub api.Submitted
+	h.must("POST", "/api/deployments", `{"name": "web-1", "product_version_id": "`+vid+`"}`, &sub)
+	evs := readEvents(t, stream(t, context.Background(), ts.URL+"/api/deployments/web-1/events").Body)
+	if len(evs) == 0 || evs[len(evs)-1].data.Type != "operation-done" {
+		t.Errorf("events %s", types(evs))
+	}
+}

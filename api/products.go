@@ -194,10 +194,7 @@ func (s *Server) listProducts(c *call) error {
 	if err := c.authorize(AllProducts); err != nil {
 		return err
 	}
-	q, err := c.query("page_number", "page_size", "product_name", "q", "newest")
-	if err != nil {
-		return err
-	}
+	q := c.q
 	var details []Detail
 	page, d := intParam(q, "page_number", 1, 1, 1<<20)
 	if d != nil {
@@ -209,6 +206,7 @@ func (s *Server) listProducts(c *call) error {
 	}
 	newest := false
 	if v := q.Get("newest"); v != "" {
+		var err error
 		if newest, err = strconv.ParseBool(v); err != nil {
 			details = append(details, Detail{Field: "newest", Type: TypeInvalid, Detail: fmt.Sprintf("must be true or false, got %q", v)})
 		}

@@ -491,6 +491,12 @@ func TestRouting(t *testing.T) {
 	if len(e.Details) != 1 || e.Details[0].Type != "NotSupported" {
 		t.Errorf("details %+v", e.Details)
 	}
+	// Every route refuses query parameters it does not read.
+	h.create(smallDoc("web"))
+	e = wantError(t, h.do("GET", "/api/products/web?verbose=1", ""), 400, api.MsgInvalidRequest)
+	if e.Details[0] != (api.Detail{Field: "verbose", Type: "NotSupported", Detail: "unknown query parameter; supported: "}) {
+		t.Errorf("details %+v", e.Details)
+	}
 	for _, r := range []*response{res, h.do("GET", "/api/products", "")} {
 		if r.header.Get("Cache-Control") != "no-store" || r.header.Get("X-Content-Type-Options") != "nosniff" {
 			t.Errorf("headers %v", r.header)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -121,39 +122,48 @@ type route struct {
 	// needsExecutor routes answer 501 without one.
 	needsExecutor bool
 	handle        func(c *call) error
+	// params are the query parameters the route reads; others are
+	// refused, so that a typo does not pass silently.
+	params []string
 }
+
+// Kinds of routes.
+const (
+	catalog    = false
+	deployment = true
+)
 
 func (s *Server) routes() []route {
 	return []route{
-		{"POST /api/products", ActionCreateProduct, false, s.createProduct},
-		{"GET /api/products", ActionListProducts, false, s.listProducts},
-		{"GET /api/products/{product}", ActionGetProduct, false, s.getProduct},
-		{"PATCH /api/products/{product}", ActionUpdateProduct, false, s.updateProduct},
-		{"DELETE /api/products/{product}", ActionDeleteProduct, false, s.deleteProduct},
+		{"POST /api/products", ActionCreateProduct, catalog, s.createProduct, nil},
+		{"GET /api/products", ActionListProducts, catalog, s.listProducts, []string{"page_number", "page_size", "product_name", "q", "newest"}},
+		{"GET /api/products/{product}", ActionGetProduct, catalog, s.getProduct, nil},
+		{"PATCH /api/products/{product}", ActionUpdateProduct, catalog, s.updateProduct, nil},
+		{"DELETE /api/products/{product}", ActionDeleteProduct, catalog, s.deleteProduct, nil},
 
-		{"POST /api/products/{product}/versions", ActionCreateVersion, false, s.createVersion},
-		{"GET /api/products/{product}/versions", ActionListVersions, false, s.listVersions},
-		{"GET /api/versions/{version}", ActionGetVersion, false, s.getVersion},
-		{"PATCH /api/versions/{version}", ActionUpdateVersion, false, s.updateVersion},
-		{"DELETE /api/versions/{version}", ActionDeleteVersion, false, s.deleteVersion},
+		{"POST /api/products/{product}/versions", ActionCreateVersion, catalog, s.createVersion, nil},
+		{"GET /api/products/{product}/versions", ActionListVersions, catalog, s.listVersions, []string{"content_hash"}},
+		{"GET /api/versions/{version}", ActionGetVersion, catalog, s.getVersion, nil},
+		{"PATCH /api/versions/{version}", ActionUpdateVersion, catalog, s.updateVersion, nil},
+		{"DELETE /api/versions/{version}", ActionDeleteVersion, catalog, s.deleteVersion, nil},
 
-		{"POST /api/templates", ActionCreateTemplate, false, s.createTemplate},
-		{"GET /api/templates/{template}", ActionGetTemplate, false, s.getTemplate},
+		{"POST /api/templates", ActionCreateTemplate, catalog, s.createTemplate, nil},
+		{"GET /api/templates/{template}", ActionGetTemplate, catalog, s.getTemplate, nil},
 
-		{"GET /api/deployments", ActionListDeployments, true, s.listDeployments},
-		{"POST /api/deployments", ActionLaunchProduct, true, s.launch},
-		{"GET /api/deployments/{name}", ActionGetDeployment, true, s.getDeployment},
-		{"DELETE /api/deployments/{name}", ActionDeleteDeployment, true, s.deleteDeployment},
-		{"POST /api/deployments/{name}/preview", ActionPreviewDeployment, true, s.preview},
-		{"POST /api/deployments/{name}/update", ActionUpdateDeployment, true, s.update},
-		{"POST /api/deployments/{name}/terminate", ActionTerminateDeployment, true, s.terminate},
-		{"POST /api/deployments/{name}/stacks/{stack}/restart", ActionRestartStack, true, s.stackOp(store.OpRestart)},
-		{"POST /api/deployments/{name}/stacks/{stack}/stop", ActionStopStack, true, s.stackOp(store.OpStop)},
-		{"POST /api/deployments/{name}/stacks/{stack}/start", ActionStartStack, true, s.stackOp(store.OpStart)},
-		{"POST /api/deployments/{name}/stacks/{stack}/services/{service}/scale", ActionScaleService, true, s.scale},
-		{"GET /api/deployments/{name}/operations", ActionListOperations, true, s.listOperations},
-		{"GET /api/deployments/{name}/operations/{operation}", ActionGetOperation, true, s.getOperation},
-		{"GET /api/deployments/{name}/events", ActionStreamEvents, true, s.streamEvents},
+		{"GET /api/deployments", ActionListDeployments, deployment, s.listDeployments, []string{"product_id", "product_version_id", "status"}},
+		{"POST /api/deployments", ActionLaunchProduct, deployment, s.launch, nil},
+		{"GET /api/deployments/{name}", ActionGetDeployment, deployment, s.getDeployment, nil},
+		{"DELETE /api/deployments/{name}", ActionDeleteDeployment, deployment, s.deleteDeployment, nil},
+		{"POST /api/deployments/{name}/preview", ActionPreviewDeployment, deployment, s.preview, nil},
+		{"POST /api/deployments/{name}/update", ActionUpdateDeployment, deployment, s.update, nil},
+		{"POST /api/deployments/{name}/terminate", ActionTerminateDeployment, deployment, s.terminate, nil},
+		{"POST /api/deployments/{name}/stacks/{stack}/restart", ActionRestartStack, deployment, s.stackOp(store.OpRestart), nil},
+		{"POST /api/deployments/{name}/stacks/{stack}/stop", ActionStopStack, deployment, s.stackOp(store.OpStop), nil},
+		{"POST /api/deployments/{name}/stacks/{stack}/start", ActionStartStack, deployment, s.stackOp(store.OpStart), nil},
+		{"POST /api/deployments/{name}/stacks/{stack}/services/{service}/scale", ActionScaleService, deployment, s.scale, nil},
+		{"GET /api/deployments/{name}/operations", ActionListOperations, deployment, s.listOperations, nil},
+		{"GET /api/deployments/{name}/operations/{operation}", ActionGetOperation, deployment, s.getOperation, nil},
+		{"GET /api/deployments/{name}/events", ActionStreamEvents, deployment, s.streamEvents, []string{"operation_id", "after_seq"}},
 	}
 }
 
@@ -219,6 +229,12 @@ func (s *Server) wrap(rt route) http.Handler {
 			c.fail(err)
 			return
 		}
+		q, err := c.query(rt.params...)
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		c.q = q
 		if rt.needsExecutor && s.ex == nil {
 			c.fail(newError(http.StatusNotImplemented, MsgNotImplemented,
 				Detail{Type: TypeNotSupported, Detail: "this server runs no deployments"}))
@@ -259,6 +275,7 @@ type call struct {
 	id        string
 	action    string
 	principal *auth.Principal
+	q         url.Values // the query, checked against the route's parameters
 }
 
 // authorize checks that the caller may perform the route's action on

@@ -64,10 +64,7 @@ func (s *Server) listVersions(c *call) error {
 	if err != nil {
 		return err
 	}
-	q, err := c.query("content_hash")
-	if err != nil {
-		return err
-	}
+	q := c.q
 	vs, err := s.st.ListVersions(c.r.Context(), p.ID, store.VersionQuery{ContentHash: q.Get("content_hash")})
 	if err != nil {
 		return err

@@ -19,11 +19,12 @@ import (
 	"github.com/stackwave/stackwave/store/storeurl"
 )
 
-// Timeouts of the HTTP server. There is no write timeout: event streams
-// last as long as an operation, and clear the read deadline too.
+// Timeouts of the HTTP server. Event streams, which last as long as an
+// operation, lift the read and write deadlines for themselves.
 const (
 	readHeaderTimeout = 10 * time.Second
 	readTimeout       = 2 * time.Minute
+	writeTimeout      = 2 * time.Minute
 	idleTimeout       = 2 * time.Minute
 	maxHeaderBytes    = 64 << 10
 	// shutdownTimeout bounds the wait for requests in flight on SIGINT or
@@ -100,6 +101,7 @@ func runServe(args []string, env *cliEnv) int {
 		Handler:           srv,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
