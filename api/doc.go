@@ -59,21 +59,21 @@
 // fields provider_name, description, product_type, visibility, tags and
 // the first version's version_name, version_description, guidance and
 // active) and answers {"product_id", "product_version_id"}. The provider
-// defaults to the caller's name, the version name to DefaultVersionName,
+// defaults to the caller's name, the version name to [DefaultVersionName],
 // active to true. GET /api/products pages with page_number and page_size
 // (1 to 100, default 10), filters by product_name (exact) and q (a
 // case-insensitive substring of the name, provider or description), and
 // sorts oldest first unless newest=true.
 //
 // Launch, update, terminate, restart, stop, start and scale answer at
-// once with {"operation_id", "deployment"} (Submitted): the operation is
+// once with {"operation_id", "deployment"} ([Submitted]): the operation is
 // recorded before the answer and then runs in the server, whether or not
 // the client stays. Follow it with the events route or
 // GET .../operations/{operation}; GET /api/deployments/{name} shows the
 // deployment with its stacks, services, endpoints and last operation.
 //
 // Specs in responses show env values as "KEY=<redacted>" unless
-// Options.ShowEnvValues is set; listings of deployments leave out their
+// [Options].ShowEnvValues is set; listings of deployments leave out their
 // parameters. Error responses never carry stack traces, store errors or
 // env values: an internal error is logged with its request ID and answered
 // with that ID alone.
@@ -83,10 +83,10 @@
 // GET /api/deployments/{name}/events streams one operation's events as
 // Server-Sent Events: operation_id names it (default: the last operation).
 // Each event's id is its sequence number in the deployment's log and its
-// data an Event in JSON. The stream replays the log (after the
+// data an [Event] in JSON. The stream replays the log (after the
 // Last-Event-ID header, or the after_seq parameter) and then follows it
 // until the operation-done or operation-failed event of the operation,
-// the client going away, or Server.CloseStreams; once it has ended after
+// the client going away, or [Server.CloseStreams]; once it has ended after
 // the last event, the deployment record shows the outcome. It reads the
 // store's log, so it follows operations that another replica runs, or
 // that a replica took over after a crash. A reconnecting EventSource that
@@ -96,7 +96,8 @@
 //
 //	200  success
 //	400  the body or the query is wrong: "Invalid ProductArgs" (create
-//	     product, body not decodable), "Invalid ProductName or StackDeps"
+//	     product, body not decodable; as in the seed API it names no
+//	     field, the server's log does), "Invalid ProductName or StackDeps"
 //	     (create product, rules broken or name taken; details list every
 //	     problem), "Invalid request body" (other routes, with the field),
 //	     "Invalid request" (rules broken, unknown query parameter, unknown
@@ -122,8 +123,11 @@
 // Bodies are not refused for their Content-Type: clients such as curl -d
 // label JSON as a form, and the strict decoder refuses what is not JSON.
 //
-// Error bodies are Error values; details are Detail values whose type is
-// one of validate's field error types or a Type constant of this package.
+// Error bodies are [Error] values; details are [Detail] values whose type
+// is one of validate's field error types or a Type constant of this
+// package. The caller is authenticated before anything else, and
+// authorized before the body is read, except on launch, whose body names
+// the deployment.
 //
 // # Authorization
 //
@@ -142,9 +146,11 @@
 //
 // # Serving
 //
-// Serve the handler with an http.Server that sets ReadHeaderTimeout and
-// IdleTimeout, register CloseStreams with RegisterOnShutdown so that
-// Shutdown ends event streams, and close the executor after Shutdown. A
-// control plane calls Executor.ResumeAll at start and then every lease
-// TTL, so that operations of a replica that died are taken over.
+// Serve the handler with an http.Server that sets ReadHeaderTimeout,
+// ReadTimeout, WriteTimeout (event streams lift it for themselves) and
+// IdleTimeout; register [Server.CloseStreams] with RegisterOnShutdown so
+// that Shutdown ends event streams, and close the executor after
+// Shutdown. A control plane calls Executor.ResumeAll at start and then
+// every lease TTL, so that operations of a replica that died are taken
+// over.
 package api

@@ -106,9 +106,11 @@ func (s *Server) streamEvents(c *call) error {
 	poll := time.NewTicker(s.opts.EventPollInterval)
 	defer poll.Stop()
 	lastWrite := time.Now()
-	// quiet counts polls that found nothing after the record said the
-	// operation ended: its last events are written before the record,
-	// so one empty poll after that means the log is complete.
+	// empty counts polls that found no event; every recheckPolls of
+	// them the record is read. quiet counts the reads that found the
+	// operation ended with no event since: the executor writes the last
+	// events and the record separately, so only a second such read ends
+	// the stream.
 	quiet, empty := 0, 0
 	for {
 		for _, e := range evs {

@@ -173,10 +173,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := s.opts.RequestID()
 	rw := &responseWriter{ResponseWriter: w}
-	h := rw.Header()
-	h.Set("X-Request-Id", id)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
+	header := rw.Header()
+	header.Set("X-Request-Id", id)
+	header.Set("X-Content-Type-Options", "nosniff")
+	header.Set("Cache-Control", "no-store")
 	c := &call{s: s, w: rw, r: r, id: id}
 	defer func() {
 		if v := recover(); v != nil {
@@ -197,15 +197,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"principal", principal, "status", rw.status, "bytes", rw.bytes, "duration", time.Since(start))
 	}()
 
-	if _, pattern := s.mux.Handler(r); pattern == "" {
-		// No route: ask the mux whether the path exists with another
+	if h, pattern := s.mux.Handler(r); pattern == "" {
+		// No route: let the mux say whether the path exists with another
 		// method (405, with Allow) or not at all (404), and answer in
-		// JSON rather than its plain text.
-		h, _ := s.mux.Handler(r)
+		// JSON rather than in its plain text.
 		probe := &statusProbe{header: http.Header{}}
 		h.ServeHTTP(probe, r)
 		if allow := probe.header.Get("Allow"); allow != "" {
-			rw.Header().Set("Allow", allow)
+			header.Set("Allow", allow)
 		}
 		switch probe.status {
 		case http.StatusMethodNotAllowed:
@@ -373,7 +372,9 @@ func (c *call) writeJSON(status int, b []byte) {
 func (c *call) fail(err error) {
 	if c.w.wroteHeader {
 		// A stream already started: nothing more can be said.
-		if err != nil && !clientGone(c.r.Context(), err) {
+		if c.r.Context().Err() != nil {
+			c.s.log.Info("client went away", "request_id", c.id, "error", err)
+		} else {
 			c.s.log.Error("request failed after the response started", "request_id", c.id, "error", err)
 		}
 		return
