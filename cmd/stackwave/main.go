@@ -3,13 +3,15 @@
 //
 //	stackwave validate -f product.json
 //	stackwave plan -f product.json [-o text|json]
-//	stackwave serve [--addr 127.0.0.1:8080] [--store sqlite:stackwave.db] [--runtime docker|kube|memory] [--tokens FILE --policy FILE]
+//	stackwave serve [--addr 127.0.0.1:8080] [--store sqlite:stackwave.db] [--runtime docker|kube|memory] [--tokens FILE --policy FILE] [--lease-ttl 30s]
 //	stackwave products list|get|create|delete [--server URL]
 //	stackwave version
 //
 // serve answers the HTTP API of package api until SIGINT or SIGTERM, then
-// finishes the requests in flight. Without --policy every caller may do
-// everything, so it listens on loopback only. The products commands are
+// finishes the requests in flight. At start and every --lease-ttl it
+// resumes the operations of replicas that died, once their lease has
+// expired. Without --policy every caller may do everything, so it listens
+// on loopback only. The products commands are
 // a client of that API: --server (or STACKWAVE_SERVER) names the server,
 // --token-file (or STACKWAVE_TOKEN) the bearer token.
 //

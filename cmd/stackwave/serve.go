@@ -39,8 +39,13 @@ func runServe(args []string, env *cliEnv) int {
 	rtName := fs.String("runtime", "docker", "runtime: "+runtimeNames)
 	tokensFile := fs.String("tokens", "", "bearer token file: TOKEN PRINCIPAL [GROUP...] per line")
 	policyFile := fs.String("policy", "", "policy file: JSON Allow and Deny statements")
+	leaseTTL := fs.Duration("lease-ttl", deploy.DefaultLeaseTTL, "how long a deployment's lease lasts unrenewed: how soon another replica takes over the operations of one that died")
 	if code, ok := parseFlags(fs, args, env); !ok {
 		return code
+	}
+	if *leaseTTL < time.Second {
+		env.errorf("--lease-ttl %s: want 1s or more", *leaseTTL)
+		return exitUsage
 	}
 
 	log := slog.New(slog.NewTextHandler(env.stderr, nil))
@@ -88,7 +93,7 @@ func runServe(args []string, env *cliEnv) int {
 	if *rtName == "memory" && !strings.HasPrefix(*storeURL, "memory:") {
 		env.errorf("runtime memory simulates containers in this process: after a restart the store's deployments run nowhere")
 	}
-	ex := deploy.New(rt, st, nil)
+	ex := deploy.New(rt, st, &deploy.Options{LeaseTTL: *leaseTTL})
 	srv := api.New(st, ex, opts)
 
 	ln, err := net.Listen("tcp", *addr)
@@ -113,7 +118,7 @@ func runServe(args []string, env *cliEnv) int {
 	resumed := make(chan struct{})
 	go func() {
 		defer close(resumed)
-		resumeLoop(ctx, ex, deploy.DefaultLeaseTTL, log)
+		resumeLoop(ctx, ex, *leaseTTL, log)
 	}()
 
 	served := make(chan error, 1)

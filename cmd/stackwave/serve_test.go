@@ -109,6 +109,7 @@ func TestServeRefusals(t *testing.T) {
 		{[]string{"--runtime", "memory", "--store", "memory:", "--tokens", "/nonexistent"}, 2, "tokens:"},
 		{[]string{"--runtime", "memory", "--store", "memory:", "--policy", "/nonexistent"}, 2, "policy:"},
 		{[]string{"--runtime", "memory", "stray"}, 2, `unexpected argument "stray"`},
+		{[]string{"--runtime", "memory", "--lease-ttl", "10ms"}, 2, "--lease-ttl 10ms: want 1s or more"},
 	}
 	for _, tc := range tests {
 		code, _, errOut := cli(t, "", append([]string{"serve"}, tc.args...)...)
@@ -254,13 +255,14 @@ func TestServeResumesInterruptedOperations(t *testing.T) {
 		Runtime: "sim", Status: store.StatusUnderChange, Operations: []store.Operation{op}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.AcquireLease(ctx, "web-1", "dead-replica", time.Millisecond); err != nil {
+	// The dead replica's lease runs a while yet: serve finds it held at
+	// start and takes over at a later round.
+	if _, err := st.AcquireLease(ctx, "web-1", "dead-replica", 1500*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
-	time.Sleep(5 * time.Millisecond)
 
-	s := serve(t, "--store", "sqlite:"+db, "--runtime", "memory")
+	s := serve(t, "--store", "sqlite:"+db, "--runtime", "memory", "--lease-ttl", "1s")
 	c := &api.Client{URL: s.url}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
