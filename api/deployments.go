@@ -12,13 +12,12 @@ import (
 	"github.com/stackwave/stackwave/validate"
 )
 
-var statuses = []store.Status{store.StatusUnderChange, store.StatusAvailable, store.StatusError, store.StatusTainted, store.StatusTerminated}
-
 func (s *Server) listDeployments(c *call) error {
 	if err := c.authorize(AllDeployments); err != nil {
 		return err
 	}
 	q := c.q
+	statuses := []store.Status{store.StatusUnderChange, store.StatusAvailable, store.StatusError, store.StatusTainted, store.StatusTerminated}
 	status := store.Status(q.Get("status"))
 	if status != "" && !slices.Contains(statuses, status) {
 		return invalid("status", TypeNotSupported, fmt.Sprintf("supported values: %q", statuses))
