@@ -97,12 +97,17 @@ type Executor struct {
 	bg       context.Context // parent of submitted operations
 	bgCancel context.CancelFunc
 	wg       sync.WaitGroup
+
+	// running holds the deployments this executor has an operation in
+	// progress on. The lease cannot tell: its owner renews it at will.
+	mu      sync.Mutex
+	running map[string]bool
 }
 
 // New returns an executor running deployments on rt and recording them in
 // st. rt may be nil for an executor that only previews (PreviewSpec).
 func New(rt runtime.Runtime, st store.Store, opts *Options) *Executor {
-	e := &Executor{rt: rt, st: st}
+	e := &Executor{rt: rt, st: st, running: map[string]bool{}}
 	if opts != nil {
 		e.opts = *opts
 	}
@@ -369,6 +374,24 @@ func (e *Executor) PreviewSpec(ctx context.Context, name string, deps stack.Deps
 	cs.FromVersionID = from.ID
 	cs.markRepairs(d)
 	return cs, nil
+}
+
+// claim marks a deployment as having an operation of this executor in
+// progress; it reports false when one already is.
+func (e *Executor) claim(name string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.running[name] {
+		return false
+	}
+	e.running[name] = true
+	return true
+}
+
+func (e *Executor) unclaim(name string) {
+	e.mu.Lock()
+	delete(e.running, name)
+	e.mu.Unlock()
 }
 
 // Scale overrides are kept in the deployment's parameters under this

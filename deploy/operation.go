@@ -113,6 +113,16 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 		return nil, fmt.Errorf("%w: unknown operation %q", ErrInvalidRequest, typ)
 	}
 
+	// The lease keeps other executors off the deployment; an executor
+	// renews its own lease at will, so it keeps itself off by claiming.
+	if !e.claim(name) {
+		return nil, fmt.Errorf("%s %s: %w: this executor is running an operation on it", typ, name, ErrBusy)
+	}
+	defer func() {
+		if err != nil {
+			e.unclaim(name)
+		}
+	}()
 	if _, err := e.st.AcquireLease(ctx, name, e.opts.Owner, e.opts.LeaseTTL); err != nil {
 		if errors.Is(err, store.ErrLeaseHeld) {
 			return nil, fmt.Errorf("%s %s: %w: %w", typ, name, ErrBusy, err)
@@ -345,6 +355,7 @@ func cutEnv(kv string) (k, v string, ok bool) {
 
 // run executes a prepared operation to its end.
 func (o *operation) run(parent context.Context) (*Result, error) {
+	defer o.e.unclaim(o.name)
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	if o.req.Timeout > 0 {

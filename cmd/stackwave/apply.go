@@ -81,11 +81,12 @@ func runApply(args []string, env *cliEnv) int {
 		return exitInvalid
 	}
 	defer st.Close()
-	rt, err := backends.openRuntime(ctx)
+	rt, closeRT, err := backends.openRuntime(ctx)
 	if err != nil {
 		env.errorf("apply: %v", err)
 		return exitInvalid
 	}
+	defer closeRT()
 	prog := newProgress(*output, env.stdout)
 	ex := deploy.New(rt, st, &deploy.Options{OnEvent: prog.event})
 	defer ex.Close()
@@ -296,13 +297,13 @@ func openExecutor(ctx context.Context, b *backendFlags, onEvent func(deploy.Even
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: %w", err)
 	}
-	rt, err := b.openRuntime(ctx)
+	rt, closeRT, err := b.openRuntime(ctx)
 	if err != nil {
 		st.Close()
 		return nil, nil, err
 	}
 	ex := deploy.New(rt, st, &deploy.Options{OnEvent: onEvent})
-	return ex, func() { ex.Close(); st.Close() }, nil
+	return ex, func() { ex.Close(); closeRT(); st.Close() }, nil
 }
 
 // printStatus prints a deployment's status: its stacks, services and

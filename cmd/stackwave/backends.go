@@ -5,10 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 
 	"github.com/stackwave/stackwave/runtime"
-	"github.com/stackwave/stackwave/runtime/sim"
 	"github.com/stackwave/stackwave/store"
 	"github.com/stackwave/stackwave/store/storeurl"
 )
@@ -53,28 +51,18 @@ func (b *backendFlags) openStore(ctx context.Context) (store.Store, error) {
 	return storeurl.Open(ctx, b.storeURL())
 }
 
-// openRuntime opens the runtime the flags name.
-func (b *backendFlags) openRuntime(ctx context.Context) (runtime.Runtime, error) {
+// openRuntime opens the runtime the flags name; auto is Docker when the
+// engine answers.
+func (b *backendFlags) openRuntime(ctx context.Context) (runtime.Runtime, func() error, error) {
+	if b.runtime == runtimeAuto || b.runtime == "" {
+		rt, closeRT, err := openRuntime(ctx, runtimeDocker)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %v", errNoRuntime, err)
+		}
+		return rt, closeRT, nil
+	}
 	return openRuntime(ctx, b.runtime)
 }
 
 // errNoRuntime is returned when auto finds no runtime.
 var errNoRuntime = errors.New("no runtime: the Docker engine is not reachable (set DOCKER_HOST or start it), or choose --runtime kube or --runtime memory")
-
-func openRuntime(ctx context.Context, name string) (runtime.Runtime, error) {
-	switch name {
-	case runtimeMemory:
-		return sim.New(nil), nil
-	case runtimeDocker:
-		return openDocker(ctx)
-	case runtimeKube:
-		return openKube(ctx, os.Getenv("KUBECONFIG"))
-	case runtimeAuto, "":
-		rt, err := openDocker(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", errNoRuntime, err)
-		}
-		return rt, nil
-	}
-	return nil, fmt.Errorf("unknown runtime %q: want docker, kube, memory or auto", name)
-}
