@@ -188,9 +188,9 @@ type Result struct {
 }
 
 // Launch creates a deployment of a product version and starts its stacks,
-// tier by tier. Launching a name whose deployment was terminated launches
-// it again; any other existing name is an error matching
-// store.ErrAlreadyExists.
+// tier by tier. Launching a name whose deployment runs nothing (it was
+// terminated, or its launch was rolled back) launches it again; any other
+// existing name is an error matching store.ErrAlreadyExists.
 func (e *Executor) Launch(ctx context.Context, req Request) (*Result, error) {
 	return e.Run(ctx, store.OpLaunch, req)
 }
@@ -360,7 +360,7 @@ func (e *Executor) PreviewSpec(ctx context.Context, name string, deps stack.Deps
 		return nil, fmt.Errorf("preview %s: %w", name, err)
 	}
 	d, err := e.st.GetDeployment(ctx, name)
-	if errors.Is(err, store.ErrNotFound) || err == nil && d.Status == store.StatusTerminated {
+	if errors.Is(err, store.ErrNotFound) || err == nil && relaunchable(d) {
 		return Diff(nil, deps), nil
 	}
 	if err != nil {

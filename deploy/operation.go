@@ -45,7 +45,7 @@ type operation struct {
 	req      Request
 	policy   Policy
 	resumed  bool
-	relaunch bool // launch of a terminated deployment
+	relaunch bool // launch of a deployment that runs nothing (terminated, or its launch rolled back)
 
 	productName      string
 	from, to         *product.Version
@@ -142,7 +142,7 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 	}
 	if resume == nil {
 		switch {
-		case typ == store.OpLaunch && exists && d.Status != store.StatusTerminated:
+		case typ == store.OpLaunch && exists && !relaunchable(d):
 			return nil, fmt.Errorf("launch %s: deployment %w (status %s); update it instead", name, store.ErrAlreadyExists, d.Status)
 		case typ != store.OpLaunch && !exists:
 			return nil, fmt.Errorf("%s %s: deployment %w", typ, name, store.ErrNotFound)
@@ -159,7 +159,7 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 	}
 
 	o := &operation{e: e, typ: typ, name: name, req: req, policy: policy, resumed: resume != nil, touched: map[string]bool{}}
-	o.relaunch = typ == store.OpLaunch && exists && d.Status == store.StatusTerminated
+	o.relaunch = typ == store.OpLaunch && exists && relaunchable(d)
 
 	switch typ {
 	case store.OpLaunch:
@@ -309,6 +309,16 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 	}
 	o.rec = newRecorder(e.st, d)
 	return o, nil
+}
+
+// relaunchable reports whether a deployment runs nothing, so that it can
+// be launched again: it was terminated, or its launch was rolled back.
+func relaunchable(d *store.Deployment) bool {
+	if d.Status == store.StatusTerminated {
+		return true
+	}
+	last := d.LastOperation()
+	return d.Status == store.StatusTainted && last != nil && last.Type == store.OpLaunch && len(d.Stacks) == 0
 }
 
 func params2(p map[string]string) (vars, templates map[string]string) {
