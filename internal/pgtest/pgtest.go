@@ -14,12 +14,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // EnvURL names the environment variable holding the server's URL. Its
@@ -70,7 +72,7 @@ func NewDatabase(t testing.TB) string {
 			return
 		}
 		defer admin.Close(context.Background())
-		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		if err := drop(ctx, admin, name); err != nil {
 			t.Errorf("drop test database %s: %v", name, err)
 		}
 	})
@@ -87,4 +89,26 @@ func redact(s string) string {
 		return "(unparsable URL)"
 	}
 	return u.Redacted()
+}
+
+// drop drops a test database. A plain DROP DATABASE also stops autovacuum
+// workers, which WITH (FORCE) may not terminate without superuser rights;
+// FORCE is for connections a test left open.
+func drop(ctx context.Context, admin *pgx.Conn, name string) error {
+	stmt := "DROP DATABASE IF EXISTS " + pgx.Identifier{name}.Sanitize()
+	for {
+		_, err := admin.Exec(ctx, stmt)
+		var pe *pgconn.PgError
+		if err == nil || !errors.As(err, &pe) || pe.Code != "55006" { // object_in_use
+			return err
+		}
+		if _, err := admin.Exec(ctx, stmt+" WITH (FORCE)"); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -76,3 +76,18 @@ func TestFailsLoudly(t *testing.T) {
 		t.Errorf("failure for an unreachable server: %q", msg)
 	}
 }
+
+// TestDropsWithOpenConnections: a connection a test forgot to close does
+// not keep its database alive.
+func TestDropsWithOpenConnections(t *testing.T) {
+	var url string
+	t.Run("leaky", func(t *testing.T) {
+		url = pgtest.NewDatabase(t)
+		if _, err := pgx.Connect(context.Background(), url); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if _, err := pgx.Connect(t.Context(), url); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("connecting to the dropped database: %v, want it gone", err)
+	}
+}
