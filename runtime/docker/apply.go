@@ -421,7 +421,7 @@ func (r *Runtime) validate(spec *runtime.StackSpec) error {
 		}
 		for _, va := range svc.VolumeArgs {
 			if _, err := spec.Volume(&va); err != nil {
-				add("%s volume %s: %v", at, va.MountPath, err)
+				add("%s volume %s (%s): %v", at, va.MountPath, va.UnitType, err)
 			}
 			if !path.IsAbs(va.MountPath) {
 				add("%s volume %q: the mount path must be absolute", at, va.MountPath)

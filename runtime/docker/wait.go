@@ -96,7 +96,7 @@ func (in *inst) read(c container.InspectResponse, network string) {
 	if h := st.Health; h != nil {
 		in.health = h.Status
 		if n := len(h.Log); n > 0 && h.Log[n-1].ExitCode != 0 {
-			in.healthLog = fmt.Sprintf("exit %d: %s", h.Log[n-1].ExitCode, strings.TrimSpace(h.Log[n-1].Output))
+			in.healthLog = fmt.Sprintf("exit %d: %s", h.Log[n-1].ExitCode, oneLine(h.Log[n-1].Output, 400))
 		}
 	}
 	if c.NetworkSettings != nil {
@@ -407,6 +407,10 @@ func (r *Runtime) timeout(ctx context.Context, spec *runtime.StackSpec, w *watch
 			break
 		}
 	}
+	if slow != nil && slow.mode == modeHealth {
+		// Health check output travels in no event: read the latest.
+		_ = r.inspectAll(ctx, []*inst{slow}, r.networkName(spec.Deployment))
+	}
 	detail := ""
 	switch {
 	case slow == nil:
@@ -492,3 +496,12 @@ func describeProbe(p *stack.Probe, mode string) string {
 }
 
 var errNoAddress = errors.New("the container has no address on the deployment network")
+
+// oneLine joins the lines of s with " | ", cut to at most n bytes.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(strings.ReplaceAll(strings.TrimSpace(s), "\n", " | ")), " ")
+	if len(s) > n {
+		s = s[:n] + "..."
+	}
+	return s
+}
