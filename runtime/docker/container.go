@@ -373,4 +373,3 @@ func isRemovalInProgress(err error) bool {
 
 // netRef names the deployment's network.
 type netRef struct{ id, name string }
-
