@@ -315,10 +315,17 @@ func (r *Runtime) createInstance(ctx context.Context, spec *runtime.StackSpec, s
 		return "", err
 	}
 	res, err := r.cli.ContainerCreate(ctx, opts)
-	if err != nil {
-		if cerrdefs.IsConflict(err) {
+	if cerrdefs.IsConflict(err) {
+		// A create whose answer was lost (a broken connection) may
+		// have made the container after all; one of ours in the way is
+		// such a leftover.
+		if !r.isOurs(ctx, name, opts.Config.Labels) {
 			return "", fmt.Errorf("create container %s: %w: the name is taken by a container this runtime does not manage: %w", name, runtime.ErrConflict, err)
 		}
+		r.discard(ctx, name)
+		res, err = r.cli.ContainerCreate(ctx, opts)
+	}
+	if err != nil {
 		return "", fmt.Errorf("create container %s: %w", name, err)
 	}
 	defer func() {
@@ -373,3 +380,31 @@ func isRemovalInProgress(err error) bool {
 
 // netRef names the deployment's network.
 type netRef struct{ id, name string }
+
+// isOurs reports whether the container called name belongs to the same
+// instance as labels: same namespace, deployment, stack, service and
+// instance number. A name taken by a create still in progress is not
+// found at first, so it looks again for a little while.
+func (r *Runtime) isOurs(ctx context.Context, name string, labels map[string]string) bool {
+	for range 30 {
+		res, err := r.cli.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+		if cerrdefs.IsNotFound(err) {
+			select {
+			case <-ctx.Done():
+				return false
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		if err != nil || res.Container.Config == nil {
+			return false
+		}
+		for _, k := range []string{keyNamespace, keyRole, keyDeployment, keyStack, keyService, keyInstance} {
+			if r.lb.get(res.Container.Config.Labels, k) != r.lb.get(labels, k) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
