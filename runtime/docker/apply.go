@@ -55,6 +55,7 @@ func (p *svcPlan) needsImage() bool { return len(p.create)+len(p.replace) > 0 }
 // apply does Apply and returns the running containers it left alone.
 func (r *Runtime) apply(ctx context.Context, spec *runtime.StackSpec, report runtime.Reporter) (untouched []ctr, err error) {
 	ref := spec.Ref()
+	report = serialize(report)
 	if err := r.validate(spec); err != nil {
 		return nil, err
 	}
@@ -476,4 +477,18 @@ func (r *Runtime) clearStopped(ctx context.Context, dep, stk string) error {
 		return fmt.Errorf("remove the stopped marker: %w", err)
 	}
 	return nil
+}
+
+// serialize makes a reporter safe to call from the goroutines of one
+// call: the caller's reporter sees one event at a time.
+func serialize(report runtime.Reporter) runtime.Reporter {
+	if report == nil {
+		return nil
+	}
+	var mu sync.Mutex
+	return func(e runtime.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		report(e)
+	}
 }

@@ -107,6 +107,11 @@ func cleanNamespace(t testing.TB, cli *client.Client, prefix, ns string) {
 	var wg sync.WaitGroup
 	for _, c := range cs.Items {
 		wg.Go(func() {
+			// Stopping first lets the engine release the network
+			// endpoint before the container goes; force-removing running
+			// containers concurrently can leak endpoints on 20.10.
+			secs := 1
+			_, _ = cli.ContainerStop(ctx, c.ID, client.ContainerStopOptions{Timeout: &secs})
 			_, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 			if err != nil && !cerrdefs.IsNotFound(err) {
 				t.Errorf("cleanup: remove container %.12s: %v", c.ID, err)
@@ -117,8 +122,16 @@ func cleanNamespace(t testing.TB, cli *client.Client, prefix, ns string) {
 	nets, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
 	if err == nil {
 		for _, n := range nets.Items {
-			if _, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
-				t.Errorf("cleanup: remove network %s: %v", n.Name, err)
+			for attempt := 0; ; attempt++ {
+				_, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{})
+				if err == nil || cerrdefs.IsNotFound(err) {
+					break
+				}
+				if attempt == 20 {
+					t.Errorf("cleanup: remove network %s: %v", n.Name, err)
+					break
+				}
+				time.Sleep(250 * time.Millisecond)
 			}
 		}
 	}

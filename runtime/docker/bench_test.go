@@ -1,0 +1,257 @@
+package docker_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/client"
+
+	"github.com/stackwave/stackwave/runtime"
+	"github.com/stackwave/stackwave/runtime/docker"
+	"github.com/stackwave/stackwave/stack"
+)
+
+// benchServices are n testapp services answering HTTP, ready by a health
+// check every 200ms.
+func benchServices(b *testing.B, n int) []stack.Service {
+	svcs := make([]stack.Service, n)
+	for i := range svcs {
+		svcs[i] = stack.Service{
+			Name: fmt.Sprintf("s%02d", i), UnitType: "1U1G", Image: img(b),
+			Envs:      []string{"TESTAPP_HTTP=8080"},
+			Readiness: execProbe(8080, 200*time.Millisecond),
+		}
+	}
+	return svcs
+}
+
+// healthTimes follows the engine's health_status events of a namespace
+// and keeps, per container name, when it first turned healthy.
+type healthTimes struct {
+	mu      sync.Mutex
+	healthy map[string]time.Time
+}
+
+func watchHealth(b *testing.B, cli *client.Client, ns string) *healthTimes {
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	h := &healthTimes{healthy: map[string]time.Time{}}
+	ev := cli.Events(ctx, client.EventsListOptions{Filters: make(client.Filters).Add("type", "container").
+		Add("event", "health_status").Add("label", docker.DefaultLabelPrefix+".namespace="+ns)})
+	go func() {
+		for {
+			select {
+			case m := <-ev.Messages:
+				if m.Action == events.ActionHealthStatusHealthy {
+					h.mu.Lock()
+					name := m.Actor.Attributes["name"]
+					if _, ok := h.healthy[name]; !ok {
+						h.healthy[name] = time.Unix(0, m.TimeNano)
+					}
+					h.mu.Unlock()
+				}
+			case <-ev.Err:
+				return
+			}
+		}
+	}()
+	return h
+}
+
+func (h *healthTimes) reset() {
+	h.mu.Lock()
+	clear(h.healthy)
+	h.mu.Unlock()
+}
+
+// gaps returns, for each service-ready event, how long after the
+// service's last instance turned healthy Wait reported it.
+func (h *healthTimes) gaps(b *testing.B, rt *docker.Runtime, spec *runtime.StackSpec, ready map[string]time.Time) []time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []time.Duration
+	for _, svc := range spec.Stack.Services {
+		var last time.Time
+		for n := 1; n <= svc.Replicas(); n++ {
+			name := fmt.Sprintf("%s-%s-%s-%s-%d", rt.Options().Namespace, spec.Deployment, spec.Stack.Name, svc.Name, n)
+			t, ok := h.healthy[name]
+			if !ok {
+				b.Fatalf("no health_status event for %s", name)
+			}
+			if t.After(last) {
+				last = t
+			}
+		}
+		out = append(out, ready[svc.Name].Sub(last))
+	}
+	return out
+}
+
+func reportGaps(b *testing.B, gaps []time.Duration) {
+	slices.Sort(gaps)
+	b.ReportMetric(float64(gaps[len(gaps)/2].Microseconds())/1000, "ms-ready-gap-p50")
+	b.ReportMetric(float64(gaps[len(gaps)-1].Microseconds())/1000, "ms-ready-gap-max")
+}
+
+// BenchmarkLaunch50 launches one tier of 50 independent stacks of one
+// service each, as the deploy executor does: Apply calls bounded to 8 at
+// a time, a Wait per stack right after its Apply, until all 50 are
+// healthy. Removal is not timed. It also reports how long after the
+// engine's health_status event Wait reported each service ready.
+func BenchmarkLaunch50(b *testing.B) {
+	rt := newRuntime(b, nil)
+	var specs []*runtime.StackSpec
+	for i, svc := range benchServices(b, 50) {
+		specs = append(specs, stackSpec("bench50", fmt.Sprintf("st%02d", i), 0, svc))
+	}
+	health := watchHealth(b, rt.Client(), rt.Options().Namespace)
+	var gaps []time.Duration
+	for b.Loop() {
+		health.reset()
+		ready := launchTier(b, rt, specs)
+		b.StopTimer()
+		time.Sleep(200 * time.Millisecond) // let the watcher catch up
+		for _, spec := range specs {
+			gaps = append(gaps, health.gaps(b, rt, spec, ready[spec.Stack.Name])...)
+		}
+		removeAll(b, rt, specs)
+		b.StartTimer()
+	}
+	reportGaps(b, gaps)
+}
+
+// launchTier applies and waits for stacks concurrently, at most 8 Apply
+// calls at once, and returns when each service was reported ready, by
+// stack and service.
+func launchTier(b *testing.B, rt *docker.Runtime, specs []*runtime.StackSpec) map[string]map[string]time.Time {
+	ctx := context.Background()
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ready := map[string]map[string]time.Time{}
+	errs := make([]error, len(specs))
+	for i, spec := range specs {
+		ready[spec.Stack.Name] = map[string]time.Time{}
+		wg.Go(func() {
+			sem <- struct{}{}
+			err := rt.Apply(ctx, spec, nil)
+			<-sem
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			errs[i] = rt.Wait(ctx, spec, func(e runtime.Event) {
+				if e.Type == runtime.EventServiceReady {
+					mu.Lock()
+					ready[spec.Stack.Name][e.Service] = e.Time
+					mu.Unlock()
+				}
+			})
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		must(b, err)
+	}
+	return ready
+}
+
+func removeAll(b *testing.B, rt *docker.Runtime, specs []*runtime.StackSpec) {
+	var wg sync.WaitGroup
+	errs := make([]error, len(specs))
+	for i, spec := range specs {
+		wg.Go(func() {
+			errs[i] = rt.Remove(context.Background(), spec.Ref(), runtime.RemoveOptions{GracePeriod: time.Second})
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		must(b, err)
+	}
+}
+
+// BenchmarkSequential50 is the naive baseline for BenchmarkLaunch50: the
+// same 50 containers, same client, created, started and polled until
+// healthy one after another.
+func BenchmarkSequential50(b *testing.B) {
+	rt := newRuntime(b, nil) // for its namespace and cleanup
+	cli := rt.Client()
+	ns := rt.Options().Namespace
+	ref := img(b).Ref()
+	ctx := context.Background()
+	netName := ns + "-seq"
+	for b.Loop() {
+		net, err := cli.NetworkCreate(ctx, netName, client.NetworkCreateOptions{Driver: "bridge",
+			Labels: map[string]string{docker.DefaultLabelPrefix + ".namespace": ns}})
+		must(b, err)
+		var ids []string
+		for i := range 50 {
+			res, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+				Name: fmt.Sprintf("%s-seq-%02d", ns, i),
+				Config: &container.Config{Image: ref, Env: []string{"TESTAPP_HTTP=8080"},
+					Labels: map[string]string{docker.DefaultLabelPrefix + ".namespace": ns},
+					Healthcheck: &container.HealthConfig{Test: []string{"CMD", "/testapp", "probe", "tcp", "127.0.0.1:8080"},
+						Interval: 200 * time.Millisecond, Timeout: 3 * time.Second, Retries: 3}},
+				HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(netName),
+					Resources: container.Resources{NanoCPUs: 1e9, Memory: 1 << 30, MemorySwap: 1 << 30}},
+			})
+			must(b, err)
+			ids = append(ids, res.ID)
+			_, err = cli.ContainerStart(ctx, res.ID, client.ContainerStartOptions{})
+			must(b, err)
+			for {
+				res, err := cli.ContainerInspect(ctx, res.ID, client.ContainerInspectOptions{})
+				must(b, err)
+				if h := res.Container.State.Health; h != nil && h.Status == container.Healthy {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		b.StopTimer()
+		for _, id := range ids {
+			secs := 1
+			_, err := cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &secs})
+			must(b, err)
+			_, err = cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true})
+			must(b, err)
+		}
+		_, err = cli.NetworkRemove(ctx, net.ID, client.NetworkRemoveOptions{})
+		must(b, err)
+		b.StartTimer()
+	}
+}
+
+// BenchmarkLaunch3Tiers launches a product of 12 services in 3 tiers of
+// two stacks each, tier after tier, the stacks of a tier concurrently,
+// as the deploy executor walks them.
+func BenchmarkLaunch3Tiers(b *testing.B) {
+	rt := newRuntime(b, nil)
+	all := benchServices(b, 12)
+	var tiers [][]*runtime.StackSpec
+	for t := range 3 {
+		var tier []*runtime.StackSpec
+		for s := range 2 {
+			i := t*4 + s*2
+			tier = append(tier, stackSpec("bench3", fmt.Sprintf("t%ds%d", t, s), t, all[i], all[i+1]))
+		}
+		tiers = append(tiers, tier)
+	}
+	for b.Loop() {
+		for _, tier := range tiers {
+			launchTier(b, rt, tier)
+		}
+		b.StopTimer()
+		for _, tier := range slices.Backward(tiers) {
+			removeAll(b, rt, tier)
+		}
+		b.StartTimer()
+	}
+}
+
