@@ -254,4 +254,3 @@ func BenchmarkLaunch3Tiers(b *testing.B) {
 		b.StartTimer()
 	}
 }
-
