@@ -192,17 +192,22 @@ func hostname(svc string, n int) string {
 
 // hostCPUs returns the engine's CPU count; NanoCPUs above it are refused
 // by the engine, so a unit larger than the host is capped to the host.
+// Until the engine has told, there is no cap.
 func (r *Runtime) hostCPUs(ctx context.Context) int {
-	r.cpuOnce.Do(func() {
-		res, err := r.cli.Info(ctx, client.InfoOptions{})
-		if err == nil && res.Info.NCPU > 0 {
-			r.ncpu = res.Info.NCPU
-		}
-	})
-	if r.ncpu == 0 {
-		return 1 << 16 // unknown: no cap
+	r.mu.Lock()
+	n := r.ncpu
+	r.mu.Unlock()
+	if n > 0 {
+		return n
 	}
-	return r.ncpu
+	res, err := r.cli.Info(ctx, client.InfoOptions{})
+	if err != nil || res.Info.NCPU <= 0 {
+		return 1 << 16
+	}
+	r.mu.Lock()
+	r.ncpu = res.Info.NCPU
+	r.mu.Unlock()
+	return res.Info.NCPU
 }
 
 // volumeMount is a named volume of an instance.
@@ -350,8 +355,13 @@ func (r *Runtime) createInstance(ctx context.Context, spec *runtime.StackSpec, s
 // discard force-removes a container that failed half-way, even when ctx
 // is done.
 func (r *Runtime) discard(ctx context.Context, id string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	ctx, cancel := contextWithoutCancel(ctx)
 	defer cancel()
+	// Killed before it is removed: force-removing a running container
+	// while others come and go can leak its network endpoint (Engine
+	// 20.10), which then blocks removing the network.
+	kill := 0
+	_, _ = r.cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &kill})
 	_, _ = r.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 }
 

@@ -116,8 +116,7 @@ type Runtime struct {
 	probeTar  []byte
 	probeErr  error
 
-	cpuOnce sync.Once
-	ncpu    int
+	ncpu int // the engine's CPU count, once known
 }
 
 var (
