@@ -264,6 +264,8 @@ func TestLifecycle(t *testing.T) {
 	if err := rt.Stop(ctx, runtime.StackRef{Deployment: "life", Stack: "nope"}); !errors.Is(err, runtime.ErrNotFound) {
 		t.Errorf("Stop of a missing stack: %v", err)
 	}
+	// A stopped stack is removed like a running one, marker included.
+	must(t, rt.Stop(ctx, spec.Ref()))
 	must(t, rt.Remove(ctx, spec.Ref(), runtime.RemoveOptions{}))
 	cs, nets, vols := leftovers(t, rt.Client(), rt.Options().Namespace)
 	if len(cs)+len(nets)+len(vols) != 0 {
