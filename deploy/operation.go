@@ -760,7 +760,7 @@ func (o *operation) applyStack(ctx, stopCtx context.Context, nd *node, fs files,
 		for i := range spec.Stack.InitScripts {
 			is := &spec.Stack.InitScripts[i]
 			o.emit(Event{Type: EventInitScript, Stack: name, Service: is.ServiceName, Message: fmt.Sprintf("running init script %d", i)})
-			if err := o.call(ctx, func(ctx context.Context) error { return o.e.rt.RunInit(ctx, spec, i) }); err != nil {
+			if err := o.call(ctx, func(ctx context.Context) error { return o.e.rt.RunInit(ctx, spec, i, rep) }); err != nil {
 				if ctx.Err() != nil {
 					o.setStack(name, tier, StateInterrupted, "", "init interrupted: "+context.Cause(ctx).Error())
 					return outcomeInterrupted

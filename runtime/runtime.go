@@ -33,13 +33,23 @@ import (
 //   - Wait returns nil once every instance of every service is ready by
 //     its probe, or an error as soon as one fails (exits, is killed,
 //     crash-loops, cannot pull its image) without waiting out a timeout.
-//     It reports progress through report, which may be nil and must not
-//     block for long.
+//     A failure is a *ServiceError matching ErrFailed (ErrImage for an
+//     image that cannot be pulled); a service still not ready when its
+//     probe's timeout, or else spec.ReadyTimeout, counted from the call,
+//     runs out is a *ServiceError matching ErrNotReady. Waiting for a
+//     stack that does not exist fails with an error matching ErrNotFound.
+//   - Methods that take a Reporter report progress through it. It may be
+//     nil and must not block for long; a runtime calls it from one
+//     goroutine at a time and never after the method returned.
 //   - Remove deletes a stack's services and everything the runtime
 //     created for them; volumes survive unless opts.DeleteData is set.
-//     Removing a stack that does not exist is not an error.
+//     Removing a stack that does not exist is not an error, and with
+//     opts.DeleteData it still deletes the volumes an earlier Remove
+//     kept.
 //   - Observe reports what exists for a deployment, from the back-end's
-//     own state alone.
+//     own state alone: stacks by tier then name, services by name. A
+//     deployment with nothing is reported with no stacks, not as an
+//     error.
 //   - A cancelled context makes a method return promptly with an error
 //     wrapping ctx.Err(); what was created so far stays and a later Apply
 //     converges it.
@@ -53,11 +63,12 @@ type Runtime interface {
 	Remove(ctx context.Context, ref StackRef, opts RemoveOptions) error
 	Observe(ctx context.Context, deployment string) (*DeploymentState, error)
 	// RunInit runs the init script with the given index of a ready
-	// stack once to completion; a non-zero exit is an error carrying the
-	// script's output. Running the same script of the same stack spec
-	// again after it succeeded may run it again; the caller records
-	// which scripts ran.
-	RunInit(ctx context.Context, spec *StackSpec, index int) error
+	// stack once to completion; a non-zero exit is a *ServiceError
+	// matching ErrFailed with the exit code and the script's output as
+	// Logs. Running the same script of the same stack spec again after
+	// it succeeded may run it again; the caller records which scripts
+	// ran.
+	RunInit(ctx context.Context, spec *StackSpec, index int, report Reporter) error
 }
 
 // Lifecycle is implemented by runtimes that can stop, start and restart
@@ -66,6 +77,14 @@ type Lifecycle interface {
 	Stop(ctx context.Context, ref StackRef) error
 	Start(ctx context.Context, spec *StackSpec) error
 	Restart(ctx context.Context, spec *StackSpec) error
+}
+
+// VolumeLister is implemented by runtimes that keep volumes, so callers
+// can see the data that Remove without DeleteData leaves behind.
+type VolumeLister interface {
+	// Volumes lists the volumes of a deployment's stacks, present and
+	// removed alike, sorted by stack, service and name.
+	Volumes(ctx context.Context, deployment string) ([]VolumeState, error)
 }
 
 // ErrorMapper is implemented by runtimes whose native errors MapError

@@ -169,3 +169,15 @@ func RollUp(statuses ...string) string {
 	}
 	return StatusPartiallyRunning
 }
+
+// VolumeState is one volume a runtime keeps for a service.
+type VolumeState struct {
+	// Name is the runtime's name for the volume (Docker volume, PVC).
+	Name      string `json:"name"`
+	Stack     string `json:"stack_name"`
+	Service   string `json:"service_name"`
+	MountPath string `json:"mount_path"`
+	// Class and SizeBytes come from the volume's unit type.
+	Class     string `json:"class,omitempty"`
+	SizeBytes int64  `json:"size_bytes,omitempty"`
+}

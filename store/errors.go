@@ -32,6 +32,10 @@ type InvalidError struct {
 	Field  string
 	Value  any
 	Detail string
+	// Err, when set, is the underlying problem: for a product, version or
+	// template that breaks the rules, the *validate.Error listing every
+	// field problem (Field, Value and Detail are its first one).
+	Err error
 }
 
 func (e *InvalidError) Error() string {
@@ -40,6 +44,9 @@ func (e *InvalidError) Error() string {
 
 // Is reports whether target is ErrInvalid.
 func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+// Unwrap returns Err.
+func (e *InvalidError) Unwrap() error { return e.Err }
 
 // Invalid returns an *InvalidError.
 func Invalid(field string, value any, detail string) error {

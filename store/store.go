@@ -75,9 +75,11 @@ type ProductQuery struct {
 	// Text filters by a case-insensitive substring of the name,
 	// provider name or description.
 	Text string
-	// Page is the page number, from 1; zero means 1.
+	// Page is the page number, from 1; zero means 1. A page past the
+	// last one is empty.
 	Page int
-	// PageSize is 1 to 100; zero means DefaultPageSize.
+	// PageSize is 1 to MaxPageSize; zero means DefaultPageSize. Other
+	// values, and a negative Page, fail with ErrInvalid.
 	PageSize int
 	// Newest sorts by creation time, newest first; the default is oldest
 	// first. Ties are broken by ID.
@@ -155,28 +157,40 @@ const TemplateURLPrefix = "stackwave://templates/"
 type Deployments interface {
 	// CreateDeployment stores a new deployment. Names are DNS-1123
 	// labels, unique in the store (ErrAlreadyExists). The product and
-	// version must exist (ErrNotFound).
+	// version must exist, the version (and TargetVersionID, when set)
+	// being one of that product's (ErrNotFound). An empty Status means
+	// StatusUnderChange. CreatedAt, UpdatedAt and Revision (1) are set by
+	// the store, and the history is capped as by UpdateDeployment.
 	CreateDeployment(ctx context.Context, d *Deployment) (*Deployment, error)
 	// GetDeployment returns a deployment by name.
 	GetDeployment(ctx context.Context, name string) (*Deployment, error)
 	// ListDeployments returns deployments sorted by name.
 	ListDeployments(ctx context.Context, q DeploymentQuery) ([]*Deployment, error)
 	// UpdateDeployment replaces a deployment record; d.Revision must be
-	// the stored revision (ErrConflict). The store keeps at most its
-	// configured number of operations (newest last), dropping the oldest.
+	// the stored revision (ErrConflict). The product of a deployment
+	// never changes (ErrInvalid); its versions must exist as for
+	// CreateDeployment. The store keeps at most its configured number of
+	// operations (DefaultMaxOperations unless a driver option says
+	// otherwise), newest last, dropping the oldest.
 	UpdateDeployment(ctx context.Context, d *Deployment) (*Deployment, error)
 	// DeleteDeployment deletes a deployment record, its events and its
 	// lease. revision must match (ErrConflict).
 	DeleteDeployment(ctx context.Context, name string, revision int64) error
-	// AppendEvents appends events to a deployment's log, in order. The
-	// store assigns each a Seq, increasing per deployment. Events are
-	// never changed once appended.
+	// AppendEvents appends events to a deployment's log, in order, all
+	// or none. The store assigns each a Seq, increasing per deployment;
+	// a zero Time is set to the store's clock. Each event needs an
+	// OperationID and a Type (ErrInvalid); the deployment must exist
+	// (ErrNotFound). Events are never changed once appended.
 	AppendEvents(ctx context.Context, deployment string, events ...Event) error
-	// ListEvents returns a deployment's events with Seq > afterSeq, in
-	// order, at most limit of them (zero: all), optionally only those of
-	// one operation.
+	// ListEvents returns a deployment's events with Seq > q.AfterSeq, in
+	// order, at most q.Limit of them (zero: all), optionally only those of
+	// one operation. The deployment must exist (ErrNotFound).
 	ListEvents(ctx context.Context, deployment string, q EventQuery) ([]Event, error)
 }
+
+// DefaultMaxOperations is how many operations a deployment's history
+// keeps unless a driver is configured otherwise.
+const DefaultMaxOperations = 50
 
 // DeploymentQuery filters ListDeployments.
 type DeploymentQuery struct {

@@ -1,0 +1,173 @@
+package runtimetest_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stackwave/stackwave/runtime"
+	"github.com/stackwave/stackwave/runtime/runtimetest"
+	"github.com/stackwave/stackwave/runtime/sim"
+	"github.com/stackwave/stackwave/stack"
+)
+
+// simHarness adapts the suite to a simulated runtime; newRuntime wraps
+// it to break it on purpose.
+func simHarness(newRuntime func(rt *sim.Runtime) runtime.Runtime) *runtimetest.Harness {
+	var readyAfter sync.Map
+	rt := sim.New(&sim.Options{Latency: func(d, s, svc string) (time.Duration, time.Duration) {
+		ready, _ := readyAfter.Load(d + "/" + s + "/" + svc)
+		r, _ := ready.(time.Duration)
+		return 0, r
+	}})
+	var deployments atomic.Int64
+	return &runtimetest.Harness{
+		NewRuntime: func(*testing.T) runtime.Runtime { return newRuntime(rt) },
+		Deployment: func(*testing.T) string { return "d" + strconv.FormatInt(deployments.Add(1), 10) },
+		Service: func(_ *testing.T, ref runtime.StackRef, name string, b runtimetest.Behavior) stack.Service {
+			readyAfter.Store(ref.String()+"/"+name, b.ReadyAfter)
+			f := sim.Fault{Deployment: ref.Deployment, Stack: ref.Stack, Service: name}
+			if b.NeverReady {
+				f.Kind = sim.NeverReady
+				rt.Inject(f)
+			}
+			if b.Exit {
+				f.Kind, f.After, f.ExitCode = sim.ExitOnStart, b.ExitAfter, b.ExitCode
+				rt.Inject(f)
+			}
+			return stack.Service{Name: name, UnitType: "1U1G", Image: stack.Image{Name: "example/" + name, Tag: "1"}}
+		},
+		InitScript: func(_ *testing.T, ref runtime.StackRef, service string, exitCode int) stack.InitScript {
+			if exitCode != 0 {
+				rt.Inject(sim.Fault{Kind: sim.FailInit, Deployment: ref.Deployment, Stack: ref.Stack, Service: service, ExitCode: exitCode})
+			}
+			return stack.InitScript{ServiceName: service, Command: []string{"setup"}}
+		},
+		Timeout:  2 * time.Second,
+		Parallel: true,
+	}
+}
+
+// A mutant is the simulated runtime with one bug, and the tests of the
+// suite that must catch it.
+type mutant struct {
+	*sim.Runtime
+	bug string
+
+	mu       sync.Mutex
+	reporter runtime.Reporter // of the last Apply, for "late-events"
+}
+
+var mutants = map[string][]string{
+	"replaces-unchanged": {"Idempotent", "NewRuntimeObserves"},
+	"slow-failure":       {"ExitAtStart", "ExitWhileWaiting"},
+	"deletes-data":       {"Volumes"},
+	"late-events":        {"Events", "Idempotent"},
+	"unsorted":           {"ObserveOrder"},
+	"scale-replaces":     {"Scale"},
+	"forgets":            {"NewRuntimeObserves"},
+}
+
+func (m *mutant) Apply(ctx context.Context, spec *runtime.StackSpec, report runtime.Reporter) error {
+	switch m.bug {
+	case "replaces-unchanged":
+		if err := m.Runtime.Remove(ctx, spec.Ref(), runtime.RemoveOptions{}); err != nil {
+			return err
+		}
+	case "late-events":
+		m.mu.Lock()
+		m.reporter = report
+		m.mu.Unlock()
+	case "scale-replaces":
+		if ds, err := m.Runtime.Observe(ctx, spec.Deployment); err == nil && ds.Stack(spec.Stack.Name) != nil {
+			for _, svc := range ds.Stack(spec.Stack.Name).Services {
+				if want := spec.Stack.Service(svc.Name); want != nil && want.Replicas() != svc.Desired {
+					m.Runtime.Remove(ctx, spec.Ref(), runtime.RemoveOptions{})
+				}
+			}
+		}
+	}
+	return m.Runtime.Apply(ctx, spec, report)
+}
+
+func (m *mutant) Wait(ctx context.Context, spec *runtime.StackSpec, report runtime.Reporter) error {
+	if m.bug == "late-events" {
+		m.mu.Lock()
+		m.reporter.Emit(runtime.Event{Type: runtime.EventServiceCreated, Stack: spec.Stack.Name, Message: "late"})
+		m.mu.Unlock()
+	}
+	err := m.Runtime.Wait(ctx, spec, report)
+	if m.bug == "slow-failure" && errors.Is(err, runtime.ErrFailed) {
+		t := time.NewTimer(spec.ReadyTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
+	return err
+}
+
+func (m *mutant) Remove(ctx context.Context, ref runtime.StackRef, opts runtime.RemoveOptions) error {
+	if m.bug == "deletes-data" {
+		opts.DeleteData = true
+	}
+	return m.Runtime.Remove(ctx, ref, opts)
+}
+
+func (m *mutant) Observe(ctx context.Context, deployment string) (*runtime.DeploymentState, error) {
+	ds, err := m.Runtime.Observe(ctx, deployment)
+	if m.bug == "unsorted" && err == nil {
+		slices.Reverse(ds.Stacks)
+	}
+	return ds, err
+}
+
+// TestMutant runs the suite against the mutant named by
+// RUNTIMETEST_MUTANT; TestSuiteCatchesBugs starts it.
+func TestMutant(t *testing.T) {
+	bug := os.Getenv("RUNTIMETEST_MUTANT")
+	if bug == "" {
+		t.Skip("run by TestSuiteCatchesBugs")
+	}
+	h := simHarness(func(rt *sim.Runtime) runtime.Runtime { return &mutant{Runtime: rt, bug: bug} })
+	if bug == "forgets" {
+		h.NewRuntime = func(*testing.T) runtime.Runtime { return sim.New(nil) }
+	}
+	runtimetest.Run(t, h)
+}
+
+// TestSuiteCatchesBugs checks that the suite fails runtimes that break
+// the contract, each in the tests that should notice.
+func TestSuiteCatchesBugs(t *testing.T) {
+	if os.Getenv("RUNTIMETEST_MUTANT") != "" {
+		t.Skip("inside a mutant run")
+	}
+	if testing.Short() {
+		t.Skip("starts a test process per mutant")
+	}
+	for bug, tests := range mutants {
+		t.Run(bug, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(os.Args[0], "-test.run=^TestMutant$", "-test.v", "-test.count=1")
+			cmd.Env = append(os.Environ(), "RUNTIMETEST_MUTANT="+bug)
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("the suite passed a runtime with bug %s:\n%s", bug, out)
+			}
+			for _, name := range tests {
+				if !strings.Contains(string(out), "--- FAIL: TestMutant/"+name+" ") {
+					t.Errorf("bug %s: test %s did not fail:\n%s", bug, name, out)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,174 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/stackwave/stackwave/product"
+
+	"github.com/stackwave/stackwave/store"
+	"github.com/stackwave/stackwave/store/sqlite"
+	"github.com/stackwave/stackwave/store/storetest"
+)
+
+func open(t testing.TB, path string, opts *sqlite.Options) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(t.Context(), path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return open(t, filepath.Join(t.TempDir(), "stackwave.db"), nil)
+	})
+}
+
+func TestProcesses(t *testing.T) {
+	storetest.RunProcesses(t, storetest.ProcessHarness{
+		NewDatabase: func(t *testing.T) string { return filepath.Join(t.TempDir(), "stackwave.db") },
+		Open: func(ctx context.Context, path string) (store.Store, error) {
+			return sqlite.Open(ctx, path, nil)
+		},
+		Check: func(t *testing.T, path string) {
+			db := rawDB(t, path)
+			var result string
+			if err := db.QueryRowContext(t.Context(), "PRAGMA integrity_check").Scan(&result); err != nil || result != "ok" {
+				t.Errorf("PRAGMA integrity_check: %q, %v", result, err)
+			}
+			rows, err := db.QueryContext(t.Context(), "PRAGMA foreign_key_check")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var table, parent string
+				var rowid, fk sql.NullInt64
+				rows.Scan(&table, &rowid, &parent, &fk)
+				t.Errorf("row %d of %s refers to a missing row of %s", rowid.Int64, table, parent)
+			}
+		},
+	})
+}
+
+// rawDB opens the file without the store, for inspection.
+func rawDB(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestReopen(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "stackwave.db")
+	s := open(t, path, nil)
+	p, err := s.CreateProduct(ctx, &product.Product{Name: "kept", ProviderName: "Acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // reopening migrates nothing and keeps the records
+		s = open(t, path, nil)
+		got, err := s.GetProduct(ctx, "kept")
+		if err != nil || got.ID != p.ID || !got.CreatedAt.Equal(p.CreatedAt) {
+			t.Fatalf("after reopening: %+v, %v", got, err)
+		}
+		s.Close()
+	}
+	var versions []int
+	rows, err := rawDB(t, path).QueryContext(ctx, "SELECT version FROM schema_migrations ORDER BY version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var v int
+		rows.Scan(&v)
+		versions = append(versions, v)
+	}
+	rows.Close()
+	if len(versions) != sqlite.SchemaVersion() || versions[len(versions)-1] != sqlite.SchemaVersion() {
+		t.Errorf("schema_migrations %v, want 1 to %d once each", versions, sqlite.SchemaVersion())
+	}
+	var mode string
+	rawDB(t, path).QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode)
+	if mode != "wal" {
+		t.Errorf("journal_mode %q, want wal", mode)
+	}
+}
+
+func TestNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stackwave.db")
+	open(t, path, nil).Close()
+	if _, err := rawDB(t, path).ExecContext(t.Context(), "INSERT INTO schema_migrations (version) VALUES (?)", sqlite.SchemaVersion()+1); err != nil {
+		t.Fatal(err)
+	}
+	s, err := sqlite.Open(t.Context(), path, nil)
+	if err == nil {
+		s.Close()
+		t.Fatal("opened a database of a newer schema")
+	}
+	if !strings.Contains(err.Error(), "newer") {
+		t.Errorf("error %q does not say the schema is newer", err)
+	}
+}
+
+func TestConcurrentOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stackwave.db")
+	errs := make(chan error, 8)
+	for range cap(errs) {
+		go func() {
+			s, err := sqlite.Open(context.Background(), path, nil)
+			if err == nil {
+				_, err = s.CreateProduct(context.Background(), &product.Product{Name: "p", ProviderName: "x"})
+				if errors.Is(err, store.ErrAlreadyExists) {
+					err = nil
+				}
+				s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestBadPath(t *testing.T) {
+	for _, path := range []string{"", ":memory:", "a?b"} {
+		if _, err := sqlite.Open(t.Context(), path, nil); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("Open(%q): %v, want ErrInvalid", path, err)
+		}
+	}
+	if _, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "missing", "dir", "x.db"), nil); err == nil {
+		t.Error("opened a file in a missing directory")
+	}
+}
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store {
+		return open(b, filepath.Join(b.TempDir(), "stackwave.db"), nil)
+	})
+}
+
+func BenchmarkStoreSyncNormal(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store {
+		return open(b, filepath.Join(b.TempDir(), "stackwave.db"), &sqlite.Options{Sync: sqlite.SyncNormal})
+	})
+}
