@@ -264,7 +264,7 @@ func TestReplaceWithVolumeStopsFirstAndKeepsData(t *testing.T) {
 	spec.Stack.InitScripts = []stack.InitScript{{ServiceName: "db", Command: []string{"/testapp", "write", "/var/lib/data/marker", "kept"}}}
 	must(t, rt.Apply(ctx, spec, nil))
 	must(t, rt.Wait(ctx, spec, nil))
-	must(t, rt.RunInit(ctx, spec, 0))
+	must(t, rt.RunInit(ctx, spec, 0, nil))
 
 	_, _, vols := leftovers(t, rt.Client(), rt.Options().Namespace)
 	want := rt.Options().Namespace + "-vol-data-db-1-var-lib-data"

@@ -1,7 +1,7 @@
 // Package docker runs stackwave stacks as containers on one Docker Engine,
 // through the engine's API (github.com/moby/moby/client). It implements
-// runtime.Runtime, runtime.Lifecycle and runtime.ErrorMapper and passes
-// runtime/runtimetest.
+// runtime.Runtime, runtime.Lifecycle, runtime.VolumeLister and
+// runtime.ErrorMapper, and passes runtime/runtimetest.
 //
 //	rt, err := docker.NewFromEnv(&docker.Options{HostIP: netip.MustParseAddr("127.0.0.1")})
 //	...
@@ -19,7 +19,8 @@
 // gives "var-lib-mysql"), labelled with its volume type, class and size
 // (the local driver does not enforce sizes); volumes survive Remove unless
 // RemoveOptions.DeleteData is set, and survive scaling down and services
-// leaving the spec. Options.Namespace, when set, prefixes every name.
+// leaving the spec; Volumes lists them. Options.Namespace, when set,
+// prefixes every name.
 //
 // Everything the runtime creates carries labels under Options.LabelPrefix
 // (default "org.stackwave"): namespace, role, deployment, product,

@@ -98,7 +98,8 @@ type Options struct {
 }
 
 // Runtime runs stacks as containers on one Docker Engine. It implements
-// runtime.Runtime, runtime.Lifecycle and runtime.ErrorMapper, and is safe
+// runtime.Runtime, runtime.Lifecycle, runtime.VolumeLister and
+// runtime.ErrorMapper, and is safe
 // for concurrent use as the runtime.Runtime contract asks.
 type Runtime struct {
 	cli       *client.Client
@@ -120,9 +121,10 @@ type Runtime struct {
 }
 
 var (
-	_ runtime.Runtime     = (*Runtime)(nil)
-	_ runtime.Lifecycle   = (*Runtime)(nil)
-	_ runtime.ErrorMapper = (*Runtime)(nil)
+	_ runtime.Runtime      = (*Runtime)(nil)
+	_ runtime.Lifecycle    = (*Runtime)(nil)
+	_ runtime.ErrorMapper  = (*Runtime)(nil)
+	_ runtime.VolumeLister = (*Runtime)(nil)
 )
 
 // New returns a Runtime that drives the engine behind cli. opts may be

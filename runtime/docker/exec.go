@@ -17,8 +17,8 @@ import (
 // service (the command as argv, no shell) and waits for it to end. A
 // non-zero exit is a *runtime.ServiceError matching runtime.ErrFailed,
 // with reason "InitScriptFailed", the exit code and the last 20 lines of
-// the script's output.
-func (r *Runtime) RunInit(ctx context.Context, spec *runtime.StackSpec, index int) error {
+// the script's output. It reports the outcome as an init-script event.
+func (r *Runtime) RunInit(ctx context.Context, spec *runtime.StackSpec, index int, report runtime.Reporter) error {
 	if index < 0 || index >= len(spec.Stack.InitScripts) {
 		return fmt.Errorf("%w: stack %s has no init script %d", runtime.ErrInvalid, spec.Ref(), index)
 	}
@@ -44,13 +44,19 @@ func (r *Runtime) RunInit(ctx context.Context, spec *runtime.StackSpec, index in
 	if err != nil {
 		return fmt.Errorf("init script %d of stack %s in %s: %w", index, spec.Ref(), name, err)
 	}
+	what := fmt.Sprintf("init script %d %q", index, strings.Join(is.Command, " "))
+	emit := func(msg string) {
+		report.Emit(runtime.Event{Type: runtime.EventInitScript, Stack: spec.Stack.Name, Service: is.ServiceName, Instance: name, Message: msg})
+	}
 	if code != 0 {
+		emit(fmt.Sprintf("%s failed with exit code %d", what, code))
 		return &runtime.ServiceError{
 			Deployment: spec.Deployment, Stack: spec.Stack.Name, Service: is.ServiceName, Instance: name,
 			Reason: "InitScriptFailed", ExitCode: code, Logs: tailLines(out, logLines),
-			Err: fmt.Errorf("%w: init script %d %q", runtime.ErrFailed, index, strings.Join(is.Command, " ")),
+			Err: fmt.Errorf("%w: %s", runtime.ErrFailed, what),
 		}
 	}
+	emit(what + " succeeded")
 	return nil
 }
 

@@ -210,17 +210,17 @@ func TestInitScripts(t *testing.T) {
 	}
 	must(t, rt.Apply(ctx, spec, nil))
 	must(t, rt.Wait(ctx, spec, nil))
-	must(t, rt.RunInit(ctx, spec, 0))
+	must(t, rt.RunInit(ctx, spec, 0, nil))
 	addr := endpoint(t, rt, "init", "app", "api", 8080)
 	if code, body, err := get("http://" + addr + "/file?path=/tmp/initialized"); code != 200 || body != "yes\n" {
 		t.Errorf("init script effect: %d %q %v", code, body, err)
 	}
-	err := rt.RunInit(ctx, spec, 1)
+	err := rt.RunInit(ctx, spec, 1, nil)
 	se := serviceError(t, err)
 	if !errors.Is(err, runtime.ErrFailed) || se.ExitCode != 4 || se.Reason != "InitScriptFailed" || !strings.Contains(strings.Join(se.Logs, "\n"), "migration failed") {
 		t.Errorf("RunInit: %v", err)
 	}
-	if err := rt.RunInit(ctx, spec, 2); !errors.Is(err, runtime.ErrInvalid) {
+	if err := rt.RunInit(ctx, spec, 2, nil); !errors.Is(err, runtime.ErrInvalid) {
 		t.Errorf("RunInit of a missing script: %v", err)
 	}
 }

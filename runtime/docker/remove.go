@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -78,4 +79,26 @@ func (r *Runtime) removeVolumes(ctx context.Context, ref runtime.StackRef) error
 func joinSorted(errs []error) error {
 	slices.SortStableFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errors.Join(errs...)
+}
+
+// Volumes lists the data volumes of a deployment, those of running stacks
+// and those Remove kept, sorted by stack, service and name. Class and
+// size come from the volume's labels.
+func (r *Runtime) Volumes(ctx context.Context, deployment string) ([]runtime.VolumeState, error) {
+	res, err := r.cli.VolumeList(ctx, client.VolumeListOptions{Filters: r.lb.filters(roleData, deployment, "")})
+	if err != nil {
+		return nil, fmt.Errorf("volumes of %s: list volumes: %w", deployment, err)
+	}
+	out := make([]runtime.VolumeState, 0, len(res.Items))
+	for _, v := range res.Items {
+		size, _ := strconv.ParseInt(r.lb.get(v.Labels, keyVolumeSize), 10, 64)
+		out = append(out, runtime.VolumeState{
+			Name: v.Name, Stack: r.lb.get(v.Labels, keyStack), Service: r.lb.get(v.Labels, keyService),
+			MountPath: r.lb.get(v.Labels, keyMountPath), Class: r.lb.get(v.Labels, keyVolumeClass), SizeBytes: size,
+		})
+	}
+	slices.SortFunc(out, func(a, b runtime.VolumeState) int {
+		return cmp.Or(strings.Compare(a.Stack, b.Stack), strings.Compare(a.Service, b.Service), strings.Compare(a.Name, b.Name))
+	})
+	return out, nil
 }
