@@ -292,10 +292,34 @@ func (r *Runtime) ensureVolumes(ctx context.Context, spec *runtime.StackSpec, sv
 		labels[r.lb.key(keyVolumeClass)] = v.vol.Class
 		labels[r.lb.key(keyVolumeSize)] = strconv.FormatInt(v.vol.SizeBytes, 10)
 		if _, err := r.cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: v.name, Labels: labels}); err != nil {
+			if client.IsErrConnectionFailed(err) && ctx.Err() == nil {
+				r.undoLostVolume(ctx, v.name)
+			}
 			return fmt.Errorf("create volume %s: %w", v.name, err)
 		}
 	}
 	return nil
+}
+
+// undoLostVolume removes a volume that a create whose answer was lost
+// made after all; it did not exist before that create.
+func (r *Runtime) undoLostVolume(ctx context.Context, name string) {
+	deadline := time.Now().Add(lostAnswerWait)
+	for time.Now().Before(deadline) {
+		_, err := r.cli.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
+		switch {
+		case err == nil:
+			_, _ = r.cli.VolumeRemove(ctx, name, client.VolumeRemoveOptions{})
+			return
+		case !cerrdefs.IsNotFound(err):
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // createInstance creates, fills and starts instance n of a service and
@@ -320,6 +344,11 @@ func (r *Runtime) createInstance(ctx context.Context, spec *runtime.StackSpec, s
 		return "", err
 	}
 	res, err := r.cli.ContainerCreate(ctx, opts)
+	if client.IsErrConnectionFailed(err) && ctx.Err() == nil {
+		// The engine may have made it, answering into a broken
+		// connection: if so, undo it rather than leave it behind.
+		r.undoLostCreate(ctx, name, opts.Config.Labels)
+	}
 	if cerrdefs.IsConflict(err) {
 		// A create whose answer was lost (a broken connection) may
 		// have made the container after all; one of ours in the way is
@@ -391,6 +420,45 @@ func isRemovalInProgress(err error) bool {
 // netRef names the deployment's network.
 type netRef struct{ id, name string }
 
+// lostAnswerWait is how long the runtime looks for an object whose create
+// request was sent but whose answer was lost.
+const lostAnswerWait = 3 * time.Second
+
+// undoLostCreate removes the container called name if a create whose
+// answer was lost made it after all.
+func (r *Runtime) undoLostCreate(ctx context.Context, name string, labels map[string]string) {
+	deadline := time.Now().Add(lostAnswerWait)
+	for time.Now().Before(deadline) {
+		res, err := r.cli.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+		switch {
+		case err == nil:
+			if r.sameInstance(res.Container.Config, labels) {
+				r.discard(ctx, res.Container.ID)
+			}
+			return
+		case !cerrdefs.IsNotFound(err):
+			return // the engine is still out of reach
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (r *Runtime) sameInstance(cfg *container.Config, labels map[string]string) bool {
+	if cfg == nil {
+		return false
+	}
+	for _, k := range []string{keyNamespace, keyRole, keyDeployment, keyStack, keyService, keyInstance} {
+		if r.lb.get(cfg.Labels, k) != r.lb.get(labels, k) {
+			return false
+		}
+	}
+	return true
+}
+
 // isOurs reports whether the container called name belongs to the same
 // instance as labels: same namespace, deployment, stack, service and
 // instance number. A name taken by a create still in progress is not
@@ -406,15 +474,7 @@ func (r *Runtime) isOurs(ctx context.Context, name string, labels map[string]str
 			}
 			continue
 		}
-		if err != nil || res.Container.Config == nil {
-			return false
-		}
-		for _, k := range []string{keyNamespace, keyRole, keyDeployment, keyStack, keyService, keyInstance} {
-			if r.lb.get(res.Container.Config.Labels, k) != r.lb.get(labels, k) {
-				return false
-			}
-		}
-		return true
+		return err == nil && r.sameInstance(res.Container.Config, labels)
 	}
 	return false
 }
