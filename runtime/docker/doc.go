@@ -53,8 +53,9 @@
 // label and fanned out to every call that waits, opened when the first
 // waiter comes and closed a while after the last one leaves. Waiters
 // inspect their containers once after subscribing and again when the
-// stream breaks (the hub reconnects, replaying the engine's recent events),
-// so no state change is missed and none is polled for.
+// stream breaks; each subscription asks the engine to replay its recent
+// events (since, read on the engine's clock), so no state change is missed
+// and none is polled for.
 //
 // Probes become Docker health checks, so `docker ps` shows their health:
 //

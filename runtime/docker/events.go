@@ -30,7 +30,8 @@ type hub struct {
 	cancel   context.CancelFunc // of the running stream; nil when idle
 	done     chan struct{}      // closed when the running stream goroutine ends
 	linger   *time.Timer
-	lastNano int64 // time of the newest event delivered
+	lastNano int64         // time of the newest event delivered
+	offset   time.Duration // the engine's clock minus this host's, once known
 	closed   bool
 }
 
@@ -74,7 +75,7 @@ func (h *hub) subscribe() *subscription {
 	if h.cancel == nil && !h.closed {
 		ctx, cancel := context.WithCancel(context.Background())
 		h.cancel, h.done = cancel, make(chan struct{})
-		go h.run(ctx, h.done, time.Now().Add(-replayMargin))
+		go h.run(ctx, h.done)
 	}
 	return s
 }
@@ -118,8 +119,9 @@ func (h *hub) close() {
 }
 
 // run reads the stream until ctx ends, reconnecting with backoff.
-func (h *hub) run(ctx context.Context, done chan struct{}, since time.Time) {
+func (h *hub) run(ctx context.Context, done chan struct{}) {
 	defer close(done)
+	since := h.engineNow(ctx).Add(-replayMargin)
 	backoff := 50 * time.Millisecond
 	for {
 		ev := h.cli.Events(ctx, client.EventsListOptions{Since: timestamp(since), Filters: h.filters})
@@ -147,9 +149,40 @@ func (h *hub) run(ctx context.Context, done chan struct{}, since time.Time) {
 		}
 		backoff = min(2*backoff, 2*time.Second)
 		// Replay from the newest event seen, or from shortly before the
-		// stream broke if it was quiet.
-		since = latest(time.Unix(0, h.last()), connected, time.Now().Add(-10*time.Second)).Add(-replayMargin)
+		// stream broke if it was quiet, in the engine's time.
+		now := h.engineNow(ctx)
+		since = latest(time.Unix(0, h.last()), connected.Add(h.clockOffset()), now.Add(-10*time.Second)).Add(-replayMargin)
 	}
+}
+
+// engineNow returns the engine's clock, which the since of a subscription
+// is read against: an engine whose clock is behind this host's would
+// otherwise hold back every event until it caught up. When the engine
+// does not answer, the last known difference between the clocks stands
+// in.
+func (h *hub) engineNow(ctx context.Context) time.Time {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	res, err := h.cli.Info(ctx, client.InfoOptions{})
+	var t time.Time
+	if err == nil {
+		t, err = time.Parse(time.RFC3339Nano, res.Info.SystemTime)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err == nil {
+		// The engine read its clock somewhere during the call: take
+		// the middle.
+		h.offset = t.Sub(start.Add(time.Since(start) / 2))
+	}
+	return time.Now().Add(h.offset)
+}
+
+func (h *hub) clockOffset() time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.offset
 }
 
 func (h *hub) last() int64 {

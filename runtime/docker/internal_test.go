@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -286,5 +288,56 @@ func TestValidate(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %s: %v", want, err)
 		}
+	}
+}
+
+// TestEventsSinceEngineClock checks that the event subscription asks for
+// replay in the engine's time, here an engine an hour behind this host:
+// in this host's time it would see every event as "before since".
+func TestEventsSinceEngineClock(t *testing.T) {
+	engineNow := time.Now().Add(-time.Hour)
+	sinces := make(chan string, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Api-Version", "1.41")
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/_ping"):
+			w.Write([]byte("OK"))
+		case strings.HasSuffix(r.URL.Path, "/info"):
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"NCPU":2,"SystemTime":%q}`, engineNow.Format(time.RFC3339Nano))
+		case strings.HasSuffix(r.URL.Path, "/events"):
+			sinces <- r.URL.Query().Get("since")
+			w.Header().Set("Content-Type", "application/json")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	cli, err := client.New(client.WithHost("tcp://"+strings.TrimPrefix(srv.URL, "http://")), client.WithAPIVersion("1.41"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	r, err := New(cli, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	sub := r.hub.subscribe()
+	defer sub.close()
+	select {
+	case s := <-sinces:
+		var sec, nsec int64
+		if _, err := fmt.Sscanf(s, "%d.%d", &sec, &nsec); err != nil {
+			t.Fatalf("since %q: %v", s, err)
+		}
+		since := time.Unix(sec, nsec)
+		if d := engineNow.Sub(since); d < replayMargin-time.Second || d > replayMargin+time.Second {
+			t.Errorf("since %v is %v before the engine's clock, want about %v", since, d, replayMargin)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the hub never subscribed")
 	}
 }
