@@ -30,14 +30,17 @@ import (
 // first: the new containers start beside the old ones (which are renamed
 // "<name>.old-<id>"), and the old ones are removed only once the new ones
 // are ready; if they do not become ready, they are removed and the old
-// ones keep running. Apply then waits for readiness like Wait. A service
-// with volumes or fixed host ports is stopped, then started again.
+// ones keep running. Unlike the rest of Apply, such a replacement waits
+// for readiness (as Wait does, bounded by the probe's timeout or
+// spec.ReadyTimeout), since only readiness tells when the old ones may go.
+// A service with volumes or fixed host ports is stopped, then started
+// again.
 func (r *Runtime) Apply(ctx context.Context, spec *runtime.StackSpec, report runtime.Reporter) error {
 	_, err := r.apply(ctx, spec, report)
 	return err
 }
 
-// plan is what Apply does to one service.
+// svcPlan is what Apply does to one service.
 type svcPlan struct {
 	svc        *stack.Service
 	hash       string
