@@ -20,7 +20,7 @@ import (
 
 // benchServices are n testapp services answering HTTP, ready by a health
 // check every 200ms.
-func benchServices(b *testing.B, n int) []stack.Service {
+func benchServices(b testing.TB, n int) []stack.Service {
 	svcs := make([]stack.Service, n)
 	for i := range svcs {
 		svcs[i] = stack.Service{

@@ -109,7 +109,11 @@
 // Remove stops containers with SIGTERM, kills them after the grace period
 // (RemoveOptions.GracePeriod or Options.GracePeriod, 10s by default, in
 // whole seconds), removes them and, when the deployment has no container
-// left, its network. Stop marks a stopped stack with a small labelled
+// left, its network. Engine 20.10 can lose count of a network's endpoints
+// when many containers come and go at once (moby/moby#42119); such a
+// network cannot be removed until the engine restarts, and Remove says so
+// with an error matching runtime.ErrConflict once the stack itself is
+// gone. Launching the deployment again reuses the network. Stop marks a stopped stack with a small labelled
 // volume (container labels cannot change) so Observe reports it as
 // Stopped; Start and Apply remove the mark.
 //

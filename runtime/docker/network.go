@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
+
+	"github.com/stackwave/stackwave/runtime"
 )
 
 // ensureNetwork returns the deployment's bridge network, creating it on
@@ -76,10 +79,51 @@ func (r *Runtime) removeNetworkIfUnused(ctx context.Context, dep string) error {
 		return err
 	}
 	for _, n := range nets {
-		_, err := r.cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{})
-		if err != nil && !cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("remove network %s: %w", n.Name, err)
+		if err := r.removeNetwork(ctx, n); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// removeNetwork removes an unused network. Endpoints of containers that
+// just stopped may still be on their way out, so "active endpoints" is
+// retried for a moment, and only while no container is attached.
+func (r *Runtime) removeNetwork(ctx context.Context, n network.Summary) error {
+	deadline := time.Now().Add(networkSettle)
+	for {
+		_, err := r.cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{})
+		if err == nil || cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		if !activeEndpoints(err) {
+			return fmt.Errorf("remove network %s: %w", n.Name, err)
+		}
+		res, ierr := r.cli.NetworkInspect(ctx, n.ID, client.NetworkInspectOptions{})
+		if ierr == nil && len(res.Network.Containers) > 0 {
+			return nil // something joined it meanwhile; the last Remove takes it
+		}
+		if time.Now().After(deadline) {
+			// Engine 20.10 can lose count of a network's endpoints when
+			// many come and go at once (moby/moby#42119): the network
+			// then cannot be removed until the engine restarts. A later
+			// launch of the deployment reuses it.
+			return fmt.Errorf("remove network %s: %w: the engine counts endpoints on it although no container is attached, "+
+				"a known Docker Engine bug (moby/moby#42119, gone in Engine 28.1); restarting the engine clears the count, "+
+				"and launching the deployment again reuses the network: %w", n.Name, runtime.ErrConflict, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("remove network %s: %w", n.Name, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// networkSettle bounds the retries of a network removal that finds
+// endpoints still on their way out.
+const networkSettle = 3 * time.Second
+
+func activeEndpoints(err error) bool {
+	return strings.Contains(err.Error(), "active endpoints")
 }
