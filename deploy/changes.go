@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/stackwave/stackwave/stack"
+	"github.com/stackwave/stackwave/store"
 )
 
 // Action is what an update does to one stack or service.
@@ -24,6 +25,9 @@ const (
 	ActionModify Action = "modify"
 	ActionRemove Action = "remove"
 	ActionNone   Action = "none"
+	// ActionRepair applies a stack whose spec did not change but which is
+	// not ready (it failed, or an operation stopped before it was).
+	ActionRepair Action = "repair"
 )
 
 // ChangeSet is what moving a deployment from one spec to another changes,
@@ -34,6 +38,8 @@ type ChangeSet struct {
 	FromVersionID string        `json:"from_version_id,omitempty"`
 	ToVersionID   string        `json:"to_version_id,omitempty"`
 	Stacks        []StackChange `json:"stacks"`
+
+	index map[string]int // by stack name, built by Diff
 }
 
 // StackChange is the change of one stack.
@@ -47,6 +53,8 @@ type StackChange struct {
 	Services []ServiceChange `json:"services,omitempty"`
 	// Fields lists changed stack-level fields (depends_on, init_scripts).
 	Fields []string `json:"fields,omitempty"`
+	// Reason says why an unchanged stack is repaired.
+	Reason string `json:"reason,omitempty"`
 }
 
 // ServiceChange is the change of one service of a modified stack.
@@ -60,7 +68,7 @@ type ServiceChange struct {
 }
 
 // Counts returns how many stacks each action touches.
-func (c *ChangeSet) Counts() (add, modify, remove, none int) {
+func (c *ChangeSet) Counts() (add, modify, remove, repair, none int) {
 	for i := range c.Stacks {
 		switch c.Stacks[i].Action {
 		case ActionAdd:
@@ -69,6 +77,8 @@ func (c *ChangeSet) Counts() (add, modify, remove, none int) {
 			modify++
 		case ActionRemove:
 			remove++
+		case ActionRepair:
+			repair++
 		default:
 			none++
 		}
@@ -78,12 +88,17 @@ func (c *ChangeSet) Counts() (add, modify, remove, none int) {
 
 // Empty reports whether the change set changes nothing.
 func (c *ChangeSet) Empty() bool {
-	add, modify, remove, _ := c.Counts()
-	return add+modify+remove == 0
+	add, modify, remove, repair, _ := c.Counts()
+	return add+modify+remove+repair == 0
 }
 
 // Stack returns the change of the named stack, or nil.
 func (c *ChangeSet) Stack(name string) *StackChange {
+	if c.index != nil && len(c.index) == len(c.Stacks) {
+		if i, ok := c.index[name]; ok && i < len(c.Stacks) && c.Stacks[i].Stack == name {
+			return &c.Stacks[i]
+		}
+	}
 	for i := range c.Stacks {
 		if c.Stacks[i].Stack == name {
 			return &c.Stacks[i]
@@ -122,6 +137,10 @@ func Diff(from, to stack.Deps) *ChangeSet {
 			}
 		}
 	}
+	cs.index = make(map[string]int, len(cs.Stacks))
+	for i := range cs.Stacks {
+		cs.index[cs.Stacks[i].Stack] = i
+	}
 	return cs
 }
 
@@ -158,6 +177,25 @@ func diffStack(from, to *stack.Stack, tier int) StackChange {
 		sc.Action = ActionModify
 	}
 	return sc
+}
+
+// markRepairs turns unchanged stacks that the deployment record does not
+// show ready (failed, interrupted, never started) into repairs, so an
+// update converges the deployment. Stopped stacks stay stopped.
+func (c *ChangeSet) markRepairs(d *store.Deployment) {
+	for i := range c.Stacks {
+		sc := &c.Stacks[i]
+		if sc.Action != ActionNone {
+			continue
+		}
+		rs := d.Stack(sc.Stack)
+		switch {
+		case rs == nil:
+			sc.Action, sc.Reason = ActionRepair, "not running"
+		case rs.State != StateReady && rs.State != StateStopped:
+			sc.Action, sc.Reason = ActionRepair, "state "+rs.State
+		}
+	}
 }
 
 // cmpopts treat nil and empty slices alike: a document that writes
@@ -247,17 +285,24 @@ func jsonPath(p cmp.Path) string {
 //	    mysql-cluster (tier 0)
 func (c *ChangeSet) WriteText(w io.Writer) error {
 	var b bytes.Buffer
-	add, modify, remove, none := c.Counts()
-	fmt.Fprintf(&b, "%d stacks: %d to add, %d to modify, %d to remove, %d unchanged\n", len(c.Stacks), add, modify, remove, none)
+	add, modify, remove, repair, none := c.Counts()
+	fmt.Fprintf(&b, "%d stacks: %d to add, %d to modify, %d to remove, ", len(c.Stacks), add, modify, remove)
+	if repair > 0 {
+		fmt.Fprintf(&b, "%d to repair, ", repair)
+	}
+	fmt.Fprintf(&b, "%d unchanged\n", none)
 	for i := range c.Stacks {
 		sc := &c.Stacks[i]
-		mark := map[Action]string{ActionAdd: "+", ActionModify: "~", ActionRemove: "-", ActionNone: " "}[sc.Action]
+		mark := map[Action]string{ActionAdd: "+", ActionModify: "~", ActionRemove: "-", ActionNone: " ", ActionRepair: "!"}[sc.Action]
 		fmt.Fprintf(&b, "  %s %s (tier %d", mark, sc.Stack, sc.Tier)
 		if sc.Replace {
 			b.WriteString(", replace")
 		}
 		b.WriteString(")")
 		var parts []string
+		if sc.Reason != "" {
+			parts = append(parts, sc.Reason)
+		}
 		if len(sc.Fields) > 0 {
 			parts = append(parts, strings.Join(sc.Fields, ", "))
 		}
@@ -291,7 +336,7 @@ func (c *ChangeSet) String() string {
 // MarshalJSON renders the change set with a summary of counts.
 func (c *ChangeSet) MarshalJSON() ([]byte, error) {
 	type alias ChangeSet
-	add, modify, remove, none := c.Counts()
+	add, modify, remove, repair, none := c.Counts()
 	stacks := c.Stacks
 	if stacks == nil {
 		stacks = []StackChange{}
@@ -300,5 +345,5 @@ func (c *ChangeSet) MarshalJSON() ([]byte, error) {
 		alias
 		Stacks  []StackChange  `json:"stacks"`
 		Summary map[string]int `json:"summary"`
-	}{alias(*c), stacks, map[string]int{"add": add, "modify": modify, "remove": remove, "none": none}})
+	}{alias(*c), stacks, map[string]int{"add": add, "modify": modify, "remove": remove, "repair": repair, "none": none}})
 }

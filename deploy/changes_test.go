@@ -66,7 +66,7 @@ func TestDiff(t *testing.T) {
 	if string(b1) != string(b2) {
 		t.Errorf("JSON is not deterministic:\n%s\n%s", b1, b2)
 	}
-	if !strings.Contains(string(b1), `"summary":{"add":1,"modify":1,"none":2,"remove":1}`) {
+	if !strings.Contains(string(b1), `"summary":{"add":1,"modify":1,"none":2,"remove":1,"repair":0}`) {
 		t.Errorf("JSON summary missing: %s", b1)
 	}
 }

@@ -16,7 +16,8 @@ import (
 // runtime.ErrNotReady...) are wrapped, not replaced: errors.Is reaches
 // them too.
 var (
-	// ErrBusy: another executor holds the deployment's lease.
+	// ErrBusy: another operation is in progress on the deployment: one
+	// of this executor, or of another executor holding the lease.
 	ErrBusy = errors.New("deployment busy: another operation holds its lease")
 	// ErrInterrupted: the deployment has an operation that stopped
 	// before it finished (its executor died); Resume it first.

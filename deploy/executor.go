@@ -97,12 +97,17 @@ type Executor struct {
 	bg       context.Context // parent of submitted operations
 	bgCancel context.CancelFunc
 	wg       sync.WaitGroup
+
+	// running holds the deployments this executor has an operation in
+	// progress on. The lease cannot tell: its owner renews it at will.
+	mu      sync.Mutex
+	running map[string]bool
 }
 
 // New returns an executor running deployments on rt and recording them in
-// st.
+// st. rt may be nil for an executor that only previews (PreviewSpec).
 func New(rt runtime.Runtime, st store.Store, opts *Options) *Executor {
-	e := &Executor{rt: rt, st: st}
+	e := &Executor{rt: rt, st: st, running: map[string]bool{}}
 	if opts != nil {
 		e.opts = *opts
 	}
@@ -183,9 +188,9 @@ type Result struct {
 }
 
 // Launch creates a deployment of a product version and starts its stacks,
-// tier by tier. Launching a name whose deployment was terminated launches
-// it again; any other existing name is an error matching
-// store.ErrAlreadyExists.
+// tier by tier. Launching a name whose deployment runs nothing (it was
+// terminated, or its launch was rolled back) launches it again; any other
+// existing name is an error matching store.ErrAlreadyExists.
 func (e *Executor) Launch(ctx context.Context, req Request) (*Result, error) {
 	return e.Run(ctx, store.OpLaunch, req)
 }
@@ -332,21 +337,31 @@ func (e *Executor) ResumeAll(ctx context.Context) ([]*Handle, error) {
 }
 
 // Preview returns what updating a deployment to versionID would change,
-// without changing anything. For a deployment that does not exist it
-// returns what a launch would create.
+// without changing anything. For a deployment that does not exist (or was
+// terminated) it returns what a launch would create.
 func (e *Executor) Preview(ctx context.Context, name, versionID string) (*ChangeSet, error) {
 	to, err := e.st.GetVersion(ctx, versionID)
 	if err != nil {
 		return nil, fmt.Errorf("preview %s: version %s: %w", name, versionID, err)
 	}
-	if err := validate.Deps(to.StackDeps, &validate.Options{Catalog: e.opts.Catalog}); err != nil {
-		return nil, fmt.Errorf("preview %s: version %s: %w", name, versionID, err)
+	cs, err := e.PreviewSpec(ctx, name, to.StackDeps)
+	if err != nil {
+		return nil, err
+	}
+	cs.ToVersionID = to.ID
+	return cs, nil
+}
+
+// PreviewSpec is Preview for a spec that is not (yet) a stored version.
+// Stacks whose spec is unchanged but which the record does not show ready
+// are listed as repairs: an update applies them again.
+func (e *Executor) PreviewSpec(ctx context.Context, name string, deps stack.Deps) (*ChangeSet, error) {
+	if err := validate.Deps(deps, &validate.Options{Catalog: e.opts.Catalog}); err != nil {
+		return nil, fmt.Errorf("preview %s: %w", name, err)
 	}
 	d, err := e.st.GetDeployment(ctx, name)
-	if errors.Is(err, store.ErrNotFound) || err == nil && d.Status == store.StatusTerminated {
-		cs := Diff(nil, to.StackDeps)
-		cs.ToVersionID = to.ID
-		return cs, nil
+	if errors.Is(err, store.ErrNotFound) || err == nil && relaunchable(d) {
+		return Diff(nil, deps), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("preview %s: %w", name, err)
@@ -355,9 +370,28 @@ func (e *Executor) Preview(ctx context.Context, name, versionID string) (*Change
 	if err != nil {
 		return nil, fmt.Errorf("preview %s: current version %s: %w", name, d.VersionID, err)
 	}
-	cs := Diff(withScale(from.StackDeps, d), withScale(to.StackDeps, d))
-	cs.FromVersionID, cs.ToVersionID = from.ID, to.ID
+	cs := Diff(withScale(from.StackDeps, d), withScale(deps, d))
+	cs.FromVersionID = from.ID
+	cs.markRepairs(d)
 	return cs, nil
+}
+
+// claim marks a deployment as having an operation of this executor in
+// progress; it reports false when one already is.
+func (e *Executor) claim(name string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.running[name] {
+		return false
+	}
+	e.running[name] = true
+	return true
+}
+
+func (e *Executor) unclaim(name string) {
+	e.mu.Lock()
+	delete(e.running, name)
+	e.mu.Unlock()
 }
 
 // Scale overrides are kept in the deployment's parameters under this

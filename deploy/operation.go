@@ -45,7 +45,7 @@ type operation struct {
 	req      Request
 	policy   Policy
 	resumed  bool
-	relaunch bool // launch of a terminated deployment
+	relaunch bool // launch of a deployment that runs nothing (terminated, or its launch rolled back)
 
 	productName      string
 	from, to         *product.Version
@@ -113,6 +113,16 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 		return nil, fmt.Errorf("%w: unknown operation %q", ErrInvalidRequest, typ)
 	}
 
+	// The lease keeps other executors off the deployment; an executor
+	// renews its own lease at will, so it keeps itself off by claiming.
+	if !e.claim(name) {
+		return nil, fmt.Errorf("%s %s: %w: this executor is running an operation on it", typ, name, ErrBusy)
+	}
+	defer func() {
+		if err != nil {
+			e.unclaim(name)
+		}
+	}()
 	if _, err := e.st.AcquireLease(ctx, name, e.opts.Owner, e.opts.LeaseTTL); err != nil {
 		if errors.Is(err, store.ErrLeaseHeld) {
 			return nil, fmt.Errorf("%s %s: %w: %w", typ, name, ErrBusy, err)
@@ -132,7 +142,7 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 	}
 	if resume == nil {
 		switch {
-		case typ == store.OpLaunch && exists && d.Status != store.StatusTerminated:
+		case typ == store.OpLaunch && exists && !relaunchable(d):
 			return nil, fmt.Errorf("launch %s: deployment %w (status %s); update it instead", name, store.ErrAlreadyExists, d.Status)
 		case typ != store.OpLaunch && !exists:
 			return nil, fmt.Errorf("%s %s: deployment %w", typ, name, store.ErrNotFound)
@@ -149,7 +159,7 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 	}
 
 	o := &operation{e: e, typ: typ, name: name, req: req, policy: policy, resumed: resume != nil, touched: map[string]bool{}}
-	o.relaunch = typ == store.OpLaunch && exists && d.Status == store.StatusTerminated
+	o.relaunch = typ == store.OpLaunch && exists && relaunchable(d)
 
 	switch typ {
 	case store.OpLaunch:
@@ -238,6 +248,9 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 		if o.from != nil {
 			o.changes.FromVersionID = o.from.ID
 		}
+		if typ == store.OpUpdate {
+			o.changes.markRepairs(d)
+		}
 		o.changes.ToVersionID = o.to.ID
 	} else if o.plan, err = NewPlan(o.fromDeps); err != nil {
 		return nil, err
@@ -298,6 +311,16 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 	return o, nil
 }
 
+// relaunchable reports whether a deployment runs nothing, so that it can
+// be launched again: it was terminated, or its launch was rolled back.
+func relaunchable(d *store.Deployment) bool {
+	if d.Status == store.StatusTerminated {
+		return true
+	}
+	last := d.LastOperation()
+	return d.Status == store.StatusTainted && last != nil && last.Type == store.OpLaunch && len(d.Stacks) == 0
+}
+
 func params2(p map[string]string) (vars, templates map[string]string) {
 	return params(&store.Deployment{Parameters: p})
 }
@@ -342,6 +365,7 @@ func cutEnv(kv string) (k, v string, ok bool) {
 
 // run executes a prepared operation to its end.
 func (o *operation) run(parent context.Context) (*Result, error) {
+	defer o.e.unclaim(o.name)
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	if o.req.Timeout > 0 {
@@ -436,9 +460,10 @@ func (o *operation) finish(parent context.Context, rolledBack bool) (*Result, er
 			final = *op
 		}
 	})
-	// The outcome is recorded even when the caller's context is done;
-	// a lost lease means another executor owns the record now.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(parent), 30*time.Second)
+	// The outcome is recorded even when the caller's context is done, but
+	// not after the lease could have expired: another executor may own
+	// the record by then.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(parent), o.e.opts.LeaseTTL)
 	defer cancel()
 	if failed {
 		o.emit(Event{Type: EventOperationFailed, Message: opErr.Error()})
@@ -566,12 +591,7 @@ func (o *operation) skip(name string, tier int, why string) {
 // setStack records a stack's state; an empty hash keeps the recorded one.
 func (o *operation) setStack(name string, tier int, state, hash, msg string) {
 	now := time.Now()
-	o.rec.update(func(d *store.Deployment) {
-		s := d.Stack(name)
-		if s == nil {
-			d.Stacks = append(d.Stacks, store.StackState{Name: name})
-			s = &d.Stacks[len(d.Stacks)-1]
-		}
+	o.rec.setStack(name, func(s *store.StackState) {
 		s.Tier, s.State, s.Message, s.UpdatedAt = tier, state, msg, now
 		if hash != "" {
 			s.ConfigHash = hash
@@ -579,11 +599,18 @@ func (o *operation) setStack(name string, tier int, state, hash, msg string) {
 	})
 }
 
-func (o *operation) dropStack(name string) {
-	o.rec.update(func(d *store.Deployment) {
-		d.Stacks = slices.DeleteFunc(d.Stacks, func(s store.StackState) bool { return s.Name == name })
-	})
+// forgetIfAbsent drops a stack from the record when the runtime holds
+// nothing of it (an apply that failed before creating anything), so the
+// record lists exactly what exists. The failure stays in the operation's
+// errors and events.
+func (o *operation) forgetIfAbsent(ctx context.Context, name string) {
+	obs, err := o.e.rt.Observe(ctx, o.name)
+	if err == nil && obs.Stack(name) == nil {
+		o.dropStack(name)
+	}
 }
+
+func (o *operation) dropStack(name string) { o.rec.dropStack(name) }
 
 // call runs one runtime call holding a slot of the shared semaphore.
 func (o *operation) call(ctx context.Context, fn func(context.Context) error) error {
@@ -739,6 +766,7 @@ func (o *operation) applyStack(ctx, stopCtx context.Context, nd *node, fs files,
 			return outcomeInterrupted
 		}
 		o.stackFailed(name, tier, "apply", err)
+		o.forgetIfAbsent(ctx, name)
 		return outcomeFailed
 	}
 	o.setStack(name, tier, StateWaiting, hash, "")
@@ -848,7 +876,7 @@ func (o *operation) runApply(ctx context.Context) bool {
 		if o.resumed || sc == nil {
 			return true
 		}
-		return sc.Action == ActionAdd || sc.Action == ActionModify
+		return sc.Action == ActionAdd || sc.Action == ActionModify || sc.Action == ActionRepair
 	}
 	runInit := func(name string) bool {
 		sc := o.changes.Stack(name)
@@ -856,7 +884,7 @@ func (o *operation) runApply(ctx context.Context) bool {
 			st := o.rec.stackState(name)
 			return st == nil || st.State != StateReady
 		}
-		return sc == nil || sc.Action == ActionAdd || slices.Contains(sc.Fields, "init_scripts")
+		return sc == nil || sc.Action == ActionAdd || sc.Action == ActionRepair || slices.Contains(sc.Fields, "init_scripts")
 	}
 	o.walkApply(ctx, o.plan, o.toFiles, o.to, o.policy, todo, runInit)
 

@@ -85,6 +85,9 @@ func NewPlan(deps stack.Deps) (*Plan, error) {
 	}
 	p.tierStart[len(deps)] = len(p.nodes)
 	p.explicitOut = make([][]int32, len(p.nodes))
+	// listed[j] == i+1 when stack i already lists stack j, so a long
+	// depends_on list costs linear time.
+	var listed []int32
 	for i := range p.nodes {
 		nd := &p.nodes[i]
 		if len(nd.stack.DependsOn) == 0 {
@@ -102,22 +105,17 @@ func NewPlan(deps stack.Deps) (*Plan, error) {
 			case p.nodes[j].tier >= nd.tier:
 				return nil, &PlanError{Stack: nd.name, Msg: fmt.Sprintf("depends_on names %q, which is not in an earlier tier", dep)}
 			}
-			if !containsInt32(nd.deps, int32(j)) {
+			if listed == nil {
+				listed = make([]int32, len(p.nodes))
+			}
+			if listed[j] != int32(i+1) {
+				listed[j] = int32(i + 1)
 				nd.deps = append(nd.deps, int32(j))
 				p.explicitOut[j] = append(p.explicitOut[j], int32(i))
 			}
 		}
 	}
 	return p, nil
-}
-
-func containsInt32(s []int32, v int32) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // Deps returns the stack_deps the plan was built from.
@@ -286,12 +284,18 @@ func (p *Plan) MarshalJSON() ([]byte, error) {
 	return json.Marshal(out)
 }
 
-// WriteText writes the plan as text, one tier a line:
+// WriteText writes the plan as text: a line of counts, then one tier a
+// line in start order and in teardown order. A stack that lists
+// depends_on is followed by what it waits for; the others wait for the
+// whole previous tier:
 //
+//	3 tiers, 4 stacks, 4 services
 //	start:
 //	  tier 0: mysql-cluster
-//	  tier 1: kodo-1, kodo-2 (after mysql-cluster)
+//	  tier 1: kodo-1, kodo-2
+//	  tier 2: gateway (after mysql-cluster)
 //	teardown:
+//	  tier 2: gateway
 //	  tier 1: kodo-1, kodo-2
 //	  tier 0: mysql-cluster
 func (p *Plan) WriteText(w io.Writer) error {

@@ -26,13 +26,57 @@ type recorder struct {
 	events []store.Event
 	err    error // last write error, cleared by a successful write
 
+	// stackIdx indexes d.Stacks by name.
+	stackIdx map[string]int
+
 	kick chan struct{}
 	quit chan struct{}
 	done chan struct{}
 }
 
+// minWriteInterval spaces the recorder's writes: changes made meanwhile
+// are coalesced into the next write. The final state of an operation is
+// always written.
+const minWriteInterval = 5 * time.Millisecond
+
 func newRecorder(st store.Store, d *store.Deployment) *recorder {
-	return &recorder{st: st, name: d.Name, d: d, kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	r := &recorder{st: st, name: d.Name, d: d, kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	r.reindex()
+	return r
+}
+
+func (r *recorder) reindex() {
+	r.stackIdx = make(map[string]int, len(r.d.Stacks))
+	for i := range r.d.Stacks {
+		r.stackIdx[r.d.Stacks[i].Name] = i
+	}
+}
+
+// setStack changes or adds the state of a stack.
+func (r *recorder) setStack(name string, fn func(s *store.StackState)) {
+	r.mu.Lock()
+	i, ok := r.stackIdx[name]
+	if !ok {
+		r.d.Stacks = append(r.d.Stacks, store.StackState{Name: name})
+		i = len(r.d.Stacks) - 1
+		r.stackIdx[name] = i
+	}
+	fn(&r.d.Stacks[i])
+	r.dirty = true
+	r.mu.Unlock()
+	r.poke()
+}
+
+// dropStack removes a stack's state.
+func (r *recorder) dropStack(name string) {
+	r.mu.Lock()
+	if _, ok := r.stackIdx[name]; ok {
+		r.d.Stacks = slices.DeleteFunc(r.d.Stacks, func(s store.StackState) bool { return s.Name == name })
+		r.reindex()
+		r.dirty = true
+	}
+	r.mu.Unlock()
+	r.poke()
 }
 
 func (r *recorder) start() { go r.loop() }
@@ -48,6 +92,7 @@ func (r *recorder) poke() {
 func (r *recorder) update(fn func(d *store.Deployment)) {
 	r.mu.Lock()
 	fn(r.d)
+	r.reindex()
 	r.dirty = true
 	r.mu.Unlock()
 	r.poke()
@@ -72,8 +117,8 @@ func (r *recorder) snapshot() *store.Deployment {
 func (r *recorder) stackState(name string) *store.StackState {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if s := r.d.Stack(name); s != nil {
-		c := *s
+	if i, ok := r.stackIdx[name]; ok {
+		c := r.d.Stacks[i]
 		return &c
 	}
 	return nil
@@ -95,6 +140,12 @@ func (r *recorder) loop() {
 			return
 		case <-r.kick:
 		case <-retry.C:
+		}
+		// Let more changes gather, then write them at once.
+		select {
+		case <-r.quit:
+			return
+		case <-time.After(minWriteInterval):
 		}
 		if err := r.write(ctx); err != nil && ctx.Err() == nil {
 			retry.Reset(100 * time.Millisecond)

@@ -3,8 +3,10 @@ package product
 import (
 	"bytes"
 	"errors"
+	"io"
 	"strings"
 
+	goyaml "go.yaml.in/yaml/v2"
 	"sigs.k8s.io/yaml"
 
 	"github.com/stackwave/stackwave/internal/strictjson"
@@ -54,11 +56,16 @@ func DecodeJSON(data []byte, v any) error {
 }
 
 func decode(data []byte, v any) error {
-	trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff")
+	// A byte order mark is not JSON; editors on some systems add one.
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) == 0 {
 		return &DecodeError{Msg: "empty document"}
 	}
 	if trimmed[0] == '{' || trimmed[0] == '[' {
+		if fastDecode(data, v) {
+			return nil
+		}
 		return DecodeJSON(data, v)
 	}
 	js, err := yaml.YAMLToJSONStrict(data)
@@ -68,6 +75,12 @@ func decode(data []byte, v any) error {
 	if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
 		return &DecodeError{Msg: "empty document"}
 	}
+	if err := singleYAMLDocument(data); err != nil {
+		return err
+	}
+	if fastDecode(js, v) {
+		return nil
+	}
 	if err := DecodeJSON(js, v); err != nil {
 		var de *DecodeError
 		if errors.As(err, &de) {
@@ -76,4 +89,26 @@ func decode(data []byte, v any) error {
 		return err
 	}
 	return nil
+}
+
+// singleYAMLDocument refuses input holding a second, non-empty YAML
+// document, which would otherwise be ignored silently.
+func singleYAMLDocument(data []byte) error {
+	if !bytes.Contains(data, []byte("---")) {
+		return nil
+	}
+	dec := goyaml.NewDecoder(bytes.NewReader(data))
+	for n := 0; ; n++ {
+		var v any
+		err := dec.Decode(&v)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return &DecodeError{Msg: "malformed YAML: " + err.Error()}
+		}
+		if n > 0 && v != nil {
+			return &DecodeError{Msg: "malformed YAML: more than one document"}
+		}
+	}
 }

@@ -11,6 +11,7 @@ package stack
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -28,8 +29,9 @@ type Tier []Stack
 type Stack struct {
 	Name     string    `json:"stack_name"`
 	Services []Service `json:"services"`
-	// DependsOn names stacks of earlier tiers. When present it replaces the
-	// implicit dependency on every stack of the previous tier.
+	// DependsOn names stacks of earlier tiers. When it names any, it
+	// replaces the implicit dependency on every stack of the previous
+	// tier; an empty list is the same as none.
 	DependsOn []string `json:"depends_on,omitempty"`
 	// InitScripts run once, in order, after the stack is ready. Each must
 	// succeed for the stack to count as ready.
@@ -214,7 +216,11 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &secs); err != nil {
 		return fmt.Errorf("invalid duration %s: want a string such as \"30s\" or a number of seconds", b)
 	}
-	*d = Duration(secs * float64(time.Second))
+	ns := secs * float64(time.Second)
+	if ns >= math.MaxInt64 || ns <= math.MinInt64 {
+		return fmt.Errorf("invalid duration %s: out of range", b)
+	}
+	*d = Duration(ns)
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/stackwave/stackwave/internal/strictjson"
 )
@@ -103,9 +104,13 @@ func (e *wireEnvs) UnmarshalJSON(b []byte) error {
 		sort.Strings(keys)
 		list := make([]string, len(keys))
 		for i, k := range keys {
+			if strings.IndexByte(k, '=') >= 0 {
+				// "K=V" could not tell this key from its value.
+				return &strictjson.Error{Path: strictjson.Join("", k), Msg: "env names must not contain '='"}
+			}
 			v, err := scalar(obj[k])
 			if err != nil {
-				return &strictjson.Error{Path: k, Msg: err.Error()}
+				return &strictjson.Error{Path: strictjson.Join("", k), Msg: err.Error()}
 			}
 			list[i] = k + "=" + v
 		}

@@ -6,7 +6,8 @@
 // A Store is implemented by drivers: store/memory for tests and embedders'
 // unit tests, store/sqlite (the embedded default, pure Go) and
 // store/postgres for control planes with several replicas. Every driver
-// passes the same conformance suite, store/storetest.
+// passes the same conformance suite, store/storetest, and store/storeurl
+// opens any of them from a string such as "sqlite:/var/lib/stackwave.db".
 //
 // # Contract
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrInvalid matches every error of a decoded product that breaks the
@@ -79,7 +80,11 @@ func quote(v any) string {
 	switch v := v.(type) {
 	case string:
 		if len(v) > 80 {
-			v = v[:77] + "..."
+			cut := 77
+			for cut > 0 && !utf8.RuneStart(v[cut]) {
+				cut--
+			}
+			v = v[:cut] + "..."
 		}
 		return strconv.Quote(v)
 	case nil:

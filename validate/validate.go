@@ -147,6 +147,8 @@ func DNSLabel(field, s string) *FieldError {
 type validator struct {
 	cat  *stack.Catalog
 	errs ErrorList
+	// images memoises imageName.
+	images map[string]string
 }
 
 func (v *validator) add(t ErrorType, field string, bad any, detail string) {
@@ -203,7 +205,7 @@ func (v *validator) guidance(field string, g product.Guidance) {
 
 func (v *validator) tags(field string, tags map[string]string) {
 	for _, k := range sortedKeys(tags) {
-		f := field + "." + k
+		f := Key(field, k)
 		if k == "" {
 			v.add(Required, field, k, "tag keys must not be empty")
 			continue
@@ -235,19 +237,58 @@ func (l loc) svcPath() string {
 	return l.stackPath() + ".services[" + strconv.Itoa(l.svc) + "]"
 }
 
+// svcField returns the path of a field of the service, built only when a
+// problem is reported: "stack_deps[t][s].services[k]" + field, or with
+// an index, field + "[i]" + rest.
+func (l loc) svcField(field string) string { return l.svcPath() + field }
+
+func (l loc) svcIndexed(field string, i int, rest string) string {
+	return l.svcPath() + field + "[" + strconv.Itoa(i) + "]" + rest
+}
+
 func idx(field string, i int) string { return field + "[" + strconv.Itoa(i) + "]" }
+
+// Key returns the path of the map entry k of field: field.k when k is a
+// plain name (letters, digits, '_' and '-'), else field["k"] quoted, so a
+// path never holds a dot, bracket or line break that is part of a key.
+func Key(field, k string) string {
+	plain := k != ""
+	for i := 0; i < len(k) && plain; i++ {
+		c := k[i]
+		plain = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+	}
+	if plain {
+		return field + "." + k
+	}
+	return field + "[" + strconv.Quote(k) + "]"
+}
 
 type stackPos struct {
 	tier, index int
 }
+
+// smallSet is the size up to which uniqueness is checked by scanning
+// rather than with a map.
+const smallSet = 8
 
 func (v *validator) deps(deps stack.Deps) {
 	if len(deps) == 0 {
 		v.add(Required, "stack_deps", nil, "a product needs at least one tier")
 		return
 	}
+	// depends_on may name any stack, so every name is known before the
+	// walk that reports problems in document order.
 	_, nstacks, _ := deps.Counts()
 	names := make(map[string]stackPos, nstacks)
+	for ti, tier := range deps {
+		for si := range tier {
+			if name := tier[si].Name; IsDNSLabel(name) {
+				if _, dup := names[name]; !dup {
+					names[name] = stackPos{tier: ti, index: si}
+				}
+			}
+		}
+	}
 	for ti, tier := range deps {
 		if len(tier) == 0 {
 			v.add(Required, idx("stack_deps", ti), nil, "a tier needs at least one stack")
@@ -255,21 +296,14 @@ func (v *validator) deps(deps stack.Deps) {
 		for si := range tier {
 			s := &tier[si]
 			l := loc{tier: ti, stack: si}
-			if fe := DNSLabel(l.stackPath()+".stack_name", s.Name); fe != nil {
-				v.errs = append(v.errs, fe)
-			} else if prev, dup := names[s.Name]; dup {
+			if !IsDNSLabel(s.Name) {
+				v.errs = append(v.errs, DNSLabel(l.stackPath()+".stack_name", s.Name))
+			} else if first := names[s.Name]; first != (stackPos{tier: ti, index: si}) {
 				v.add(Duplicate, l.stackPath()+".stack_name", s.Name,
-					"stack names must be unique in a product; first used at "+loc{tier: prev.tier, stack: prev.index}.stackPath())
-			} else {
-				names[s.Name] = stackPos{tier: ti, index: si}
+					"stack names must be unique in a product; first used at "+loc{tier: first.tier, stack: first.index}.stackPath())
 			}
+			v.dependsOn(s, l, names)
 			v.stack(s, l)
-		}
-	}
-	// References need every name, so they are checked after the walk.
-	for ti, tier := range deps {
-		for si := range tier {
-			v.dependsOn(&tier[si], loc{tier: ti, stack: si}, names)
 		}
 	}
 }
@@ -278,31 +312,57 @@ func (v *validator) stack(s *stack.Stack, l loc) {
 	if len(s.Services) == 0 {
 		v.add(Required, l.stackPath()+".services", nil, "a stack needs at least one service")
 	}
+	// Stacks are small; a set is built only for large ones, so that a
+	// huge stack costs linear time.
+	var svcNames map[string]struct{}
+	if len(s.Services) > smallSet {
+		svcNames = make(map[string]struct{}, len(s.Services))
+	}
 	for k := range s.Services {
 		sl := l
 		sl.svc = k
 		svc := &s.Services[k]
 		v.service(s, svc, sl)
-		for j := 0; j < k && svc.Name != ""; j++ {
-			if s.Services[j].Name == svc.Name {
-				v.add(Duplicate, sl.svcPath()+".service_name", svc.Name, "service names must be unique in a stack")
-				break
+		if svc.Name == "" {
+			continue
+		}
+		dup := false
+		if svcNames != nil {
+			_, dup = svcNames[svc.Name]
+			svcNames[svc.Name] = struct{}{}
+		} else {
+			for j := 0; j < k && !dup; j++ {
+				dup = s.Services[j].Name == svc.Name
 			}
 		}
+		if dup {
+			v.add(Duplicate, sl.svcPath()+".service_name", svc.Name, "service names must be unique in a stack")
+		}
+	}
+	hasService := func(name string) bool {
+		if svcNames != nil {
+			_, ok := svcNames[name]
+			return ok
+		}
+		return s.Service(name) != nil
 	}
 	for i := range s.InitScripts {
 		is := &s.InitScripts[i]
 		f := l.stackPath() + ".init_scripts[" + strconv.Itoa(i) + "]"
 		if is.ServiceName == "" {
 			v.add(Required, f+".service_name", "", "must name a service of the stack")
-		} else if s.Service(is.ServiceName) == nil {
+		} else if !hasService(is.ServiceName) {
 			v.add(NotFound, f+".service_name", is.ServiceName, "no service of that name in stack "+strconv.Quote(s.Name))
 		}
-		v.command(f+".command", is.Command, true)
+		v.command(func() string { return f + ".command" }, is.Command, true)
 	}
 }
 
 func (v *validator) dependsOn(s *stack.Stack, l loc, names map[string]stackPos) {
+	var seen map[string]struct{}
+	if len(s.DependsOn) > smallSet {
+		seen = make(map[string]struct{}, len(s.DependsOn))
+	}
 	for i, dep := range s.DependsOn {
 		f := l.stackPath() + ".depends_on[" + strconv.Itoa(i) + "]"
 		pos, ok := names[dep]
@@ -311,36 +371,38 @@ func (v *validator) dependsOn(s *stack.Stack, l loc, names map[string]stackPos) 
 			v.add(NotFound, f, dep, "no stack of that name in the product")
 		case pos.tier >= l.tier:
 			v.add(Invalid, f, dep, "must name a stack of an earlier tier; "+strconv.Quote(dep)+" is in tier "+strconv.Itoa(pos.tier))
+		case seen != nil:
+			if _, dup := seen[dep]; dup {
+				v.add(Duplicate, f, dep, "listed twice")
+			}
+			seen[dep] = struct{}{}
 		default:
-			for j := 0; j < i; j++ {
-				if s.DependsOn[j] == dep {
-					v.add(Duplicate, f, dep, "listed twice")
-					break
-				}
+			if slices.Contains(s.DependsOn[:i], dep) {
+				v.add(Duplicate, f, dep, "listed twice")
 			}
 		}
 	}
 }
 
 func (v *validator) service(s *stack.Stack, svc *stack.Service, l loc) {
-	if fe := DNSLabel(l.svcPath()+".service_name", svc.Name); fe != nil {
-		v.errs = append(v.errs, fe)
+	if !IsDNSLabel(svc.Name) {
+		v.errs = append(v.errs, DNSLabel(l.svcField(".service_name"), svc.Name))
 	} else if s.Name != "" && len(s.Name)+1+len(svc.Name) > MaxLabelLength {
-		v.add(TooLong, l.svcPath()+".service_name", svc.Name,
+		v.add(TooLong, l.svcField(".service_name"), svc.Name,
 			"stack_name + \"-\" + service_name must be at most 63 characters, got "+strconv.Itoa(len(s.Name)+1+len(svc.Name)))
 	}
 	if svc.UnitType == "" {
-		v.add(Required, l.svcPath()+".unit_type", "", "must name a unit type such as 1U1G")
+		v.add(Required, l.svcField(".unit_type"), "", "must name a unit type such as 1U1G")
 	} else if v.cat != nil {
 		if _, err := v.cat.Unit(svc.UnitType); err != nil {
-			v.add(NotSupported, l.svcPath()+".unit_type", svc.UnitType, err.Error()+"; supported: "+strings.Join(v.cat.UnitNames(), ", "))
+			v.add(NotSupported, l.svcField(".unit_type"), svc.UnitType, err.Error()+"; supported: "+strings.Join(v.cat.UnitNames(), ", "))
 		}
 	}
 	v.image(&svc.Image, l)
 	v.envs(svc.Envs, l)
-	v.command(l.svcPath()+".command", svc.Command, false)
+	v.command(func() string { return l.svcField(".command") }, svc.Command, false)
 	if svc.Instances < 0 || svc.Instances > MaxInstances {
-		v.add(Invalid, l.svcPath()+".instances", svc.Instances, "must be between 1 and "+strconv.Itoa(MaxInstances)+" (0 or absent means 1)")
+		v.add(Invalid, l.svcField(".instances"), svc.Instances, "must be between 1 and "+strconv.Itoa(MaxInstances)+" (0 or absent means 1)")
 	}
 	v.paths(svc, l)
 	v.accessPoints(svc, l)
@@ -351,23 +413,41 @@ func (v *validator) service(s *stack.Stack, svc *stack.Service, l loc) {
 
 func (v *validator) image(img *stack.Image, l loc) {
 	if img.Name == "" {
-		v.add(Required, l.svcPath()+".image.name", "", "must name an image")
-	} else if named, err := reference.ParseNormalizedNamed(img.Name); err != nil {
-		v.add(Invalid, l.svcPath()+".image.name", img.Name, "must be an image name by the Docker reference grammar: "+err.Error())
-	} else if !reference.IsNameOnly(named) {
-		v.add(Invalid, l.svcPath()+".image.name", img.Name, "must not carry a tag or digest; use the tag and digest fields")
+		v.add(Required, l.svcField(".image.name"), "", "must name an image")
+	} else if detail := v.imageName(img.Name); detail != "" {
+		v.add(Invalid, l.svcField(".image.name"), img.Name, detail)
 	}
 	switch {
 	case img.Tag == "" && img.Digest == "":
-		v.add(Required, l.svcPath()+".image.tag", "", "must not be empty unless a digest is given")
+		v.add(Required, l.svcField(".image.tag"), "", "must not be empty unless a digest is given")
 	case img.Tag != "" && !validTag(img.Tag):
-		v.add(Invalid, l.svcPath()+".image.tag", img.Tag, "must be 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'")
+		v.add(Invalid, l.svcField(".image.tag"), img.Tag, "must be 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'")
 	}
 	if img.Digest != "" {
 		if _, err := digest.Parse(img.Digest); err != nil {
-			v.add(Invalid, l.svcPath()+".image.digest", img.Digest, "must be a digest such as sha256:<64 hex digits>: "+err.Error())
+			v.add(Invalid, l.svcField(".image.digest"), img.Digest, "must be a digest such as sha256:<64 hex digits>: "+err.Error())
 		}
 	}
+}
+
+// imageName checks an image name by the Docker reference grammar and
+// returns what is wrong with it, or "". Products repeat a few images over
+// many services, so each distinct name is parsed once per validation.
+func (v *validator) imageName(name string) string {
+	if detail, ok := v.images[name]; ok {
+		return detail
+	}
+	detail := ""
+	if named, err := reference.ParseNormalizedNamed(name); err != nil {
+		detail = "must be an image name by the Docker reference grammar: " + err.Error()
+	} else if !reference.IsNameOnly(named) {
+		detail = "must not carry a tag or digest; use the tag and digest fields"
+	}
+	if v.images == nil {
+		v.images = make(map[string]string)
+	}
+	v.images[name] = detail
+	return detail
 }
 
 // validTag implements the tag grammar [\w][\w.-]{0,127}.
@@ -408,18 +488,17 @@ func validEnvKey(k string) bool {
 // is reported by its key only.
 func (v *validator) envs(envs []string, l loc) {
 	var seen map[string]struct{}
-	if len(envs) > 8 {
+	if len(envs) > smallSet {
 		seen = make(map[string]struct{}, len(envs))
 	}
 	for i, kv := range envs {
 		key, _, ok := strings.Cut(kv, "=")
-		f := l.svcPath() + ".envs[" + strconv.Itoa(i) + "]"
 		if !ok {
-			v.add(Invalid, f, redact(key, false), `must be "KEY=VALUE"`)
+			v.add(Invalid, l.svcIndexed(".envs", i, ""), redact(key, false), `must be "KEY=VALUE"`)
 			continue
 		}
 		if !validEnvKey(key) {
-			v.add(Invalid, f, redact(key, true), "env names must match [A-Za-z_][A-Za-z0-9_]*")
+			v.add(Invalid, l.svcIndexed(".envs", i, ""), redact(key, true), "env names must match [A-Za-z_][A-Za-z0-9_]*")
 			continue
 		}
 		dup := false
@@ -435,7 +514,7 @@ func (v *validator) envs(envs []string, l loc) {
 			}
 		}
 		if dup {
-			v.add(Duplicate, f, redact(key, true), "env names must be unique in a service")
+			v.add(Duplicate, l.svcIndexed(".envs", i, ""), redact(key, true), "env names must be unique in a service")
 		}
 	}
 }
@@ -451,13 +530,15 @@ func redact(key string, hadValue bool) string {
 	return "<redacted>"
 }
 
-func (v *validator) command(field string, cmd []string, required bool) {
+// command checks a command; field builds its path when a problem is
+// reported.
+func (v *validator) command(field func() string, cmd []string, required bool) {
 	if required && len(cmd) == 0 {
-		v.add(Required, field, nil, "must not be empty")
+		v.add(Required, field(), nil, "must not be empty")
 	}
 	for i, arg := range cmd {
 		if arg == "" {
-			v.add(Invalid, idx(field, i), "", "command entries must not be empty")
+			v.add(Invalid, idx(field(), i), "", "command entries must not be empty")
 		}
 	}
 }
@@ -465,101 +546,167 @@ func (v *validator) command(field string, cmd []string, required bool) {
 // paths checks mount paths and config paths: absolute, clean, unique in
 // the service (a config file cannot share a path with a volume).
 func (v *validator) paths(svc *stack.Service, l loc) {
+	// pathRef is a mount path (volume_args[i]) or a config path; paths
+	// are built only for problems.
+	type pathRef struct {
+		volume bool
+		i      int
+	}
+	field := func(r pathRef) string {
+		if r.volume {
+			return l.svcIndexed(".volume_args", r.i, ".mount_path")
+		}
+		return l.svcIndexed(".config_paths", r.i, "")
+	}
 	n := len(svc.VolumeArgs) + len(svc.ConfigPaths)
 	if n == 0 {
 		return
 	}
-	seen := make(map[string]string, n)
-	check := func(field, p string) {
+	var small [smallSet]struct {
+		p string
+		r pathRef
+	}
+	used := small[:0]
+	var seen map[string]pathRef
+	if n > smallSet {
+		seen = make(map[string]pathRef, n)
+	}
+	check := func(p string, r pathRef) {
 		switch {
 		case p == "":
-			v.add(Required, field, "", "must be an absolute path")
+			v.add(Required, field(r), "", "must be an absolute path")
 			return
 		case !strings.HasPrefix(p, "/"):
-			v.add(Invalid, field, p, "must be an absolute path")
+			v.add(Invalid, field(r), p, "must be an absolute path")
 			return
 		case p != "/" && (path.Clean(p) != p || strings.Contains(p, "..")):
-			v.add(Invalid, field, p, "must be a clean path: no '..', '.', '//' or trailing '/'")
+			v.add(Invalid, field(r), p, "must be a clean path: no '..', '.', '//' or trailing '/'")
 			return
 		case p == "/":
-			v.add(Invalid, field, p, "must not be the root directory")
+			v.add(Invalid, field(r), p, "must not be the root directory")
 			return
 		}
-		if prev, dup := seen[p]; dup {
-			v.add(Duplicate, field, p, "already used at "+prev)
+		if seen != nil {
+			if prev, dup := seen[p]; dup {
+				v.add(Duplicate, field(r), p, "already used at "+field(prev))
+				return
+			}
+			seen[p] = r
 			return
 		}
-		seen[p] = field
+		for _, u := range used {
+			if u.p == p {
+				v.add(Duplicate, field(r), p, "already used at "+field(u.r))
+				return
+			}
+		}
+		used = append(used, struct {
+			p string
+			r pathRef
+		}{p, r})
 	}
 	for i := range svc.VolumeArgs {
 		va := &svc.VolumeArgs[i]
-		f := l.svcPath() + ".volume_args[" + strconv.Itoa(i) + "]"
-		check(f+".mount_path", va.MountPath)
+		check(va.MountPath, pathRef{volume: true, i: i})
 		if va.UnitType == "" {
-			v.add(Required, f+".unit_type", "", "must name a volume type such as SSD1_10G")
+			v.add(Required, l.svcIndexed(".volume_args", i, ".unit_type"), "", "must name a volume type such as SSD1_10G")
 		} else if v.cat != nil {
 			if _, err := v.cat.Volume(va.UnitType); err != nil {
-				v.add(NotSupported, f+".unit_type", va.UnitType, err.Error())
+				v.add(NotSupported, l.svcIndexed(".volume_args", i, ".unit_type"), va.UnitType, err.Error())
 			}
 		}
 	}
 	for i, p := range svc.ConfigPaths {
-		check(l.svcPath()+".config_paths["+strconv.Itoa(i)+"]", p)
+		check(p, pathRef{i: i})
 	}
 }
 
+// portSet records the ports a service uses. A TCP and a UDP port of the
+// same number do not clash. Small services stay on the stack.
+type portSet struct {
+	small [smallSet]int
+	n     int
+	large map[int]struct{}
+}
+
+// add records port p of protocol proto and reports whether it was new.
+func (s *portSet) add(p int, proto string) bool {
+	key := p << 1
+	if proto == stack.ProtoUDP {
+		key |= 1
+	}
+	if s.large == nil {
+		for _, k := range s.small[:s.n] {
+			if k == key {
+				return false
+			}
+		}
+		if s.n < len(s.small) {
+			s.small[s.n] = key
+			s.n++
+			return true
+		}
+		s.large = make(map[int]struct{}, 2*len(s.small))
+		for _, k := range s.small {
+			s.large[k] = struct{}{}
+		}
+	}
+	if _, dup := s.large[key]; dup {
+		return false
+	}
+	s.large[key] = struct{}{}
+	return true
+}
+
 func (v *validator) accessPoints(svc *stack.Service, l loc) {
-	var ports [8]int // backend port and proto, small services stay on the stack
-	used := ports[:0]
+	var backend, host portSet
 	for i := range svc.AccessPoints {
 		ap := &svc.AccessPoints[i]
-		f := l.svcPath() + ".access_points[" + strconv.Itoa(i) + "]"
+		f := func(field string) string { return l.svcIndexed(".access_points", i, "."+field) }
 		switch ap.Type {
 		case stack.AccessDomain, stack.AccessPublicIP, stack.AccessInternalIP:
 		case "":
-			v.add(Required, f+".type", "", `must be "domain", "public_ip" or "internal_ip"`)
+			v.add(Required, f("type"), "", `must be "domain", "public_ip" or "internal_ip"`)
 		default:
-			v.add(NotSupported, f+".type", ap.Type, `supported values: "domain", "public_ip", "internal_ip"`)
+			v.add(NotSupported, f("type"), ap.Type, `supported values: "domain", "public_ip", "internal_ip"`)
 		}
 		switch ap.Proto {
-		case "", stack.ProtoHTTP, stack.ProtoTCP:
-		case stack.ProtoUDP:
+		case "", stack.ProtoHTTP:
+		case stack.ProtoTCP, stack.ProtoUDP:
 			if ap.Type == stack.AccessDomain {
-				v.add(NotSupported, f+".proto", ap.Proto, "a domain access point serves http")
+				v.add(NotSupported, f("proto"), ap.Proto, "a domain access point serves http")
 			}
 		default:
-			v.add(NotSupported, f+".proto", ap.Proto, `supported values: "http", "tcp", "udp"`)
+			v.add(NotSupported, f("proto"), ap.Proto, `supported values: "http", "tcp", "udp"`)
 		}
 		if len(ap.BackendPorts) == 0 {
-			v.add(Required, f+".backend_ports", nil, "an access point needs at least one port")
+			v.add(Required, f("backend_ports"), nil, "an access point needs at least one port")
 		}
 		for j, p := range ap.BackendPorts {
-			pf := f + ".backend_ports[" + strconv.Itoa(j) + "]"
 			if p < 1 || p > 65535 {
-				v.add(Invalid, pf, p, "must be between 1 and 65535")
+				v.add(Invalid, idx(f("backend_ports"), j), p, "must be between 1 and 65535")
 				continue
 			}
-			for _, q := range used {
-				if q == p {
-					v.add(Duplicate, pf, p, "ports must be unique in a service")
-					break
-				}
+			if !backend.add(p, ap.Protocol()) {
+				v.add(Duplicate, idx(f("backend_ports"), j), p, "ports must be unique in a service")
 			}
-			used = append(used, p)
 		}
 		if len(ap.HostPorts) > 0 && len(ap.HostPorts) != len(ap.BackendPorts) {
-			v.add(Invalid, f+".host_ports", len(ap.HostPorts), "must have one entry per backend port ("+strconv.Itoa(len(ap.BackendPorts))+")")
+			v.add(Invalid, f("host_ports"), len(ap.HostPorts), "must have one entry per backend port ("+strconv.Itoa(len(ap.BackendPorts))+")")
 		}
 		for j, p := range ap.HostPorts {
-			if p < 0 || p > 65535 {
-				v.add(Invalid, f+".host_ports["+strconv.Itoa(j)+"]", p, "must be between 1 and 65535, or 0 for a port the runtime assigns")
+			switch {
+			case p < 0 || p > 65535:
+				v.add(Invalid, idx(f("host_ports"), j), p, "must be between 1 and 65535, or 0 for a port the runtime assigns")
+			case p > 0 && !host.add(p, ap.Protocol()):
+				v.add(Duplicate, idx(f("host_ports"), j), p, "host ports must be unique in a service")
 			}
 		}
 	}
 }
 
 func (v *validator) probe(p *stack.Probe, l loc) {
-	f := l.svcPath() + ".readiness_probe"
+	f := l.svcField(".readiness_probe") // probes are rare
 	port := func() {
 		if p.Port < 1 || p.Port > 65535 {
 			v.add(Invalid, f+".port", p.Port, "must be between 1 and 65535")
@@ -583,7 +730,7 @@ func (v *validator) probe(p *stack.Probe, l loc) {
 		if len(p.Command) == 0 {
 			v.add(Required, f+".command", nil, "an exec probe needs a command")
 		}
-		v.command(f+".command", p.Command, false)
+		v.command(func() string { return f + ".command" }, p.Command, false)
 	default:
 		v.add(NotSupported, f+".type", p.Type, `supported values: "running", "tcp", "http", "exec"`)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stackwave/stackwave/deploy"
 	"github.com/stackwave/stackwave/product"
+	"github.com/stackwave/stackwave/store/storeurl"
 	"github.com/stackwave/stackwave/validate"
 )
 
@@ -21,6 +22,23 @@ func newFlags(name string, env *cliEnv) *flag.FlagSet {
 	fs := flag.NewFlagSet("stackwave "+name, flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	return fs
+}
+
+// parseFlags parses a command's flags. It returns false and the exit code
+// when the command must not run: after -h (0), or for a bad flag or a
+// stray argument (2), which would otherwise be ignored silently.
+func parseFlags(fs *flag.FlagSet, args []string, env *cliEnv) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	if fs.NArg() > 0 {
+		env.errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+		return exitUsage, false
+	}
+	return exitOK, true
 }
 
 // readDocument reads FILE, or stdin for "-".
@@ -92,8 +110,8 @@ func displayName(file string) string {
 func runValidate(args []string, env *cliEnv) int {
 	fs := newFlags("validate", env)
 	file := fs.String("f", "", "product document, JSON or YAML (- for stdin)")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if code, ok := parseFlags(fs, args, env); !ok {
+		return code
 	}
 	doc, code := loadDocument(*file, env)
 	if code != exitOK {
@@ -108,8 +126,10 @@ func runPlan(args []string, env *cliEnv) int {
 	fs := newFlags("plan", env)
 	file := fs.String("f", "", "product document, JSON or YAML (- for stdin)")
 	output := fs.String("o", "text", "output format: text or json")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	name := fs.String("name", "", "show what applying the document to this deployment would change")
+	storeURL := fs.String("store", "sqlite:stackwave.db", "catalog store holding the deployment (with --name)")
+	if code, ok := parseFlags(fs, args, env); !ok {
+		return code
 	}
 	if *output != "text" && *output != "json" {
 		env.errorf("-o %q: want text or json", *output)
@@ -118,6 +138,9 @@ func runPlan(args []string, env *cliEnv) int {
 	doc, code := loadDocument(*file, env)
 	if code != exitOK {
 		return code
+	}
+	if *name != "" {
+		return previewApply(doc, *name, *storeURL, *output, env)
 	}
 	plan, err := deploy.NewPlan(doc.StackDeps)
 	if err != nil {
@@ -142,6 +165,10 @@ func runPlan(args []string, env *cliEnv) int {
 }
 
 func runVersion(args []string, env *cliEnv) int {
+	fs := newFlags("version", env)
+	if code, ok := parseFlags(fs, args, env); !ok {
+		return code
+	}
 	version, goVersion := "(devel)", ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		goVersion = bi.GoVersion
@@ -155,5 +182,41 @@ func runVersion(args []string, env *cliEnv) int {
 		}
 	}
 	fmt.Fprintf(env.stdout, "stackwave %s %s\n", version, goVersion)
+	return exitOK
+}
+
+// previewApply prints what `apply --name` would change, without changing
+// anything.
+func previewApply(doc *product.Document, name, storeURL, output string, env *cliEnv) int {
+	ctx, cancel := signalContext()
+	defer cancel()
+	st, err := storeurl.Open(ctx, storeURL)
+	if err != nil {
+		env.errorf("plan: store: %v", err)
+		return exitInvalid
+	}
+	defer st.Close()
+	deps := doc.StackDeps
+	if doc.TemplateURL != "" {
+		t, err := st.GetTemplate(ctx, doc.TemplateURL)
+		if err != nil {
+			env.errorf("plan: template %s: %v", doc.TemplateURL, err)
+			return exitInvalid
+		}
+		deps = t.StackDeps
+	}
+	cs, err := deploy.New(nil, st, nil).PreviewSpec(ctx, name, deps)
+	if err != nil {
+		env.errorf("plan: %v", err)
+		return exitInvalid
+	}
+	if output == "json" {
+		return writeJSON(env.stdout, cs, env)
+	}
+	fmt.Fprintf(env.stdout, "deployment %s: ", name)
+	if err := cs.WriteText(env.stdout); err != nil {
+		env.errorf("%v", err)
+		return exitInvalid
+	}
 	return exitOK
 }

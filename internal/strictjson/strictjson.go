@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // Error is a decoding problem at a JSON path.
@@ -164,9 +165,9 @@ func (w *walker) value(t reflect.Type, path string) *Error {
 			key := ktok.(string)
 			ft, ok := fields.lookup(key)
 			if !ok {
-				return w.fail(join(path, key), koff, "unknown field %q", key)
+				return w.fail(Join(path, key), koff, "unknown field %q", key)
 			}
-			if e := w.value(ft, join(path, key)); e != nil {
+			if e := w.value(ft, Join(path, key)); e != nil {
 				return e
 			}
 		}
@@ -181,7 +182,7 @@ func (w *walker) value(t reflect.Type, path string) *Error {
 			if err != nil {
 				return w.fail(path, w.start(), "malformed JSON: %v", err)
 			}
-			if e := w.value(t.Elem(), join(path, ktok.(string))); e != nil {
+			if e := w.value(t.Elem(), Join(path, ktok.(string))); e != nil {
 				return e
 			}
 		}
@@ -312,6 +313,9 @@ func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
 	return s[:n] + "..."
 }
 
@@ -337,8 +341,19 @@ func kindName(t reflect.Type) string {
 	return t.String()
 }
 
-func join(path, key string) string {
-	if path == "" {
+// Join returns the path of the object member key of path: path.key when
+// key is a plain name (letters, digits, '_' and '-'), else path["key"]
+// quoted, so a path never holds a dot, bracket or line break of a key.
+func Join(path, key string) string {
+	plain := key != ""
+	for i := 0; i < len(key) && plain; i++ {
+		c := key[i]
+		plain = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+	}
+	switch {
+	case !plain:
+		return path + "[" + strconv.Quote(key) + "]"
+	case path == "":
 		return key
 	}
 	return path + "." + key

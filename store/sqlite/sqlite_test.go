@@ -167,8 +167,8 @@ func BenchmarkStore(b *testing.B) {
 	})
 }
 
-func BenchmarkStoreSyncNormal(b *testing.B) {
+func BenchmarkStoreSyncFull(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B) store.Store {
-		return open(b, filepath.Join(b.TempDir(), "stackwave.db"), &sqlite.Options{Sync: sqlite.SyncNormal})
+		return open(b, filepath.Join(b.TempDir(), "stackwave.db"), &sqlite.Options{Sync: sqlite.SyncFull})
 	})
 }

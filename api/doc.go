@@ -1,0 +1,156 @@
+// Package api is the control-plane HTTP API of stackwave: a net/http
+// Handler over a store.Store and a deploy.Executor that catalogues
+// products and deploys them, compatible with what clients of the seed API
+// already send.
+//
+//	st, _ := storeurl.Open(ctx, "sqlite:stackwave.db")
+//	ex := deploy.New(rt, st, nil)
+//	srv := api.New(st, ex, &api.Options{Authenticator: tokens, Authorizer: policy})
+//	http.ListenAndServe("127.0.0.1:8080", srv)
+//
+// Bodies are JSON with snake_case names. Request bodies are decoded
+// strictly: an unknown field, a value of the wrong type or trailing data
+// is an error naming the field. Every response carries an X-Request-Id
+// header, and every JSON body the same "request_id", which the server's
+// log lines carry too.
+//
+// # Routes
+//
+// Every route has an action name, and acts on a resource name; policies
+// name both (see Authorization). {product} is a product ID or name; the
+// resource of a product is always its ID.
+//
+//	method path                                            action                  resource
+//	POST   /api/products                                   CreateProduct           swn:product/*
+//	GET    /api/products                                   ListProducts            swn:product/*
+//	GET    /api/products/{product}                         GetProduct              swn:product/<id>
+//	PATCH  /api/products/{product}                         UpdateProduct           swn:product/<id>
+//	DELETE /api/products/{product}                         DeleteProduct           swn:product/<id>
+//	POST   /api/products/{product}/versions                CreateVersion           swn:product/<id>
+//	GET    /api/products/{product}/versions                ListVersions            swn:product/<id>
+//	GET    /api/versions/{version}                         GetVersion              swn:version/<id>
+//	PATCH  /api/versions/{version}                         UpdateVersion           swn:version/<id>
+//	DELETE /api/versions/{version}                         DeleteVersion           swn:version/<id>
+//	POST   /api/templates                                  CreateTemplate          swn:template/*
+//	GET    /api/templates/{template}                       GetTemplate             swn:template/<id>
+//	GET    /api/deployments                                ListDeployments         swn:deployment/*
+//	POST   /api/deployments                                LaunchProduct           swn:deployment/<name> and swn:product/<id>
+//	GET    /api/deployments/{name}                         GetDeployment           swn:deployment/<name>
+//	DELETE /api/deployments/{name}                         DeleteDeployment        swn:deployment/<name>
+//	POST   /api/deployments/{name}/preview                 PreviewDeployment       swn:deployment/<name>
+//	POST   /api/deployments/{name}/update                  UpdateDeployment        swn:deployment/<name> and swn:product/<id>
+//	POST   /api/deployments/{name}/terminate               TerminateDeployment     swn:deployment/<name>
+//	POST   /api/deployments/{name}/stacks/{stack}/restart  RestartStack            swn:deployment/<name>
+//	POST   /api/deployments/{name}/stacks/{stack}/stop     StopStack               swn:deployment/<name>
+//	POST   /api/deployments/{name}/stacks/{stack}/start    StartStack              swn:deployment/<name>
+//	POST   /api/deployments/{name}/stacks/{stack}/services/{service}/scale
+//	                                                       ScaleService            swn:deployment/<name>
+//	GET    /api/deployments/{name}/operations              ListOperations          swn:deployment/<name>
+//	GET    /api/deployments/{name}/operations/{operation}  GetOperation            swn:deployment/<name>
+//	GET    /api/deployments/{name}/events                  StreamEvents            swn:deployment/<name>
+//
+// Action names start with "stackwave:" (ActionCreateProduct...). Launch
+// and update need the action on the version's product too, so a policy
+// can say which products a caller may deploy. Success is 200 everywhere,
+// as in the seed API.
+//
+// POST /api/products takes a product document (product.Document:
+// product_name and stack_deps, or template_url, plus the optional catalog
+// fields provider_name, description, product_type, visibility, tags and
+// the first version's version_name, version_description, guidance and
+// active) and answers {"product_id", "product_version_id"}. The provider
+// defaults to the caller's name, the version name to [DefaultVersionName],
+// active to true. GET /api/products pages with page_number and page_size
+// (1 to 100, default 10), filters by product_name (exact) and q (a
+// case-insensitive substring of the name, provider or description), and
+// sorts oldest first unless newest=true.
+//
+// Launch, update, terminate, restart, stop, start and scale answer at
+// once with {"operation_id", "deployment"} ([Submitted]): the operation is
+// recorded before the answer and then runs in the server, whether or not
+// the client stays. Follow it with the events route or
+// GET .../operations/{operation}; GET /api/deployments/{name} shows the
+// deployment with its stacks, services, endpoints and last operation.
+//
+// Specs in responses show env values as "KEY=<redacted>" unless
+// [Options].ShowEnvValues is set; listings of deployments leave out their
+// parameters. Error responses never carry stack traces, store errors or
+// env values: an internal error is logged with its request ID and answered
+// with that ID alone.
+//
+// # Events
+//
+// GET /api/deployments/{name}/events streams one operation's events as
+// Server-Sent Events: operation_id names it (default: the last operation).
+// Each event's id is its sequence number in the deployment's log and its
+// data an [Event] in JSON. The stream replays the log (after the
+// Last-Event-ID header, or the after_seq parameter) and then follows it
+// until the operation-done or operation-failed event of the operation,
+// the client going away, or [Server.CloseStreams]; once it has ended after
+// the last event, the deployment record shows the outcome. It reads the
+// store's log, so it follows operations that another replica runs, or
+// that a replica took over after a crash. A reconnecting EventSource that
+// has seen the end gets 204, which stops it.
+//
+// # Status codes
+//
+//	200  success
+//	400  the body or the query is wrong: "Invalid ProductArgs" (create
+//	     product, body not decodable; as in the seed API it names no
+//	     field, the server's log does), "Invalid ProductName or StackDeps"
+//	     (create product, rules broken or name taken; details list every
+//	     problem), "Invalid request body" (other routes, with the field),
+//	     "Invalid request" (rules broken, unknown query parameter, unknown
+//	     failure policy...)
+//	401  no valid credentials (WWW-Authenticate: Bearer)
+//	403  the policy does not allow the action on the resource; the detail
+//	     says which and why
+//	404  no such route, product, version, template, deployment or
+//	     operation
+//	405  the route exists for other methods (Allow lists them)
+//	409  the request conflicts with the current state: a stale revision,
+//	     a name taken (except on create product, which answers 400 as the
+//	     seed API does), a deployment that exists, is busy with another
+//	     operation or has an interrupted one, a version in use, the
+//	     record of a deployment that is not terminated
+//	413  the body is larger than Options.MaxBodyBytes
+//	500  an internal error (see the log under the request ID)
+//	501  a deployment route on a Server without executor
+//	623  "Create Product Error": the store failed to create the product
+//	624  "Delete Product Error": the product is deployed (the detail names
+//	     the deployments) or the store failed
+//
+// Bodies are not refused for their Content-Type: clients such as curl -d
+// label JSON as a form, and the strict decoder refuses what is not JSON.
+//
+// Error bodies are [Error] values; details are [Detail] values whose type
+// is one of validate's field error types or a Type constant of this
+// package. The caller is authenticated before anything else, and
+// authorized before the body is read, except on launch, whose body names
+// the deployment.
+//
+// # Authorization
+//
+// Options.Authenticator identifies the caller (401 when it cannot) and
+// Options.Authorizer decides, for each resource a route acts on, whether
+// the caller may perform the route's action (403 when not). Package
+// api/auth has both interfaces and the built-ins: bearer tokens from a
+// file, and JSON policies of Allow and Deny statements with wildcard
+// actions and resources, where an explicit Deny wins and nothing is
+// allowed unless a statement allows it. A route that names a product,
+// version or template that does not exist judges the name given, so a
+// caller learns nothing of resources it may not see.
+//
+// Without an Authorizer every caller may do everything: serve such a
+// Server on loopback only, as "stackwave serve" does.
+//
+// # Serving
+//
+// Serve the handler with an http.Server that sets ReadHeaderTimeout,
+// ReadTimeout, WriteTimeout (event streams lift it for themselves) and
+// IdleTimeout; register [Server.CloseStreams] with RegisterOnShutdown so
+// that Shutdown ends event streams, and close the executor after
+// Shutdown. A control plane calls Executor.ResumeAll at start and then
+// every lease TTL, so that operations of a replica that died are taken
+// over.
+package api

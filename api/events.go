@@ -1,0 +1,232 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stackwave/stackwave/deploy"
+	"github.com/stackwave/stackwave/store"
+)
+
+// eventBatch bounds the events read from the store at once.
+const eventBatch = 500
+
+// heartbeatInterval spaces the comments that keep an idle stream open
+// through proxies.
+const heartbeatInterval = 15 * time.Second
+
+// recheckPolls is how many empty polls pass between reads of the
+// deployment record.
+const recheckPolls = 5
+
+// retryMillis tells EventSource clients how soon to reconnect.
+const retryMillis = 2000
+
+// streamEvents streams a deployment's events as Server-Sent Events: one
+// operation's (operation_id, by default the last operation), replayed
+// from the store's log after the sequence number of the Last-Event-ID
+// header or the after_seq parameter, then followed as they are appended,
+// until the operation ends, the client goes or the server shuts down.
+//
+// A stream of an operation that has ended replays its events and ends. A
+// client that reconnects (with Last-Event-ID) after having seen the end
+// gets 204 No Content, which tells EventSource to stop reconnecting.
+func (s *Server) streamEvents(c *call) error {
+	name, err := c.deploymentName()
+	if err != nil {
+		return err
+	}
+	q := c.q
+	ctx := c.r.Context()
+	var after int64
+	resumed := false
+	if v := c.r.Header.Get("Last-Event-ID"); v != "" {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || n < 0 {
+			return newError(http.StatusBadRequest, MsgInvalidRequest, Detail{Field: "Last-Event-ID", Type: TypeInvalid, Detail: "must be an event sequence number"})
+		}
+		after, resumed = n, true
+	} else if v := q.Get("after_seq"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return invalid("after_seq", TypeInvalid, "must be an event sequence number (0 or more)")
+		}
+		after = n
+	}
+
+	d, err := s.st.GetDeployment(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("deployment", name)
+	}
+	if err != nil {
+		return err
+	}
+	opID := q.Get("operation_id")
+	var op *store.Operation
+	if opID == "" {
+		op = d.LastOperation()
+		if op != nil {
+			opID = op.ID
+		}
+	} else {
+		op = d.Operation(opID)
+	}
+	evs, err := s.events(c, name, opID, after)
+	if err != nil {
+		return err
+	}
+	if op == nil && len(evs) == 0 && after == 0 {
+		// Not in the (capped) history and nothing in the log.
+		if opID == "" {
+			return notFound("operation of deployment", name)
+		}
+		return notFound("operation", opID)
+	}
+	running := op != nil && op.Status == store.OpInProgress
+	if resumed && len(evs) == 0 && !running {
+		c.w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+
+	h := c.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("X-Accel-Buffering", "no") // no buffering in nginx
+	rc := http.NewResponseController(c.w)
+	// Streams outlive the server's read and write timeouts.
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+	c.w.WriteHeader(http.StatusOK)
+	fmt.Fprintf(c.w, "retry: %d\n\n", retryMillis)
+
+	poll := time.NewTicker(s.opts.EventPollInterval)
+	defer poll.Stop()
+	lastWrite := time.Now()
+	// empty counts polls that found no event; every recheckPolls of
+	// them the record is read. quiet counts the reads that found the
+	// operation ended with no event since: the executor writes the last
+	// events and the record separately, so only a second such read ends
+	// the stream.
+	quiet, empty := 0, 0
+	for {
+		for _, e := range evs {
+			if err := writeEvent(c.w, name, e); err != nil {
+				return err
+			}
+			after = e.Seq
+			lastWrite = time.Now()
+			if e.OperationID == opID && (e.Type == string(deploy.EventOperationDone) || e.Type == string(deploy.EventOperationFailed)) {
+				if err := rc.Flush(); err != nil {
+					return err
+				}
+				s.awaitOutcome(c, name, opID)
+				return nil
+			}
+		}
+		if err := rc.Flush(); err != nil {
+			return err
+		}
+		if len(evs) == eventBatch {
+			evs, err = s.events(c, name, opID, after)
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if !running {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.closing:
+			return nil
+		case <-poll.C:
+		}
+		if time.Since(lastWrite) >= heartbeatInterval {
+			if _, err := fmt.Fprint(c.w, ": keep-alive\n\n"); err != nil {
+				return err
+			}
+			lastWrite = time.Now()
+		}
+		if evs, err = s.events(c, name, opID, after); err != nil {
+			return err
+		}
+		if len(evs) > 0 {
+			quiet = 0
+			continue
+		}
+		// Nothing new. Now and then, ask the record whether the
+		// operation ended without its last event reaching the log, or
+		// the record went away.
+		if empty++; empty%recheckPolls != 0 {
+			continue
+		}
+		d, err := s.st.GetDeployment(ctx, name)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return nil
+		case err != nil:
+			return err
+		}
+		if cur := d.Operation(opID); cur == nil || cur.Status != store.OpInProgress {
+			quiet++
+			if quiet > 1 {
+				return nil
+			}
+		}
+	}
+}
+
+// outcomeWait bounds how long a stream that has sent an operation's last
+// event waits for the record to show the outcome.
+const outcomeWait = 5 * time.Second
+
+// awaitOutcome waits until the deployment record shows that the
+// operation ended. The executor may write an operation's last event
+// before its final record; ending the stream only then lets a client
+// that reads the deployment next see the outcome.
+func (s *Server) awaitOutcome(c *call, name, opID string) {
+	ctx, cancel := context.WithTimeout(c.r.Context(), outcomeWait)
+	defer cancel()
+	t := time.NewTicker(s.opts.EventPollInterval / 4)
+	defer t.Stop()
+	for {
+		d, err := s.st.GetDeployment(ctx, name)
+		if err != nil {
+			return
+		}
+		if op := d.Operation(opID); op == nil || op.Status != store.OpInProgress && d.Status != store.StatusUnderChange {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.closing:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// events reads the next batch of an operation's events.
+func (s *Server) events(c *call, name, opID string, after int64) ([]store.Event, error) {
+	evs, err := s.st.ListEvents(c.r.Context(), name, store.EventQuery{OperationID: opID, AfterSeq: after, Limit: eventBatch})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound("deployment", name)
+	}
+	return evs, err
+}
+
+func writeEvent(w http.ResponseWriter, deployment string, e store.Event) error {
+	data, err := marshal(Event{Deployment: deployment, Event: e})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "id: %d\ndata: %s\n", e.Seq, data) // data ends with a newline
+	return err
+}

@@ -1,0 +1,458 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/stackwave/stackwave/api/auth"
+	"github.com/stackwave/stackwave/deploy"
+	"github.com/stackwave/stackwave/product"
+	"github.com/stackwave/stackwave/stack"
+	"github.com/stackwave/stackwave/store"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxBodyBytes      = 16 << 20
+	DefaultEventPollInterval = 200 * time.Millisecond
+)
+
+// Options configure a Server. A nil *Options, like the zero value, means
+// the defaults.
+type Options struct {
+	// Authenticator identifies callers; nil serves every request as
+	// auth.Anonymous().
+	Authenticator auth.Authenticator
+	// Authorizer decides what callers may do; nil allows everything.
+	// Serve such a Server on loopback only.
+	Authorizer auth.Authorizer
+	// MaxBodyBytes bounds request bodies (413 beyond); zero means
+	// DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Logger receives one line per request and the causes of internal
+	// errors; nil discards them.
+	Logger *slog.Logger
+	// RequestID returns a new request ID; nil means "req-" and 20
+	// random characters.
+	RequestID func() string
+	// Catalog lists the unit and volume types specs may use; nil means
+	// stack.DefaultCatalog(). Give the store the same one.
+	Catalog *stack.Catalog
+	// EventPollInterval is how often an event stream looks for new
+	// events in the store; zero means DefaultEventPollInterval. Reading
+	// the store's log, rather than the executor's callbacks, lets a
+	// stream follow an operation run by another replica.
+	EventPollInterval time.Duration
+	// ShowEnvValues makes responses show the env values of specs.
+	// By default they read "KEY=<redacted>", as env values may be
+	// secrets.
+	ShowEnvValues bool
+}
+
+// Server is the control-plane HTTP API over a store and an executor. Make
+// one with New; it is an http.Handler safe for concurrent use.
+type Server struct {
+	st   store.Store
+	ex   *deploy.Executor
+	opts Options
+	log  *slog.Logger
+	mux  *http.ServeMux
+
+	closeOnce sync.Once
+	closing   chan struct{}
+}
+
+var _ http.Handler = (*Server)(nil)
+
+// New returns the API over st and ex. ex must record in st; it may be nil
+// for a catalog without deployments, whose deployment routes then answer
+// 501.
+func New(st store.Store, ex *deploy.Executor, opts *Options) *Server {
+	if st == nil {
+		panic("api: nil store")
+	}
+	if ex != nil && ex.Store() != st {
+		panic("api: the executor records in another store")
+	}
+	s := &Server{st: st, ex: ex, mux: http.NewServeMux(), closing: make(chan struct{})}
+	if opts != nil {
+		s.opts = *opts
+	}
+	if s.opts.MaxBodyBytes <= 0 {
+		s.opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if s.opts.EventPollInterval <= 0 {
+		s.opts.EventPollInterval = DefaultEventPollInterval
+	}
+	if s.opts.RequestID == nil {
+		s.opts.RequestID = newRequestID
+	}
+	s.log = s.opts.Logger
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	for _, rt := range s.routes() {
+		s.mux.Handle(rt.pattern, s.wrap(rt))
+	}
+	return s
+}
+
+// CloseStreams ends the event streams in progress and makes new ones end
+// at once, so that http.Server.Shutdown, which waits for every request,
+// can complete: register it with http.Server.RegisterOnShutdown.
+func (s *Server) CloseStreams() {
+	s.closeOnce.Do(func() { close(s.closing) })
+}
+
+// route is one entry of the route table.
+type route struct {
+	pattern string
+	action  string
+	// needsExecutor routes answer 501 without one.
+	needsExecutor bool
+	handle        func(c *call) error
+	// params are the query parameters the route reads; others are
+	// refused, so that a typo does not pass silently.
+	params []string
+}
+
+// Kinds of routes.
+const (
+	catalog    = false
+	deployment = true
+)
+
+func (s *Server) routes() []route {
+	return []route{
+		{"POST /api/products", ActionCreateProduct, catalog, s.createProduct, nil},
+		{"GET /api/products", ActionListProducts, catalog, s.listProducts, []string{"page_number", "page_size", "product_name", "q", "newest"}},
+		{"GET /api/products/{product}", ActionGetProduct, catalog, s.getProduct, nil},
+		{"PATCH /api/products/{product}", ActionUpdateProduct, catalog, s.updateProduct, nil},
+		{"DELETE /api/products/{product}", ActionDeleteProduct, catalog, s.deleteProduct, nil},
+
+		{"POST /api/products/{product}/versions", ActionCreateVersion, catalog, s.createVersion, nil},
+		{"GET /api/products/{product}/versions", ActionListVersions, catalog, s.listVersions, []string{"content_hash"}},
+		{"GET /api/versions/{version}", ActionGetVersion, catalog, s.getVersion, nil},
+		{"PATCH /api/versions/{version}", ActionUpdateVersion, catalog, s.updateVersion, nil},
+		{"DELETE /api/versions/{version}", ActionDeleteVersion, catalog, s.deleteVersion, nil},
+
+		{"POST /api/templates", ActionCreateTemplate, catalog, s.createTemplate, nil},
+		{"GET /api/templates/{template}", ActionGetTemplate, catalog, s.getTemplate, nil},
+
+		{"GET /api/deployments", ActionListDeployments, deployment, s.listDeployments, []string{"product_id", "product_version_id", "status"}},
+		{"POST /api/deployments", ActionLaunchProduct, deployment, s.launch, nil},
+		{"GET /api/deployments/{name}", ActionGetDeployment, deployment, s.getDeployment, nil},
+		{"DELETE /api/deployments/{name}", ActionDeleteDeployment, deployment, s.deleteDeployment, nil},
+		{"POST /api/deployments/{name}/preview", ActionPreviewDeployment, deployment, s.preview, nil},
+		{"POST /api/deployments/{name}/update", ActionUpdateDeployment, deployment, s.update, nil},
+		{"POST /api/deployments/{name}/terminate", ActionTerminateDeployment, deployment, s.terminate, nil},
+		{"POST /api/deployments/{name}/stacks/{stack}/restart", ActionRestartStack, deployment, s.stackOp(store.OpRestart), nil},
+		{"POST /api/deployments/{name}/stacks/{stack}/stop", ActionStopStack, deployment, s.stackOp(store.OpStop), nil},
+		{"POST /api/deployments/{name}/stacks/{stack}/start", ActionStartStack, deployment, s.stackOp(store.OpStart), nil},
+		{"POST /api/deployments/{name}/stacks/{stack}/services/{service}/scale", ActionScaleService, deployment, s.scale, nil},
+		{"GET /api/deployments/{name}/operations", ActionListOperations, deployment, s.listOperations, nil},
+		{"GET /api/deployments/{name}/operations/{operation}", ActionGetOperation, deployment, s.getOperation, nil},
+		{"GET /api/deployments/{name}/events", ActionStreamEvents, deployment, s.streamEvents, []string{"operation_id", "after_seq"}},
+	}
+}
+
+// ServeHTTP serves the API. Every response carries an X-Request-Id
+// header, and every JSON body a request_id.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := s.opts.RequestID()
+	rw := &responseWriter{ResponseWriter: w}
+	header := rw.Header()
+	header.Set("X-Request-Id", id)
+	header.Set("X-Content-Type-Options", "nosniff")
+	header.Set("Cache-Control", "no-store")
+	c := &call{s: s, w: rw, r: r, id: id}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("panic", "request_id", id, "method", r.Method, "path", r.URL.Path,
+				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			if !rw.wroteHeader {
+				c.fail(newError(http.StatusInternalServerError, MsgInternal))
+			}
+		}
+		principal := ""
+		if c.principal != nil {
+			principal = c.principal.Name
+		}
+		s.log.Info("request", "request_id", id, "method", r.Method, "path", r.URL.Path, "route", c.r.Pattern,
+			"principal", principal, "status", rw.status, "bytes", rw.bytes, "duration", time.Since(start))
+	}()
+
+	if h, pattern := s.mux.Handler(r); pattern == "" {
+		// No route: let the mux say whether the path exists with another
+		// method (405, with Allow) or not at all (404), and answer in
+		// JSON rather than in its plain text.
+		probe := &statusProbe{header: http.Header{}}
+		h.ServeHTTP(probe, r)
+		if allow := probe.header.Get("Allow"); allow != "" {
+			header.Set("Allow", allow)
+		}
+		switch probe.status {
+		case http.StatusMethodNotAllowed:
+			c.fail(newError(http.StatusMethodNotAllowed, MsgMethodNotAllowed,
+				Detail{Type: TypeNotSupported, Detail: "method " + r.Method + " is not allowed here; allowed: " + probe.header.Get("Allow")}))
+		default:
+			c.fail(newError(http.StatusNotFound, MsgNotFound, Detail{Type: TypeNoRoute, Detail: "no route " + r.Method + " " + r.URL.Path}))
+		}
+		return
+	}
+	s.mux.ServeHTTP(rw, r.WithContext(withCall(r.Context(), c)))
+}
+
+// wrap returns the handler of a route: it authenticates the caller and
+// runs the route, answering its error.
+func (s *Server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := callFrom(r.Context())
+		c.r, c.action = r, rt.action
+		if err := s.authenticate(c); err != nil {
+			c.fail(err)
+			return
+		}
+		q, err := c.query(rt.params...)
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		c.q = q
+		if rt.needsExecutor && s.ex == nil {
+			c.fail(newError(http.StatusNotImplemented, MsgNotImplemented,
+				Detail{Type: TypeNotSupported, Detail: "this server runs no deployments"}))
+			return
+		}
+		if err := rt.handle(c); err != nil {
+			c.fail(err)
+		}
+	})
+}
+
+func (s *Server) authenticate(c *call) error {
+	if s.opts.Authenticator == nil {
+		c.principal = auth.Anonymous()
+		return nil
+	}
+	p, err := s.opts.Authenticator.Authenticate(c.r)
+	if err != nil {
+		if errors.Is(err, auth.ErrUnauthenticated) {
+			v := `Bearer realm="stackwave"`
+			if c.r.Header.Get("Authorization") != "" {
+				v += `, error="invalid_token"`
+			}
+			c.w.Header().Set("WWW-Authenticate", v)
+			return err
+		}
+		return newError(http.StatusInternalServerError, MsgInternal).withCause(fmt.Errorf("authenticate: %w", err))
+	}
+	c.principal = p
+	return nil
+}
+
+// call is one request being served.
+type call struct {
+	s         *Server
+	w         *responseWriter
+	r         *http.Request
+	id        string
+	action    string
+	principal *auth.Principal
+	q         url.Values // the query, checked against the route's parameters
+}
+
+// authorize checks that the caller may perform the route's action on
+// each of the resources.
+func (c *call) authorize(resources ...string) error {
+	return c.authorizeAction(c.action, resources...)
+}
+
+func (c *call) authorizeAction(action string, resources ...string) error {
+	az := c.s.opts.Authorizer
+	if az == nil {
+		return nil
+	}
+	for _, res := range resources {
+		if err := az.Authorize(c.r.Context(), c.principal, action, res); err != nil {
+			if errors.Is(err, auth.ErrDenied) {
+				return err
+			}
+			return newError(http.StatusInternalServerError, MsgInternal).withCause(fmt.Errorf("authorize: %w", err))
+		}
+	}
+	return nil
+}
+
+// body reads the request body, at most MaxBodyBytes of it (413 beyond).
+func (c *call) body() ([]byte, error) {
+	max := c.s.opts.MaxBodyBytes
+	if c.r.ContentLength > max {
+		return nil, c.tooLarge()
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(c.w, c.r.Body, max))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, c.tooLarge()
+		}
+		return nil, newError(http.StatusBadRequest, MsgInvalidBody,
+			Detail{Type: TypeInvalid, Detail: "the body could not be read"}).withCause(err)
+	}
+	return b, nil
+}
+
+func (c *call) tooLarge() *Error {
+	return newError(http.StatusRequestEntityTooLarge, MsgTooLarge,
+		Detail{Type: TypeTooLong, Detail: fmt.Sprintf("the body must be at most %d bytes", c.s.opts.MaxBodyBytes)})
+}
+
+// decode reads a JSON body strictly into v; an empty body leaves v as
+// it is when optional is set.
+func (c *call) decode(v any, optional bool) error {
+	b, err := c.body()
+	if err != nil {
+		return err
+	}
+	if optional && len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	if err := product.DecodeJSON(b, v); err != nil {
+		return newError(http.StatusBadRequest, MsgInvalidBody, decodeDetail(err)).withCause(err)
+	}
+	return nil
+}
+
+// ok writes a 200 response with the JSON body v.
+func (c *call) ok(v any) error {
+	b, err := marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	c.writeJSON(http.StatusOK, b)
+	return nil
+}
+
+// marshal encodes v as one line of JSON. "<", ">" and "&" stay as they
+// are ("KEY=<redacted>"): the bodies are never HTML.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// writeJSON writes a JSON body, which ends with a newline.
+func (c *call) writeJSON(status int, b []byte) {
+	c.w.Header().Set("Content-Type", "application/json")
+	c.w.WriteHeader(status)
+	_, _ = c.w.Write(b)
+}
+
+// fail answers an error. Causes of internal errors are logged with the
+// request ID, never sent.
+func (c *call) fail(err error) {
+	if c.w.wroteHeader {
+		// A stream already started: nothing more can be said.
+		if c.r.Context().Err() != nil {
+			c.s.log.Info("client went away", "request_id", c.id, "error", err)
+		} else {
+			c.s.log.Error("request failed after the response started", "request_id", c.id, "error", err)
+		}
+		return
+	}
+	e := toError(err)
+	if cause := e.cause; cause != nil {
+		switch {
+		case clientGone(c.r.Context(), cause):
+			c.s.log.Info("client went away", "request_id", c.id, "error", cause)
+		case e.Status >= 500:
+			c.s.log.Error("request failed", "request_id", c.id, "status", e.Status, "error", cause)
+		default:
+			c.s.log.Info("request refused", "request_id", c.id, "status", e.Status, "error", cause)
+		}
+	}
+	out := *e
+	out.RequestID = c.id
+	b, merr := marshal(&out)
+	if merr != nil { // cannot happen: strings and slices of strings
+		b = []byte(`{"message":"Internal error","code":"500"}` + "\n")
+	}
+	c.writeJSON(e.Status, b)
+}
+
+// responseWriter records the status and size of a response for the log,
+// and whether it started.
+type responseWriter struct {
+	http.ResponseWriter
+	status      int
+	bytes       int64
+	wroteHeader bool
+}
+
+func (w *responseWriter) WriteHeader(status int) {
+	if !w.wroteHeader {
+		w.status, w.wroteHeader = status, true
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection (flushes and
+// deadlines of event streams).
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// statusProbe captures what the mux's own 404 and 405 handlers answer.
+type statusProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *statusProbe) Header() http.Header         { return p.header }
+func (p *statusProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *statusProbe) WriteHeader(status int)      { p.status = status }
+
+type callKey struct{}
+
+func withCall(ctx context.Context, c *call) context.Context {
+	return context.WithValue(ctx, callKey{}, c)
+}
+
+func callFrom(ctx context.Context) *call { return ctx.Value(callKey{}).(*call) }
+
+const idAlphabet = "0123456789abcdefghijklmnopqrstuv"
+
+func newRequestID() string {
+	var b [20]byte
+	_, _ = rand.Read(b[:])
+	for i := range b {
+		b[i] = idAlphabet[b[i]&31]
+	}
+	return "req-" + string(b[:])
+}

@@ -1,0 +1,355 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/stackwave/stackwave/deploy"
+	"github.com/stackwave/stackwave/product"
+	"github.com/stackwave/stackwave/store"
+)
+
+// kvFlag collects repeated KEY=VALUE flags.
+type kvFlag map[string]string
+
+func (f kvFlag) String() string { return "" }
+
+func (f kvFlag) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want KEY=VALUE, got %q", s)
+	}
+	f[k] = v
+	return nil
+}
+
+// signalContext is cancelled by SIGINT or SIGTERM.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func runApply(args []string, env *cliEnv) int {
+	fs := newFlags("apply", env)
+	file := fs.String("f", "", "product document, JSON or YAML (- for stdin)")
+	name := fs.String("name", "", "deployment name (a DNS label)")
+	policy := fs.String("policy", "fail-fast", "failure policy: fail-fast, continue or rollback")
+	versionName := fs.String("version-name", "", "name of the version registered for a new spec (default: the document's version_name, else v<N>)")
+	configDir := fs.String("config-dir", "", "directory of config file templates: DIR/a/b.conf is the template of config path /a/b.conf")
+	configs := kvFlag{}
+	fs.Var(configs, "config", "config template KEY=FILE, KEY being a path, service:path or stack/service:path (repeatable)")
+	vars := kvFlag{}
+	fs.Var(vars, "var", "template variable NAME=VALUE (repeatable)")
+	timeout := fs.Duration("timeout", 0, "give up after this long (0: no limit)")
+	output := fs.String("progress", "auto", "progress display: auto (live on a terminal), live, plain, none")
+	backends := addBackendFlags(fs)
+	if code, ok := parseFlags(fs, args, env); !ok {
+		return code
+	}
+	if *name == "" {
+		env.errorf("apply: --name is required")
+		return exitUsage
+	}
+	pol, err := deploy.ParsePolicy(*policy)
+	if err != nil {
+		env.errorf("apply: %v", err)
+		return exitUsage
+	}
+	doc, code := loadDocument(*file, env)
+	if code != exitOK {
+		return code
+	}
+	templates, err := loadTemplates(*configDir, configs)
+	if err != nil {
+		env.errorf("apply: %v", err)
+		return exitUsage
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	st, err := backends.openStore(ctx)
+	if err != nil {
+		env.errorf("apply: store: %v", err)
+		return exitInvalid
+	}
+	defer st.Close()
+	rt, closeRT, err := backends.openRuntime(ctx)
+	if err != nil {
+		env.errorf("apply: %v", err)
+		return exitInvalid
+	}
+	defer closeRT()
+	prog := newProgress(*output, env.stdout)
+	ex := deploy.New(rt, st, &deploy.Options{OnEvent: prog.event})
+	defer ex.Close()
+
+	p, v, err := register(ctx, st, doc, *versionName)
+	if err != nil {
+		env.errorf("apply: %v", err)
+		return exitInvalid
+	}
+	req := deploy.Request{Deployment: *name, VersionID: v.ID, Policy: pol, Timeout: *timeout}
+	if len(templates) > 0 {
+		req.ConfigTemplates = templates
+	}
+	if len(vars) > 0 {
+		req.Vars = vars
+	}
+	op := store.OpLaunch
+	if d, err := st.GetDeployment(ctx, *name); err == nil && d.Status != store.StatusTerminated {
+		if d.ProductID != p.ID {
+			env.errorf("apply: deployment %s runs product %s, not %s", *name, d.ProductID, p.Name)
+			return exitInvalid
+		}
+		op = store.OpUpdate
+	}
+	fmt.Fprintf(env.stderr, "%s %s: product %s (%s), version %s (%s)\n", op, *name, p.Name, p.ID, v.Name, v.ID)
+	res, err := ex.Run(ctx, op, req)
+	prog.done()
+	if res != nil && res.Changes != nil && op == store.OpUpdate && res.Changes.Empty() {
+		fmt.Fprintf(env.stdout, "%s is up to date\n", *name)
+	}
+	if err != nil {
+		env.errorf("%v", err)
+		return exitInvalid
+	}
+	return printStatus(ctx, ex, *name, "text", env)
+}
+
+// register returns the product named by the document, created when new,
+// and a version with the document's spec: an existing one with the same
+// content hash, or a new one.
+func register(ctx context.Context, st store.Store, doc *product.Document, versionName string) (*product.Product, *product.Version, error) {
+	p, err := st.GetProduct(ctx, doc.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		p, err = st.CreateProduct(ctx, &product.Product{
+			Name: doc.Name, ProviderName: orDefault(doc.ProviderName, "stackwave"), Description: doc.Description,
+			ProductType: doc.ProductType, Visibility: doc.Visibility, Tags: doc.Tags,
+		})
+		if errors.Is(err, store.ErrAlreadyExists) { // created meanwhile
+			p, err = st.GetProduct(ctx, doc.Name)
+		}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("product %s: %w", doc.Name, err)
+	}
+	deps := doc.StackDeps
+	if doc.TemplateURL != "" {
+		t, err := st.GetTemplate(ctx, doc.TemplateURL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("template %s: %w", doc.TemplateURL, err)
+		}
+		deps = t.StackDeps
+	}
+	same, err := st.ListVersions(ctx, p.ID, store.VersionQuery{ContentHash: product.Hash(deps)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("product %s: versions: %w", p.Name, err)
+	}
+	if len(same) > 0 {
+		return p, same[len(same)-1], nil
+	}
+	all, err := st.ListVersions(ctx, p.ID, store.VersionQuery{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("product %s: versions: %w", p.Name, err)
+	}
+	name := orDefault(versionName, doc.VersionName)
+	for n := len(all) + 1; ; n++ {
+		vname := name
+		if vname == "" {
+			vname = fmt.Sprintf("v%d", n)
+		}
+		v := &product.Version{ProductID: p.ID, Name: vname, Description: doc.VersionDescription,
+			Guidance: doc.Guidance, Active: doc.Active == nil || *doc.Active, StackDeps: deps, TemplateURL: doc.TemplateURL}
+		v, err = st.CreateVersion(ctx, v)
+		if errors.Is(err, store.ErrAlreadyExists) && name == "" {
+			continue
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("product %s: version %s: %w", p.Name, vname, err)
+		}
+		return p, v, nil
+	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// loadTemplates reads config templates from a directory (file DIR/a/b is
+// the template of path /a/b) and from KEY=FILE flags.
+func loadTemplates(dir string, files map[string]string) (map[string]string, error) {
+	out := map[string]string{}
+	if dir != "" {
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, err := filepath.Rel(dir, path)
+			if err != nil {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			out["/"+filepath.ToSlash(rel)] = string(b)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("--config-dir: %w", err)
+		}
+	}
+	for key, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("--config %s: %w", key, err)
+		}
+		out[key] = string(b)
+	}
+	return out, nil
+}
+
+func runStatus(args []string, env *cliEnv) int {
+	fs := newFlags("status", env)
+	output := fs.String("o", "text", "output format: text or json")
+	backends := addBackendFlags(fs)
+	name, code, ok := parseNamed(fs, args, env)
+	if !ok {
+		return code
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	ex, closeAll, err := openExecutor(ctx, backends, nil)
+	if err != nil {
+		env.errorf("status: %v", err)
+		return exitInvalid
+	}
+	defer closeAll()
+	return printStatus(ctx, ex, name, *output, env)
+}
+
+func runDestroy(args []string, env *cliEnv) int {
+	fs := newFlags("destroy", env)
+	deleteData := fs.Bool("delete-data", false, "also delete volumes")
+	output := fs.String("progress", "auto", "progress display: auto, live, plain, none")
+	backends := addBackendFlags(fs)
+	name, code, ok := parseNamed(fs, args, env)
+	if !ok {
+		return code
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	prog := newProgress(*output, env.stdout)
+	ex, closeAll, err := openExecutor(ctx, backends, prog.event)
+	if err != nil {
+		env.errorf("destroy: %v", err)
+		return exitInvalid
+	}
+	defer closeAll()
+	_, err = ex.Terminate(ctx, deploy.Request{Deployment: name, DeleteData: *deleteData})
+	prog.done()
+	if err != nil {
+		env.errorf("%v", err)
+		return exitInvalid
+	}
+	kept := "volumes kept"
+	if *deleteData {
+		kept = "volumes deleted"
+	}
+	fmt.Fprintf(env.stdout, "%s terminated (%s)\n", name, kept)
+	return exitOK
+}
+
+// parseNamed parses flags and one positional NAME, in any order.
+func parseNamed(fs *flag.FlagSet, args []string, env *cliEnv) (string, int, bool) {
+	var name string
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		if !strings.HasPrefix(args[i], "-") && name == "" {
+			name = args[i]
+			continue
+		}
+		rest = append(rest, args[i])
+	}
+	if code, ok := parseFlags(fs, rest, env); !ok {
+		return "", code, false
+	}
+	if name == "" {
+		env.errorf("%s: a deployment NAME is required", strings.TrimPrefix(fs.Name(), "stackwave "))
+		return "", exitUsage, false
+	}
+	return name, exitOK, true
+}
+
+func openExecutor(ctx context.Context, b *backendFlags, onEvent func(deploy.Event)) (*deploy.Executor, func(), error) {
+	st, err := b.openStore(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: %w", err)
+	}
+	rt, closeRT, err := b.openRuntime(ctx)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	ex := deploy.New(rt, st, &deploy.Options{OnEvent: onEvent})
+	return ex, func() { ex.Close(); closeRT(); st.Close() }, nil
+}
+
+// printStatus prints a deployment's status: its stacks, services and
+// endpoints.
+func printStatus(ctx context.Context, ex *deploy.Executor, name, output string, env *cliEnv) int {
+	st, err := ex.Status(ctx, name)
+	if err != nil {
+		env.errorf("status: %v", err)
+		return exitInvalid
+	}
+	if output == "json" {
+		return writeJSON(env.stdout, st, env)
+	}
+	writeStatus(env.stdout, st)
+	if st.Status != store.StatusAvailable && st.Status != store.StatusTerminated {
+		return exitInvalid
+	}
+	return exitOK
+}
+
+func writeStatus(w io.Writer, st *deploy.Status) {
+	fmt.Fprintf(w, "deployment %s: %s, %s (version %s)\n", st.Name, st.Status, orDefault(st.Health, "unknown"), st.VersionID)
+	if st.ObserveError != "" {
+		fmt.Fprintf(w, "  runtime: %s\n", st.ObserveError)
+	}
+	for _, s := range st.Stacks {
+		fmt.Fprintf(w, "  tier %d  %-20s %-18s %s\n", s.Tier, s.Name, s.Health, s.State)
+		for _, svc := range s.Services {
+			fmt.Fprintf(w, "          %-20s %-18s %d/%d ready\n", svc.Name, svc.Health, svc.Ready, svc.Desired)
+			for _, ep := range svc.Endpoints {
+				where := ep.Address
+				if ep.Host != "" {
+					where = strings.TrimSpace(ep.Host + " " + ep.Address)
+				}
+				if where == "" {
+					where = ep.Internal + " (inside the deployment)"
+				}
+				fmt.Fprintf(w, "            %s %s/%d -> %s\n", ep.Type, ep.Proto, ep.BackendPort, where)
+			}
+		}
+	}
+	if op := st.LastOperation; op != nil {
+		took := ""
+		if !op.EndedAt.IsZero() {
+			took = " in " + op.EndedAt.Sub(op.StartedAt).Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(w, "last operation: %s %s %s%s\n", op.Type, op.ID, op.Status, took)
+	}
+}

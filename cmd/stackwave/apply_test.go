@@ -1,0 +1,92 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// seedTemplate is a config template for the seed's config path.
+const seedTemplate = `listen 9085; upstream {{addr "mysql-cluster" "mysql-1"}}`
+
+func seedWithDB(t *testing.T) string {
+	return writeFile(t, "seed.json", strings.Replace(seed(t), `"volume_args"`,
+		`"access_point": {"type": "internal_ip", "backend_ports": [3306]}, "volume_args"`, 1))
+}
+
+func TestApplyOnTheSimulatedRuntime(t *testing.T) {
+	tpl := writeFile(t, "proxy.conf", seedTemplate)
+	code, out, errOut := cli(t, "", "apply", "-f", seedWithDB(t), "--name", "kodo", "--runtime", "memory",
+		"--config", "/authproxy_in/qboxauthproxy.conf="+tpl, "--progress", "plain")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"stack-ready mysql-cluster",
+		"deployment kodo: Available, running",
+		"domain http/9085 -> authproxy-in.kodo-1.kodo.stackwave.local",
+		"internal_ip tcp/3306 -> mysql-1.mysql-cluster:3306 (inside the deployment)",
+		"last operation: launch",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// Tier order shows in the event lines.
+	if strings.Index(out, "stack-ready mysql-cluster") > strings.Index(out, "stack-applying kodo-1") {
+		t.Errorf("kodo-1 applied before mysql-cluster was ready:\n%s", out)
+	}
+}
+
+func TestApplyErrors(t *testing.T) {
+	for name, tc := range map[string]struct {
+		args []string
+		code int
+		want string
+	}{
+		"no name":         {[]string{"apply", "-f", seedFile, "--runtime", "memory"}, 2, "--name is required"},
+		"bad policy":      {[]string{"apply", "-f", seedFile, "--name", "k", "--runtime", "memory", "--policy", "yolo"}, 2, "want fail-fast, continue or rollback"},
+		"no template":     {[]string{"apply", "-f", seedFile, "--name", "k", "--runtime", "memory", "--progress", "none"}, 1, "no template: give ConfigTemplates one of"},
+		"unknown runtime": {[]string{"apply", "-f", seedFile, "--name", "k", "--runtime", "vm"}, 1, `unknown runtime "vm"`},
+		"bad var":         {[]string{"apply", "-f", seedFile, "--name", "k", "--var", "novalue"}, 2, "want KEY=VALUE"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, _, errOut := cli(t, "", tc.args...)
+			if code != tc.code || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("exit %d (want %d), stderr:\n%s\nwant it to contain %q", code, tc.code, errOut, tc.want)
+			}
+		})
+	}
+}
+
+func TestPlanAgainstADeployment(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "sw.db")
+	tpl := writeFile(t, "proxy.conf", seedTemplate)
+	file := seedWithDB(t)
+	if code, out, errOut := cli(t, "", "apply", "-f", file, "--name", "kodo", "--runtime", "memory", "--store", db,
+		"--config", "/authproxy_in/qboxauthproxy.conf="+tpl, "--progress", "none"); code != 0 {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
+	}
+	changed := writeFile(t, "changed.json", strings.Replace(seed(t), `"authproxy-in.kodo-2", "tag": "latest"`, `"authproxy-in.kodo-2", "tag": "v2"`, 1))
+	code, out, errOut := cli(t, "", "plan", "-f", changed, "--name", "kodo", "--store", db)
+	if code != 0 {
+		t.Fatalf("plan: exit %d\n%s", code, errOut)
+	}
+	want := "deployment kodo: 3 stacks: 0 to add, 2 to modify, 0 to remove, 1 unchanged\n" +
+		"  ~ mysql-cluster (tier 0, replace): mysql-1: access_points\n" +
+		"    kodo-1 (tier 1)\n" +
+		"  ~ kodo-2 (tier 1, replace): authproxy-in: image.tag\n"
+	if out != want {
+		t.Fatalf("plan:\n%s\nwant:\n%s", out, want)
+	}
+	// The record is in the store: destroy finds it (the simulated runtime
+	// of this process runs nothing, which removing tolerates).
+	code, out, errOut = cli(t, "", "destroy", "kodo", "--runtime", "memory", "--store", db, "--progress", "none")
+	if code != 0 || out != "kodo terminated (volumes kept)\n" {
+		t.Fatalf("destroy: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, _ = cli(t, "", "status", "kodo", "--runtime", "memory", "--store", db)
+	if code != 0 || !strings.HasPrefix(out, "deployment kodo: Terminated") {
+		t.Fatalf("status after destroy: exit %d\n%s", code, out)
+	}
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+
+	"github.com/stackwave/stackwave/runtime"
+	"github.com/stackwave/stackwave/store"
+	"github.com/stackwave/stackwave/store/storeurl"
+)
+
+// Runtime names accepted by --runtime.
+const (
+	runtimeAuto   = "auto"
+	runtimeDocker = "docker"
+	runtimeKube   = "kube"
+	runtimeMemory = "memory"
+)
+
+// backendFlags are the --store and --runtime flags shared by the commands
+// that deploy.
+type backendFlags struct {
+	store   string
+	runtime string
+}
+
+func addBackendFlags(fs *flag.FlagSet) *backendFlags {
+	b := &backendFlags{}
+	fs.StringVar(&b.store, "store", "", "catalog store: sqlite:PATH, postgres://..., memory: (default sqlite:stackwave.db, memory: with --runtime memory)")
+	fs.StringVar(&b.runtime, "runtime", runtimeAuto, "runtime: docker, kube (KUBECONFIG), memory (simulated, in this process), auto (docker when reachable)")
+	return b
+}
+
+// storeURL returns the store to open: the flag, or the default for the
+// runtime.
+func (b *backendFlags) storeURL() string {
+	switch {
+	case b.store != "":
+		return b.store
+	case b.runtime == runtimeMemory:
+		// A simulated runtime lives in this process: records of it in a
+		// file would outlive what they describe.
+		return "memory:"
+	}
+	return "sqlite:stackwave.db"
+}
+
+func (b *backendFlags) openStore(ctx context.Context) (store.Store, error) {
+	return storeurl.Open(ctx, b.storeURL())
+}
+
+// openRuntime opens the runtime the flags name; auto is Docker when the
+// engine answers.
+func (b *backendFlags) openRuntime(ctx context.Context) (runtime.Runtime, func() error, error) {
+	if b.runtime == runtimeAuto || b.runtime == "" {
+		rt, closeRT, err := openRuntime(ctx, runtimeDocker)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %v", errNoRuntime, err)
+		}
+		return rt, closeRT, nil
+	}
+	return openRuntime(ctx, b.runtime)
+}
+
+// errNoRuntime is returned when auto finds no runtime.
+var errNoRuntime = errors.New("no runtime: the Docker engine is not reachable (set DOCKER_HOST or start it), or choose --runtime kube or --runtime memory")

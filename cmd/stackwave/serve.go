@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/stackwave/stackwave/api"
+	"github.com/stackwave/stackwave/api/auth"
+	"github.com/stackwave/stackwave/deploy"
+	"github.com/stackwave/stackwave/store/storeurl"
+)
+
+// Timeouts of the HTTP server. Event streams, which last as long as an
+// operation, lift the read and write deadlines for themselves.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 2 * time.Minute
+	writeTimeout      = 2 * time.Minute
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+	// shutdownTimeout bounds the wait for requests in flight on SIGINT or
+	// SIGTERM.
+	shutdownTimeout = 30 * time.Second
+)
+
+func runServe(args []string, env *cliEnv) int {
+	fs := newFlags("serve", env)
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	storeURL := fs.String("store", "sqlite:stackwave.db", "store: "+strings.Join(storeurl.Schemes, ", "))
+	rtName := fs.String("runtime", "docker", "runtime: "+runtimeNames)
+	tokensFile := fs.String("tokens", "", "bearer token file: TOKEN PRINCIPAL [GROUP...] per line")
+	policyFile := fs.String("policy", "", "policy file: JSON Allow and Deny statements")
+	leaseTTL := fs.Duration("lease-ttl", deploy.DefaultLeaseTTL, "how long a deployment's lease lasts unrenewed: how soon another replica takes over the operations of one that died")
+	if code, ok := parseFlags(fs, args, env); !ok {
+		return code
+	}
+	if *leaseTTL < time.Second {
+		env.errorf("--lease-ttl %s: want 1s or more", *leaseTTL)
+		return exitUsage
+	}
+
+	log := slog.New(slog.NewTextHandler(env.stderr, nil))
+	opts := &api.Options{Logger: log}
+	if *tokensFile != "" {
+		toks, err := auth.LoadTokens(*tokensFile)
+		if err != nil {
+			env.errorf("%v", err)
+			return exitUsage
+		}
+		opts.Authenticator = toks
+	}
+	if *policyFile != "" {
+		pol, err := auth.LoadPolicy(*policyFile)
+		if err != nil {
+			env.errorf("%v", err)
+			return exitUsage
+		}
+		opts.Authorizer = pol
+	}
+	ctx, stop := signal.NotifyContext(env.context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if opts.Authorizer == nil {
+		if !isLoopback(ctx, *addr) {
+			env.errorf("--addr %s is not a loopback address: without --policy every caller may do everything; give --policy FILE (and --tokens FILE), or listen on 127.0.0.1", *addr)
+			return exitUsage
+		}
+	}
+
+	rt, closeRuntime, err := openRuntime(ctx, *rtName)
+	if err != nil {
+		env.errorf("%v", err)
+		if errors.Is(err, errUnknownRuntime) {
+			return exitUsage
+		}
+		return exitInvalid
+	}
+	defer closeRuntime()
+	st, err := storeurl.Open(ctx, *storeURL)
+	if err != nil {
+		env.errorf("%v", err)
+		return exitInvalid
+	}
+	defer st.Close()
+	if *rtName == "memory" && !strings.HasPrefix(*storeURL, "memory:") {
+		env.errorf("runtime memory simulates containers in this process: after a restart the store's deployments run nowhere")
+	}
+	ex := deploy.New(rt, st, &deploy.Options{LeaseTTL: *leaseTTL})
+	srv := api.New(st, ex, opts)
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		env.errorf("%v", err)
+		ex.Close()
+		return exitInvalid
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	hs.RegisterOnShutdown(srv.CloseStreams)
+
+	// Take over the operations of replicas that died, at start and then
+	// every lease TTL.
+	resumed := make(chan struct{})
+	go func() {
+		defer close(resumed)
+		resumeLoop(ctx, ex, *leaseTTL, log)
+	}()
+
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	url := "http://" + ln.Addr().String()
+	if opts.Authorizer == nil {
+		env.errorf("no --policy: every caller may do everything, so the server listens on loopback only")
+	}
+	fmt.Fprintf(env.stderr, "stackwave: serving the API on %s (runtime %s)\n", url, rt.Name())
+	if env.listening != nil {
+		env.listening(url)
+	}
+
+	code := exitOK
+	select {
+	case <-ctx.Done():
+		env.errorf("shutting down")
+	case err := <-served:
+		env.errorf("%v", err)
+		code = exitInvalid
+	}
+	stop()
+	<-resumed
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		env.errorf("shutdown: %v", err)
+		_ = hs.Close()
+	}
+	// Operations still running end in status Error, or stay UnderChange
+	// to be resumed if the store cannot be reached.
+	ex.Close()
+	return code
+}
+
+// resumeLoop resumes interrupted operations whose lease has expired, now
+// and then every interval, until ctx is done.
+func resumeLoop(ctx context.Context, ex *deploy.Executor, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		hs, err := ex.ResumeAll(ctx)
+		if err != nil && ctx.Err() == nil {
+			log.Error("resume interrupted operations", "error", err)
+		}
+		for _, h := range hs {
+			log.Info("resuming an interrupted operation", "deployment", h.Deployment, "operation_id", h.OperationID)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// isLoopback reports whether addr listens on loopback only: a loopback
+// IP, or a host name all of whose addresses are loopback ones. An empty
+// host means every interface.
+func isLoopback(ctx context.Context, addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.IsLoopback()
+	}
+	ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil || len(ips) == 0 {
+		return false
+	}
+	for _, ip := range ips {
+		if !ip.IP.IsLoopback() {
+			return false
+		}
+	}
+	return true
+}

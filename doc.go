@@ -1,0 +1,79 @@
+// Package stackwave is an SDK to define, catalogue and deploy products: ordered
+// tiers of stacks of container services, run on Docker or Kubernetes behind one
+// runtime interface.
+//
+// A product document names a product and lists its stack_deps, the tiers:
+//
+//	{"product_name": "kodo-double",
+//	 "stack_deps": [
+//	   [ {"stack_name": "mysql-cluster", "services": [ {"service_name": "mysql-1",
+//	       "unit_type": "1U1G", "image": {"name": "mysql", "tag": "latest"}} ]} ],
+//	   [ {"stack_name": "kodo-1", "services": [ ... ]},
+//	     {"stack_name": "kodo-2", "services": [ ... ]} ] ]}
+//
+// Tiers start one after another; the stacks of a tier start concurrently; a
+// stack's depends_on, when given, replaces the wait for the whole previous tier
+// with a wait for just the stacks it names. Teardown runs in reverse.
+//
+// The packages, in the order a product travels through them:
+//
+//   - [github.com/stackwave/stackwave/stack]: the deployable model (tiers,
+//     stacks, services, access points, volumes, probes) and the unit-type and
+//     volume-type catalogs.
+//   - [github.com/stackwave/stackwave/product]: the product document and the
+//     catalog records (Product, immutable Version with a content hash);
+//     product.Decode reads JSON or YAML strictly.
+//   - [github.com/stackwave/stackwave/validate]: every rule, every problem at
+//     once, each with the JSON path the user wrote.
+//   - [github.com/stackwave/stackwave/store]: where products, versions,
+//     templates, deployment records, event logs and leases live; drivers
+//     store/memory, store/sqlite (embedded default) and store/postgres, all
+//     passing store/storetest.
+//   - [github.com/stackwave/stackwave/runtime]: the back-end interface;
+//     runtime/docker, runtime/kube and the simulated runtime/sim, all passing
+//     runtime/runtimetest.
+//   - [github.com/stackwave/stackwave/deploy]: the planner (a DAG of stacks)
+//     and the executor (launch, update, terminate, restart, stop, start,
+//     scale, resume), with failure policies, rollback, events and status.
+//   - [github.com/stackwave/stackwave/api]: an HTTP handler over a store and an
+//     executor, with authentication and authorization, for control planes.
+//   - cmd/stackwave: the command line (validate, plan, apply, status, destroy,
+//     serve, products).
+//
+// # Deploying from Go
+//
+//	st := memory.New(nil)                    // or sqlite.Open, postgres.Open
+//	rt := sim.New(nil)                       // or docker.NewFromEnv, kube.New
+//	ex := deploy.New(rt, st, &deploy.Options{OnEvent: func(e deploy.Event) { log.Print(e) }})
+//	defer ex.Close()
+//	p, _ := st.CreateProduct(ctx, &product.Product{Name: doc.Name, ProviderName: "me"})
+//	v, _ := st.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", StackDeps: doc.StackDeps})
+//	res, err := ex.Launch(ctx, deploy.Request{Deployment: "kodo", VersionID: v.ID, Policy: deploy.Rollback})
+//
+// # Errors
+//
+// Errors wrap sentinels that callers match with errors.Is, and typed errors
+// that carry structure for errors.As:
+//
+//   - product.ErrInvalidArgs (a *product.DecodeError): a document that cannot
+//     be decoded, naming the line and JSON path.
+//   - validate.ErrInvalid (a *validate.Error listing *validate.FieldError):
+//     a decoded document that breaks the rules.
+//   - store.ErrNotFound, ErrAlreadyExists, ErrConflict (stale revision),
+//     ErrInUse, ErrLeaseHeld, ErrInvalid.
+//   - runtime.ErrFailed, ErrNotReady, ErrImage, ErrUnavailable...; a
+//     *runtime.ServiceError carries the exit code and last log lines.
+//   - deploy.ErrBusy, ErrInterrupted...; a failed operation returns a
+//     *deploy.OperationError aggregating one *deploy.StackError per failure,
+//     through which errors.Is and errors.As reach each cause.
+//
+// Env values never appear in errors or events: they may hold secrets.
+//
+// # Testing
+//
+// Embedders unit-test their control planes without Docker or Kubernetes: the
+// in-memory store (store/memory) and the simulated runtime (runtime/sim, with a
+// latency model and fault injection) have the same semantics as the real
+// back-ends, which prove it by passing the same conformance suites
+// (store/storetest, runtime/runtimetest).
+package stackwave
