@@ -377,8 +377,21 @@ func (r *Runtime) inspectAll(ctx context.Context, ins []*inst, network string) e
 func (r *Runtime) failure(ctx context.Context, spec *runtime.StackSpec, svc *stack.Service, in *inst, report runtime.Reporter) error {
 	reason := "Exited"
 	if !in.gone {
-		if res, err := r.cli.ContainerInspect(ctx, in.id, client.ContainerInspectOptions{}); err == nil && res.Container.State != nil {
-			in.exitCode, in.oom = res.Container.State.ExitCode, res.Container.State.OOMKilled
+		// The engine may learn of an OOM kill (from the cgroup) just
+		// after the exit: a SIGKILL's 137 is worth a second look.
+		for attempt := 0; attempt < 10; attempt++ {
+			res, err := r.cli.ContainerInspect(ctx, in.id, client.ContainerInspectOptions{})
+			if err != nil || res.Container.State == nil {
+				break
+			}
+			in.exitCode, in.oom = res.Container.State.ExitCode, in.oom || res.Container.State.OOMKilled
+			if in.oom || in.exitCode != 137 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
 		}
 	}
 	switch {
