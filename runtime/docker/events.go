@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -62,7 +63,12 @@ type subscription struct {
 	resync chan struct{}
 }
 
-// subscribe registers a waiter and makes sure the stream runs.
+// errClosed is returned by calls that wait after Close.
+var errClosed = errors.New("docker runtime: closed")
+
+// subscribe registers a waiter and makes sure the stream runs. After
+// close, the subscription is signalled at once, for the waiter to find
+// errClosed.
 func (h *hub) subscribe() *subscription {
 	s := &subscription{h: h, c: make(chan events.Message, 1024), resync: make(chan struct{}, 1)}
 	h.mu.Lock()
@@ -72,12 +78,21 @@ func (h *hub) subscribe() *subscription {
 		h.linger.Stop()
 		h.linger = nil
 	}
+	if h.closed {
+		s.signal()
+	}
 	if h.cancel == nil && !h.closed {
 		ctx, cancel := context.WithCancel(context.Background())
 		h.cancel, h.done = cancel, make(chan struct{})
 		go h.run(ctx, h.done)
 	}
 	return s
+}
+
+func (h *hub) isClosed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closed
 }
 
 // close unregisters the subscription.

@@ -352,3 +352,17 @@ func TestProbes(t *testing.T) {
 		})
 	}
 }
+
+func TestWaitAfterClose(t *testing.T) {
+	t.Parallel()
+	rt := newRuntime(t, nil)
+	svc := web(t, "api", 8080, "TESTAPP_READY_AFTER=1h")
+	svc.Readiness = &stack.Probe{Type: stack.ProbeExec, Command: []string{"/testapp", "probe", "http", "http://127.0.0.1:8080/healthz"}}
+	spec := stackSpec("closed", "app", 0, svc)
+	must(t, rt.Apply(ctxT(t, time.Minute), spec, nil))
+	rt.Close()
+	start := time.Now()
+	if err := rt.Wait(ctxT(t, time.Minute), spec, nil); err == nil || time.Since(start) > 5*time.Second {
+		t.Errorf("Wait after Close, after %s: %v", time.Since(start), err)
+	}
+}

@@ -269,6 +269,9 @@ func (r *Runtime) watch(ctx context.Context, sub *subscription, spec *runtime.St
 		go hostProbe(pctx, in.probe, in.ip, in.id, results)
 	}
 	inspect := func(ins []*inst) error {
+		if r.hub.isClosed() {
+			return fmt.Errorf("wait for stack %s: %w", spec.Ref(), errClosed)
+		}
 		if err := r.inspectAll(ctx, ins, netName); err != nil {
 			return fmt.Errorf("wait for stack %s: %w", spec.Ref(), err)
 		}
