@@ -97,7 +97,10 @@
 // containers are stopped and removed, and the new ones start on the same
 // volumes. A changed instance count adds or removes the highest-numbered
 // instances only. A later Apply settles what an interrupted replacement
-// left behind.
+// left behind. When the connection to the engine breaks while a container
+// or volume is being created, the engine may still make it: Apply looks
+// for it for a few seconds and removes it, so a rollback that follows
+// finds nothing left over.
 //
 // Images are checked before anything changes, following
 // Options.PullPolicy (IfNotPresent by default, Always, Never). An image
