@@ -92,7 +92,10 @@ func TestOOMKilled(t *testing.T) {
 	ctx := ctxT(t, 3*time.Minute)
 	cat := stack.DefaultCatalog()
 	cat.Units["tiny"] = stack.Unit{Name: "tiny", CPU: 1, MemoryBytes: 32 << 20}
-	svc := stack.Service{Name: "hog", UnitType: "tiny", Image: img(t), Envs: []string{"TESTAPP_ALLOC_MB=256"}}
+	// Never ready, so only the kill ends the wait, however long the
+	// allocation takes on a busy machine.
+	svc := stack.Service{Name: "hog", UnitType: "tiny", Image: img(t), Envs: []string{"TESTAPP_ALLOC_MB=256"},
+		Readiness: &stack.Probe{Type: stack.ProbeExec, Command: []string{"/testapp", "exit", "1"}, Timeout: stack.Duration(time.Minute)}}
 	spec := stackSpec("oom", "app", 0, svc)
 	spec.Catalog = cat
 	must(t, rt.Apply(ctx, spec, nil))
