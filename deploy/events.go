@@ -154,8 +154,13 @@ func (d *dispatcher) close() {
 }
 
 // redactor replaces every env value of a spec in s with "<redacted>".
-// Values shorter than three bytes are left alone: they would blank out
-// ordinary words and cannot be secrets worth the name.
+// Values shorter than six bytes are left alone: they would blank out port
+// numbers, short names and ordinary words, and are no secrets worth the
+// name. stackwave's own messages never contain env values; this guards
+// against back-ends whose errors echo a container's configuration.
+// minRedacted is the length from which env values are redacted.
+const minRedacted = 6
+
 func redactor(values []string) func(string) string {
 	if len(values) == 0 {
 		return nil
@@ -165,7 +170,7 @@ func redactor(values []string) func(string) string {
 	slices.SortFunc(values, func(a, b string) int { return len(b) - len(a) })
 	pairs := make([]string, 0, 2*len(values))
 	for _, v := range values {
-		if len(v) >= 3 {
+		if len(v) >= minRedacted {
 			pairs = append(pairs, v, "<redacted>")
 		}
 	}

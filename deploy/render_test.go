@@ -76,8 +76,8 @@ func TestRenderFilesErrors(t *testing.T) {
 }
 
 func TestRedactor(t *testing.T) {
-	r := redactor([]string{"s3cr3t", "s3cr3t-longer", "ab"})
-	if got := r("token s3cr3t-longer and s3cr3t, ab"); got != "token <redacted> and <redacted>, ab" {
+	r := redactor([]string{"s3cr3t", "s3cr3t-longer", "ab", "8080"})
+	if got := r("token s3cr3t-longer and s3cr3t, ab on 8080"); got != "token <redacted> and <redacted>, ab on 8080" {
 		t.Fatalf("got %q", got)
 	}
 	err := redactError(r, errors.New("bad value s3cr3t"))

@@ -90,3 +90,19 @@ func TestPlanAgainstADeployment(t *testing.T) {
 		t.Fatalf("status after destroy: exit %d\n%s", code, out)
 	}
 }
+
+func TestQuickstartOnTheSimulatedRuntime(t *testing.T) {
+	code, out, errOut := cli(t, "", "quickstart", "--runtime", "memory", "--progress", "none")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"deployment quickstart: Available, running",
+		"domain http/9085 -> authproxy-in.kodo-2.quickstart.",
+		"run it on Docker with: stackwave quickstart",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

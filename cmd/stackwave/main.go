@@ -81,6 +81,7 @@ func commands() []command {
 		{"validate", "validate -f FILE        check a product document (FILE - reads stdin)", runValidate},
 		{"plan", "plan -f FILE [-o text|json] [--name NAME]   show the start and teardown order, or what apply would change", runPlan},
 		{"apply", "apply -f FILE --name NAME [--runtime R] [--policy P]   register the product and launch or update a deployment", runApply},
+		{"quickstart", "quickstart [--runtime memory]   build a demo image and deploy a kodo-double-shaped product", runQuickstart},
 		{"status", "status NAME             show a deployment's stacks, services and endpoints", runStatus},
 		{"destroy", "destroy NAME [--delete-data]   terminate a deployment, last tier first", runDestroy},
 		{"serve", "serve [--addr ADDR] [--store URL] [--runtime docker|kube|memory] [--tokens FILE --policy FILE]\n" +

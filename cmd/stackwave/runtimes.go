@@ -4,8 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/moby/moby/client"
 
 	"github.com/stackwave/stackwave/runtime"
+	"github.com/stackwave/stackwave/runtime/docker"
 	"github.com/stackwave/stackwave/runtime/sim"
 )
 
@@ -17,7 +23,7 @@ var errUnknownRuntime = errors.New("unknown runtime")
 
 // openRuntime returns the runtime --runtime names and the function that
 // releases it. Each back-end is one case of the switch.
-func openRuntime(_ context.Context, name string) (runtime.Runtime, func() error, error) {
+func openRuntime(ctx context.Context, name string) (runtime.Runtime, func() error, error) {
 	nop := func() error { return nil }
 	switch name {
 	case "memory":
@@ -25,14 +31,38 @@ func openRuntime(_ context.Context, name string) (runtime.Runtime, func() error,
 		// things out and for tests, with no Docker or cluster.
 		return sim.New(nil), nop, nil
 	case "docker":
-		// Plug runtime/docker in here:
-		//	rt, err := docker.NewFromEnv(nil)
-		//	if err != nil { return nil, nil, err }
-		//	return rt, rt.Close, nil
-		return nil, nil, fmt.Errorf("runtime %s is not available in this build; use --runtime memory", name)
+		return openDocker(ctx)
 	case "kube":
 		// Plug runtime/kube in here, configured from KUBECONFIG.
 		return nil, nil, fmt.Errorf("runtime %s is not available in this build; use --runtime memory", name)
 	}
 	return nil, nil, fmt.Errorf("%w %q: want %s", errUnknownRuntime, name, runtimeNames)
+}
+
+// dockerHostIPEnv names the variable that sets the host address Docker
+// publishes ports on; the command line binds loopback unless told.
+const dockerHostIPEnv = "STACKWAVE_DOCKER_HOST_IP"
+
+// openDocker connects to the engine DOCKER_HOST names (the local socket by
+// default) and checks that it answers.
+func openDocker(ctx context.Context) (runtime.Runtime, func() error, error) {
+	hostIP := netip.MustParseAddr("127.0.0.1")
+	if v := os.Getenv(dockerHostIPEnv); v != "" {
+		ip, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s=%q: %w", dockerHostIPEnv, v, err)
+		}
+		hostIP = ip
+	}
+	rt, err := docker.NewFromEnv(&docker.Options{HostIP: hostIP})
+	if err != nil {
+		return nil, nil, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := rt.Client().Ping(pctx, client.PingOptions{}); err != nil {
+		rt.Close()
+		return nil, nil, fmt.Errorf("docker engine unreachable: %w", err)
+	}
+	return rt, rt.Close, nil
 }
