@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -370,7 +371,7 @@ func (e *Executor) PreviewSpec(ctx context.Context, name string, deps stack.Deps
 	if err != nil {
 		return nil, fmt.Errorf("preview %s: current version %s: %w", name, d.VersionID, err)
 	}
-	cs := Diff(withScale(from.StackDeps, d), withScale(deps, d))
+	cs := Diff(withScale(from.StackDeps, d.Parameters), withScale(deps, d.Parameters))
 	cs.FromVersionID = from.ID
 	cs.markRepairs(d)
 	return cs, nil
@@ -404,12 +405,12 @@ const varParam = "var/"
 // templateParam prefixes config templates in the deployment's parameters.
 const templateParam = "template/"
 
-// withScale returns deps with the deployment's scale overrides applied
+// withScale returns deps with the scale overrides of a deployment's parameters applied
 // (a copy when there are any).
-func withScale(deps stack.Deps, d *store.Deployment) stack.Deps {
+func withScale(deps stack.Deps, params map[string]string) stack.Deps {
 	var over map[string]int
-	for k, v := range d.Parameters {
-		if rest, ok := cutPrefix(k, scaleParam); ok {
+	for k, v := range params {
+		if rest, ok := strings.CutPrefix(k, scaleParam); ok {
 			var n int
 			if _, err := fmt.Sscanf(v, "%d", &n); err == nil {
 				if over == nil {
@@ -439,21 +440,14 @@ func withScale(deps stack.Deps, d *store.Deployment) stack.Deps {
 	return out
 }
 
-func cutPrefix(s, prefix string) (string, bool) {
-	if len(s) >= len(prefix) && s[:len(prefix)] == prefix {
-		return s[len(prefix):], true
-	}
-	return s, false
-}
-
-// params splits a deployment's parameters into template variables and
-// config templates.
-func params(d *store.Deployment) (vars, templates map[string]string) {
+// splitParams splits a deployment's parameters into template variables
+// and config templates.
+func splitParams(p map[string]string) (vars, templates map[string]string) {
 	vars, templates = map[string]string{}, map[string]string{}
-	for k, v := range d.Parameters {
-		if rest, ok := cutPrefix(k, varParam); ok {
+	for k, v := range p {
+		if rest, ok := strings.CutPrefix(k, varParam); ok {
 			vars[rest] = v
-		} else if rest, ok := cutPrefix(k, templateParam); ok {
+		} else if rest, ok := strings.CutPrefix(k, templateParam); ok {
 			templates[rest] = v
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -198,7 +199,7 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 		maps.Copy(params, d.Parameters)
 		if o.relaunch {
 			for k := range params {
-				if _, ok := cutPrefix(k, scaleParam); ok {
+				if _, ok := strings.CutPrefix(k, scaleParam); ok {
 					delete(params, k)
 				}
 			}
@@ -220,24 +221,21 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 		}
 		params[scaleParam+req.Stack+"/"+req.Service] = strconv.Itoa(req.Instances)
 	}
-	scaled := &store.Deployment{Parameters: params}
-	o.vars, o.templates = params2(params)
+	o.vars, o.templates = splitParams(params)
 
 	if o.from != nil {
-		o.fromDeps = withScale(o.from.StackDeps, scaled)
+		o.fromDeps = withScale(o.from.StackDeps, params)
 		if typ != store.OpUpdate && typ != store.OpTerminate {
-			if _, err := o.from.StackDeps.Stack(req.Stack); err == -1 {
+			if s, _ := o.from.StackDeps.Stack(req.Stack); s == nil {
 				return nil, fmt.Errorf("%w: %s %s: no stack %q in version %s", ErrInvalidRequest, typ, name, req.Stack, o.from.ID)
 			}
-		}
-		if typ != store.OpUpdate && typ != store.OpTerminate {
 			if o.fromFiles, err = renderFiles(name, o.productName, o.fromDeps, o.templates, o.vars); err != nil {
 				return nil, fmt.Errorf("%w: %s %s: %w", ErrInvalidRequest, typ, name, err)
 			}
 		}
 	}
 	if o.to != nil {
-		o.toDeps = withScale(o.to.StackDeps, scaled)
+		o.toDeps = withScale(o.to.StackDeps, params)
 		if o.toFiles, err = renderFiles(name, o.productName, o.toDeps, o.templates, o.vars); err != nil {
 			return nil, fmt.Errorf("%w: %s %s: %w", ErrInvalidRequest, typ, name, err)
 		}
@@ -321,13 +319,9 @@ func relaunchable(d *store.Deployment) bool {
 	return d.Status == store.StatusTainted && last != nil && last.Type == store.OpLaunch && len(d.Stacks) == 0
 }
 
-func params2(p map[string]string) (vars, templates map[string]string) {
-	return params(&store.Deployment{Parameters: p})
-}
-
 func replacePrefixed(params map[string]string, prefix string, values map[string]string) {
 	for k := range params {
-		if _, ok := cutPrefix(k, prefix); ok {
+		if _, ok := strings.CutPrefix(k, prefix); ok {
 			delete(params, k)
 		}
 	}
@@ -343,7 +337,7 @@ func envValues(deps ...stack.Deps) []string {
 			for si := range tier {
 				for k := range tier[si].Services {
 					for _, kv := range tier[si].Services[k].Envs {
-						if _, v, ok := cutEnv(kv); ok && v != "" {
+						if _, v, ok := strings.Cut(kv, "="); ok && v != "" {
 							out = append(out, v)
 						}
 					}
@@ -352,15 +346,6 @@ func envValues(deps ...stack.Deps) []string {
 		}
 	}
 	return out
-}
-
-func cutEnv(kv string) (k, v string, ok bool) {
-	for i := 0; i < len(kv); i++ {
-		if kv[i] == '=' {
-			return kv[:i], kv[i+1:], true
-		}
-	}
-	return kv, "", false
 }
 
 // run executes a prepared operation to its end.

@@ -65,7 +65,7 @@ func (e *Executor) Status(ctx context.Context, name string) (*Status, error) {
 	}
 	var spec []StackStatus
 	if v, err := e.st.GetVersion(ctx, d.VersionID); err == nil {
-		deps := withScale(v.StackDeps, d)
+		deps := withScale(v.StackDeps, d.Parameters)
 		for ti, tier := range deps {
 			for si := range tier {
 				s := &tier[si]
