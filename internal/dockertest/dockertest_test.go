@@ -318,6 +318,11 @@ func TestOOMKill(t *testing.T) {
 	})
 	code := dockertest.Wait(t, cli, id, 60*time.Second)
 	st := inspect(t, cli, id).State
+	// The engine may record the OOM flag a moment after the exit.
+	for deadline := time.Now().Add(3 * time.Second); code == 137 && !st.OOMKilled && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		st = inspect(t, cli, id).State
+	}
 	if code != 137 || !st.OOMKilled {
 		out, _ := dockertest.Logs(t, cli, id)
 		t.Fatalf("want an OOM kill (137, OOMKilled): code %d, state %+v\nlogs:\n%s", code, st, out)
