@@ -114,13 +114,20 @@ func (w *prefixWriter) Write(p []byte) (int, error) {
 
 // lines sends the lines a child prints that start with prefix; the
 // channel closes when the child's stdout does.
+//
+// Only whole lines count: a child killed while writing an acknowledgement
+// leaves a partial line, which acknowledges nothing.
 func lines(r io.Reader) <-chan string {
 	ch := make(chan string, 100)
 	go func() {
 		defer close(ch)
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			if line, ok := strings.CutPrefix(sc.Text(), "STORETEST "); ok {
+		br := bufio.NewReader(r)
+		for {
+			raw, err := br.ReadString('\n')
+			if err != nil {
+				return // EOF: a last line without its newline was cut off
+			}
+			if line, ok := strings.CutPrefix(strings.TrimSuffix(raw, "\n"), "STORETEST "); ok {
 				ch <- line
 			}
 		}

@@ -363,24 +363,37 @@ func TrimOperations(ops []store.Operation, max int) []store.Operation {
 // Events checks events given to AppendEvents.
 func Events(events []store.Event) error {
 	for i := range events {
-		e := &events[i]
-		f := "events[" + strconv.Itoa(i) + "]"
-		if err := Key(f+".operation_id", e.OperationID); err != nil {
-			return err
-		}
-		if err := Key(f+".type", e.Type); err != nil {
-			return err
-		}
-		for _, t := range [...]struct{ field, s string }{
-			{".stack_name", e.Stack}, {".service_name", e.Service}, {".message", e.Message},
-		} {
-			if err := Text(f+t.field, t.s, MaxTextLength); err != nil {
-				return err
+		if err := event(&events[i]); err != nil {
+			// Paths are built only for the event at fault: logs are
+			// appended in batches of thousands.
+			var ie *store.InvalidError
+			if errors.As(err, &ie) {
+				ie.Field = "events[" + strconv.Itoa(i) + "]." + ie.Field
 			}
+			return err
 		}
-		if y := e.Time.Year(); !e.Time.IsZero() && (y < 1900 || y > 9999) {
-			return store.Invalid(f+".time", e.Time.String(), "year must be between 1900 and 9999")
-		}
+	}
+	return nil
+}
+
+func event(e *store.Event) error {
+	if err := Key("operation_id", e.OperationID); err != nil {
+		return err
+	}
+	if err := Key("type", e.Type); err != nil {
+		return err
+	}
+	if err := Text("stack_name", e.Stack, MaxTextLength); err != nil {
+		return err
+	}
+	if err := Text("service_name", e.Service, MaxTextLength); err != nil {
+		return err
+	}
+	if err := Text("message", e.Message, MaxTextLength); err != nil {
+		return err
+	}
+	if y := e.Time.Year(); !e.Time.IsZero() && (y < 1900 || y > 9999) {
+		return store.Invalid("time", e.Time.String(), "year must be between 1900 and 9999")
 	}
 	return nil
 }
