@@ -238,7 +238,7 @@ func TestHealthCheckWithProbe(t *testing.T) {
 		t.Fatalf("event said healthy, inspect says %+v", st.Health)
 	}
 	last := st.Health.Log[len(st.Health.Log)-1]
-	if last.ExitCode != 0 || !strings.Contains(last.Output, "probe ok") {
+	if last.ExitCode != 0 || !strings.Contains(last.Output, "ready: ") {
 		t.Fatalf("last health check: %+v", last)
 	}
 
@@ -246,7 +246,7 @@ func TestHealthCheckWithProbe(t *testing.T) {
 	if code, out := dockertest.Exec(t, cli, id, "/testapp", "probe", "tcp", "127.0.0.1:9000"); code != 0 {
 		t.Fatalf("exec probe: %d %s", code, out)
 	}
-	if code, out := dockertest.Exec(t, cli, id, "/testapp", "probe", "tcp", "127.0.0.1:9001"); code != 1 || !strings.Contains(out, "probe failed") {
+	if code, out := dockertest.Exec(t, cli, id, "/testapp", "probe", "tcp", "127.0.0.1:9001"); code != 1 || !strings.Contains(out, "not ready") {
 		t.Fatalf("exec probe of a closed port: %d %s", code, out)
 	}
 }

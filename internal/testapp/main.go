@@ -78,7 +78,7 @@
 //	probe [-timeout 1s] tcp HOST:PORT
 //	    exit 0 if a TCP connection succeeds within the timeout, else 1.
 //	probe [-timeout 1s] http URL [CODE|LO-HI|Nxx ...]
-//	    GET URL (no redirects followed, no proxy, TLS not verified); exit 0
+//	    GET an http:// URL (HTTP/1.0, no redirects followed, no proxy); exit 0
 //	    if the status is accepted (default 200-399), else 1. Usage errors
 //	    also exit 1, so a mistyped probe never reports healthy.
 //	exit [CODE [MESSAGE...]]
