@@ -312,6 +312,14 @@ func lastRun(t *corev1.ContainerStateTerminated) string {
 	return s
 }
 
+// cmpOr returns a when b is not empty, else "".
+func cmpOr(a, b string) string {
+	if b == "" {
+		return ""
+	}
+	return a
+}
+
 func joinMessage(a, b string) string {
 	switch {
 	case a == "":
@@ -371,7 +379,7 @@ func (r *Runtime) serviceError(ctx context.Context, spec *runtime.StackSpec, ser
 	msg := f.message
 	if f.pod != nil {
 		se.Instance = f.pod.Name
-		msg = joinMessage(fmt.Sprintf("pod %s", f.pod.Name), msg)
+		msg = "pod " + f.pod.Name + cmpOr(": "+msg, msg)
 		se.Logs = r.logs(ctx, f)
 	}
 	if msg != "" {
