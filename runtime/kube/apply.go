@@ -405,6 +405,24 @@ func (r *Runtime) ensureNamespace(ctx context.Context, deployment string) error 
 	if ready {
 		return nil
 	}
+	// One Apply creates the namespace; the others of a wide tier wait
+	// for it rather than sending the same request.
+	for {
+		_, err, _ := r.nsFlight.Do(ns, func() (any, error) { return nil, r.createNamespace(ctx, ns, deployment) })
+		if err != nil && ctx.Err() == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+			continue // the call that created it was cancelled, not this one
+		}
+		return err
+	}
+}
+
+func (r *Runtime) createNamespace(ctx context.Context, ns, deployment string) error {
+	r.nsMu.Lock()
+	ready := r.nsReady[ns]
+	r.nsMu.Unlock()
+	if ready {
+		return nil
+	}
 	labels := map[string]string{}
 	maps.Copy(labels, r.opts.NamespaceLabels)
 	labels[LabelManagedBy] = ManagedBy

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
 	corev1 "k8s.io/api/core/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -131,9 +132,10 @@ type Runtime struct {
 	// that write: "kind/namespace/name" -> int64.
 	written sync.Map
 
-	nsMu    sync.Mutex
-	nsReady map[string]bool // namespaces known to exist
-	nsLocks map[string]*sync.RWMutex
+	nsMu     sync.Mutex
+	nsReady  map[string]bool // namespaces known to exist
+	nsLocks  map[string]*sync.RWMutex
+	nsFlight singleflight.Group
 }
 
 var (

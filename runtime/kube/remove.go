@@ -25,6 +25,7 @@ type objectRef struct {
 // Workloads and Jobs are deleted in the foreground: they disappear only
 // after their pods have.
 func (r *Runtime) deleteObject(ctx context.Context, ref objectRef, grace *int64) error {
+	r.written.Delete(ref.kind + "/" + ref.ns + "/" + ref.name)
 	bg, fg := metav1.DeletePropagationBackground, metav1.DeletePropagationForeground
 	opts := metav1.DeleteOptions{PropagationPolicy: &bg, GracePeriodSeconds: grace}
 	var err error
@@ -123,6 +124,7 @@ func (r *Runtime) remove(ctx context.Context, ref runtime.StackRef, opts runtime
 		if err := r.deleteAll(ctx, refs, grace, grace != nil || round > 0); err != nil {
 			return err
 		}
+
 		if err := r.waitStackGone(ctx, ns, ref, false); err != nil {
 			return err
 		}

@@ -40,7 +40,7 @@ func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runt
 	changed, unsubscribe := r.cache.subscribe(key)
 	defer unsubscribe()
 
-	if exists, err := r.stackExists(ctx, ns, key, spec.Ref()); err != nil {
+	if exists, err := r.stackExists(ctx, ns, key, spec); err != nil {
 		return fmt.Errorf("wait %s: %w", ref, ctxErr(ctx, err))
 	} else if !exists {
 		return fmt.Errorf("wait %s: stack %w", ref, runtime.ErrNotFound)
@@ -123,14 +123,21 @@ func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runt
 	}
 }
 
-// stackExists reports whether a stack has a workload, asking the API
-// server when the cache holds none (it may lag behind a fresh Apply).
-func (r *Runtime) stackExists(ctx context.Context, ns, key string, ref runtime.StackRef) (bool, error) {
+// stackExists reports whether a stack has a workload: one the cache
+// holds or this runtime wrote, or else one the API server lists (the
+// cache may lag behind another runtime's Apply).
+func (r *Runtime) stackExists(ctx context.Context, ns, key string, spec *runtime.StackSpec) (bool, error) {
 	objs := r.cache.stack(key)
 	if len(objs.deployments)+len(objs.statefulSets) > 0 {
 		return true, nil
 	}
-	o := metav1.ListOptions{LabelSelector: stackSelector(ref.Deployment, ref.Stack), Limit: 1}
+	for i := range spec.Stack.Services {
+		n := r.names(spec.Deployment, spec.Stack.Name, spec.Stack.Services[i].Name)
+		if r.writtenGeneration("deployment", ns, n.workload) > 0 || r.writtenGeneration("statefulset", ns, n.statefulSet) > 0 {
+			return true, nil
+		}
+	}
+	o := metav1.ListOptions{LabelSelector: stackSelector(spec.Deployment, spec.Stack.Name), Limit: 1}
 	for _, kind := range []string{"deployment", "statefulset"} {
 		l, err := r.list(ctx, kind, ns, o)
 		if err != nil {
