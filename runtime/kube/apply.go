@@ -46,8 +46,8 @@ func (r *Runtime) Apply(ctx context.Context, spec *runtime.StackSpec, report run
 	}
 	ns := r.namespace(spec.Deployment)
 	lock := r.nsLock(ns)
-	lock.RLock()
-	defer lock.RUnlock()
+	lock.use.RLock()
+	defer lock.use.RUnlock()
 
 	err := r.apply(ctx, spec, objs, report)
 	if apierrors.IsNotFound(err) && r.opts.Namespace == "" {

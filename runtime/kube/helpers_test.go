@@ -104,7 +104,8 @@ type behavior struct {
 // kubetest.ManualStatusAnnotation): it writes their status as a kubelet
 // would for a container that becomes ready late, never does, exits, or
 // cannot start, and finishes init-script Job pods with the exit code
-// their command asks for ("exit N").
+// their command asks for ("exit N"). It binds such pods to the node
+// itself as soon as they appear, rather than wait for the scheduler.
 type fakeKubelet struct {
 	cs      kubernetes.Interface
 	stop    chan struct{}
@@ -185,8 +186,7 @@ func (k *fakeKubelet) podTemplate(info kube.PodInfo, tmpl *corev1ac.PodTemplateS
 
 func (k *fakeKubelet) consider(obj any) {
 	p, ok := obj.(*corev1.Pod)
-	if !ok || p.Annotations[kubetest.ManualStatusAnnotation] != kubetest.ManualStatusValue ||
-		p.Spec.NodeName == "" || p.DeletionTimestamp != nil {
+	if !ok || p.Annotations[kubetest.ManualStatusAnnotation] != kubetest.ManualStatusValue || p.DeletionTimestamp != nil {
 		return
 	}
 	dep, stk, svc := p.Labels[kube.LabelDeployment], p.Labels[kube.LabelStack], p.Labels[kube.LabelService]
@@ -204,12 +204,28 @@ func (k *fakeKubelet) consider(obj any) {
 	k.wg.Add(1)
 	go func() {
 		defer k.wg.Done()
+		if p.Spec.NodeName == "" && !k.bind(p) {
+			return
+		}
 		if job {
 			k.finishJobPod(p)
 			return
 		}
 		k.run(p, b)
 	}()
+}
+
+// bind places a pod on the simulated node, as the scheduler would, which
+// on a loaded machine can take a second; a pod the scheduler placed first
+// is fine too. It reports whether the pod is placed.
+func (k *fakeKubelet) bind(p *corev1.Pod) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := k.cs.CoreV1().Pods(p.Namespace).Bind(ctx, &corev1.Binding{
+		ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, UID: p.UID},
+		Target:     corev1.ObjectReference{Kind: "Node", Name: kubetest.NodeNamePrefix + "0"},
+	}, metav1.CreateOptions{})
+	return err == nil || apierrors.IsConflict(err)
 }
 
 // sleep waits d or until the kubelet stops, and reports whether it slept.

@@ -50,8 +50,8 @@ func (r *Runtime) RunInit(ctx context.Context, spec *runtime.StackSpec, index in
 		return err
 	}
 	lock := r.nsLock(ns)
-	lock.RLock()
-	defer lock.RUnlock()
+	lock.use.RLock()
+	defer lock.use.RUnlock()
 	err = r.runJob(ctx, spec, index, svc.Name, job, name, ns, report)
 	if err != nil {
 		if _, ok := err.(*runtime.ServiceError); ok {

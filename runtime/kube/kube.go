@@ -134,7 +134,7 @@ type Runtime struct {
 
 	nsMu     sync.Mutex
 	nsReady  map[string]bool // namespaces known to exist
-	nsLocks  map[string]*sync.RWMutex
+	nsLocks  map[string]*nsLock
 	nsFlight singleflight.Group
 }
 
@@ -168,7 +168,7 @@ func New(cfg *rest.Config, opts *Options) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kube runtime: %w", err)
 	}
-	r := &Runtime{cs: cs, opts: o, nsReady: map[string]bool{}, nsLocks: map[string]*sync.RWMutex{}}
+	r := &Runtime{cs: cs, opts: o, nsReady: map[string]bool{}, nsLocks: map[string]*nsLock{}}
 	r.cache = newInformerCache(cs, o.Namespace)
 	return r, nil
 }
@@ -231,15 +231,25 @@ func (r *Runtime) Close() error {
 	return nil
 }
 
-// nsLock returns the lock that keeps a namespace from being deleted
-// while an Apply writes into it: Apply holds it shared, the namespace
-// deletion exclusively.
-func (r *Runtime) nsLock(ns string) *sync.RWMutex {
+// nsLock keeps a deployment's namespace from being deleted while this
+// runtime writes into it.
+type nsLock struct {
+	// use is held shared by Apply and RunInit, exclusively by the
+	// namespace's deletion, which skips when it cannot have it at once:
+	// a namespace being written into is in use.
+	use sync.RWMutex
+	// clean lets one Remove at a time decide whether to delete the
+	// namespace, so that of two removing the last stacks, the second
+	// sees the first's objects gone.
+	clean sync.Mutex
+}
+
+func (r *Runtime) nsLock(ns string) *nsLock {
 	r.nsMu.Lock()
 	defer r.nsMu.Unlock()
 	l, ok := r.nsLocks[ns]
 	if !ok {
-		l = &sync.RWMutex{}
+		l = &nsLock{}
 		r.nsLocks[ns] = l
 	}
 	return l

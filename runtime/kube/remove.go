@@ -262,17 +262,21 @@ func (r *Runtime) waitStackGone(ctx context.Context, ns string, ref runtime.Stac
 }
 
 // cleanNamespace deletes a deployment's own namespace when nothing of
-// the runtime's is left in it. Applies of this runtime into the
-// namespace are held off meanwhile; one that comes after waits for the
-// namespace to be gone and creates it anew.
+// the runtime's is left in it and no Apply or RunInit of this runtime
+// is writing into it. Applies are held off meanwhile; one that comes
+// after waits for the namespace to be gone and creates it anew.
 func (r *Runtime) cleanNamespace(ctx context.Context, deployment string) error {
 	if r.opts.Namespace != "" {
 		return nil
 	}
 	ns := r.namespace(deployment)
 	lock := r.nsLock(ns)
-	lock.Lock()
-	defer lock.Unlock()
+	lock.clean.Lock()
+	defer lock.clean.Unlock()
+	if !lock.use.TryLock() {
+		return nil
+	}
+	defer lock.use.Unlock()
 	got, err := r.cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		r.forgetNamespace(ns)
