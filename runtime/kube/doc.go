@@ -116,8 +116,10 @@
 // the API server, its last Options.LogLines log lines. A service not
 // ready by its probe's timeout (or StackSpec.ReadyTimeout) fails with
 // runtime.ErrNotReady, reason "Timeout", saying what it still waits for
-// (for example "0 of 1 instances ready; web-x: Unschedulable: ...").
-// Waiting for a stopped stack fails with reason "Stopped".
+// (for example "0 of 1 instances ready; web-x: Unschedulable: ..."),
+// unless the API server cannot be reached then: the watches saw nothing,
+// and the error matches runtime.ErrUnavailable instead. Waiting for a
+// stopped stack fails with reason "Stopped".
 //
 // # Init scripts
 //

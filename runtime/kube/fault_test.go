@@ -265,6 +265,21 @@ func TestAPIServerOutage(t *testing.T) {
 	} else {
 		t.Logf("executor A: %v", err)
 	}
+	// While the API server is down, the runtime's other calls say so too.
+	spec := &runtime.StackSpec{Deployment: dep, Stack: kodoDouble(t)[1][0], ReadyTimeout: time.Second}
+	if err := rt.Wait(ctx, spec, nil); !errors.Is(runtime.MapError(rt, err), runtime.ErrUnavailable) {
+		t.Errorf("Wait during the outage: %v, want an error matching runtime.ErrUnavailable", err)
+	}
+	// A stack the watches still hold, in a configuration they never saw:
+	// at its timeout, Wait finds the API server gone.
+	mysql := &runtime.StackSpec{Deployment: dep, Stack: kodoDouble(t)[0][0], ReadyTimeout: time.Second}
+	mysql.Stack.Services[0].Envs = append(mysql.Stack.Services[0].Envs, "NEVER_APPLIED=1")
+	if err := rt.Wait(ctx, mysql, nil); !errors.Is(runtime.MapError(rt, err), runtime.ErrUnavailable) {
+		t.Errorf("Wait during the outage: %v, want an error matching runtime.ErrUnavailable", err)
+	}
+	if _, err := rt.Observe(ctx, dep); !errors.Is(runtime.MapError(rt, err), runtime.ErrUnavailable) {
+		t.Errorf("Observe during the outage: %v, want an error matching runtime.ErrUnavailable", err)
+	}
 	d, err := cat.st.GetDeployment(ctx, dep)
 	must(t, err)
 	if d.Status != store.StatusUnderChange {

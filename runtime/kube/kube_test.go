@@ -2,6 +2,7 @@ package kube_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
@@ -194,4 +196,31 @@ func TestConformanceSharedNamespace(t *testing.T) {
 		Parallel: true,
 		NoLogs:   true,
 	})
+}
+
+// TestCloseStopsWatches checks that Close ends every goroutine the
+// runtime started. It runs alone: other tests' goroutines would count.
+func TestCloseStopsWatches(t *testing.T) {
+	env := kubetest.Shared(t)
+	ignore := goleak.IgnoreCurrent()
+	rt, err := kube.New(env.Config, nil)
+	must(t, err)
+	ctx := ctxT(t, time.Minute)
+	if _, err := rt.Volumes(ctx, "none"); err != nil {
+		t.Fatal(err)
+	}
+	spec := &runtime.StackSpec{Deployment: "none", Stack: stack.Stack{Name: "none"}}
+	if err := rt.Wait(ctx, spec, nil); !errors.Is(runtime.MapError(rt, err), runtime.ErrNotFound) {
+		t.Fatalf("Wait for a missing stack: %v", err)
+	}
+	must(t, rt.Close())
+	if err := rt.Wait(ctx, spec, nil); err == nil || !errors.Is(runtime.MapError(rt, err), runtime.ErrUnavailable) {
+		t.Errorf("Wait after Close: %v, want an error matching runtime.ErrUnavailable", err)
+	}
+	// Idle HTTP connections stay with client-go's shared transports.
+	goleak.VerifyNone(t, ignore,
+		goleak.IgnoreTopFunction("golang.org/x/net/http2.(*ClientConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))
 }

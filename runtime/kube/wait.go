@@ -89,6 +89,12 @@ func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runt
 				return se
 			}
 			if !p.deadline.IsZero() && !now.Before(p.deadline) {
+				// The watches see nothing while the API server is down: say
+				// so rather than blame the service.
+				if _, err := r.cs.Discovery().ServerVersion(); err != nil && mapError(err) != err {
+					return fmt.Errorf("wait %s: service %s not seen ready in %v, and the API server cannot be reached: %w",
+						ref, p.svc.Name, p.deadline.Sub(start).Round(time.Millisecond), mapError(err))
+				}
 				se := &runtime.ServiceError{
 					Deployment: spec.Deployment, Stack: spec.Stack.Name, Service: p.svc.Name, Reason: "Timeout",
 					Err: fmt.Errorf("%w after %v: %s", runtime.ErrNotReady, p.deadline.Sub(start).Round(time.Millisecond), v.waiting),
