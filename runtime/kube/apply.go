@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -86,6 +87,14 @@ func (r *Runtime) apply(ctx context.Context, spec *runtime.StackSpec, objs []*se
 	return r.dropServices(ctx, spec, cached, keep, rep)
 }
 
+// instances says "1 instance" or "n instances".
+func instances(n int) string {
+	if n == 1 {
+		return "1 instance"
+	}
+	return strconv.Itoa(n) + " instances"
+}
+
 // serialReporter lets the goroutines of one call report one at a time.
 type serialReporter struct {
 	mu     sync.Mutex
@@ -148,13 +157,13 @@ func (r *Runtime) applyService(ctx context.Context, spec *runtime.StackSpec, o *
 
 	switch {
 	case curMeta == nil:
-		ev.Type, ev.Message = runtime.EventServiceCreated, fmt.Sprintf("%d instances", o.replicas)
+		ev.Type, ev.Message = runtime.EventServiceCreated, instances(int(o.replicas))
 	case curMeta.Annotations[AnnotationConfigHash] != o.hash:
 		ev.Type, ev.Message = runtime.EventServiceReplaced, "configuration changed"
 	case curReplicas != o.replicas:
 		ev.Type, ev.Message = runtime.EventServiceScaled, fmt.Sprintf("%d to %d instances", curReplicas, o.replicas)
 		if curReplicas == 0 {
-			ev.Message = fmt.Sprintf("started with %d instances", o.replicas)
+			ev.Message = "started with " + instances(int(o.replicas))
 		}
 	default:
 		ev.Type = runtime.EventServiceUnchanged

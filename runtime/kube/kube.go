@@ -79,7 +79,7 @@ type Options struct {
 
 	// QPS and Burst limit the client's request rate. Defaults DefaultQPS
 	// and DefaultBurst; a negative QPS turns the client-side limit off.
-	// The rest.Config's own QPS and Burst are ignored.
+	// The rest.Config's own QPS, Burst and RateLimiter are ignored.
 	QPS   float32
 	Burst int
 	// FieldManager names the runtime in server-side apply. Default
@@ -160,7 +160,7 @@ func New(cfg *rest.Config, opts *Options) (*Runtime, error) {
 		return nil, err
 	}
 	c := rest.CopyConfig(cfg)
-	c.QPS, c.Burst = o.QPS, o.Burst
+	c.QPS, c.Burst, c.RateLimiter = o.QPS, o.Burst, nil
 	if c.UserAgent == "" {
 		c.UserAgent = "stackwave (" + rest.DefaultKubernetesUserAgent() + ")"
 	}

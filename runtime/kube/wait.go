@@ -80,7 +80,7 @@ func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runt
 			switch {
 			case v.ready:
 				report.Emit(runtime.Event{Type: runtime.EventServiceReady, Stack: spec.Stack.Name, Service: p.svc.Name,
-					Message: fmt.Sprintf("%d instances ready", p.svc.Replicas())})
+					Message: instances(p.svc.Replicas()) + " ready"})
 				continue
 			case v.failure != nil:
 				se := r.serviceError(ctx, spec, p.svc.Name, v.failure)
