@@ -3,6 +3,7 @@ package kube
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -91,9 +92,9 @@ func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runt
 			if !p.deadline.IsZero() && !now.Before(p.deadline) {
 				// The watches see nothing while the API server is down: say
 				// so rather than blame the service.
-				if _, err := r.cs.Discovery().ServerVersion(); err != nil && mapError(err) != err {
+				if err := r.unreachable(ctx); err != nil {
 					return fmt.Errorf("wait %s: service %s not seen ready in %v, and the API server cannot be reached: %w",
-						ref, p.svc.Name, p.deadline.Sub(start).Round(time.Millisecond), mapError(err))
+						ref, p.svc.Name, p.deadline.Sub(start).Round(time.Millisecond), err)
 				}
 				se := &runtime.ServiceError{
 					Deployment: spec.Deployment, Stack: spec.Stack.Name, Service: p.svc.Name, Reason: "Timeout",
@@ -127,6 +128,23 @@ func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runt
 		case <-timer.C:
 		}
 	}
+}
+
+// unreachable returns an error matching runtime.ErrUnavailable when the
+// API server does not answer a version request, or nil.
+func (r *Runtime) unreachable(ctx context.Context) error {
+	probe, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	err := r.cs.Discovery().RESTClient().Get().AbsPath("/version").Do(probe).Error()
+	switch {
+	case err == nil:
+		return nil
+	case probe.Err() != nil && ctx.Err() == nil:
+		return runtime.Wrap(runtime.ErrUnavailable, fmt.Errorf("no answer to a version request in 5s: %w", err))
+	case errors.Is(mapError(err), runtime.ErrUnavailable):
+		return mapError(err)
+	}
+	return nil
 }
 
 // stackExists reports whether a stack has a workload: one the cache
@@ -325,14 +343,6 @@ func lastRun(t *corev1.ContainerStateTerminated) string {
 	return s
 }
 
-// cmpOr returns a when b is not empty, else "".
-func cmpOr(a, b string) string {
-	if b == "" {
-		return ""
-	}
-	return a
-}
-
 func joinMessage(a, b string) string {
 	switch {
 	case a == "":
@@ -392,7 +402,11 @@ func (r *Runtime) serviceError(ctx context.Context, spec *runtime.StackSpec, ser
 	msg := f.message
 	if f.pod != nil {
 		se.Instance = f.pod.Name
-		msg = "pod " + f.pod.Name + cmpOr(": "+msg, msg)
+		if msg != "" {
+			msg = "pod " + f.pod.Name + ": " + msg
+		} else {
+			msg = "pod " + f.pod.Name
+		}
 		se.Logs = r.logs(ctx, f)
 	}
 	if msg != "" {
