@@ -269,6 +269,9 @@ func TestJudge(t *testing.T) {
 		{"ready", deployment(func(*appsv1.Deployment) {}), true, ""},
 		{"generation not observed", deployment(func(d *appsv1.Deployment) { d.Status.ObservedGeneration = 2 }), false, ""},
 		{"old pods left", deployment(func(d *appsv1.Deployment) { d.Status.Replicas = 3 }), false, ""},
+		{"scale-down not done", deployment(func(d *appsv1.Deployment) {
+			d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.ReadyReplicas, d.Status.AvailableReplicas = 3, 3, 3, 3
+		}), false, ""},
 		{"not available", deployment(func(d *appsv1.Deployment) { d.Status.AvailableReplicas = 1 }), false, ""},
 		{"other config", deployment(func(d *appsv1.Deployment) { d.Annotations[AnnotationConfigHash] = "sha256:other" }), false, ""},
 		{"stopped", deployment(func(d *appsv1.Deployment) { zero := int32(0); d.Spec.Replicas = &zero }), false, "Stopped"},

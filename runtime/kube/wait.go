@@ -258,7 +258,10 @@ func (r *Runtime) judge(ns string, spec *runtime.StackSpec, svc *stack.Service, 
 	switch {
 	case observed < m.Generation:
 		return verdict{waiting: "controller has not observed the latest generation"}
-	case updated < want || cur > updated || ready < want || available < want:
+	case cur != want || updated < want || ready < want || available < want:
+		// status.replicas counts every pod not being deleted: those of
+		// older configurations, and those a scale-down has yet to
+		// delete. As kstatus requires, it must be the count wanted.
 		return verdict{waiting: fmt.Sprintf("%d of %d instances ready (%d updated, %d available, %d in all)%s",
 			ready, want, updated, available, cur, podsWaiting(pods))}
 	case progress != "":
