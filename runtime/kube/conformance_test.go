@@ -1,0 +1,48 @@
+package kube_test
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stackwave/stackwave/internal/kubetest"
+	"github.com/stackwave/stackwave/runtime"
+	"github.com/stackwave/stackwave/runtime/kube"
+	"github.com/stackwave/stackwave/runtime/runtimetest"
+	"github.com/stackwave/stackwave/stack"
+)
+
+// TestConformance runs the runtime's conformance suite on the test
+// control plane. kwok makes plain pods Running and Ready; the pods of
+// services that must become ready late, never, or exit are left to the
+// fake kubelet, which writes their status as a kubelet would, and so are
+// the pods of init-script Jobs, which it finishes with the exit code the
+// script asks for. No container runs, so there are no logs to report.
+func TestConformance(t *testing.T) {
+	env := kubetest.Shared(t)
+	kl := startKubelet(t, env)
+	startProvisioner(t, env)
+	runtimetest.Run(t, &runtimetest.Harness{
+		NewRuntime: func(t *testing.T) runtime.Runtime {
+			return newRuntime(t, env.Config, &kube.Options{PodTemplate: kl.podTemplate, BaseDomain: "kube.test"})
+		},
+		Deployment: func(t *testing.T) string {
+			dep := "rt-" + randomHex(4)
+			kl.claim(dep)
+			return dep
+		},
+		Service: func(t *testing.T, ref runtime.StackRef, name string, b runtimetest.Behavior) stack.Service {
+			kl.set(ref.Deployment, ref.Stack, name, behavior{
+				readyAfter: b.ReadyAfter, neverReady: b.NeverReady,
+				exit: b.Exit, exitAfter: b.ExitAfter, exitCode: b.ExitCode,
+			})
+			return stack.Service{Name: name, UnitType: "1U1G", Image: stack.Image{Name: "registry.kube.test/testapp", Tag: "1"}}
+		},
+		InitScript: func(t *testing.T, ref runtime.StackRef, service string, exitCode int) stack.InitScript {
+			return stack.InitScript{ServiceName: service, Command: []string{"/bin/sh", "-c", "exit " + strconv.Itoa(exitCode)}}
+		},
+		Timeout:  time.Minute,
+		Parallel: true,
+		NoLogs:   true,
+	})
+}

@@ -1,0 +1,274 @@
+package kube
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/stackwave/stackwave/runtime"
+	"github.com/stackwave/stackwave/stack"
+)
+
+// Observe reports what exists of a deployment, read from the API server
+// (five list requests), never from memory: workloads give the stacks and
+// services with their config hash, tier, product and version; their pods
+// give the instances; Services and Ingresses the endpoints. Objects being
+// deleted are left out.
+func (r *Runtime) Observe(ctx context.Context, deployment string) (*runtime.DeploymentState, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("observe %s: %w", deployment, err)
+	}
+	ns := r.namespace(deployment)
+	o := metav1.ListOptions{LabelSelector: deploymentSelector(deployment)}
+	var (
+		deps  *appsv1.DeploymentList
+		sets  *appsv1.StatefulSetList
+		pods  *corev1.PodList
+		svcs  *corev1.ServiceList
+		ings  *networkingv1.IngressList
+		group errgroup.Group
+	)
+	group.Go(func() (err error) { deps, err = r.cs.AppsV1().Deployments(ns).List(ctx, o); return })
+	group.Go(func() (err error) { sets, err = r.cs.AppsV1().StatefulSets(ns).List(ctx, o); return })
+	group.Go(func() (err error) { pods, err = r.cs.CoreV1().Pods(ns).List(ctx, o); return })
+	group.Go(func() (err error) { svcs, err = r.cs.CoreV1().Services(ns).List(ctx, o); return })
+	group.Go(func() (err error) { ings, err = r.cs.NetworkingV1().Ingresses(ns).List(ctx, o); return })
+	if err := group.Wait(); err != nil {
+		return nil, fmt.Errorf("observe %s: %w", deployment, ctxErr(ctx, err))
+	}
+
+	ds := &runtime.DeploymentState{Deployment: deployment, Stacks: []runtime.StackState{}}
+	stacks := map[string]*runtime.StackState{}
+	stopped := map[string]int{} // stack -> stopped services
+	addService := func(m *metav1.ObjectMeta, replicas int32) {
+		if m.DeletionTimestamp != nil || m.Labels[LabelComponent] != ComponentService {
+			return
+		}
+		name := m.Labels[LabelStack]
+		st := stacks[name]
+		if st == nil {
+			tier, _ := strconv.Atoi(m.Labels[LabelTier])
+			st = &runtime.StackState{Name: name, Tier: tier, ProductID: m.Annotations[annProductID], VersionID: m.Annotations[annVersionID]}
+			stacks[name] = st
+		}
+		desired, err := strconv.Atoi(m.Annotations[annInstances])
+		if err != nil {
+			desired = int(replicas)
+		}
+		if replicas == 0 && desired > 0 {
+			stopped[name]++
+		}
+		svc := runtime.ServiceState{Name: m.Labels[LabelService], Hash: m.Annotations[AnnotationConfigHash], Desired: desired, Instances: []runtime.InstanceState{}}
+		svc.Endpoints = r.endpoints(m, svcs.Items, ings.Items)
+		st.Services = append(st.Services, svc)
+	}
+	for i := range deps.Items {
+		addService(&deps.Items[i].ObjectMeta, ptrValue(deps.Items[i].Spec.Replicas, 1))
+	}
+	for i := range sets.Items {
+		addService(&sets.Items[i].ObjectMeta, ptrValue(sets.Items[i].Spec.Replicas, 1))
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		st := stacks[p.Labels[LabelStack]]
+		if st == nil || p.DeletionTimestamp != nil || p.Labels[LabelComponent] != ComponentService {
+			continue
+		}
+		if svc := st.Service(p.Labels[LabelService]); svc != nil {
+			svc.Instances = append(svc.Instances, instance(p))
+		}
+	}
+	for _, st := range stacks {
+		slices.SortFunc(st.Services, func(a, b runtime.ServiceState) int { return strings.Compare(a.Name, b.Name) })
+		for i := range st.Services {
+			slices.SortFunc(st.Services[i].Instances, func(a, b runtime.InstanceState) int { return strings.Compare(a.Name, b.Name) })
+		}
+		st.Stopped = stopped[st.Name] > 0 && stopped[st.Name] == len(st.Services)
+		ds.Stacks = append(ds.Stacks, *st)
+	}
+	slices.SortFunc(ds.Stacks, func(a, b runtime.StackState) int {
+		return cmp.Or(cmp.Compare(a.Tier, b.Tier), strings.Compare(a.Name, b.Name))
+	})
+	return ds, nil
+}
+
+// instance reports one pod.
+func instance(p *corev1.Pod) runtime.InstanceState {
+	in := runtime.InstanceState{Name: p.Name, ID: string(p.UID)}
+	running := p.Status.Phase == corev1.PodRunning && len(p.Status.ContainerStatuses) > 0
+	for _, cs := range p.Status.ContainerStatuses {
+		switch {
+		case cs.State.Running != nil:
+			if in.StartedAt.IsZero() || cs.State.Running.StartedAt.After(in.StartedAt) {
+				in.StartedAt = cs.State.Running.StartedAt.Time
+			}
+		case cs.State.Terminated != nil:
+			running = false
+			in.ExitCode = int(cs.State.Terminated.ExitCode)
+			in.Reason = exitReason(cs.State.Terminated.Reason)
+		case cs.State.Waiting != nil:
+			running = false
+			in.Reason = cs.State.Waiting.Reason
+		}
+	}
+	if in.StartedAt.IsZero() && p.Status.StartTime != nil {
+		in.StartedAt = p.Status.StartTime.Time
+	}
+	in.Running = running
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			in.Ready = c.Status == corev1.ConditionTrue && running
+			if !in.Ready && in.Reason == "" && running {
+				in.Reason = "NotReady"
+			}
+		}
+	}
+	if in.Reason == "" && !running {
+		in.Reason = string(p.Status.Phase)
+		if p.Status.Reason != "" {
+			in.Reason = p.Status.Reason
+		}
+	}
+	return in
+}
+
+// endpoints reports where a service's access points answer: the
+// ClusterIP Service's address for internal_ip and domain ports, the
+// public Service's load balancer address or node port for public_ip
+// ports, and the Ingress host for domain ports. Internal is the
+// Service's name and port, which other services of the deployment
+// resolve.
+func (r *Runtime) endpoints(m *metav1.ObjectMeta, svcs []corev1.Service, ings []networkingv1.Ingress) []runtime.Endpoint {
+	aps := parseAccessPoints(m.Annotations[annAccessPoints])
+	if len(aps) == 0 {
+		return nil
+	}
+	n := r.names(m.Labels[LabelDeployment], m.Labels[LabelStack], m.Labels[LabelService])
+	var cluster, public *corev1.Service
+	for i := range svcs {
+		switch svcs[i].Name {
+		case n.service:
+			cluster = &svcs[i]
+		case n.public:
+			public = &svcs[i]
+		}
+	}
+	var ing *networkingv1.Ingress
+	for i := range ings {
+		if ings[i].Name == n.ingress {
+			ing = &ings[i]
+		}
+	}
+	var out []runtime.Endpoint
+	for _, ap := range aps {
+		ep := runtime.Endpoint{Type: ap.typ, Proto: ap.proto, BackendPort: ap.port}
+		proto := kubeProtocol(ap.proto)
+		switch ap.typ {
+		case stack.AccessInternalIP, stack.AccessDomain:
+			if cluster != nil {
+				ep.Address = serviceAddress(cluster, ap.port, proto)
+				ep.Internal = net.JoinHostPort(cluster.Name, strconv.Itoa(ap.port))
+			}
+			if ap.typ == stack.AccessDomain && ing != nil {
+				for _, rule := range ing.Spec.Rules {
+					if rule.HTTP != nil && len(rule.HTTP.Paths) > 0 && rule.HTTP.Paths[0].Backend.Service != nil &&
+						int(rule.HTTP.Paths[0].Backend.Service.Port.Number) == ap.port {
+						ep.Host = rule.Host
+						if lb := lbAddress(ing.Status.LoadBalancer.Ingress); lb != "" {
+							ep.Address = net.JoinHostPort(lb, "80")
+						}
+						break
+					}
+				}
+			}
+		case stack.AccessPublicIP:
+			if public == nil {
+				break
+			}
+			for _, sp := range public.Spec.Ports {
+				if sp.TargetPort.IntValue() != ap.port || sp.Protocol != proto {
+					continue
+				}
+				var lb string
+				for _, in := range public.Status.LoadBalancer.Ingress {
+					lb = cmp.Or(in.IP, in.Hostname)
+					break
+				}
+				switch {
+				case lb != "":
+					ep.Address = net.JoinHostPort(lb, strconv.Itoa(int(sp.Port)))
+				case r.opts.NodeAddress != "" && sp.NodePort != 0:
+					ep.Address = net.JoinHostPort(r.opts.NodeAddress, strconv.Itoa(int(sp.NodePort)))
+				case public.Spec.ClusterIP != "" && public.Spec.ClusterIP != corev1.ClusterIPNone:
+					ep.Address = net.JoinHostPort(public.Spec.ClusterIP, strconv.Itoa(int(sp.Port)))
+				}
+				ep.Internal = net.JoinHostPort(public.Name, strconv.Itoa(int(sp.Port)))
+				break
+			}
+		}
+		out = append(out, ep)
+	}
+	return out
+}
+
+func serviceAddress(s *corev1.Service, port int, proto corev1.Protocol) string {
+	if s.Spec.ClusterIP == "" || s.Spec.ClusterIP == corev1.ClusterIPNone {
+		return ""
+	}
+	for _, sp := range s.Spec.Ports {
+		if int(sp.Port) == port && sp.Protocol == proto {
+			return net.JoinHostPort(s.Spec.ClusterIP, strconv.Itoa(port))
+		}
+	}
+	return ""
+}
+
+func lbAddress(ings []networkingv1.IngressLoadBalancerIngress) string {
+	for _, in := range ings {
+		if a := cmp.Or(in.IP, in.Hostname); a != "" {
+			return a
+		}
+	}
+	return ""
+}
+
+// Volumes lists the PersistentVolumeClaims of a deployment's stacks,
+// those of removed stacks included, sorted by stack, service and name.
+func (r *Runtime) Volumes(ctx context.Context, deployment string) ([]runtime.VolumeState, error) {
+	ns := r.namespace(deployment)
+	l, err := r.cs.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{LabelSelector: deploymentSelector(deployment)})
+	if err != nil {
+		return nil, fmt.Errorf("volumes %s: %w", deployment, ctxErr(ctx, err))
+	}
+	out := []runtime.VolumeState{}
+	for i := range l.Items {
+		c := &l.Items[i]
+		if c.DeletionTimestamp != nil {
+			continue
+		}
+		v := runtime.VolumeState{
+			Name: c.Name, Stack: c.Labels[LabelStack], Service: c.Labels[LabelService],
+			MountPath: c.Annotations[annMountPath],
+		}
+		if vol, err := stack.ParseVolume(c.Annotations[annVolumeType]); err == nil {
+			v.Class, v.SizeBytes = vol.Class, vol.SizeBytes
+		} else if q, ok := c.Spec.Resources.Requests[corev1.ResourceStorage]; ok {
+			v.SizeBytes = q.Value()
+		}
+		out = append(out, v)
+	}
+	slices.SortFunc(out, func(a, b runtime.VolumeState) int {
+		return cmp.Or(strings.Compare(a.Stack, b.Stack), strings.Compare(a.Service, b.Service), strings.Compare(a.Name, b.Name))
+	})
+	return out, nil
+}
