@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/runtime/docker"
+	"github.com/stackwave/stackwave/runtime/kube"
 	"github.com/stackwave/stackwave/runtime/sim"
 )
 
@@ -33,8 +35,7 @@ func openRuntime(ctx context.Context, name string) (runtime.Runtime, func() erro
 	case "docker":
 		return openDocker(ctx)
 	case "kube":
-		// Plug runtime/kube in here, configured from KUBECONFIG.
-		return nil, nil, fmt.Errorf("runtime %s is not available in this build; use --runtime memory", name)
+		return openKube(ctx)
 	}
 	return nil, nil, fmt.Errorf("%w %q: want %s", errUnknownRuntime, name, runtimeNames)
 }
@@ -63,6 +64,27 @@ func openDocker(ctx context.Context) (runtime.Runtime, func() error, error) {
 	if _, err := rt.Client().Ping(pctx, client.PingOptions{}); err != nil {
 		rt.Close()
 		return nil, nil, fmt.Errorf("docker engine unreachable: %w", err)
+	}
+	return rt, rt.Close, nil
+}
+
+// openKube connects to the cluster KUBECONFIG (or ~/.kube/config) names,
+// in its current context, and checks that the API server answers.
+func openKube(ctx context.Context) (runtime.Runtime, func() error, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, nil, fmt.Errorf("kubernetes: no usable kubeconfig (KUBECONFIG or ~/.kube/config): %w", err)
+	}
+	rt, err := kube.New(cfg, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := rt.Clientset().Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(pctx); err != nil {
+		rt.Close()
+		return nil, nil, fmt.Errorf("kubernetes API server %s unreachable: %w", cfg.Host, err)
 	}
 	return rt, rt.Close, nil
 }

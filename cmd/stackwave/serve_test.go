@@ -103,7 +103,7 @@ func TestServeRefusals(t *testing.T) {
 		{[]string{"--addr", "0.0.0.0:0", "--runtime", "memory", "--store", "memory:"}, 2, "--addr 0.0.0.0:0 is not a loopback address: without --policy every caller may do everything"},
 		{[]string{"--addr", ":8080", "--runtime", "memory", "--store", "memory:"}, 2, "is not a loopback address"},
 		{[]string{"--runtime", "docker", "--store", "memory:"}, 1, "docker engine unreachable"},
-		{[]string{"--runtime", "kube", "--store", "memory:"}, 1, "runtime kube is not available in this build"},
+		{[]string{"--runtime", "kube", "--store", "memory:"}, 1, "kubernetes: no usable kubeconfig"},
 		{[]string{"--runtime", "podman", "--store", "memory:"}, 2, `unknown runtime "podman": want docker, kube or memory`},
 		{[]string{"--runtime", "memory", "--store", "mongodb://x"}, 1, "unknown scheme"},
 		{[]string{"--runtime", "memory", "--store", "memory:", "--tokens", "/nonexistent"}, 2, "tokens:"},
@@ -113,6 +113,8 @@ func TestServeRefusals(t *testing.T) {
 	}
 	// No engine answers here, whatever runs on this machine.
 	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "no-docker.sock"))
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "no-kubeconfig"))
+	t.Setenv("HOME", t.TempDir())
 	for _, tc := range tests {
 		code, _, errOut := cli(t, "", append([]string{"serve"}, tc.args...)...)
 		if code != tc.code || !strings.Contains(errOut, tc.want) {
