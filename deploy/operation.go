@@ -229,14 +229,14 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 			if s, _ := o.from.StackDeps.Stack(req.Stack); s == nil {
 				return nil, fmt.Errorf("%w: %s %s: no stack %q in version %s", ErrInvalidRequest, typ, name, req.Stack, o.from.ID)
 			}
-			if o.fromFiles, err = renderFiles(name, o.productName, o.fromDeps, o.templates, o.vars); err != nil {
+			if o.fromFiles, err = renderFiles(name, o.productName, o.fromDeps, o.templates, o.vars, o.host); err != nil {
 				return nil, fmt.Errorf("%w: %s %s: %w", ErrInvalidRequest, typ, name, err)
 			}
 		}
 	}
 	if o.to != nil {
 		o.toDeps = withScale(o.to.StackDeps, params)
-		if o.toFiles, err = renderFiles(name, o.productName, o.toDeps, o.templates, o.vars); err != nil {
+		if o.toFiles, err = renderFiles(name, o.productName, o.toDeps, o.templates, o.vars, o.host); err != nil {
 			return nil, fmt.Errorf("%w: %s %s: %w", ErrInvalidRequest, typ, name, err)
 		}
 		if o.plan, err = NewPlan(o.toDeps); err != nil {
@@ -606,6 +606,12 @@ func (o *operation) call(ctx context.Context, fn func(context.Context) error) er
 	return fn(ctx)
 }
 
+// host names a service for the other services of the deployment, as the
+// runtime resolves it.
+func (o *operation) host(stackName, service string) string {
+	return runtime.ServiceHost(o.e.rt, o.name, stackName, service)
+}
+
 // spec builds the runtime spec of a stack.
 func (o *operation) spec(s *stack.Stack, tier int, fs files, v *product.Version) *runtime.StackSpec {
 	spec := &runtime.StackSpec{
@@ -947,7 +953,7 @@ func (o *operation) rollback(ctx context.Context) {
 	if len(restore) == 0 || o.from == nil {
 		return
 	}
-	fromFiles, err := renderFiles(o.name, o.productName, o.fromDeps, o.templates, o.vars)
+	fromFiles, err := renderFiles(o.name, o.productName, o.fromDeps, o.templates, o.vars, o.host)
 	if err != nil {
 		o.addErr(fmt.Errorf("rollback: %w", err))
 		return

@@ -28,13 +28,17 @@ import (
 //	.Services                                  "stack/service" -> {Host, Alias, Ports}
 //
 // and the functions host, port and addr: {{host "mysql-cluster" "mysql-1"}}
-// is "mysql-1.mysql-cluster", {{port "mysql-cluster" "mysql-1"}} its first
-// backend port, {{addr "mysql-cluster" "mysql-1"}} both joined by ':'. A
-// missing template, variable or service is an error naming it.
+// is the name the runtime resolves for that service ("mysql-1.mysql-cluster"
+// on Docker, its Service "mysql-cluster-mysql-1" on Kubernetes),
+// {{port "mysql-cluster" "mysql-1"}} its first backend port,
+// {{addr "mysql-cluster" "mysql-1"}} both joined by ':'. A missing
+// template, variable or service is an error naming it.
 
 // ServiceAddress is how services reach a service inside a deployment.
 type ServiceAddress struct {
-	// Host is "<service>.<stack>".
+	// Host is the name the runtime resolves: "<service>.<stack>" on
+	// Docker, the service's Service object on Kubernetes (see
+	// runtime.ServiceHost).
 	Host string
 	// Alias is "<stack>-<service>".
 	Alias string
@@ -61,8 +65,13 @@ func (e *RenderError) Error() string {
 	return fmt.Sprintf("render config: stack %s service %s path %s: %s", e.Stack, e.Service, e.Path, e.Msg)
 }
 
+// hostFunc names a service for the other services of its deployment.
+type hostFunc func(stackName, service string) string
+
+func defaultHost(stackName, service string) string { return service + "." + stackName }
+
 // addresses returns the in-deployment address of every service of deps.
-func addresses(deps stack.Deps) map[string]ServiceAddress {
+func addresses(deps stack.Deps, host hostFunc) map[string]ServiceAddress {
 	out := map[string]ServiceAddress{}
 	for _, tier := range deps {
 		for si := range tier {
@@ -73,7 +82,7 @@ func addresses(deps stack.Deps) map[string]ServiceAddress {
 				for _, ap := range svc.AccessPoints {
 					ports = append(ports, ap.BackendPorts...)
 				}
-				out[s.Name+"/"+svc.Name] = ServiceAddress{Host: svc.Name + "." + s.Name, Alias: s.Name + "-" + svc.Name, Ports: ports}
+				out[s.Name+"/"+svc.Name] = ServiceAddress{Host: host(s.Name, svc.Name), Alias: s.Name + "-" + svc.Name, Ports: ports}
 			}
 		}
 	}
@@ -82,7 +91,10 @@ func addresses(deps stack.Deps) map[string]ServiceAddress {
 
 // renderFiles renders the config files of every service of deps. The
 // result maps stack name -> service name -> path -> content.
-func renderFiles(deployment, productName string, deps stack.Deps, templates, vars map[string]string) (map[string]map[string]map[string][]byte, error) {
+func renderFiles(deployment, productName string, deps stack.Deps, templates, vars map[string]string, host hostFunc) (map[string]map[string]map[string][]byte, error) {
+	if host == nil {
+		host = defaultHost
+	}
 	var addrs map[string]ServiceAddress
 	parsed := map[string]*template.Template{}
 	out := map[string]map[string]map[string][]byte{}
@@ -95,7 +107,7 @@ func renderFiles(deployment, productName string, deps stack.Deps, templates, var
 					continue
 				}
 				if addrs == nil {
-					addrs = addresses(deps)
+					addrs = addresses(deps, host)
 				}
 				files := map[string][]byte{}
 				for _, p := range svc.ConfigPaths {

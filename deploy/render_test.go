@@ -17,7 +17,7 @@ func renderDeps() stack.Deps {
 
 func TestRenderFiles(t *testing.T) {
 	tpl := map[string]string{"/etc/api.conf": `db={{addr "db" "mysql"}} host={{host "db" "mysql"}} region={{.Vars.region}} me={{.Stack}}/{{.Service}} in {{.Deployment}} of {{.Product}}`}
-	out, err := renderFiles("prod1", "shop", renderDeps(), tpl, map[string]string{"region": "eu"})
+	out, err := renderFiles("prod1", "shop", renderDeps(), tpl, map[string]string{"region": "eu"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestRenderFilesLookupOrder(t *testing.T) {
 		"other/api:/etc/api.conf": "wrong stack",
 		"worker:/etc/api.conf":    "wrong service",
 	}
-	out, err := renderFiles("d", "p", renderDeps(), tpl, nil)
+	out, err := renderFiles("d", "p", renderDeps(), tpl, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestRenderFilesLookupOrder(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 	delete(tpl, "web/api:/etc/api.conf")
-	out, _ = renderFiles("d", "p", renderDeps(), tpl, nil)
+	out, _ = renderFiles("d", "p", renderDeps(), tpl, nil, nil)
 	if got := string(out["web"]["api"]["/etc/api.conf"]); got != "by service" {
 		t.Fatalf("got %q", got)
 	}
@@ -63,7 +63,7 @@ func TestRenderFilesErrors(t *testing.T) {
 		"parse error":      {map[string]string{"/etc/api.conf": `{{`}, nil, "unclosed action"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := renderFiles("d", "p", renderDeps(), tc.tpl, tc.vars)
+			_, err := renderFiles("d", "p", renderDeps(), tc.tpl, tc.vars, nil)
 			var re *RenderError
 			if !errors.As(err, &re) || re.Stack != "web" || re.Service != "api" || re.Path != "/etc/api.conf" {
 				t.Fatalf("err = %v, want a RenderError for web/api /etc/api.conf", err)
@@ -83,5 +83,17 @@ func TestRedactor(t *testing.T) {
 	err := redactError(r, errors.New("bad value s3cr3t"))
 	if err.Error() != "bad value <redacted>" {
 		t.Fatalf("got %q", err)
+	}
+}
+
+func TestRenderFilesUsesTheRuntimesHostNames(t *testing.T) {
+	tpl := map[string]string{"/etc/api.conf": `{{addr "db" "mysql"}} {{(index .Services "db/mysql").Host}}`}
+	host := func(stackName, service string) string { return stackName + "-" + service + ".svc" }
+	out, err := renderFiles("d", "p", renderDeps(), tpl, nil, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(out["web"]["api"]["/etc/api.conf"]); got != "db-mysql.svc:3306 db-mysql.svc" {
+		t.Fatalf("got %q", got)
 	}
 }

@@ -87,6 +87,26 @@ type VolumeLister interface {
 	Volumes(ctx context.Context, deployment string) ([]VolumeState, error)
 }
 
+// Addresser is implemented by runtimes whose services reach each other by
+// host names other than "<service>.<stack>" (Kubernetes reaches a service
+// through its Service object). Config templates use it for the host and
+// addr functions.
+type Addresser interface {
+	// ServiceHost returns the host name by which the services of a
+	// deployment reach the named service.
+	ServiceHost(deployment, stack, service string) string
+}
+
+// ServiceHost returns the host name by which the services of a deployment
+// reach a service on rt: the runtime's own answer when it implements
+// Addresser, else "<service>.<stack>".
+func ServiceHost(rt Runtime, deployment, stackName, service string) string {
+	if a, ok := rt.(Addresser); ok {
+		return a.ServiceHost(deployment, stackName, service)
+	}
+	return service + "." + stackName
+}
+
 // ErrorMapper is implemented by runtimes whose native errors MapError
 // should translate.
 type ErrorMapper interface {

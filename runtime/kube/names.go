@@ -204,3 +204,9 @@ func stackSelector(deployment, stackName string) string {
 func deploymentSelector(deployment string) string {
 	return LabelManagedBy + "=" + ManagedBy + "," + LabelDeployment + "=" + deployment
 }
+
+// ServiceHost implements runtime.Addresser: services reach each other
+// through the ClusterIP Service of the service, in the same namespace.
+func (r *Runtime) ServiceHost(deployment, stackName, service string) string {
+	return r.names(deployment, stackName, service).service
+}
