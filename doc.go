@@ -37,8 +37,8 @@
 //     scale, resume), with failure policies, rollback, events and status.
 //   - [github.com/stackwave/stackwave/api]: an HTTP handler over a store and an
 //     executor, with authentication and authorization, for control planes.
-//   - cmd/stackwave: the command line (validate, plan, apply, status, destroy,
-//     serve, products).
+//   - cmd/stackwave: the command line (quickstart, validate, plan, apply,
+//     status, destroy, serve, products).
 //
 // # Deploying from Go
 //
