@@ -333,33 +333,41 @@ func (d *fastDecoder) boolean() bool {
 }
 
 // strings consumes an array of strings.
-func (d *fastDecoder) strings() []string {
+func (d *fastDecoder) strings() []string { return scratchList(d, &d.strs, d.str) }
+
+// integers consumes an array of integers.
+func (d *fastDecoder) integers() []int { return scratchList(d, &d.ints, d.integer) }
+
+// scratchList consumes an array, gathering its elements in a scratch slice
+// shared by nested arrays and returning an exactly sized copy (an empty,
+// non-nil slice for []).
+func scratchList[T any](d *fastDecoder, scratch *[]T, elem func() T) []T {
 	d.expect('[')
-	base := len(d.strs)
+	base := len(*scratch)
 	for first := true; d.more(']', first); first = false {
-		d.strs = append(d.strs, d.str())
+		*scratch = append(*scratch, elem())
 	}
-	out := slices.Clone(d.strs[base:])
+	out := slices.Clone((*scratch)[base:])
 	if out == nil {
-		out = []string{}
+		out = []T{}
 	}
-	d.strs = d.strs[:base]
+	clear((*scratch)[base:]) // drop references for the collector
+	*scratch = (*scratch)[:base]
 	return out
 }
 
-// integers consumes an array of integers.
-func (d *fastDecoder) integers() []int {
+// list consumes an array of elements too rare to be worth a scratch
+// slice.
+func list[T any](d *fastDecoder, elem func() T) []T {
 	d.expect('[')
-	base := len(d.ints)
+	var out []T
 	for first := true; d.more(']', first); first = false {
-		d.ints = append(d.ints, d.integer())
+		out = append(out, elem())
 	}
-	out := slices.Clone(d.ints[base:])
 	if out == nil {
-		out = []int{}
+		out = []T{}
 	}
-	d.ints = d.ints[:base]
-	return out
+	return slices.Clip(out)
 }
 
 func (d *fastDecoder) document(doc *Document) {
@@ -622,44 +630,28 @@ func (d *fastDecoder) envs() []string {
 	return out
 }
 
-func (d *fastDecoder) volumeArgs() []stack.VolumeArg {
-	d.expect('[')
-	var out []stack.VolumeArg
-	for first := true; d.more(']', first); first = false {
-		var va stack.VolumeArg
-		d.expect('{')
-		var mask uint32
-		for f := true; d.more('}', f); f = false {
-			switch string(d.key()) {
-			case "mount_path":
-				d.seen(&mask, 1<<0)
-				va.MountPath = d.str()
-			case "unit_type":
-				d.seen(&mask, 1<<1)
-				va.UnitType = d.str()
-			default:
-				d.fail()
-			}
+func (d *fastDecoder) volumeArgs() []stack.VolumeArg { return list(d, d.volumeArg) }
+
+func (d *fastDecoder) volumeArg() stack.VolumeArg {
+	var va stack.VolumeArg
+	d.expect('{')
+	var mask uint32
+	for first := true; d.more('}', first); first = false {
+		switch string(d.key()) {
+		case "mount_path":
+			d.seen(&mask, 1<<0)
+			va.MountPath = d.str()
+		case "unit_type":
+			d.seen(&mask, 1<<1)
+			va.UnitType = d.str()
+		default:
+			d.fail()
 		}
-		out = append(out, va)
 	}
-	if out == nil {
-		out = []stack.VolumeArg{}
-	}
-	return slices.Clip(out)
+	return va
 }
 
-func (d *fastDecoder) accessPoints() []stack.AccessPoint {
-	d.expect('[')
-	var out []stack.AccessPoint
-	for first := true; d.more(']', first); first = false {
-		out = append(out, d.accessPoint())
-	}
-	if out == nil {
-		out = []stack.AccessPoint{}
-	}
-	return slices.Clip(out)
-}
+func (d *fastDecoder) accessPoints() []stack.AccessPoint { return list(d, d.accessPoint) }
 
 func (d *fastDecoder) accessPoint() stack.AccessPoint {
 	var ap stack.AccessPoint
@@ -686,31 +678,25 @@ func (d *fastDecoder) accessPoint() stack.AccessPoint {
 	return ap
 }
 
-func (d *fastDecoder) initScripts() []stack.InitScript {
-	d.expect('[')
-	var out []stack.InitScript
-	for first := true; d.more(']', first); first = false {
-		var is stack.InitScript
-		d.expect('{')
-		var mask uint32
-		for f := true; d.more('}', f); f = false {
-			switch string(d.key()) {
-			case "service_name":
-				d.seen(&mask, 1<<0)
-				is.ServiceName = d.str()
-			case "command":
-				d.seen(&mask, 1<<1)
-				is.Command = d.strings()
-			default:
-				d.fail()
-			}
+func (d *fastDecoder) initScripts() []stack.InitScript { return list(d, d.initScript) }
+
+func (d *fastDecoder) initScript() stack.InitScript {
+	var is stack.InitScript
+	d.expect('{')
+	var mask uint32
+	for first := true; d.more('}', first); first = false {
+		switch string(d.key()) {
+		case "service_name":
+			d.seen(&mask, 1<<0)
+			is.ServiceName = d.str()
+		case "command":
+			d.seen(&mask, 1<<1)
+			is.Command = d.strings()
+		default:
+			d.fail()
 		}
-		out = append(out, is)
 	}
-	if out == nil {
-		out = []stack.InitScript{}
-	}
-	return slices.Clip(out)
+	return is
 }
 
 func (d *fastDecoder) probe() *stack.Probe {
