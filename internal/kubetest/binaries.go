@@ -109,7 +109,7 @@ func prepareBinaries() (string, error) {
 	}
 	script, err := buildScript()
 	if err != nil {
-		return "", fmt.Errorf("kubetest: %s is missing %s and build.sh was not found: %w",
+		return "", fmt.Errorf("%s is missing %s and build.sh was not found: %w",
 			dir, strings.Join(missing, ", "), err)
 	}
 	fmt.Fprintf(os.Stderr, "kubetest: %s is missing %s; building with %s (first run only, takes several minutes)\n",
@@ -121,11 +121,11 @@ func prepareBinaries() (string, error) {
 	cmd.Stderr = cmd.Stdout
 	started := time.Now()
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("kubetest: %s failed after %s: %v\n--- build output (last lines) ---\n%s",
+		return "", fmt.Errorf("%s failed after %s: %v\n--- build output (last lines) ---\n%s",
 			script, time.Since(started).Round(time.Second), err, tailLines(out.Bytes(), 60))
 	}
 	if missing := missingBinaries(dir); len(missing) != 0 {
-		return "", fmt.Errorf("kubetest: %s succeeded but %s still lacks %s\n--- build output (last lines) ---\n%s",
+		return "", fmt.Errorf("%s succeeded but %s still lacks %s\n--- build output (last lines) ---\n%s",
 			script, dir, strings.Join(missing, ", "), tailLines(out.Bytes(), 60))
 	}
 	return dir, nil

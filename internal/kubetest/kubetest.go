@@ -169,7 +169,7 @@ func start(dir string, opts *Options) (*Env, error) {
 	e := &Env{Dir: dir, opts: o, bins: bins}
 	if dir == "" {
 		if e.Dir, err = os.MkdirTemp("", "kubetest-"); err != nil {
-			return nil, fmt.Errorf("kubetest: %w", err)
+			return nil, err
 		}
 		e.removeDir = os.Getenv(EnvKeep) == ""
 	}
@@ -195,7 +195,7 @@ func (e *Env) start() error {
 	}
 	stages, err := kwokStages(filepath.Join(e.bins, fileKwokStages))
 	if err != nil {
-		return fmt.Errorf("kubetest: kwok stages: %w", err)
+		return fmt.Errorf("kwok stages: %w", err)
 	}
 	stagesPath := filepath.Join(e.Dir, "kwok-stages.yaml")
 	if err := os.WriteFile(stagesPath, stages, 0o644); err != nil {
@@ -441,7 +441,7 @@ func (e *Env) createNodes(ctx context.Context) error {
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("kubetest: create node %s: %w", name, err)
+			return fmt.Errorf("create node %s: %w", name, err)
 		}
 	}
 	return nil
@@ -488,7 +488,7 @@ func (e *Env) waitControllers(ctx context.Context) error {
 			for _, p := range e.others {
 				fmt.Fprintf(&logs, "\n--- %s (last lines) ---\n%s\n", p.logPath, tailFile(p.logPath, 25))
 			}
-			return fmt.Errorf("kubetest: control plane not ready after %s (%s): waiting for %s: %s%s",
+			return fmt.Errorf("control plane not ready after %s (%s): waiting for %s: %s%s",
 				e.opts.StartTimeout, &e.phases, stage, detail, logs.String())
 		case <-time.After(100 * time.Millisecond):
 		}
@@ -661,7 +661,7 @@ func freePorts(n int) ([]int, error) {
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return nil, fmt.Errorf("kubetest: pick a free port: %w", err)
+			return nil, fmt.Errorf("pick a free port: %w", err)
 		}
 		ls = append(ls, l)
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)

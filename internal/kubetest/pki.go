@@ -43,7 +43,7 @@ func newCredentials(dir string) (*credentials, error) {
 		tokenFile: filepath.Join(dir, "tokens.csv"),
 	}
 	if err := c.generate(); err != nil {
-		return nil, fmt.Errorf("kubetest: generate credentials: %w", err)
+		return nil, fmt.Errorf("generate credentials: %w", err)
 	}
 	for _, f := range []struct {
 		path string
@@ -57,7 +57,7 @@ func newCredentials(dir string) (*credentials, error) {
 		{c.tokenFile, []byte(c.adminToken + ",kubetest-admin,kubetest-admin,system:masters\n")},
 	} {
 		if err := os.WriteFile(f.path, f.data, 0o600); err != nil {
-			return nil, fmt.Errorf("kubetest: %w", err)
+			return nil, err
 		}
 	}
 	return c, nil
