@@ -91,6 +91,12 @@ type Options struct {
 	// Default "no": a container that exits stays down and fails its
 	// stack; Observe reports it.
 	RestartPolicy container.RestartPolicyMode
+	// SubnetPool, when set, is an IPv4 range from which each deployment
+	// network gets its own /24, instead of the engine's default address
+	// pools. Those allow about 31 bridge networks per engine, one per
+	// deployment here; a /16 pool gives 256. Subnets in use by any
+	// network of the engine are skipped.
+	SubnetPool netip.Prefix
 	// Parallelism bounds the container operations (create, start, stop,
 	// remove) in flight at once across all calls of the Runtime.
 	// Default 8.
@@ -112,6 +118,10 @@ type Runtime struct {
 	mu    sync.Mutex
 	deps  map[string]*sync.RWMutex // per deployment: Apply holds R, network teardown W
 	pulls map[string]*pull
+
+	// reserved holds subnets this runtime picked and is creating
+	// networks with, so concurrent creations pick different ones.
+	reserved map[netip.Prefix]bool
 
 	probeOnce sync.Once
 	probeTar  []byte
@@ -142,12 +152,13 @@ func New(cli *client.Client, opts *Options) (*Runtime, error) {
 		return nil, err
 	}
 	r := &Runtime{
-		cli:   cli,
-		opts:  o,
-		lb:    labeler{prefix: o.LabelPrefix, namespace: namespaceValue(o.Namespace)},
-		sem:   semaphore.NewWeighted(int64(o.Parallelism)),
-		deps:  map[string]*sync.RWMutex{},
-		pulls: map[string]*pull{},
+		cli:      cli,
+		opts:     o,
+		lb:       labeler{prefix: o.LabelPrefix, namespace: namespaceValue(o.Namespace)},
+		sem:      semaphore.NewWeighted(int64(o.Parallelism)),
+		deps:     map[string]*sync.RWMutex{},
+		pulls:    map[string]*pull{},
+		reserved: map[netip.Prefix]bool{},
 	}
 	r.hub = newHub(cli, r.lb)
 	return r, nil
@@ -171,6 +182,10 @@ func NewFromEnv(opts *Options) (*Runtime, error) {
 }
 
 func (o *Options) setDefaults(cli *client.Client) error {
+	if o.SubnetPool.IsValid() && (!o.SubnetPool.Addr().Is4() || o.SubnetPool.Bits() > 24) {
+		return fmt.Errorf("docker runtime: SubnetPool %s: want an IPv4 range of /24 or wider", o.SubnetPool)
+	}
+	o.SubnetPool = o.SubnetPool.Masked()
 	if o.LabelPrefix == "" {
 		o.LabelPrefix = DefaultLabelPrefix
 	}

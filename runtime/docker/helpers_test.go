@@ -63,9 +63,15 @@ func probeBinary(t testing.TB) string {
 	return probeBin.path
 }
 
+// testSubnetPool is where the tests' deployment networks get their
+// subnets: one /24 each, so parallel tests do not exhaust the engine's
+// default address pools (about 30 bridge networks).
+var testSubnetPool = netip.MustParsePrefix("172.28.0.0/14")
+
 // newRuntime returns a Runtime in a namespace of its own, publishing on
 // 127.0.0.1, whose containers, networks and volumes are removed when the
 // test ends.
+
 func newRuntime(t testing.TB, opts *docker.Options) *docker.Runtime {
 	t.Helper()
 	cli := dockertest.Client(t)
@@ -81,6 +87,11 @@ func newRuntime(t testing.TB, opts *docker.Options) *docker.Runtime {
 	}
 	if o.GracePeriod == 0 {
 		o.GracePeriod = 2 * time.Second
+	}
+	if !o.SubnetPool.IsValid() {
+		// Test networks stay off the engine's default address pools,
+		// which other users of the engine need.
+		o.SubnetPool = testSubnetPool
 	}
 	rt, err := docker.New(cli, &o)
 	if err != nil {

@@ -3,6 +3,8 @@ package docker
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -27,7 +29,7 @@ func (r *Runtime) ensureNetwork(ctx context.Context, dep string) (netRef, error)
 		return netRef{id: nets[0].ID, name: nets[0].Name}, nil
 	}
 	name := r.networkName(dep)
-	res, err := r.cli.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "bridge", Labels: r.lb.base(roleNetwork, dep)})
+	res, err := r.createNetwork(ctx, name, client.NetworkCreateOptions{Driver: "bridge", Labels: r.lb.base(roleNetwork, dep)})
 	if err != nil {
 		return netRef{}, fmt.Errorf("create network %s: %w", name, err)
 	}
@@ -41,6 +43,74 @@ func (r *Runtime) ensureNetwork(ctx context.Context, dep string) (netRef, error)
 		_, _ = r.cli.NetworkRemove(ctx, res.ID, client.NetworkRemoveOptions{})
 	}
 	return netRef{id: nets[0].ID, name: nets[0].Name}, nil
+}
+
+// createNetwork creates a network, with a /24 of Options.SubnetPool when
+// one is set. Another engine client may take the same subnet meanwhile:
+// the engine then refuses the overlap and the next free one is tried.
+func (r *Runtime) createNetwork(ctx context.Context, name string, opts client.NetworkCreateOptions) (client.NetworkCreateResult, error) {
+	if !r.opts.SubnetPool.IsValid() {
+		return r.cli.NetworkCreate(ctx, name, opts)
+	}
+	var lastErr error
+	for attempt := range 16 {
+		subnet, err := r.reserveSubnet(ctx, name, attempt)
+		if err != nil {
+			return client.NetworkCreateResult{}, err
+		}
+		opts.IPAM = &network.IPAM{Config: []network.IPAMConfig{{Subnet: subnet}}}
+		res, err := r.cli.NetworkCreate(ctx, name, opts)
+		r.mu.Lock()
+		delete(r.reserved, subnet)
+		r.mu.Unlock()
+		if err == nil || !strings.Contains(err.Error(), "overlap") {
+			return res, err
+		}
+		lastErr = err
+	}
+	return client.NetworkCreateResult{}, lastErr
+}
+
+// reserveSubnet picks a /24 of the pool that no network of the engine
+// uses and no concurrent creation of this runtime has picked. The search
+// starts at a place derived from the network's name (and the attempt), so
+// runtimes creating networks at once rarely pick the same one.
+func (r *Runtime) reserveSubnet(ctx context.Context, name string, attempt int) (netip.Prefix, error) {
+	res, err := r.cli.NetworkList(ctx, client.NetworkListOptions{})
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("list networks: %w", err)
+	}
+	var used []netip.Prefix
+	for _, n := range res.Items {
+		for _, c := range n.IPAM.Config {
+			if c.Subnet.IsValid() {
+				used = append(used, c.Subnet)
+			}
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for p := range r.reserved {
+		used = append(used, p)
+	}
+	pool := r.opts.SubnetPool
+	base := pool.Addr().As4()
+	n := 1 << (24 - pool.Bits())
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	start := int(h.Sum32()%uint32(n)) + attempt*7919 // a prime stride between attempts
+	for k := range n {
+		i := (start + k) % n
+		a := base
+		a[1] += byte(i >> 8)
+		a[2] += byte(i)
+		cand := netip.PrefixFrom(netip.AddrFrom4(a), 24)
+		if !slices.ContainsFunc(used, cand.Overlaps) {
+			r.reserved[cand] = true
+			return cand, nil
+		}
+	}
+	return netip.Prefix{}, fmt.Errorf("no free /24 left in SubnetPool %s (%d networks use it)", pool, len(used))
 }
 
 // listNetworks returns the deployment's networks, oldest first.
