@@ -1,5 +1,5 @@
 // Package api is the control-plane HTTP API of stackwave: a net/http
-// Handler over a store.Store and a deploy.Executor that catalogues
+// Handler over a *store.Store and a deploy.Executor that catalogues
 // products and deploys them, compatible with what clients of the seed API
 // already send.
 //

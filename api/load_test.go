@@ -24,10 +24,10 @@ const (
 	loadSameName = 50
 )
 
-func loadStores(t *testing.T) map[string]func() store.Store {
-	return map[string]func() store.Store{
-		"memory": func() store.Store { return memory.New(nil) },
-		"sqlite": func() store.Store {
+func loadStores(t *testing.T) map[string]func() *store.Store {
+	return map[string]func() *store.Store{
+		"memory": func() *store.Store { return memory.New(nil) },
+		"sqlite": func() *store.Store {
 			st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "stackwave.db"), nil)
 			if err != nil {
 				t.Fatal(err)

@@ -63,7 +63,7 @@ type Options struct {
 // Server is the control-plane HTTP API over a store and an executor. Make
 // one with New; it is an http.Handler safe for concurrent use.
 type Server struct {
-	st   store.Store
+	st   *store.Store
 	ex   *deploy.Executor
 	opts Options
 	log  *slog.Logger
@@ -78,7 +78,7 @@ var _ http.Handler = (*Server)(nil)
 // New returns the API over st and ex. ex must record in st; it may be nil
 // for a catalog without deployments, whose deployment routes then answer
 // 501.
-func New(st store.Store, ex *deploy.Executor, opts *Options) *Server {
+func New(st *store.Store, ex *deploy.Executor, opts *Options) *Server {
 	if st == nil {
 		panic("api: nil store")
 	}

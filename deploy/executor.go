@@ -91,7 +91,7 @@ type Options struct {
 // deployment.
 type Executor struct {
 	rt   runtime.Runtime
-	st   store.Store
+	st   *store.Store
 	opts Options
 	sem  *semaphore.Weighted
 
@@ -107,7 +107,7 @@ type Executor struct {
 
 // New returns an executor running deployments on rt and recording them in
 // st. rt may be nil for an executor that only previews (PreviewSpec).
-func New(rt runtime.Runtime, st store.Store, opts *Options) *Executor {
+func New(rt runtime.Runtime, st *store.Store, opts *Options) *Executor {
 	e := &Executor{rt: rt, st: st, running: map[string]bool{}}
 	if opts != nil {
 		e.opts = *opts
@@ -137,7 +137,7 @@ func (e *Executor) Owner() string { return e.opts.Owner }
 func (e *Executor) Runtime() runtime.Runtime { return e.rt }
 
 // Store returns the executor's store.
-func (e *Executor) Store() store.Store { return e.st }
+func (e *Executor) Store() *store.Store { return e.st }
 
 // Close cancels the operations started with Submit and waits until they
 // have recorded their state and returned. Their deployments end in status

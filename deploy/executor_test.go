@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 // recording every event.
 type env struct {
 	t   *testing.T
-	st  *memory.Store
+	st  *store.Store
 	rt  *sim.Runtime
 	ex  *deploy.Executor
 	pid string
@@ -685,60 +685,43 @@ func TestCancelStopsPromptlyAndRecords(t *testing.T) {
 	}
 }
 
-// deadStore makes every write fail once dead is set, as if the process
+// deadDriver makes every write fail once dead is set, as if the process
 // running the executor had died: nothing more reaches the store.
-type deadStore struct {
-	store.Store
+type deadDriver struct {
+	store.Driver
 	mu   sync.Mutex
 	dead bool
 }
 
-func (s *deadStore) kill() { s.mu.Lock(); s.dead = true; s.mu.Unlock() }
-func (s *deadStore) isDead() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.dead
+func (d *deadDriver) kill() { d.mu.Lock(); d.dead = true; d.mu.Unlock() }
+func (d *deadDriver) isDead() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.dead
 }
 
 var errDead = errors.New("process died")
 
-func (s *deadStore) UpdateDeployment(ctx context.Context, d *store.Deployment) (*store.Deployment, error) {
-	if s.isDead() {
-		return nil, errDead
-	}
-	return s.Store.UpdateDeployment(ctx, d)
-}
-func (s *deadStore) AppendEvents(ctx context.Context, name string, evs ...store.Event) error {
-	if s.isDead() {
+func (d *deadDriver) Update(ctx context.Context, opts *store.TxOptions, fn func(store.Tx) error) error {
+	if d.isDead() {
 		return errDead
 	}
-	return s.Store.AppendEvents(ctx, name, evs...)
-}
-func (s *deadStore) AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (*store.Lease, error) {
-	if s.isDead() {
-		return nil, errDead
-	}
-	return s.Store.AcquireLease(ctx, name, owner, ttl)
-}
-func (s *deadStore) ReleaseLease(ctx context.Context, name, owner string) error {
-	if s.isDead() {
-		return errDead
-	}
-	return s.Store.ReleaseLease(ctx, name, owner)
+	return d.Driver.Update(ctx, opts, fn)
 }
 
 func TestResumeAfterExecutorDied(t *testing.T) {
 	ctx := context.Background()
-	mem := memory.New(nil)
+	drv := memory.NewDriver()
+	mem := store.New(drv, nil)
 	rt := sim.New(&sim.Options{ReadyLatency: 20 * time.Millisecond})
-	dead := &deadStore{Store: mem}
+	dead := &deadDriver{Driver: drv}
 	p, _ := mem.CreateProduct(ctx, &product.Product{Name: "shop", ProviderName: "tests"})
 	v, _ := mem.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", StackDeps: threeTiers()})
 
 	// Executor A dies once the first tier is ready.
 	died := make(chan struct{})
 	var once sync.Once
-	a := deploy.New(rt, dead, &deploy.Options{Owner: "a", LeaseTTL: 500 * time.Millisecond, OnEvent: func(ev deploy.Event) {
+	a := deploy.New(rt, store.New(dead, nil), &deploy.Options{Owner: "a", LeaseTTL: 500 * time.Millisecond, OnEvent: func(ev deploy.Event) {
 		if ev.Type == deploy.EventStackReady && ev.Stack == "db" {
 			once.Do(func() {
 				dead.kill()

@@ -17,7 +17,7 @@ import (
 // events are appended in batches, in order. The operation holds the
 // deployment's lease, so the recorder is the record's only writer.
 type recorder struct {
-	st   store.Store
+	st   *store.Store
 	name string
 
 	mu     sync.Mutex
@@ -39,7 +39,7 @@ type recorder struct {
 // always written.
 const minWriteInterval = 5 * time.Millisecond
 
-func newRecorder(st store.Store, d *store.Deployment) *recorder {
+func newRecorder(st *store.Store, d *store.Deployment) *recorder {
 	r := &recorder{st: st, name: d.Name, d: d, kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 	r.reindex()
 	return r

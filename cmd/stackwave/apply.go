@@ -127,7 +127,7 @@ func runApply(args []string, env *cliEnv) int {
 // register returns the product named by the document, created when new,
 // and a version with the document's spec: an existing one with the same
 // content hash, or a new one.
-func register(ctx context.Context, st store.Store, doc *product.Document, versionName string) (*product.Product, *product.Version, error) {
+func register(ctx context.Context, st *store.Store, doc *product.Document, versionName string) (*product.Product, *product.Version, error) {
 	p, err := st.GetProduct(ctx, doc.Name)
 	if errors.Is(err, store.ErrNotFound) {
 		p, err = st.CreateProduct(ctx, &product.Product{

@@ -47,7 +47,7 @@ func (b *backendFlags) storeURL() string {
 	return "sqlite:stackwave.db"
 }
 
-func (b *backendFlags) openStore(ctx context.Context) (store.Store, error) {
+func (b *backendFlags) openStore(ctx context.Context) (*store.Store, error) {
 	return storeurl.Open(ctx, b.storeURL())
 }
 

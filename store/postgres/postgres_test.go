@@ -14,7 +14,7 @@ import (
 	"github.com/stackwave/stackwave/store/storetest"
 )
 
-func open(t testing.TB, url string, opts *postgres.Options) *postgres.Store {
+func open(t testing.TB, url string, opts *postgres.Options) *store.Store {
 	t.Helper()
 	s, err := postgres.Open(t.Context(), url, opts)
 	if err != nil {
@@ -25,7 +25,7 @@ func open(t testing.TB, url string, opts *postgres.Options) *postgres.Store {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
+	storetest.Run(t, func(t *testing.T) *store.Store {
 		return open(t, pgtest.NewDatabase(t), nil)
 	})
 }
@@ -33,7 +33,7 @@ func TestConformance(t *testing.T) {
 func TestProcesses(t *testing.T) {
 	storetest.RunProcesses(t, storetest.ProcessHarness{
 		NewDatabase: func(t *testing.T) string { return pgtest.NewDatabase(t) },
-		Open: func(ctx context.Context, url string) (store.Store, error) {
+		Open: func(ctx context.Context, url string) (*store.Store, error) {
 			return postgres.Open(ctx, url, nil)
 		},
 		Check: func(t *testing.T, url string) {
@@ -149,7 +149,7 @@ func TestBadURL(t *testing.T) {
 }
 
 func BenchmarkStore(b *testing.B) {
-	storetest.Bench(b, func(b *testing.B) store.Store {
+	storetest.Bench(b, func(b *testing.B) *store.Store {
 		return open(b, pgtest.NewDatabase(b), nil)
 	})
 }

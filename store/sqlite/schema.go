@@ -1,10 +1,5 @@
 package sqlite
 
-import (
-	"context"
-	"fmt"
-)
-
 // migrations are the schema versions in order: migrations[i] brings a
 // database from version i to i+1. Released entries never change; a new
 // schema is a new entry.
@@ -93,47 +88,3 @@ CREATE TABLE leases (
 
 // SchemaVersion is the schema version this package writes.
 func SchemaVersion() int { return len(migrations) }
-
-// migrate brings the database to SchemaVersion, one migration per
-// IMMEDIATE transaction, so processes opening the same file at once
-// apply each migration exactly once.
-func (s *Store) migrate(ctx context.Context) error {
-	for {
-		var done bool
-		err := s.write(ctx, func(t *wtx) error {
-			var err error
-			done, err = migrateOne(t)
-			return err
-		})
-		if err != nil || done {
-			return err
-		}
-	}
-}
-
-func migrateOne(t *wtx) (done bool, err error) {
-	c := t.s.wconn
-	if _, err := c.ExecContext(t.ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-	version    INTEGER PRIMARY KEY,
-	applied_at INTEGER NOT NULL DEFAULT (unixepoch())
-)`); err != nil {
-		return false, fmt.Errorf("create schema_migrations: %w", err)
-	}
-	var current int
-	if err := c.QueryRowContext(t.ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-		return false, fmt.Errorf("read schema version: %w", err)
-	}
-	switch {
-	case current > len(migrations):
-		return false, fmt.Errorf("database schema version %d is newer than this program's %d: upgrade stackwave", current, len(migrations))
-	case current == len(migrations):
-		return true, nil
-	}
-	if _, err := c.ExecContext(t.ctx, migrations[current]); err != nil {
-		return false, fmt.Errorf("migrate schema to version %d: %w", current+1, err)
-	}
-	if _, err := c.ExecContext(t.ctx, `INSERT INTO schema_migrations (version) VALUES (?)`, current+1); err != nil {
-		return false, fmt.Errorf("record schema version %d: %w", current+1, err)
-	}
-	return false, nil
-}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,7 +18,7 @@ import (
 	"github.com/stackwave/stackwave/store/storetest"
 )
 
-func open(t testing.TB, path string, opts *sqlite.Options) *sqlite.Store {
+func open(t testing.TB, path string, opts *sqlite.Options) *store.Store {
 	t.Helper()
 	s, err := sqlite.Open(t.Context(), path, opts)
 	if err != nil {
@@ -28,7 +29,7 @@ func open(t testing.TB, path string, opts *sqlite.Options) *sqlite.Store {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
+	storetest.Run(t, func(t *testing.T) *store.Store {
 		return open(t, filepath.Join(t.TempDir(), "stackwave.db"), nil)
 	})
 }
@@ -36,7 +37,7 @@ func TestConformance(t *testing.T) {
 func TestProcesses(t *testing.T) {
 	storetest.RunProcesses(t, storetest.ProcessHarness{
 		NewDatabase: func(t *testing.T) string { return filepath.Join(t.TempDir(), "stackwave.db") },
-		Open: func(ctx context.Context, path string) (store.Store, error) {
+		Open: func(ctx context.Context, path string) (*store.Store, error) {
 			return sqlite.Open(ctx, path, nil)
 		},
 		Check: func(t *testing.T, path string) {
@@ -156,19 +157,46 @@ func TestBadPath(t *testing.T) {
 			t.Errorf("Open(%q): %v, want ErrInvalid", path, err)
 		}
 	}
-	if _, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "missing", "dir", "x.db"), nil); err == nil {
-		t.Error("opened a file in a missing directory")
+	if _, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "file", "x.db"), nil); err != nil {
+		t.Errorf("a file in a missing directory: %v", err)
+	}
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqlite.Open(t.Context(), filepath.Join(notDir, "x.db"), nil); err == nil {
+		t.Error("opened a file under a file")
+	}
+}
+
+// TestModes shows that the store's files and the directory it makes are
+// its owner's alone: they hold deployments' parameters.
+func TestModes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	path := filepath.Join(dir, "stackwave.db")
+	s := open(t, path, nil)
+	if _, err := s.CreateProduct(t.Context(), &product.Product{Name: "p", ProviderName: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]os.FileMode{dir: 0o700, path: 0o600, path + "-wal": 0o600, path + "-shm": 0o600} {
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %v, want %v", filepath.Base(name), got, want)
+		}
 	}
 }
 
 func BenchmarkStore(b *testing.B) {
-	storetest.Bench(b, func(b *testing.B) store.Store {
+	storetest.Bench(b, func(b *testing.B) *store.Store {
 		return open(b, filepath.Join(b.TempDir(), "stackwave.db"), nil)
 	})
 }
 
 func BenchmarkStoreSyncFull(b *testing.B) {
-	storetest.Bench(b, func(b *testing.B) store.Store {
+	storetest.Bench(b, func(b *testing.B) *store.Store {
 		return open(b, filepath.Join(b.TempDir(), "stackwave.db"), &sqlite.Options{Sync: sqlite.SyncFull})
 	})
 }

@@ -26,7 +26,7 @@ type ProcessHarness struct {
 	NewDatabase func(t *testing.T) string
 	// Open opens a store on a data source, in the test's process and in
 	// the child processes.
-	Open func(ctx context.Context, dataSource string) (store.Store, error)
+	Open func(ctx context.Context, dataSource string) (*store.Store, error)
 	// Check, when set, inspects the database after a child was killed in
 	// the middle of its writes (an integrity check, orphan rows).
 	Check func(t *testing.T, dataSource string)
@@ -364,7 +364,7 @@ func runChild(t *testing.T, h ProcessHarness, mode, source string) {
 
 // burstStep writes one product, its version, a deployment of it, a batch
 // of events and an update, acknowledging each.
-func burstStep(ctx context.Context, s store.Store, i int, say func(string, ...any)) error {
+func burstStep(ctx context.Context, s *store.Store, i int, say func(string, ...any)) error {
 	p, err := s.CreateProduct(ctx, newProduct(fmt.Sprintf("burst-%d", i)))
 	if err != nil {
 		return err

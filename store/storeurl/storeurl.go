@@ -1,4 +1,4 @@
-// Package storeurl opens a store.Store from a URL-like string, as the CLI
+// Package storeurl opens a *store.Store from a URL-like string, as the CLI
 // and the API server take it from a flag or the environment:
 //
 //	memory:                          an empty in-memory store (store/memory)
@@ -27,7 +27,7 @@ var Schemes = []string{"memory:", "sqlite:PATH", "postgres://...", "postgresql:/
 // Open opens the store s names with each driver's default options. An
 // unknown scheme, or a missing path, fails with an error matching
 // store.ErrInvalid.
-func Open(ctx context.Context, s string) (store.Store, error) {
+func Open(ctx context.Context, s string) (*store.Store, error) {
 	scheme, rest, ok := strings.Cut(s, ":")
 	if !ok {
 		return nil, fmt.Errorf("open store: %w", store.Invalid("store URL", redact(s), "want one of "+strings.Join(Schemes, ", ")))
