@@ -46,9 +46,8 @@
 //	rt := sim.New(nil)                       // or docker.NewFromEnv, kube.New
 //	ex := deploy.New(rt, st, &deploy.Options{OnEvent: func(e deploy.Event) { log.Print(e) }})
 //	defer ex.Close()
-//	p, _ := st.CreateProduct(ctx, &product.Product{Name: doc.Name, ProviderName: "me"})
-//	v, _ := st.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", StackDeps: doc.StackDeps})
-//	res, err := ex.Launch(ctx, deploy.Request{Deployment: "kodo", VersionID: v.ID, Policy: deploy.Rollback})
+//	reg, _ := st.Register(ctx, doc, nil)     // product + first version, in one write
+//	res, err := ex.Launch(ctx, deploy.Request{Deployment: "kodo", VersionID: reg.Version.ID, Policy: deploy.Rollback})
 //
 // # Errors
 //
@@ -60,7 +59,7 @@
 //   - validate.ErrInvalid (a *validate.Error listing *validate.FieldError):
 //     a decoded document that breaks the rules.
 //   - store.ErrNotFound, ErrAlreadyExists, ErrConflict (stale revision),
-//     ErrInUse, ErrLeaseHeld, ErrInvalid.
+//     ErrInUse, ErrLeaseHeld, ErrClosed, ErrInvalid.
 //   - runtime.ErrFailed, ErrNotReady, ErrImage, ErrUnavailable...; a
 //     *runtime.ServiceError carries the exit code and last log lines.
 //   - deploy.ErrBusy, ErrInterrupted...; a failed operation returns a

@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -98,28 +97,13 @@ func (s *Server) createProduct(c *call) error {
 
 	wctx, cancel := c.writeContext()
 	defer cancel()
-	p, err := s.st.CreateProduct(wctx, &product.Product{
-		Name: doc.Name, ProviderName: cmp.Or(doc.ProviderName, c.principal.Name),
-		Description: doc.Description, ProductType: doc.ProductType, Visibility: doc.Visibility, Tags: doc.Tags,
-	})
+	// The product and its version are written at once; a retry of the
+	// same document answers the records the first request made.
+	reg, err := s.st.Register(wctx, doc, &store.RegisterOptions{ProviderName: c.principal.Name, VersionName: DefaultVersionName})
 	if err != nil {
 		return s.createError(err, doc)
 	}
-	active := true
-	if doc.Active != nil {
-		active = *doc.Active
-	}
-	v, err := s.st.CreateVersion(wctx, &product.Version{
-		ProductID: p.ID, Name: cmp.Or(doc.VersionName, DefaultVersionName), Description: doc.VersionDescription,
-		Guidance: doc.Guidance, Active: active, StackDeps: doc.StackDeps, TemplateURL: doc.TemplateURL,
-	})
-	if err != nil {
-		// A product without a version cannot be launched: undo.
-		if derr := s.st.DeleteProduct(wctx, p.ID); derr != nil {
-			s.log.Error("undo product create", "request_id", c.id, "product_id", p.ID, "error", derr)
-		}
-		return s.createError(err, doc)
-	}
+	p, v := reg.Product, reg.Version
 	return c.ok(CreateProductResponse{ProductID: p.ID, VersionID: v.ID, RequestID: c.id})
 }
 

@@ -115,15 +115,16 @@ func TestCreateProductRulesBroken(t *testing.T) {
 	}
 
 	// A name that is taken is one more problem, listed first.
-	h.create(seedDoc(t))
+	h.create(strings.Replace(seedDoc(t), `"product_name": "kodo-double",`, `"product_name": "kodo-double", "version_name": "first",`, 1))
 	res = h.do("POST", "/api/products", doc)
 	want = strings.Replace(want, `"details":[`, `"details":[{"field":"product_name","type":"Duplicate","detail":"a product named \"kodo-double\" already exists"},`, 1)
 	want = strings.Replace(want, "req-1", "req-3", 1)
 	if res.status != 400 || string(res.body) != want {
 		t.Errorf("got  %s\nwant %s", res, want)
 	}
-	// Alone, too.
-	res = h.do("POST", "/api/products", seedDoc(t))
+	// Alone, too, for a document other than the one registered; the
+	// same document again answers the records it made.
+	res = h.do("POST", "/api/products", strings.Replace(seedDoc(t), `"tag": "latest"`, `"tag": "other"`, 1))
 	want = `{"message":"Invalid ProductName or StackDeps","code":"400","details":[{"field":"product_name","type":"Duplicate","detail":"a product named \"kodo-double\" already exists"}],"request_id":"req-4"}` + "\n"
 	if res.status != 400 || string(res.body) != want {
 		t.Errorf("got  %s\nwant %s", res, want)

@@ -97,6 +97,11 @@ func Run(t *testing.T, newStore func(t *testing.T) *store.Store) {
 		{"BadInput", testBadInput},
 		{"Cancelled", testCancelled},
 		{"CancelledMidWrite", testCancelledMidWrite},
+		{"Register/Atomic", testRegister},
+		{"Register/Concurrent", testRegisterConcurrent},
+		{"Subscribe/Events", testSubscribeEvents},
+		{"Sealed/Values", testSealed},
+		{"Sealed/Keyring", testKeyring},
 		{"Closed", testClosed},
 	}
 	for _, tc := range tests {
