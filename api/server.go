@@ -49,10 +49,11 @@ type Options struct {
 	// Catalog lists the unit and volume types specs may use; nil means
 	// stack.DefaultCatalog(). Give the store the same one.
 	Catalog *stack.Catalog
-	// EventPollInterval is how often an event stream looks for new
-	// events in the store; zero means DefaultEventPollInterval. Reading
-	// the store's log, rather than the executor's callbacks, lets a
-	// stream follow an operation run by another replica.
+	// EventPollInterval is not used: event streams subscribe to the
+	// store (store.Store.SubscribeEvents), whose appends wake them at
+	// once, in every replica on PostgreSQL.
+	//
+	// Deprecated: it has no effect.
 	EventPollInterval time.Duration
 	// ShowEnvValues makes responses show the env values of specs.
 	// By default they read "KEY=<redacted>", as env values may be
