@@ -194,7 +194,7 @@ type cancelingStore struct {
 }
 
 func (s *cancelingStore) Update(ctx context.Context, opts *store.TxOptions, fn func(store.Tx) error) error {
-	if s.cancel != nil && opts != nil && opts.Urgent {
+	if opts != nil && opts.Urgent && s.cancel != nil {
 		s.cancel()
 	}
 	return s.Driver.Update(ctx, opts, fn)

@@ -19,6 +19,9 @@ const (
 	EventOperationStarted EventType = "operation-started"
 	EventOperationDone    EventType = "operation-done"
 	EventOperationFailed  EventType = "operation-failed"
+	// EventOperationHandedOver: the executor closed and left the
+	// operation in progress for another one to resume.
+	EventOperationHandedOver EventType = "operation-handed-over"
 	EventRollbackStarted  EventType = "rollback-started"
 	EventStackApplying    EventType = "stack-applying"
 	EventStackWaiting     EventType = "stack-waiting"

@@ -816,3 +816,121 @@ func TestUpdateRepairsFailedStacks(t *testing.T) {
 	}
 	e.consistent("shop")
 }
+
+// TestCloseHandsOver closes an executor in the middle of a launch, as a
+// replica does on SIGTERM: the operation stays in progress with its
+// lease released, and another executor resumes it at once, without
+// waiting for a lease to expire, creating nothing twice.
+func TestCloseHandsOver(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.New(nil)
+	rt := sim.New(&sim.Options{ReadyLatency: 20 * time.Millisecond})
+	p, _ := mem.CreateProduct(ctx, &product.Product{Name: "shop", ProviderName: "tests"})
+	v, _ := mem.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", StackDeps: threeTiers()})
+	releases := mem.SubscribeReleases()
+	defer releases.Close()
+
+	firstReady := make(chan struct{})
+	var once sync.Once
+	// A lease far longer than the test: only a handover lets b in.
+	a := deploy.New(rt, mem, &deploy.Options{Owner: "a", LeaseTTL: time.Hour, OnEvent: func(ev deploy.Event) {
+		if ev.Type == deploy.EventStackReady {
+			once.Do(func() { close(firstReady) })
+		}
+	}})
+	h, err := a.Submit(ctx, store.OpLaunch, deploy.Request{Deployment: "shop", VersionID: v.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-firstReady
+	a.Close()
+	if _, err := h.Wait(ctx); !errors.Is(err, deploy.ErrHandedOver) {
+		t.Fatalf("the handed-over launch returned %v, want ErrHandedOver", err)
+	}
+	d, err := mem.GetDeployment(ctx, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op := d.LastOperation(); d.Status != store.StatusUnderChange || op.Status != store.OpInProgress || op.ID != h.OperationID {
+		t.Fatalf("after the handover: status %s, operation %+v", d.Status, op)
+	}
+	if _, err := mem.GetLease(ctx, "shop"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("lease after the handover: %v, want it released", err)
+	}
+	select {
+	case <-releases.Changed():
+	default:
+		t.Error("the release woke no subscriber")
+	}
+	evs, _ := mem.ListEvents(ctx, "shop", store.EventQuery{})
+	if last := evs[len(evs)-1]; last.Type != string(deploy.EventOperationHandedOver) {
+		t.Errorf("last event %+v, want %s", last, deploy.EventOperationHandedOver)
+	}
+
+	b := deploy.New(rt, mem, &deploy.Options{Owner: "b", LeaseTTL: time.Hour})
+	defer b.Close()
+	hs, err := b.ResumeAll(ctx)
+	if err != nil || len(hs) != 1 {
+		t.Fatalf("ResumeAll right after the handover: %d handles, %v", len(hs), err)
+	}
+	res, err := hs[0].Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Operation.ID != h.OperationID || res.Deployment.Status != store.StatusAvailable || res.Operation.Owner != "b" {
+		t.Fatalf("resumed: op %s (want %s), status %s, owner %s", res.Operation.ID, h.OperationID, res.Deployment.Status, res.Operation.Owner)
+	}
+	obs, _ := rt.Observe(ctx, "shop")
+	for _, s := range obs.Stacks {
+		for _, svc := range s.Services {
+			if len(svc.Instances) != 1 {
+				t.Errorf("%s/%s has %d instances after the handover", s.Name, svc.Name, len(svc.Instances))
+			}
+		}
+	}
+}
+
+// TestLeaseLostStopsAtOnce takes an executor's lease away from under it
+// (another owner takes it as if it had expired): the operation stops
+// with ErrLeaseLost and records nothing more.
+func TestLeaseLostStopsAtOnce(t *testing.T) {
+	ctx := context.Background()
+	drv := memory.NewDriver()
+	mem := store.New(drv, nil)
+	rt := sim.New(&sim.Options{ReadyLatency: 50 * time.Millisecond})
+	p, _ := mem.CreateProduct(ctx, &product.Product{Name: "shop", ProviderName: "tests"})
+	v, _ := mem.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", StackDeps: threeTiers()})
+	firstReady := make(chan struct{})
+	var once sync.Once
+	a := deploy.New(rt, mem, &deploy.Options{Owner: "a", LeaseTTL: 300 * time.Millisecond, OnEvent: func(ev deploy.Event) {
+		if ev.Type == deploy.EventStackReady {
+			once.Do(func() { close(firstReady) })
+		}
+	}})
+	defer a.Close()
+	h, err := a.Submit(ctx, store.OpLaunch, deploy.Request{Deployment: "shop", VersionID: v.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-firstReady
+	// Another owner takes the lease, as if it had expired.
+	err = drv.Update(ctx, nil, func(tx store.Tx) error {
+		l, err := tx.Lease(ctx, "shop")
+		if err != nil {
+			return err
+		}
+		c := *l
+		c.Owner, c.ExpiresAt = "b", time.Now().Add(time.Hour)
+		return tx.PutLease(ctx, &c, l)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.Wait(ctx)
+	if !errors.Is(err, deploy.ErrLeaseLost) {
+		t.Fatalf("the launch returned %v, want ErrLeaseLost", err)
+	}
+	if l, _ := mem.GetLease(ctx, "shop"); l == nil || l.Owner != "b" {
+		t.Errorf("lease %+v, want b's, untouched", l)
+	}
+}

@@ -34,6 +34,10 @@ type recorder struct {
 	done chan struct{}
 }
 
+// maxEventBatch bounds the events of one write, so that no write holds
+// the store for long: a large launch's events go in several.
+const maxEventBatch = 1000
+
 // minWriteInterval spaces the recorder's writes: changes made meanwhile
 // are coalesced into the next write. The final state of an operation is
 // always written.
@@ -158,8 +162,15 @@ func (r *recorder) write(ctx context.Context) error {
 	r.mu.Lock()
 	events := r.events
 	r.events = nil
+	more := len(events) > maxEventBatch
+	if more {
+		events, r.events = events[:maxEventBatch:maxEventBatch], events[maxEventBatch:]
+		defer r.poke() // the rest goes next
+	}
 	var snap *store.Deployment
-	if r.dirty {
+	// The record goes after every event queued before it: a reader that
+	// sees the operation ended in the record finds all its events.
+	if r.dirty && !more {
 		snap = cloneDeployment(r.d)
 		r.dirty = false
 	}
