@@ -22,17 +22,17 @@ const (
 	// EventOperationHandedOver: the executor closed and left the
 	// operation in progress for another one to resume.
 	EventOperationHandedOver EventType = "operation-handed-over"
-	EventRollbackStarted  EventType = "rollback-started"
-	EventStackApplying    EventType = "stack-applying"
-	EventStackWaiting     EventType = "stack-waiting"
-	EventStackReady       EventType = "stack-ready"
-	EventStackUnchanged   EventType = "stack-unchanged"
-	EventStackFailed      EventType = "stack-failed"
-	EventStackSkipped     EventType = "stack-skipped"
-	EventStackRemoving    EventType = "stack-removing"
-	EventStackRemoved     EventType = "stack-removed"
-	EventStackStopped     EventType = "stack-stopped"
-	EventInitScript       EventType = "init-script"
+	EventRollbackStarted     EventType = "rollback-started"
+	EventStackApplying       EventType = "stack-applying"
+	EventStackWaiting        EventType = "stack-waiting"
+	EventStackReady          EventType = "stack-ready"
+	EventStackUnchanged      EventType = "stack-unchanged"
+	EventStackFailed         EventType = "stack-failed"
+	EventStackSkipped        EventType = "stack-skipped"
+	EventStackRemoving       EventType = "stack-removing"
+	EventStackRemoved        EventType = "stack-removed"
+	EventStackStopped        EventType = "stack-stopped"
+	EventInitScript          EventType = "init-script"
 
 	EventServiceCreated   = EventType(runtime.EventServiceCreated)
 	EventServiceReplaced  = EventType(runtime.EventServiceReplaced)
