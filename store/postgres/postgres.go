@@ -58,30 +58,28 @@ const channel = "stackwave_changes"
 // Open connects to the database at url (postgres://user:password@host/db)
 // and brings its schema up to date. opts may be nil.
 func Open(ctx context.Context, url string, opts *Options) (*store.Store, error) {
+	var so *store.Options
+	if opts != nil {
+		so = &opts.Options
+	}
 	d, err := OpenDriver(ctx, url, opts)
 	if err != nil {
 		return nil, err
 	}
-	if opts == nil {
-		opts = &Options{}
-	}
-	return store.New(d, &opts.Options), nil
+	return store.New(d, so), nil
 }
 
 // OpenDriver opens the driver alone, for tests that wrap it.
 func OpenDriver(ctx context.Context, url string, opts *Options) (store.Driver, error) {
-	if opts == nil {
-		opts = &Options{}
-	}
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, store.Invalid("url", redact(url), err.Error())
 	}
 	cfg.RuntimeParams["search_path"] = Schema
 	cfg.RuntimeParams["timezone"] = "UTC"
-	conns := opts.MaxConns
-	if conns <= 0 {
-		conns = max(4, runtime.NumCPU())
+	conns := max(4, runtime.NumCPU())
+	if opts != nil && opts.MaxConns > 0 {
+		conns = opts.MaxConns
 	}
 	pool := func(n int) *sql.DB {
 		db := stdlib.OpenDB(*cfg)
@@ -190,91 +188,12 @@ func (l *listener) listen(ctx context.Context, fn func(key string)) error {
 	return nil
 }
 
-// migrations are the schema versions in order: migrations[i] brings a
-// database from version i to i+1. Released entries never change; a new
-// schema is a new entry.
-var migrations = []string{
-	// 1: the first schema.
-	`
-CREATE TABLE products (
-	id            text PRIMARY KEY,
-	name          text NOT NULL UNIQUE,
-	provider_name text NOT NULL,
-	description   text NOT NULL,
-	product_type  text NOT NULL,
-	visibility    text NOT NULL,
-	tags          json NOT NULL,
-	search        text NOT NULL,
-	created_at    timestamptz NOT NULL,
-	updated_at    timestamptz NOT NULL,
-	revision      bigint NOT NULL
-);
-CREATE INDEX products_created ON products (created_at, id);
-
-CREATE TABLE templates (
-	id           text PRIMARY KEY,
-	description  text NOT NULL,
-	stack_deps   json NOT NULL,
-	content_hash text NOT NULL,
-	created_at   timestamptz NOT NULL
-);
-
-CREATE TABLE versions (
-	id           text PRIMARY KEY,
-	product_id   text NOT NULL REFERENCES products (id) ON DELETE CASCADE,
-	name         text NOT NULL,
-	description  text NOT NULL,
-	guidance     text NOT NULL,
-	active       boolean NOT NULL,
-	stack_deps   json NOT NULL,
-	template_url text NOT NULL,
-	content_hash text NOT NULL,
-	created_at   timestamptz NOT NULL,
-	updated_at   timestamptz NOT NULL,
-	revision     bigint NOT NULL,
-	UNIQUE (product_id, name)
-);
-CREATE INDEX versions_product ON versions (product_id, created_at, id);
-
-CREATE TABLE deployments (
-	name              text PRIMARY KEY,
-	product_id        text NOT NULL REFERENCES products (id),
-	version_id        text NOT NULL REFERENCES versions (id),
-	target_version_id text REFERENCES versions (id),
-	runtime           text NOT NULL,
-	status            text NOT NULL,
-	parameters        json NOT NULL,
-	stacks            json NOT NULL,
-	operations        json NOT NULL,
-	event_seq         bigint NOT NULL DEFAULT 0,
-	created_at        timestamptz NOT NULL,
-	updated_at        timestamptz NOT NULL,
-	revision          bigint NOT NULL
-);
-CREATE INDEX deployments_product ON deployments (product_id);
-CREATE INDEX deployments_version ON deployments (version_id);
-CREATE INDEX deployments_target ON deployments (target_version_id);
-
-CREATE TABLE events (
-	deployment   text NOT NULL REFERENCES deployments (name) ON DELETE CASCADE,
-	seq          bigint NOT NULL,
-	operation_id text NOT NULL,
-	time         timestamptz NOT NULL,
-	type         text NOT NULL,
-	stack        text NOT NULL,
-	service      text NOT NULL,
-	message      text NOT NULL,
-	PRIMARY KEY (deployment, seq)
-);
-
-CREATE TABLE leases (
-	deployment  text PRIMARY KEY,
-	owner       text NOT NULL,
-	acquired_at timestamptz NOT NULL,
-	expires_at  timestamptz NOT NULL
-);
-`,
-}
+// migrations are the store's schema in PostgreSQL's types.
+var migrations = sqldriver.Migrations(sqldriver.Types{
+	Text: "text", Int: "bigint", Bool: "boolean",
+	Time: "timestamptz", EventTime: "timestamptz",
+	JSON: "json",
+})
 
 // SchemaVersion is the schema version this package writes.
 func SchemaVersion() int { return len(migrations) }

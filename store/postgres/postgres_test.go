@@ -15,13 +15,7 @@ import (
 )
 
 func open(t testing.TB, url string, opts *postgres.Options) *store.Store {
-	t.Helper()
-	s, err := postgres.Open(t.Context(), url, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return storetest.Open(t, func(ctx context.Context) (*store.Store, error) { return postgres.Open(ctx, url, opts) })
 }
 
 func TestConformance(t *testing.T) {
@@ -106,14 +100,7 @@ func TestNewerSchema(t *testing.T) {
 	if _, err := rawConn(t, url).Exec(t.Context(), `INSERT INTO stackwave.schema_migrations (version) VALUES ($1)`, postgres.SchemaVersion()+1); err != nil {
 		t.Fatal(err)
 	}
-	s, err := postgres.Open(t.Context(), url, nil)
-	if err == nil {
-		s.Close()
-		t.Fatal("opened a database of a newer schema")
-	}
-	if !strings.Contains(err.Error(), "newer") {
-		t.Errorf("error %q does not say the schema is newer", err)
-	}
+	storetest.RefusesNewerSchema(t, func(ctx context.Context) (*store.Store, error) { return postgres.Open(ctx, url, nil) })
 }
 
 // TestLeaseServerClock shows that expiry follows the server's clock: the

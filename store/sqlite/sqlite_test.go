@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	_ "modernc.org/sqlite"
@@ -17,16 +16,6 @@ import (
 	"github.com/stackwave/stackwave/store/sqlite"
 	"github.com/stackwave/stackwave/store/storetest"
 )
-
-func open(t testing.TB, path string, opts *sqlite.Options) *store.Store {
-	t.Helper()
-	s, err := sqlite.Open(t.Context(), path, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) *store.Store {
@@ -118,14 +107,7 @@ func TestNewerSchema(t *testing.T) {
 	if _, err := rawDB(t, path).ExecContext(t.Context(), "INSERT INTO schema_migrations (version) VALUES (?)", sqlite.SchemaVersion()+1); err != nil {
 		t.Fatal(err)
 	}
-	s, err := sqlite.Open(t.Context(), path, nil)
-	if err == nil {
-		s.Close()
-		t.Fatal("opened a database of a newer schema")
-	}
-	if !strings.Contains(err.Error(), "newer") {
-		t.Errorf("error %q does not say the schema is newer", err)
-	}
+	storetest.RefusesNewerSchema(t, func(ctx context.Context) (*store.Store, error) { return sqlite.Open(ctx, path, nil) })
 }
 
 func TestConcurrentOpen(t *testing.T) {
@@ -199,4 +181,9 @@ func BenchmarkStoreSyncFull(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B) *store.Store {
 		return open(b, filepath.Join(b.TempDir(), "stackwave.db"), &sqlite.Options{Sync: sqlite.SyncFull})
 	})
+}
+
+// open opens a store on a file for a test.
+func open(t testing.TB, path string, opts *sqlite.Options) *store.Store {
+	return storetest.Open(t, func(ctx context.Context) (*store.Store, error) { return sqlite.Open(ctx, path, opts) })
 }

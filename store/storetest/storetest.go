@@ -111,6 +111,32 @@ func Run(t *testing.T, newStore func(t *testing.T) *store.Store) {
 	}
 }
 
+// Open opens a store with open for a test, fails the test when it
+// cannot, and closes the store when the test ends.
+func Open(t testing.TB, open func(ctx context.Context) (*store.Store, error)) *store.Store {
+	t.Helper()
+	s, err := open(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// RefusesNewerSchema checks that open fails, saying why, on a database
+// whose schema a newer stackwave wrote.
+func RefusesNewerSchema(t testing.TB, open func(ctx context.Context) (*store.Store, error)) {
+	t.Helper()
+	s, err := open(t.Context())
+	if err == nil {
+		s.Close()
+		t.Fatal("opened a database of a newer schema")
+	}
+	if !strings.Contains(err.Error(), "newer") {
+		t.Errorf("error %q does not say the schema is newer", err)
+	}
+}
+
 // Fixtures
 
 // Spec returns a small valid stack_deps: one tier, one stack "web" with
