@@ -14,7 +14,7 @@ import (
 )
 
 // eventBatch bounds the events read from the store at once.
-const eventBatch = 500
+const eventBatch = 2000
 
 // heartbeatInterval spaces the comments that keep an idle stream open
 // through proxies.

@@ -241,6 +241,9 @@ func (r *recorder) stop(ctx context.Context, flush bool) error {
 		if err == nil && !pending {
 			return nil
 		}
+		if err == nil {
+			continue // the next batch of events, at once
+		}
 		if err != nil && !errors.Is(err, store.ErrConflict) && !isTransient(err) {
 			return err
 		}

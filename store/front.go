@@ -601,8 +601,12 @@ func (s *Store) UpdateDeployment(ctx context.Context, d *Deployment) (*Deploymen
 		case old.ProductID != nd.ProductID:
 			return Invalid("product_id", nd.ProductID, "is immutable")
 		}
-		if err := refs(ctx, tx, nd); err != nil {
-			return err
+		// Versions in use cannot be deleted: references checked when
+		// they were written hold while they are unchanged.
+		if old.VersionID != nd.VersionID || old.TargetVersionID != nd.TargetVersionID && nd.TargetVersionID != "" {
+			if err := refs(ctx, tx, nd); err != nil {
+				return err
+			}
 		}
 		nd.CreatedAt, nd.UpdatedAt, nd.Revision = old.CreatedAt, s.clock(), old.Revision+1
 		w := sealed.Clone()

@@ -131,6 +131,7 @@ var dialect = &sqldriver.Dialect{
 	Classify:        classify,
 	Now:             `SELECT now()`,
 	Notify:          `SELECT pg_notify('` + channel + `', $1)`,
+	EventRows:       100,
 }
 
 func classify(err error) sqldriver.Kind {

@@ -196,6 +196,8 @@ var dialect = &sqldriver.Dialect{
 	Contains:        func(h, p string) string { return "instr(" + h + ", " + p + ") > 0" },
 	Classify:        classify,
 	CacheStatements: true,
+	EventRows:       50,
+	Param:           func(int) string { return "?" },
 }
 
 func classify(err error) sqldriver.Kind {

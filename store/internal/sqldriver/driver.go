@@ -71,6 +71,13 @@ type Dialect struct {
 	// receives them (see store.Notifier).
 	Notify string
 	Listen func(ctx context.Context, fn func(key string)) error
+	// EventRows is how many events one INSERT writes: many saves round
+	// trips to a server; SQLite binds many parameters slowly.
+	EventRows int
+	// Param, when set, writes the placeholder of the i-th parameter of a
+	// many-row INSERT, where each is used once in order (SQLite binds
+	// anonymous "?" fastest); else "$i".
+	Param func(i int) string
 	// CacheStatements prepares each write statement once on the
 	// pinned writer connection (SQLite); otherwise the database/sql
 	// driver caches them (pgx does).

@@ -280,9 +280,6 @@ func (t *tx) DeleteDeployment(_ context.Context, name string) error {
 	return err
 }
 
-// eventRows is how many events one INSERT writes.
-const eventRows = 100
-
 func (t *tx) AppendEvents(_ context.Context, deployment string, events []store.Event) error {
 	var last int64
 	err := t.queryRow(`UPDATE deployments SET event_seq = event_seq + $1 WHERE name = $2 RETURNING event_seq`,
@@ -295,7 +292,7 @@ func (t *tx) AppendEvents(_ context.Context, deployment string, events []store.E
 	}
 	seq := last - int64(len(events))
 	for len(events) > 0 {
-		n := min(len(events), eventRows)
+		n := min(len(events), max(t.d.dl.EventRows, 1))
 		var b strings.Builder
 		b.WriteString(`INSERT INTO events (deployment, seq, operation_id, time, type, stack, service, message) VALUES `)
 		args := make([]any, 0, 8*n)
@@ -309,7 +306,11 @@ func (t *tx) AppendEvents(_ context.Context, deployment string, events []store.E
 				if c > 0 {
 					b.WriteString(", ")
 				}
-				b.WriteString("$" + strconv.Itoa(8*i+c+1))
+				if t.d.dl.Param != nil {
+					b.WriteString(t.d.dl.Param(8*i + c + 1))
+				} else {
+					b.WriteString("$" + strconv.Itoa(8*i+c+1))
+				}
 			}
 			b.WriteString(")")
 			args = append(args, deployment, seq, e.OperationID, t.d.dl.EventTime(e.Time), e.Type, e.Stack, e.Service, e.Message)
