@@ -26,9 +26,12 @@
 //   - [github.com/stackwave/stackwave/validate]: every rule, every problem at
 //     once, each with the JSON path the user wrote.
 //   - [github.com/stackwave/stackwave/store]: where products, versions,
-//     templates, deployment records, event logs and leases live; drivers
-//     store/memory, store/sqlite (embedded default) and store/postgres, all
-//     passing store/storetest.
+//     templates, deployment records, event logs and leases live. The
+//     portable [store.Store] keeps the rules, registers a product with its
+//     first version in one write, pushes event appends to subscribers and
+//     seals secrets at rest, over a small [store.Driver]: store/memory,
+//     store/sqlite (embedded default) and store/postgres (several
+//     replicas), all passing store/storetest.
 //   - [github.com/stackwave/stackwave/runtime]: the back-end interface;
 //     runtime/docker, runtime/kube and the simulated runtime/sim, all passing
 //     runtime/runtimetest.

@@ -60,7 +60,7 @@ func latencyDeps(tiers, stacks, services int) stack.Deps {
 //	go test -run '^$' -bench EventLatency -benchtime 1x ./api
 func BenchmarkEventLatency(b *testing.B) {
 	b.Run("paced", func(b *testing.B) {
-		benchLatencyStores(b, &sim.Options{ApplyLatency: 5 * time.Millisecond})
+		benchLatencyStores(b, &sim.Options{ApplyLatency: 100 * time.Millisecond, ReadyLatency: 100 * time.Millisecond})
 	})
 	b.Run("burst", func(b *testing.B) { benchLatencyStores(b, nil) })
 }
