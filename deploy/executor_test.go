@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -932,5 +933,79 @@ func TestLeaseLostStopsAtOnce(t *testing.T) {
 	}
 	if l, _ := mem.GetLease(ctx, "shop"); l == nil || l.Owner != "b" {
 		t.Errorf("lease %+v, want b's, untouched", l)
+	}
+}
+
+// slowWrites holds every write of records and events (not lease writes)
+// until released, as a store busy with a large launch's records would.
+type slowWrites struct {
+	store.Driver
+	held    atomic.Bool
+	release chan struct{}
+}
+
+func (d *slowWrites) Update(ctx context.Context, opts *store.TxOptions, fn func(store.Tx) error) error {
+	if d.held.Load() && (opts == nil || !opts.Urgent) {
+		select {
+		case <-d.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return d.Driver.Update(ctx, opts, fn)
+}
+
+// TestRenewalNotBlockedByWrites holds the operation's record and event
+// writes for several lease TTLs: the lease is renewed all along, so the
+// operation is neither cancelled nor taken over from itself.
+func TestRenewalNotBlockedByWrites(t *testing.T) {
+	ctx := context.Background()
+	drv := memory.NewDriver()
+	mem := store.New(drv, nil)
+	p, _ := mem.CreateProduct(ctx, &product.Product{Name: "shop", ProviderName: "tests"})
+	v, _ := mem.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", StackDeps: threeTiers()})
+	slow := &slowWrites{Driver: drv, release: make(chan struct{})}
+	const ttl = 300 * time.Millisecond
+	ready := make(chan struct{})
+	var once sync.Once
+	a := deploy.New(sim.New(nil), store.New(slow, nil), &deploy.Options{Owner: "a", LeaseTTL: ttl, OnEvent: func(ev deploy.Event) {
+		if ev.Type == deploy.EventOperationStarted {
+			once.Do(func() { close(ready) })
+		}
+	}})
+	defer a.Close()
+	h, err := a.Submit(ctx, store.OpLaunch, deploy.Request{Deployment: "shop", VersionID: v.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-ready
+	slow.held.Store(true) // from now on, record and event writes wait
+	// Five TTLs pass, in lease time: another executor finds the lease
+	// held by a throughout.
+	b := deploy.New(sim.New(nil), mem, &deploy.Options{Owner: "b", LeaseTTL: ttl})
+	defer b.Close()
+	for end := time.Now().Add(5 * ttl); time.Now().Before(end); time.Sleep(ttl / 10) {
+		l, err := mem.GetLease(ctx, "shop")
+		if err != nil || l.Owner != "a" || l.Expired {
+			t.Fatalf("lease while writes are held: %+v, %v", l, err)
+		}
+		if _, err := b.Resume(ctx, "shop"); !errors.Is(err, deploy.ErrBusy) {
+			t.Fatalf("another executor could resume: %v", err)
+		}
+	}
+	close(slow.release)
+	res, err := h.Wait(ctx)
+	if err != nil || res.Deployment.Status != store.StatusAvailable {
+		t.Fatalf("launch: %v, %+v", err, res)
+	}
+	evs, _ := mem.ListEvents(ctx, "shop", store.EventQuery{})
+	started := 0
+	for _, e := range evs {
+		if e.Type == string(deploy.EventOperationStarted) {
+			started++
+		}
+	}
+	if started != 1 {
+		t.Errorf("%d operation-started events, want 1: the operation was taken over", started)
 	}
 }

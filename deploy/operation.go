@@ -62,6 +62,7 @@ type operation struct {
 	redact    func(string) string
 	leaseLost atomic.Bool
 	leaseAt   time.Time // when the lease was last requested
+	leaseCtx  context.Context
 
 	mu      sync.Mutex
 	errs    *multierror.Error
@@ -366,7 +367,12 @@ func (o *operation) run(parent context.Context) (*Result, error) {
 	}
 	o.ev = newDispatcher(o.redact, sinks...)
 	o.rec.start()
-	stopLease := o.keepLease(ctx, cancel)
+	// leaseCtx lives as long as the lease is held: the outcome is
+	// written under it, however long that takes, and not after.
+	leaseCtx, leaseLost := context.WithCancelCause(context.WithoutCancel(parent))
+	defer leaseLost(nil)
+	o.leaseCtx = leaseCtx
+	stopLease := o.keepLease(ctx, func(err error) { cancel(err); leaseLost(err) })
 
 	verb := "started"
 	if o.resumed {
@@ -388,8 +394,8 @@ func (o *operation) run(parent context.Context) (*Result, error) {
 	if ctx.Err() != nil {
 		o.addErr(context.Cause(ctx))
 	}
-	stopLease()
-	return o.finish(parent, rolledBack)
+	// The lease is renewed until the outcome is written.
+	return o.finish(parent, rolledBack, stopLease)
 }
 
 func (o *operation) describe() string {
@@ -408,9 +414,9 @@ func (o *operation) describe() string {
 
 // finish records the outcome, releases the lease and delivers the last
 // events.
-func (o *operation) finish(parent context.Context, rolledBack bool) (*Result, error) {
+func (o *operation) finish(parent context.Context, rolledBack bool, stopLease func()) (*Result, error) {
 	if errors.Is(context.Cause(parent), ErrHandedOver) && !o.leaseLost.Load() {
-		return o.handOver(parent)
+		return o.handOver(parent, stopLease)
 	}
 	o.mu.Lock()
 	errs := o.errs
@@ -451,16 +457,16 @@ func (o *operation) finish(parent context.Context, rolledBack bool) (*Result, er
 		}
 	})
 	// The outcome is recorded even when the caller's context is done, but
-	// not after the lease could have expired: another executor may own
-	// the record by then.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(parent), o.e.opts.LeaseTTL)
-	defer cancel()
+	// only while the lease is held: another executor may own the record
+	// once it is lost.
+	wctx := o.leaseCtx
 	if failed {
 		o.emit(Event{Type: EventOperationFailed, Message: opErr.Error()})
 	} else {
 		o.emit(Event{Type: EventOperationDone, Message: final.Message})
 	}
 	recErr := o.rec.stop(wctx, !o.leaseLost.Load())
+	stopLease()
 	if !o.leaseLost.Load() {
 		_ = o.e.st.ReleaseLease(wctx, o.name, o.e.opts.Owner)
 	}
@@ -478,7 +484,7 @@ func (o *operation) finish(parent context.Context, rolledBack bool) (*Result, er
 
 // handOver records what the operation did, leaves it in progress and
 // releases the lease, for another executor to resume.
-func (o *operation) handOver(parent context.Context) (*Result, error) {
+func (o *operation) handOver(parent context.Context, stopLease func()) (*Result, error) {
 	var cur store.Operation
 	o.rec.update(func(d *store.Deployment) {
 		if op := d.Operation(o.id); op != nil {
@@ -487,9 +493,9 @@ func (o *operation) handOver(parent context.Context) (*Result, error) {
 		}
 	})
 	o.emit(Event{Type: EventOperationHandedOver, Message: o.describe() + " handed over by " + o.e.opts.Owner + ", to be resumed"})
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(parent), o.e.opts.LeaseTTL)
-	defer cancel()
+	wctx := o.leaseCtx
 	err := o.rec.stop(wctx, true)
+	stopLease()
 	if err == nil {
 		// Released only once the record is whole: the next owner reads
 		// it.
@@ -518,6 +524,9 @@ func (o *operation) keepLease(ctx context.Context, cancel context.CancelCauseFun
 		o.leaseLost.Store(true)
 		cancel(fmt.Errorf("%w: %w", ErrLeaseLost, err))
 	}
+	// Renewals go on after the operation's context ends, while its
+	// outcome is written; stop ends them.
+	ctx = context.WithoutCancel(ctx)
 	go func() {
 		defer close(exited)
 		expiry := time.NewTimer(ttl - time.Since(o.leaseAt))
@@ -527,8 +536,6 @@ func (o *operation) keepLease(ctx context.Context, cancel context.CancelCauseFun
 		for {
 			select {
 			case <-done:
-				return
-			case <-ctx.Done():
 				return
 			case <-expiry.C:
 				lost(fmt.Errorf("not renewed within %s", ttl))
