@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stackwave/stackwave/internal/pgtest"
+	"github.com/stackwave/stackwave/product"
 	"github.com/stackwave/stackwave/store"
 	"github.com/stackwave/stackwave/store/postgres"
 	"github.com/stackwave/stackwave/store/storetest"
@@ -139,4 +141,56 @@ func BenchmarkStore(b *testing.B) {
 	storetest.Bench(b, func(b *testing.B) *store.Store {
 		return open(b, pgtest.NewDatabase(b), nil)
 	})
+}
+
+// TestNotifyAcrossReplicas opens two stores on one database, as two
+// replicas do: an append or a released lease through one wakes the
+// subscribers of the other, which then read what changed.
+func TestNotifyAcrossReplicas(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a, b := open(t, url, nil), open(t, url, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	reg, err := a.Register(ctx, &product.Document{Name: "p", ProviderName: "x", StackDeps: storetest.Spec("1")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateDeployment(ctx, &store.Deployment{Name: "web", ProductID: reg.Product.ID, VersionID: reg.Version.ID}); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := b.SubscribeEvents(ctx, "web", store.EventQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	released := b.SubscribeReleases()
+	defer released.Close()
+	for i := range 10 {
+		sent := time.Now()
+		if err := a.AppendEvents(ctx, "web", store.Event{OperationID: "op", Type: "t", Message: strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatalf("event %d on the other replica: %v", i, err)
+		}
+		if len(evs) != 1 || evs[0].Message != strconv.Itoa(i) {
+			t.Fatalf("event %d: the other replica read %+v", i, evs)
+		}
+		t.Logf("event %d reached the other replica in %v", i, time.Since(sent).Round(time.Microsecond))
+	}
+	if _, err := a.AcquireLease(ctx, "web", "a", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for len(released.Changed()) > 0 {
+		<-released.Changed()
+	}
+	if err := a.ReleaseLease(ctx, "web", "a"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-released.Changed():
+	case <-ctx.Done():
+		t.Fatal("a lease released on one replica woke nothing on the other")
+	}
 }

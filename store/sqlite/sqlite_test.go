@@ -6,6 +6,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
 	"testing"
 
 	_ "modernc.org/sqlite"
@@ -186,4 +189,64 @@ func BenchmarkStoreSyncFull(b *testing.B) {
 // open opens a store on a file for a test.
 func open(t testing.TB, path string, opts *sqlite.Options) *store.Store {
 	return storetest.Open(t, func(ctx context.Context) (*store.Store, error) { return sqlite.Open(ctx, path, opts) })
+}
+
+// TestUrgentWritesPassQueued holds the writer connection in one write
+// while others queue behind it: an urgent write (a lease renewal), queued
+// last, goes first once the connection is free; the others keep their
+// order.
+func TestUrgentWritesPassQueued(t *testing.T) {
+	ctx := t.Context()
+	d, err := sqlite.OpenDriver(ctx, filepath.Join(t.TempDir(), "stackwave.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var mu sync.Mutex
+	var order []string
+	run := func(name string) func(store.Tx) error {
+		return func(store.Tx) error {
+			mu.Lock()
+			order = append(order, name)
+			mu.Unlock()
+			return nil
+		}
+	}
+	holding, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 5)
+	go func() {
+		done <- d.Update(ctx, nil, func(tx store.Tx) error {
+			close(holding)
+			<-release
+			return run("first")(tx)
+		})
+	}()
+	<-holding
+	for i, name := range []string{"bulk-1", "bulk-2", "bulk-3"} {
+		go func() { done <- d.Update(ctx, nil, run(name)) }()
+		waitQueued(t, d, i+1)
+	}
+	go func() { done <- d.Update(ctx, &store.TxOptions{Urgent: true}, run("lease")) }()
+	waitQueued(t, d, 4)
+	close(release)
+	for range 5 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := strings.Join(order, " "); got != "first lease bulk-1 bulk-2 bulk-3" {
+		t.Errorf("writes ran in the order %s, want first lease bulk-1 bulk-2 bulk-3", got)
+	}
+}
+
+// waitQueued waits until n writers wait for the connection.
+func waitQueued(t *testing.T, d store.Driver, n int) {
+	t.Helper()
+	w, ok := d.(interface{ Waiting() int })
+	if !ok {
+		t.Fatalf("%T does not say how many writers wait", d)
+	}
+	for w.Waiting() < n {
+		runtime.Gosched()
+	}
 }

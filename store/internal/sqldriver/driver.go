@@ -388,6 +388,16 @@ func isStoreErr(err error) bool {
 	return false
 }
 
+// Waiting returns how many writers wait for the pinned connection.
+func (d *Driver) Waiting() int {
+	if d.queue == nil {
+		return 0
+	}
+	d.queue.mu.Lock()
+	defer d.queue.mu.Unlock()
+	return len(d.queue.urgent) + len(d.queue.normal)
+}
+
 // queue is a lock that writers wait for in order, urgent ones first.
 type queue struct {
 	mu             sync.Mutex
