@@ -60,7 +60,10 @@
 // the first version's version_name, version_description, guidance and
 // active) and answers {"product_id", "product_version_id"}. The provider
 // defaults to the caller's name, the version name to [DefaultVersionName],
-// active to true. GET /api/products pages with page_number and page_size
+// active to true. The product and its version are written at once
+// (store.Store.Register): sending the same document again answers the same
+// IDs, and a different document under a taken name is a 400 duplicate.
+// GET /api/products pages with page_number and page_size
 // (1 to 100, default 10), filters by product_name (exact) and q (a
 // case-insensitive substring of the name, provider or description), and
 // sorts oldest first unless newest=true.

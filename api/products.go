@@ -39,8 +39,9 @@ func (s *Server) validateOptions() *validate.Options {
 // createProduct registers a product and its first version from a product
 // document, answering as the seed API does: 400 "Invalid ProductArgs" for
 // a body that does not decode, 400 "Invalid ProductName or StackDeps" with
-// every problem for one that breaks the rules or whose name is taken, and
-// 623 "Create Product Error" when the store fails.
+// every problem for one that breaks the rules or whose name is taken by
+// another document, and 623 "Create Product Error" when the store fails.
+// The same document again answers the records it made.
 func (s *Server) createProduct(c *call) error {
 	if err := c.authorize(AllProducts); err != nil {
 		return err
