@@ -404,8 +404,9 @@ func (e *Executor) unclaim(name string) {
 // prefix, as "scale/<stack>/<service>" = "<instances>".
 const scaleParam = "scale/"
 
-// varParam prefixes template variables in the deployment's parameters.
-const varParam = "var/"
+// varParam prefixes template variables in the deployment's parameters:
+// the store seals them at rest when it has a keyring.
+const varParam = store.VarParamPrefix
 
 // templateParam prefixes config templates in the deployment's parameters.
 const templateParam = "template/"
