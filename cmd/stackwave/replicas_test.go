@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +18,7 @@ import (
 	"github.com/stackwave/stackwave/internal/pgtest"
 	"github.com/stackwave/stackwave/store"
 	"github.com/stackwave/stackwave/store/postgres"
+	"github.com/stackwave/stackwave/store/storeurl"
 )
 
 // sseSeqs follows an operation's event stream and sends the sequence
@@ -164,4 +168,92 @@ func TestReplicasOnPostgres(t *testing.T) {
 		}
 	}
 	t.Logf("B took over and finished; %d events, all seen on B", len(seqs))
+}
+
+// TestServeKilledMidCreates kills `stackwave serve` with SIGKILL in the
+// middle of a burst of product creates, on SQLite and on PostgreSQL, and
+// restarts it: every create it acknowledged is there, and no product is
+// without a version.
+func TestServeKilledMidCreates(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			storeURL := "sqlite:" + filepath.Join(t.TempDir(), "sw.db")
+			if backend == "postgres" {
+				storeURL = pgtest.NewDatabase(t)
+			}
+			addr := freeAddr(t)
+			s := startServerStore(t, storeURL, addr)
+			type ack struct{ product, version string }
+			acks := make(chan ack, 10000)
+			var wg sync.WaitGroup
+			stop := make(chan struct{})
+			for w := range 4 {
+				wg.Go(func() {
+					for i := 0; ; i++ {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						doc := fmt.Sprintf(`{"product_name": "burst-%d-%d", "stack_deps": [[{"stack_name": "web", "services": [
+  {"service_name": "app", "unit_type": "1U1G", "image": {"name": "nginx", "tag": "1.%d"}}]}]]}`, w, i, i)
+						res, err := http.Post(s.url+"/api/products", "application/json", strings.NewReader(doc))
+						if err != nil {
+							return // the server is gone
+						}
+						var out struct {
+							ProductID string `json:"product_id"`
+							VersionID string `json:"product_version_id"`
+						}
+						err = json.NewDecoder(res.Body).Decode(&out)
+						res.Body.Close()
+						if err == nil && res.StatusCode == 200 {
+							acks <- ack{out.ProductID, out.VersionID}
+						}
+					}
+				})
+			}
+			var got []ack
+			for len(got) < 200 {
+				got = append(got, <-acks)
+			}
+			s.kill()
+			close(stop)
+			wg.Wait()
+			close(acks)
+			for a := range acks { // acknowledged while the kill was on its way
+				got = append(got, a)
+			}
+
+			ctx := t.Context()
+			st, err := storeurl.Open(ctx, storeURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			n := len(got)
+			for _, a := range got {
+				if v, err := st.GetVersion(ctx, a.version); err != nil || v.ProductID != a.product {
+					t.Errorf("acknowledged create %s %s: %+v, %v", a.product, a.version, v, err)
+				}
+			}
+			total := 0
+			for page := 1; ; page++ {
+				res, err := st.ListProducts(ctx, store.ProductQuery{Page: page, PageSize: store.MaxPageSize})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range res.Items {
+					total++
+					if vs, err := st.ListVersions(ctx, p.ID, store.VersionQuery{}); err != nil || len(vs) == 0 {
+						t.Errorf("product %s has no version (%v)", p.Name, err)
+					}
+				}
+				if len(res.Items) < store.MaxPageSize {
+					break
+				}
+			}
+			t.Logf("%d creates acknowledged before the kill, %d products stored, none without a version", n, total)
+		})
+	}
 }
