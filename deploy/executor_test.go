@@ -936,16 +936,17 @@ func TestLeaseLostStopsAtOnce(t *testing.T) {
 	}
 }
 
-// slowWrites holds every write of records and events (not lease writes)
-// until released, as a store busy with a large launch's records would.
+// slowWrites lets the first writes of records and events through and
+// holds the others until released, as a store busy with a large launch's
+// records would; lease writes (urgent) always pass.
 type slowWrites struct {
 	store.Driver
-	held    atomic.Bool
+	pass    atomic.Int32 // writes still let through
 	release chan struct{}
 }
 
 func (d *slowWrites) Update(ctx context.Context, opts *store.TxOptions, fn func(store.Tx) error) error {
-	if d.held.Load() && (opts == nil || !opts.Urgent) {
+	if (opts == nil || !opts.Urgent) && d.pass.Add(-1) < 0 {
 		select {
 		case <-d.release:
 		case <-ctx.Done():
@@ -965,21 +966,14 @@ func TestRenewalNotBlockedByWrites(t *testing.T) {
 	p, _ := mem.CreateProduct(ctx, &product.Product{Name: "shop", ProviderName: "tests"})
 	v, _ := mem.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", StackDeps: threeTiers()})
 	slow := &slowWrites{Driver: drv, release: make(chan struct{})}
+	slow.pass.Store(1) // the deployment's first record; nothing after it
 	const ttl = 300 * time.Millisecond
-	ready := make(chan struct{})
-	var once sync.Once
-	a := deploy.New(sim.New(nil), store.New(slow, nil), &deploy.Options{Owner: "a", LeaseTTL: ttl, OnEvent: func(ev deploy.Event) {
-		if ev.Type == deploy.EventOperationStarted {
-			once.Do(func() { close(ready) })
-		}
-	}})
+	a := deploy.New(sim.New(nil), store.New(slow, nil), &deploy.Options{Owner: "a", LeaseTTL: ttl})
 	defer a.Close()
 	h, err := a.Submit(ctx, store.OpLaunch, deploy.Request{Deployment: "shop", VersionID: v.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-ready
-	slow.held.Store(true) // from now on, record and event writes wait
 	// Five TTLs pass, in lease time: another executor finds the lease
 	// held by a throughout.
 	b := deploy.New(sim.New(nil), mem, &deploy.Options{Owner: "b", LeaseTTL: ttl})
