@@ -276,7 +276,7 @@ func (h *Handle) Wait(ctx context.Context) (*Result, error) {
 
 // Submit prepares an operation like Run and returns as soon as it is
 // recorded (with its operation ID), leaving the work to a goroutine of the
-// executor that outlives ctx. Close cancels such operations.
+// executor that outlives ctx. Close hands such operations over.
 func (e *Executor) Submit(ctx context.Context, op store.OpType, req Request) (*Handle, error) {
 	o, err := e.prepare(ctx, op, req, nil)
 	if err != nil {
