@@ -375,17 +375,22 @@ WHERE deployment = $1 AND seq > $2 AND ($3 = '' OR operation_id = $3) ORDER BY s
 		args = append(args, q.Limit)
 	}
 	var res []store.Event
-	err := d.readTx(ctx, func(tx *sql.Tx) error {
-		s := snapshot{ctx, tx}
-		if ok, err := exists(s, `SELECT 1 FROM deployments WHERE name = $1`, deployment); err != nil || !ok {
+	err := d.read(ctx, func() error {
+		// One statement in the common case: events there are name
+		// their deployment. Only an empty answer asks whether the
+		// deployment exists.
+		q := pool{ctx, d}
+		rows, err := q.query(query, args...)
+		if res, err = all(scanEvent, rows, err); err != nil || len(res) > 0 {
+			return err
+		}
+		if ok, err := exists(q, `SELECT 1 FROM deployments WHERE name = $1`, deployment); err != nil || !ok {
 			if err == nil {
 				err = store.ErrNotFound
 			}
 			return err
 		}
-		rows, err := s.query(query, args...)
-		res, err = all(scanEvent, rows, err)
-		return err
+		return nil
 	})
 	return res, err
 }
