@@ -457,15 +457,16 @@ func (o *operation) finish(parent context.Context, rolledBack bool, stopLease fu
 		}
 	})
 	// The outcome is recorded even when the caller's context is done, but
-	// only while the lease is held: another executor may own the record
-	// once it is lost.
+	// only while the lease is held (another executor may own the record
+	// once it is lost), and not after a lease TTL in which no write went
+	// through: the operation then stays in progress, to be resumed.
 	wctx := o.leaseCtx
 	if failed {
 		o.emit(Event{Type: EventOperationFailed, Message: opErr.Error()})
 	} else {
 		o.emit(Event{Type: EventOperationDone, Message: final.Message})
 	}
-	recErr := o.rec.stop(wctx, !o.leaseLost.Load())
+	recErr := o.rec.stop(wctx, !o.leaseLost.Load(), o.e.opts.LeaseTTL)
 	stopLease()
 	if !o.leaseLost.Load() {
 		_ = o.e.st.ReleaseLease(wctx, o.name, o.e.opts.Owner)
@@ -494,7 +495,7 @@ func (o *operation) handOver(parent context.Context, stopLease func()) (*Result,
 	})
 	o.emit(Event{Type: EventOperationHandedOver, Message: o.describe() + " handed over by " + o.e.opts.Owner + ", to be resumed"})
 	wctx := o.leaseCtx
-	err := o.rec.stop(wctx, true)
+	err := o.rec.stop(wctx, true, o.e.opts.LeaseTTL)
 	stopLease()
 	if err == nil {
 		// Released only once the record is whole: the next owner reads

@@ -226,15 +226,23 @@ func (r *recorder) markDirty() {
 }
 
 // stop ends the background writer and, if flush is set, writes what is
-// pending, retrying until ctx is done.
-func (r *recorder) stop(ctx context.Context, flush bool) error {
+// pending, retrying until ctx is done or idle passes without a write
+// going through (a store that takes the lease's renewals but refuses the
+// record must not hold the operation forever).
+func (r *recorder) stop(ctx context.Context, flush bool, idle time.Duration) error {
 	close(r.quit)
 	<-r.done
 	if !flush {
 		return nil
 	}
+	progress := time.Now()
 	for {
 		err := r.write(ctx)
+		if err == nil {
+			progress = time.Now()
+		} else if time.Since(progress) > idle {
+			return err
+		}
 		r.mu.Lock()
 		pending := r.dirty || len(r.events) > 0
 		r.mu.Unlock()
