@@ -124,6 +124,7 @@ func (r *Runtime) applyService(ctx context.Context, spec *runtime.StackSpec, o *
 	// What exists of the service now.
 	var curMeta *metav1.ObjectMeta
 	var curReplicas int32
+	var curImage string
 	var staleDeployment *appsv1.Deployment
 	var staleStatefulSet *appsv1.StatefulSet
 	for _, d := range cached.deployments {
@@ -132,6 +133,7 @@ func (r *Runtime) applyService(ctx context.Context, spec *runtime.StackSpec, o *
 		}
 		if o.deployment != nil && d.Name == o.names.workload && d.DeletionTimestamp == nil {
 			curMeta, curReplicas = &d.ObjectMeta, ptrValue(d.Spec.Replicas, 1)
+			curImage = templateImage(&d.Spec.Template, name)
 		} else if d.DeletionTimestamp == nil {
 			staleDeployment = d
 		}
@@ -150,16 +152,22 @@ func (r *Runtime) applyService(ctx context.Context, spec *runtime.StackSpec, o *
 				continue
 			}
 			curMeta, curReplicas = &s.ObjectMeta, ptrValue(s.Spec.Replicas, 1)
+			curImage = templateImage(&s.Spec.Template, name)
 		} else if s.DeletionTimestamp == nil {
 			staleStatefulSet = s
 		}
 	}
 
+	// An image set by hand (kubectl set image) keeps the annotations:
+	// the template's image tells.
+	imageEdited := curMeta != nil && curImage != "" && curImage != o.svc.Image.Ref()
 	switch {
 	case curMeta == nil:
 		ev.Type, ev.Message = runtime.EventServiceCreated, instances(int(o.replicas))
 	case curMeta.Annotations[AnnotationConfigHash] != o.hash:
 		ev.Type, ev.Message = runtime.EventServiceReplaced, "configuration changed"
+	case imageEdited:
+		ev.Type, ev.Message = runtime.EventServiceReplaced, fmt.Sprintf("image %s set outside stackwave; back to %s", curImage, o.svc.Image.Ref())
 	case curReplicas != o.replicas:
 		ev.Type, ev.Message = runtime.EventServiceScaled, fmt.Sprintf("%d to %d instances", curReplicas, o.replicas)
 		if curReplicas == 0 {
@@ -178,7 +186,7 @@ func (r *Runtime) applyService(ctx context.Context, spec *runtime.StackSpec, o *
 		}
 	}
 
-	workloadCurrent := curMeta != nil && curReplicas == o.replicas && upToDate(curMeta, o.hash, o.labels) &&
+	workloadCurrent := curMeta != nil && !imageEdited && curReplicas == o.replicas && upToDate(curMeta, o.hash, o.labels) &&
 		maps.Equal(pick(curMeta.Annotations, o.annotations), o.annotations)
 	if !workloadCurrent {
 		if curMeta != nil && curReplicas > o.replicas && o.deployment != nil && curMeta.Annotations[AnnotationConfigHash] == o.hash {

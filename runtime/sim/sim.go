@@ -187,7 +187,9 @@ func (r *Runtime) Apply(ctx context.Context, spec *runtime.StackSpec, report run
 		switch {
 		case cur == nil:
 			w.act = create
-		case cur.hash != w.hash:
+		case cur.hash != w.hash || cur.image != w.svc.Image:
+			// An image changed by hand (Tamper) is replaced like a
+			// changed configuration, as the real back-ends do.
 			w.act = replace
 		case cur.desired != w.svc.Replicas():
 			w.act = scale
