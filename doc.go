@@ -47,7 +47,7 @@
 //	ex := deploy.New(rt, st, &deploy.Options{OnEvent: func(e deploy.Event) { log.Print(e) }})
 //	defer ex.Close()
 //	p, _ := st.CreateProduct(ctx, &product.Product{Name: doc.Name, ProviderName: "me"})
-//	v, _ := st.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", StackDeps: doc.StackDeps})
+//	v, _ := st.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", Active: true, StackDeps: doc.StackDeps})
 //	res, err := ex.Launch(ctx, deploy.Request{Deployment: "kodo", VersionID: v.ID, Policy: deploy.Rollback})
 //
 // # Errors
