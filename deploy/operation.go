@@ -62,7 +62,7 @@ type operation struct {
 	// update: their init scripts ran, so a repair does not run them.
 	wasReady map[string]bool
 	plan     *Plan
-	changes          *ChangeSet
+	changes  *ChangeSet
 
 	rec       *recorder
 	ev        *dispatcher
