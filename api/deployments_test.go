@@ -46,7 +46,14 @@ func TestDeploymentLifecycle(t *testing.T) {
 		t.Errorf("launch preview %+v", pv)
 	}
 
-	launch := h.submit("POST", "/api/deployments", `{"name": "web-1", "product_version_id": "`+v1+`", "policy": "rollback", "vars": {"greeting": "hi"}}`)
+	// A variable no config template uses is refused, naming it, and
+	// nothing is recorded.
+	res := h.do("POST", "/api/deployments", `{"name": "web-1", "product_version_id": "`+v1+`", "vars": {"greeting": "hi"}}`)
+	wantError(t, res, 400, api.MsgInvalidRequest)
+	if !strings.Contains(string(res.body), `\"greeting\" are used by no config template`) {
+		t.Errorf("unused variable: %s", res.body)
+	}
+	launch := h.submit("POST", "/api/deployments", `{"name": "web-1", "product_version_id": "`+v1+`", "policy": "rollback"}`)
 	var got api.DeploymentResponse
 	h.must("GET", "/api/deployments/web-1", "", &got)
 	d := got.Deployment
@@ -58,7 +65,7 @@ func TestDeploymentLifecycle(t *testing.T) {
 		t.Fatalf("stacks %+v", d.Stacks)
 	}
 
-	res := h.do("GET", "/api/deployments?product_id="+pid, "")
+	res = h.do("GET", "/api/deployments?product_id="+pid, "")
 	var list api.DeploymentList
 	res.decode(t, &list)
 	if len(list.Deployments) != 1 || list.Deployments[0].Name != "web-1" || list.Deployments[0].LastOperation.ID != launch.OperationID {
@@ -84,7 +91,7 @@ func TestDeploymentLifecycle(t *testing.T) {
 	h.submit("POST", "/api/deployments/web-1/stacks/web/restart", "")
 	h.submit("POST", "/api/deployments/web-1/stacks/web/stop", `{}`)
 	h.must("GET", "/api/deployments/web-1", "", &got)
-	if got.Deployment.Stacks[0].Health != "not-running" {
+	if got.Deployment.Stacks[0].Health != "stopped" || got.Deployment.Stacks[0].Services[0].Running != 0 {
 		t.Errorf("stopped %+v", got.Deployment.Stacks[0])
 	}
 	start := h.submit("POST", "/api/deployments/web-1/stacks/web/start", `{"policy": "continue"}`)
@@ -111,7 +118,7 @@ func TestDeploymentLifecycle(t *testing.T) {
 	}
 	h.submit("POST", "/api/deployments/web-1/terminate", `{"delete_data": true}`)
 	h.must("GET", "/api/deployments/web-1", "", &got)
-	if got.Deployment.Status != store.StatusTerminated || got.Deployment.Health != "not-running" {
+	if got.Deployment.Status != store.StatusTerminated || got.Deployment.Health != "missing" {
 		t.Errorf("terminated %+v", got.Deployment)
 	}
 	h.must("DELETE", "/api/deployments/web-1", "", nil)

@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -397,8 +396,8 @@ func (e *Executor) PreviewChanges(ctx context.Context, req Request, deps stack.D
 		}
 	}
 	productName := ""
-	if pid := cmp.Or(to.ProductID, d.ProductID); exists && pid != "" || to.ProductID != "" {
-		productName = e.productName(ctx, pid)
+	if to.ProductID != "" {
+		productName = e.productName(ctx, to.ProductID)
 	}
 	toDeps := withScale(deps, params)
 	used := &templateUse{}

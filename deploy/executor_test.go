@@ -490,7 +490,8 @@ func TestDayTwoOperations(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, _ = e.ex.Status(ctx, "shop")
-	if st.Health != runtime.StatusPartiallyRunning || st.Stacks[3].Health != runtime.StatusNotRunning || st.Stacks[3].State != deploy.StateStopped {
+	if st.Status != store.StatusAvailable || st.Health != deploy.HealthRunning || st.Sync != deploy.SyncInSync ||
+		st.Stacks[3].Health != deploy.HealthStopped || st.Stacks[3].State != deploy.StateStopped {
 		t.Fatalf("after stop: health %s, web %+v", st.Health, st.Stacks[3])
 	}
 	if _, err := e.ex.Start(ctx, deploy.Request{Deployment: "shop", Stack: "web"}); err != nil {

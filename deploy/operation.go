@@ -433,6 +433,9 @@ func (o *operation) describe() string {
 	case store.OpLaunch:
 		return fmt.Sprintf("launch of %s version %s (%s)", o.productName, o.to.Name, o.to.ID)
 	case store.OpUpdate:
+		if o.from.ID == o.to.ID {
+			return fmt.Sprintf("update of version %s (%s) in place", o.to.Name, o.to.ID)
+		}
 		return fmt.Sprintf("update from version %s to %s (%s)", o.from.Name, o.to.Name, o.to.ID)
 	case store.OpScale:
 		return fmt.Sprintf("scale of %s/%s to %d", o.req.Stack, o.req.Service, o.req.Instances)
@@ -915,6 +918,13 @@ func (o *operation) runApply(ctx context.Context) bool {
 		}
 		return sc == nil || sc.Action == ActionAdd || sc.Action == ActionRepair && !o.wasReady[name] ||
 			slices.Contains(sc.Fields, "init_scripts")
+	}
+	if !o.resumed {
+		for _, sc := range o.changes.Stacks {
+			if sc.Action == ActionRepair || sc.Action == ActionRemove && sc.Reason != "" {
+				o.emit(Event{Type: EventStackRepair, Stack: sc.Stack, Message: string(sc.Action) + ": " + sc.Reason})
+			}
+		}
 	}
 	o.walkApply(ctx, o.plan, o.toFiles, o.to, o.policy, todo, runInit)
 
