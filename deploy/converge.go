@@ -48,6 +48,21 @@ func (e *Executor) host(name string) hostFunc {
 	return func(stackName, service string) string { return runtime.ServiceHost(e.rt, name, stackName, service) }
 }
 
+// target is the runtime spec of one stack with its hashes, computed once.
+type target struct {
+	spec      *runtime.StackSpec
+	stackHash string
+	svcHashes []string
+}
+
+func newTarget(spec *runtime.StackSpec) *target {
+	t := &target{spec: spec, stackHash: runtime.StackHash(spec), svcHashes: make([]string, len(spec.Stack.Services))}
+	for i := range spec.Stack.Services {
+		t.svcHashes[i] = runtime.ServiceHash(spec, &spec.Stack.Services[i])
+	}
+	return t
+}
+
 // stackDrift is one stack's comparison of target, record and runtime.
 type stackDrift struct {
 	// repair says why the stack must be applied again; empty when it
@@ -66,7 +81,8 @@ type stackDrift struct {
 // when the record has no such stack) and the runtime's observation (os,
 // nil when nothing of it exists; observed false when the runtime was
 // not asked).
-func compareStack(spec *runtime.StackSpec, rs *store.StackState, observed bool, os *runtime.StackState, checkHash bool) stackDrift {
+func compareStack(t *target, rs *store.StackState, observed bool, os *runtime.StackState, checkHash bool) stackDrift {
+	spec := t.spec
 	var sd stackDrift
 	switch {
 	case rs == nil:
@@ -75,18 +91,18 @@ func compareStack(spec *runtime.StackSpec, rs *store.StackState, observed bool, 
 		// Stopped on request: it stays stopped, and its services are
 		// not expected to run.
 		if observed {
-			sd.services = runtime.Compare(spec, os)
+			sd.services = runtime.CompareHashed(spec, t.svcHashes, os)
 		}
 		return sd
 	case rs.State != StateReady:
 		sd.repair, sd.outOfDate = "state "+rs.State, true
-	case checkHash && rs.ConfigHash != "" && rs.ConfigHash != runtime.StackHash(spec):
+	case checkHash && rs.ConfigHash != "" && rs.ConfigHash != t.stackHash:
 		sd.repair, sd.outOfDate = "last applied with another configuration", true
 	}
 	if !observed {
 		return sd
 	}
-	sd.services = runtime.Compare(spec, os)
+	sd.services = runtime.CompareHashed(spec, t.svcHashes, os)
 	if sd.repair == "" && !runtime.InSync(sd.services) {
 		var parts []string
 		for i := range sd.services {
@@ -120,7 +136,7 @@ func markApplied(cs *ChangeSet, d *store.Deployment, target []*runtime.StackSpec
 		if obs != nil {
 			os = obs.Stack(sc.Stack)
 		}
-		sd := compareStack(spec, d.Stack(sc.Stack), obs != nil, os, checkHash)
+		sd := compareStack(newTarget(spec), d.Stack(sc.Stack), obs != nil, os, checkHash)
 		if sd.repair == "" {
 			continue
 		}

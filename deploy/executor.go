@@ -444,6 +444,14 @@ func (e *Executor) claim(name string) bool {
 	return true
 }
 
+// isClaimed reports whether this executor runs an operation on a
+// deployment.
+func (e *Executor) isClaimed(name string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.running[name]
+}
+
 func (e *Executor) unclaim(name string) {
 	e.mu.Lock()
 	delete(e.running, name)

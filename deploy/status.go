@@ -259,7 +259,7 @@ func (e *Executor) Status(ctx context.Context, name string, opts ...StatusOption
 			}
 			continue
 		}
-		sd := compareStack(spec, d.Stack(ss.Name), true, os, true)
+		sd := compareStack(newTarget(spec), d.Stack(ss.Name), true, os, true)
 		ss.Sync = SyncInSync
 		switch {
 		case sd.outOfDate:

@@ -88,6 +88,13 @@ func (d *ServiceDrift) String() string {
 // A service that is running but not yet ready is in sync: readiness is
 // health, not drift.
 func Compare(spec *StackSpec, observed *StackState) []ServiceDrift {
+	return CompareHashed(spec, nil, observed)
+}
+
+// CompareHashed is Compare with the ServiceHash of each service of spec
+// given in spec order (nil: computed), for callers that compare one spec
+// often.
+func CompareHashed(spec *StackSpec, hashes []string, observed *StackState) []ServiceDrift {
 	out := make([]ServiceDrift, 0, len(spec.Stack.Services))
 	for i := range spec.Stack.Services {
 		svc := &spec.Stack.Services[i]
@@ -123,7 +130,13 @@ func Compare(spec *StackSpec, observed *StackState) []ServiceDrift {
 			d.Reasons = append(d.Reasons, DriftReplicas)
 			details = append(details, fmt.Sprintf("%d instances, want %d", n, want))
 		}
-		if h := ServiceHash(spec, svc); osvc.Hash != h {
+		h := ""
+		if i < len(hashes) {
+			h = hashes[i]
+		} else {
+			h = ServiceHash(spec, svc)
+		}
+		if osvc.Hash != h {
 			d.Reasons = append(d.Reasons, DriftHash)
 			details = append(details, "configuration applied differs")
 		}

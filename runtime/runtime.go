@@ -217,3 +217,18 @@ type Event struct {
 	Time     time.Time
 	Message  string
 }
+
+// Watcher is implemented by runtimes that can tell, as it happens, that
+// something of a deployment changed on the back-end (an instance started,
+// died, was stopped or removed), so a reconciler looks at it early
+// instead of at its next interval.
+type Watcher interface {
+	// Watch calls notify with the name of each deployment whose objects
+	// changed, until ctx is done, and then returns ctx's error. An empty
+	// name means that changes may have been missed (the engine's stream
+	// broke): anything may have changed. notify is called from one
+	// goroutine at a time and must not block for long. Notifications are
+	// hints: they may repeat, and the back-end's state is read with
+	// Observe.
+	Watch(ctx context.Context, notify func(deployment string)) error
+}

@@ -96,5 +96,6 @@ func (r *Runtime) Tamper(deployment, stackName, service string, c Change) bool {
 		return false
 	}
 	st.notify()
+	r.changed(deployment)
 	return true
 }
