@@ -271,3 +271,41 @@ func TestNoEnvValuesInAnswers(t *testing.T) {
 		t.Errorf("the log shows an env value:\n%s", h.log)
 	}
 }
+
+// The catalog's word: an inactive version is refused with 409 and the
+// error body; instances are listed only on request, paged; reconciliation
+// is paused per deployment.
+func TestInactiveVersionInstancesAndReconcilePause(t *testing.T) {
+	h := newHarness(t, nil)
+	_, v1 := h.create(smallDoc("web"))
+	h.must("PATCH", "/api/versions/"+v1, `{"active": false}`, nil)
+	res := h.do("POST", "/api/deployments", `{"name": "web-1", "product_version_id": "`+v1+`"}`)
+	e := wantError(t, res, 409, api.MsgConflict)
+	if len(e.Details) != 1 || e.Details[0].Type != api.TypeInactive || e.Details[0].Field != "product_version_id" || !strings.Contains(e.Details[0].Detail, v1) {
+		t.Errorf("inactive version: %s", res.body)
+	}
+	h.must("PATCH", "/api/versions/"+v1, `{"active": true}`, nil)
+	h.submit("POST", "/api/deployments", `{"name": "web-1", "product_version_id": "`+v1+`"}`)
+
+	var got api.DeploymentResponse
+	h.must("GET", "/api/deployments/web-1", "", &got)
+	if got.Deployment.Instances != nil || len(got.Deployment.Stacks[0].Services[0].Instances) != 0 {
+		t.Errorf("instances listed unasked: %+v", got.Deployment.Stacks[0].Services[0])
+	}
+	h.must("GET", "/api/deployments/web-1?instances=true&instance_limit=1", "", &got)
+	if p := got.Deployment.Instances; p == nil || p.Total != 1 || p.Limit != 1 || len(got.Deployment.Stacks[0].Services[0].Instances) != 1 {
+		t.Errorf("instances page %+v, service %+v", p, got.Deployment.Stacks[0].Services[0])
+	}
+	wantError(t, h.do("GET", "/api/deployments/web-1?instances=true&instance_limit=100000", ""), 400, api.MsgInvalidRequest)
+	wantError(t, h.do("GET", "/api/deployments/web-1?instances=maybe", ""), 400, api.MsgInvalidRequest)
+
+	h.must("PUT", "/api/deployments/web-1/reconcile", `{"paused": true}`, &got)
+	if !got.Deployment.ReconcilePaused {
+		t.Errorf("after pause: %+v", got.Deployment)
+	}
+	var resumed api.DeploymentResponse
+	h.must("PUT", "/api/deployments/web-1/reconcile", `{"paused": false}`, &resumed)
+	if resumed.Deployment.ReconcilePaused {
+		t.Errorf("after resume: %+v", resumed.Deployment)
+	}
+}

@@ -65,6 +65,9 @@ type Status struct {
 	VersionID string       `json:"product_version_id"`
 	// TargetVersionID is set while an operation moves the deployment.
 	TargetVersionID string `json:"target_version_id,omitempty"`
+	// ReconcilePaused is set when a Reconciler leaves the deployment
+	// alone (Executor.SetReconcilePaused).
+	ReconcilePaused bool `json:"reconcile_paused,omitempty"`
 	// Health is HealthRunning, HealthDegraded or HealthMissing (stopped
 	// stacks count as running); empty when the runtime could not be
 	// asked.
@@ -176,7 +179,7 @@ func (e *Executor) Status(ctx context.Context, name string, opts ...StatusOption
 	}
 	st := &Status{
 		Name: d.Name, Status: d.Status, Recorded: d.Status, ProductID: d.ProductID, VersionID: d.VersionID,
-		TargetVersionID: d.TargetVersionID, LastOperation: d.LastOperation(),
+		TargetVersionID: d.TargetVersionID, LastOperation: d.LastOperation(), ReconcilePaused: ReconcilePaused(d),
 	}
 	var specs []*runtime.StackSpec
 	specErr := ""
