@@ -82,7 +82,8 @@ func (d *ServiceDrift) String() string {
 //     "CrashLoopBackOff", "Restarting"...) is a matter of health;
 //   - image: the observed image differs from the spec's (when the runtime
 //     reports one);
-//   - replicas: the number of instances differs from the spec's;
+//   - replicas: the number of instances differs from the spec's, unless
+//     the stack was stopped on purpose;
 //   - hash: the configuration hash differs from ServiceHash(spec, svc).
 //
 // A service that is running but not yet ready is in sync: readiness is
@@ -126,7 +127,9 @@ func CompareHashed(spec *StackSpec, hashes []string, observed *StackState) []Ser
 			d.Reasons = append(d.Reasons, DriftImage)
 			details = append(details, fmt.Sprintf("image %s, want %s", osvc.Image, img))
 		}
-		if n := len(osvc.Instances); n != want {
+		if n := len(osvc.Instances); n != want && !observed.Stopped {
+			// A stack stopped on purpose keeps its instances (Docker)
+			// or has none (Kubernetes scales to zero): both are right.
 			d.Reasons = append(d.Reasons, DriftReplicas)
 			details = append(details, fmt.Sprintf("%d instances, want %d", n, want))
 		}

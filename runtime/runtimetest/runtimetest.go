@@ -101,8 +101,9 @@ type Harness struct {
 	// through the back-end's own API, as someone with access to the
 	// engine would (docker rm -f, docker stop, kubectl set image,
 	// kubectl scale), and reports whether the back-end has such a
-	// change at all (Kubernetes has no stopped pods). For ChangeImage
-	// it picks another image that can run. The drift tests that need a
+	// change at all (Kubernetes has no stopped pods). It returns once
+	// the back-end shows the change (the pods beyond a scale are gone).
+	// For ChangeImage it picks another image that can run. The drift tests that need a
 	// hand-made change are skipped, saying why, when it is nil or
 	// reports false; every other drift test runs on every runtime.
 	Tamper func(t *testing.T, ref runtime.StackRef, service string, c Change) bool
