@@ -198,6 +198,12 @@ func (r *Runtime) applyService(ctx context.Context, spec *runtime.StackSpec, o *
 			return err
 		}
 	}
+	if curMeta != nil && curMeta.Annotations[annStopped] != "" && o.replicas > 0 {
+		// Started again: the mark of Stop goes.
+		if err := r.unmarkStopped(ctx, o, ns); err != nil {
+			return err
+		}
+	}
 
 	for _, s := range []struct {
 		want *corev1ac.ServiceApplyConfiguration
@@ -249,6 +255,22 @@ func (r *Runtime) applyService(ctx context.Context, spec *runtime.StackSpec, o *
 		}
 	}
 	rep.emit(ev)
+	return nil
+}
+
+// unmarkStopped removes the annotation Stop set on a service's workload.
+func (r *Runtime) unmarkStopped(ctx context.Context, o *serviceObjects, ns string) error {
+	patch := []byte(`{"metadata":{"annotations":{"` + annStopped + `":null}}}`)
+	po := metav1.PatchOptions{FieldManager: r.opts.FieldManager}
+	var err error
+	if o.deployment != nil {
+		_, err = r.cs.AppsV1().Deployments(ns).Patch(ctx, o.names.workload, types.MergePatchType, patch, po)
+	} else {
+		_, err = r.cs.AppsV1().StatefulSets(ns).Patch(ctx, o.names.statefulSet, types.MergePatchType, patch, po)
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("workload %s: clear the stopped mark: %w", o.names.workload, err)
+	}
 	return nil
 }
 

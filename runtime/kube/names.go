@@ -45,6 +45,9 @@ const (
 const (
 	AnnotationConfigHash = "stackwave.io/config-hash"
 	annInstances         = "stackwave.io/instances"
+	// annStopped marks a workload Stop scaled to zero, so that one
+	// scaled to zero by hand is told apart (drift, not a stop).
+	annStopped = "stackwave.io/stopped"
 	annProduct           = "stackwave.io/product"
 	annProductID         = "stackwave.io/product-id"
 	annVersionID         = "stackwave.io/version-id"

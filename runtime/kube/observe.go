@@ -65,7 +65,7 @@ func (r *Runtime) Observe(ctx context.Context, deployment string) (*runtime.Depl
 		if err != nil {
 			desired = int(replicas)
 		}
-		if replicas == 0 && desired > 0 {
+		if replicas == 0 && desired > 0 && m.Annotations[annStopped] == "true" {
 			stopped[name]++
 		}
 		svc := runtime.ServiceState{
