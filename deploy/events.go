@@ -33,7 +33,7 @@ const (
 	// (or removes a left-over stack) because the record or the runtime
 	// differs from what is wanted; the message says why.
 	EventStackRepair EventType = "stack-repair"
-	EventInitScript       EventType = "init-script"
+	EventInitScript  EventType = "init-script"
 
 	EventServiceCreated   = EventType(runtime.EventServiceCreated)
 	EventServiceReplaced  = EventType(runtime.EventServiceReplaced)

@@ -136,7 +136,7 @@ func TestUpdateAfterFailedUpdateOnTheEngine(t *testing.T) {
 	image := img(t)
 	svc := func(name string, env ...string) stack.Service {
 		return stack.Service{Name: name, UnitType: "1U1G", Image: image,
-			Envs: append([]string{"TESTAPP_SERVICE=" + name, "TESTAPP_TCP=8080"}, env...),
+			Envs:      append([]string{"TESTAPP_SERVICE=" + name, "TESTAPP_TCP=8080"}, env...),
 			Readiness: &stack.Probe{Type: stack.ProbeTCP, Port: 8080, Period: stack.Duration(200 * time.Millisecond)}}
 	}
 	v1 := stack.Deps{{{Name: "a", Services: []stack.Service{svc("app")}}}}
@@ -172,4 +172,3 @@ func TestUpdateAfterFailedUpdateOnTheEngine(t *testing.T) {
 		t.Errorf("status %s sync %s version %s", st.Status, st.Sync, st.VersionID)
 	}
 }
-

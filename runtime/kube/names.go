@@ -47,17 +47,17 @@ const (
 	annInstances         = "stackwave.io/instances"
 	// annStopped marks a workload Stop scaled to zero, so that one
 	// scaled to zero by hand is told apart (drift, not a stop).
-	annStopped = "stackwave.io/stopped"
-	annProduct           = "stackwave.io/product"
-	annProductID         = "stackwave.io/product-id"
-	annVersionID         = "stackwave.io/version-id"
-	annAccessPoints      = "stackwave.io/access-points"
-	annVolumes           = "stackwave.io/volumes"
-	annMountPath         = "stackwave.io/mount-path"
-	annVolumeType        = "stackwave.io/volume-type"
-	annRestartedAt       = "stackwave.io/restarted-at"
-	annStackHash         = "stackwave.io/stack-hash"
-	annDeletionCost      = "controller.kubernetes.io/pod-deletion-cost"
+	annStopped      = "stackwave.io/stopped"
+	annProduct      = "stackwave.io/product"
+	annProductID    = "stackwave.io/product-id"
+	annVersionID    = "stackwave.io/version-id"
+	annAccessPoints = "stackwave.io/access-points"
+	annVolumes      = "stackwave.io/volumes"
+	annMountPath    = "stackwave.io/mount-path"
+	annVolumeType   = "stackwave.io/volume-type"
+	annRestartedAt  = "stackwave.io/restarted-at"
+	annStackHash    = "stackwave.io/stack-hash"
+	annDeletionCost = "controller.kubernetes.io/pod-deletion-cost"
 )
 
 // Name limits: Services and Jobs must be DNS labels of 63 characters;
