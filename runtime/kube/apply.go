@@ -178,8 +178,8 @@ func (r *Runtime) applyService(ctx context.Context, spec *runtime.StackSpec, o *
 	}
 
 	if o.configMap != nil {
-		cur := findByName(cached.configMaps, o.names.files)
-		if !upToDate(metaOf(cur), o.hash, o.labels) {
+		// Named by its content and immutable: one that exists is right.
+		if findByName(cached.configMaps, o.names.files) == nil {
 			if _, err := r.cs.CoreV1().ConfigMaps(ns).Apply(ctx, o.configMap, r.applyOptions()); err != nil {
 				return fmt.Errorf("config map %s: %w", o.names.files, err)
 			}
@@ -244,8 +244,20 @@ func (r *Runtime) applyService(ctx context.Context, spec *runtime.StackSpec, o *
 			stale = append(stale, objectRef{"ingress", ns, in.Name})
 		}
 	}
+	// ConfigMaps of earlier files go once no pod of the service mounts
+	// them (a pod of the old version may still roll out or restart).
+	mounted := map[string]bool{}
+	for _, p := range cached.pods {
+		if p.Labels[LabelService] == name && p.DeletionTimestamp == nil {
+			for _, v := range p.Spec.Volumes {
+				if v.ConfigMap != nil {
+					mounted[v.ConfigMap.Name] = true
+				}
+			}
+		}
+	}
 	for _, cm := range cached.configMaps {
-		if cm.Labels[LabelService] == name && cm.DeletionTimestamp == nil && !(o.configMap != nil && cm.Name == o.names.files) {
+		if cm.Labels[LabelService] == name && cm.DeletionTimestamp == nil && !mounted[cm.Name] && !(o.configMap != nil && cm.Name == o.names.files) {
 			stale = append(stale, objectRef{"configmap", ns, cm.Name})
 		}
 	}

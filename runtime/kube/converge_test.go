@@ -1,10 +1,17 @@
 package kube_test
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/stackwave/stackwave/deploy"
 	"github.com/stackwave/stackwave/internal/kubetest"
@@ -89,4 +96,71 @@ func (l *opLog) typesSince(n int, stk string) []deploy.EventType {
 		}
 	}
 	return out
+}
+
+// mountedConfigMap returns the ConfigMap of config files the pods of a
+// Deployment mount, checking that it is immutable and named after its
+// content.
+func mountedConfigMap(t testing.TB, cs kubernetes.Interface, ns, workload string) *corev1.ConfigMap {
+	t.Helper()
+	ctx := context.Background()
+	d, err := cs.AppsV1().Deployments(ns).Get(ctx, workload, metav1.GetOptions{})
+	must(t, err)
+	var name string
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		if v.ConfigMap != nil {
+			name = v.ConfigMap.Name
+		}
+	}
+	if !strings.HasPrefix(name, workload+"-files-") || len(name) != len(workload)+len("-files-")+10 {
+		t.Fatalf("deployment %s mounts config map %q, want %s-files-<content hash>", workload, name, workload)
+	}
+	cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+	must(t, err)
+	if cm.Immutable == nil || !*cm.Immutable {
+		t.Errorf("config map %s is not immutable", name)
+	}
+	return cm
+}
+
+// A changed config file is a new immutable ConfigMap, named after its
+// content; one no pod mounts any more goes at a later Apply.
+func TestConfigMapsNamedByContent(t *testing.T) {
+	t.Parallel()
+	env := kubetest.Shared(t)
+	kl := startKubelet(t, env)
+	startProvisioner(t, env)
+	dep := "cm-" + randomHex(3)
+	kl.claim(dep)
+	rt := newRuntime(t, env.Config, &kube.Options{BaseDomain: "kodo.test", PodTemplate: kl.podTemplate})
+	cat := newCatalog(t, "kodo-double", kodoDouble(t))
+	vid := cat.versions[0].ID
+	ex, log := newExecutor(t, rt, cat.st, nil)
+	ctx := ctxT(t, 5*time.Minute)
+	ns := rt.Namespace(dep)
+	var names []string
+	for i := range 3 {
+		tmpl := map[string]string{"/authproxy_in/qboxauthproxy.conf": fmt.Sprintf("release = %d\n", i)}
+		req := deploy.Request{Deployment: dep, VersionID: vid, ConfigTemplates: tmpl}
+		var err error
+		if i == 0 {
+			_, err = ex.Launch(ctx, req)
+		} else {
+			_, err = ex.Update(ctx, req)
+		}
+		if err != nil {
+			t.Fatalf("release %d: %v; events:%s", i, err, log)
+		}
+		cm := mountedConfigMap(t, env.Clientset, ns, "kodo-1-authproxy-in")
+		if got := cm.Data["authproxy_in.qboxauthproxy.conf"]; got != fmt.Sprintf("release = %d\n", i) {
+			t.Errorf("release %d: file %q", i, got)
+		}
+		names = append(names, cm.Name)
+	}
+	if names[0] == names[1] || names[1] == names[2] {
+		t.Errorf("config maps %v: a changed file kept its config map", names)
+	}
+	if _, err := env.Clientset.CoreV1().ConfigMaps(ns).Get(ctx, names[0], metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the first release's config map %s, mounted by no pod, is still there: %v", names[0], err)
+	}
 }

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"fmt"
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
@@ -98,7 +99,21 @@ type names struct {
 	service     string // ClusterIP Service, the in-deployment address
 	public      string // LoadBalancer or NodePort Service
 	ingress     string
-	files       string // ConfigMap of config files
+	files       string // ConfigMap of config files; see filesName
+}
+
+// filesName names the immutable ConfigMap of a service's config files
+// after their content: "<base>-files-<10 hex digits of its SHA-256>". A
+// change of a file is a new ConfigMap, so a pod of the old version that
+// restarts mid-rollout keeps its own files.
+func (n names) filesName(files map[string][]byte) string {
+	h := sha256.New()
+	for _, f := range fileKeys(files) {
+		fmt.Fprintf(h, "%d:%s%d:", len(f.path), f.path, len(files[f.path]))
+		h.Write(files[f.path])
+	}
+	sum := hex.EncodeToString(h.Sum(nil))[:10]
+	return fitName(n.base+"-files", 253-11) + "-" + sum
 }
 
 func (r *Runtime) names(deployment, stackName, service string) names {
