@@ -18,6 +18,7 @@ import (
 	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/runtime/kube"
 	"github.com/stackwave/stackwave/runtime/runtimetest"
+	"github.com/stackwave/stackwave/stack"
 	"github.com/stackwave/stackwave/store"
 )
 
@@ -162,5 +163,36 @@ func TestConfigMapsNamedByContent(t *testing.T) {
 	}
 	if _, err := env.Clientset.CoreV1().ConfigMaps(ns).Get(ctx, names[0], metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the first release's config map %s, mounted by no pod, is still there: %v", names[0], err)
+	}
+}
+
+// Watch reports a Deployment deleted by hand.
+func TestWatchReportsChangesByHand(t *testing.T) {
+	t.Parallel()
+	env := kubetest.Shared(t)
+	kl := startKubelet(t, env)
+	dep := "watch-" + randomHex(3)
+	kl.claim(dep)
+	rt := newRuntime(t, env.Config, &kube.Options{PodTemplate: kl.podTemplate})
+	ctx := ctxT(t, 2*time.Minute)
+	s := &runtime.StackSpec{Deployment: dep, ProductID: "p", VersionID: "v", Stack: stack.Stack{Name: "app", Services: []stack.Service{plain("web")}}}
+	must(t, rt.Apply(ctx, s, nil))
+	must(t, rt.Wait(ctx, s, nil))
+	t.Cleanup(func() { _ = rt.Remove(context.Background(), s.Ref(), runtime.RemoveOptions{DeleteData: true}) })
+	seen := make(chan string, 64)
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- rt.Watch(wctx, func(d string) { seen <- d }) }()
+	defer func() { cancel(); <-done }()
+	tamper(env.Config)(t, s.Ref(), "web", runtimetest.Change{Kind: runtimetest.ChangeRemove})
+	for {
+		select {
+		case d := <-seen:
+			if d == dep {
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("Watch did not report the Deployment deleted by hand")
+		}
 	}
 }
