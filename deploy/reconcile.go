@@ -324,7 +324,11 @@ func (r *Reconciler) desired(ctx context.Context, d *store.Deployment) ([]*targe
 func drifted(d *store.Deployment, targets []*target, obs *runtime.DeploymentState) string {
 	for _, t := range targets {
 		name := t.spec.Stack.Name
-		if sd := compareStack(t, d.Stack(name), true, obs.Stack(name), true); sd.repair != "" {
+		rs, os := d.Stack(name), obs.Stack(name)
+		if rs != nil && rs.State == StateReady && rs.ConfigHash == t.stackHash && runtime.InSyncHashed(t.spec, t.svcHashes, os) {
+			continue // the common case, without allocating
+		}
+		if sd := compareStack(t, rs, true, os, true); sd.repair != "" {
 			return name + ": " + sd.repair
 		}
 	}

@@ -160,6 +160,42 @@ func CompareHashed(spec *StackSpec, hashes []string, observed *StackState) []Ser
 	return out
 }
 
+// InSyncHashed reports whether CompareHashed would find every service in
+// sync, without building its result: the check a reconciler makes of
+// every stack on every pass.
+func InSyncHashed(spec *StackSpec, hashes []string, observed *StackState) bool {
+	if observed == nil || len(observed.Services) != len(spec.Stack.Services) {
+		return false
+	}
+	for i := range spec.Stack.Services {
+		svc := &spec.Stack.Services[i]
+		osvc := observed.Service(svc.Name)
+		if osvc == nil || osvc.Image != "" && osvc.Image != svc.Image.Ref() {
+			return false
+		}
+		if !observed.Stopped {
+			if len(osvc.Instances) != svc.Replicas() {
+				return false
+			}
+			for k := range osvc.Instances {
+				if in := &osvc.Instances[k]; !in.Running && stoppedReasons[in.Reason] {
+					return false
+				}
+			}
+		}
+		h := ""
+		if i < len(hashes) {
+			h = hashes[i]
+		} else {
+			h = ServiceHash(spec, svc)
+		}
+		if osvc.Hash != h {
+			return false
+		}
+	}
+	return true
+}
+
 // InSync reports whether every service of a Compare result is in sync.
 func InSync(drift []ServiceDrift) bool {
 	for i := range drift {
