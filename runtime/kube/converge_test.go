@@ -77,6 +77,40 @@ func TestDriftSeenAndRepairedOnKubernetes(t *testing.T) {
 			t.Errorf("after repairing the %s: %s %s %s", c.change.Kind, st.Status, st.Health, st.Sync)
 		}
 	}
+
+	// The whole namespace deleted: everything is missing, and an update
+	// of the unchanged version makes it all again, in tier order.
+	ns := rt.Namespace(dep)
+	must(t, env.Clientset.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}))
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, err := env.Clientset.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("namespace %s not gone", ns)
+		case <-tick.C:
+		}
+	}
+	st, err := ex.Status(ctx, dep)
+	must(t, err)
+	if st.Status == store.StatusAvailable || st.Health != deploy.HealthMissing || st.Sync != deploy.SyncDrifted {
+		t.Errorf("namespace deleted: status %s health %s sync %s", st.Status, st.Health, st.Sync)
+	}
+	res, err := ex.Update(ctx, deploy.Request{Deployment: dep, VersionID: vid})
+	if err != nil {
+		t.Fatalf("repair of the deleted namespace: %v; events:%s", err, log)
+	}
+	if _, _, _, rep, _ := res.Changes.Counts(); rep != 3 {
+		t.Errorf("change set after the namespace went:\n%s", res.Changes)
+	}
+	st, err = ex.Status(ctx, dep)
+	must(t, err)
+	if st.Status != store.StatusAvailable || st.Sync != deploy.SyncInSync {
+		t.Errorf("after repairing the namespace: %s %s", st.Status, st.Sync)
+	}
 }
 
 func (l *opLog) len() int {
