@@ -400,3 +400,50 @@ func TestDeleteDataOfTerminatedDeployment(t *testing.T) {
 		t.Errorf("status %s, want Terminated", d.Status)
 	}
 }
+
+// A rollback restores the files rendered with the variables the
+// deployment had before, not the new ones.
+func TestRollbackRestoresTheFilesOfBefore(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	ctx := context.Background()
+	proxy := service("proxy")
+	proxy.ConfigPaths = []string{"/etc/app.conf"}
+	v1 := e.version("v1", stack.Deps{{{Name: "front", Services: []stack.Service{proxy}}}})
+	v2 := e.version("v2", stack.Deps{{{Name: "front", Services: []stack.Service{proxy}}}, {stk("late", "boom")}})
+	tmpl := map[string]string{"/etc/app.conf": "release={{.Vars.release}}\n"}
+	if _, err := e.ex.Launch(ctx, deploy.Request{Deployment: "x", VersionID: v1, ConfigTemplates: tmpl, Vars: map[string]string{"release": "1"}}); err != nil {
+		t.Fatal(err)
+	}
+	hashOf := func() string {
+		obs, err := e.rt.Observe(ctx, "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return obs.Stack("front").Services[0].Hash
+	}
+	before := hashOf()
+	e.rt.Inject(sim.Fault{Kind: sim.ExitOnStart, Deployment: "x", Stack: "late"})
+	res, err := e.ex.Update(ctx, deploy.Request{Deployment: "x", VersionID: v2, Policy: deploy.Rollback, Vars: map[string]string{"release": "2"}})
+	var oe *deploy.OperationError
+	if !errors.As(err, &oe) || !oe.RolledBack {
+		t.Fatalf("update: %v, want a rolled back OperationError", err)
+	}
+	if sc := res.Changes.Stack("front"); sc == nil || !slices.Contains(sc.Services[0].Fields, "files /etc/app.conf") {
+		t.Errorf("change set %s, want front's file changed", res.Changes)
+	}
+	if after := hashOf(); after != before {
+		t.Errorf("after the rollback front runs configuration %s, want %s (release 1's file)", after, before)
+	}
+	// The record keeps the variables of what runs: status is in sync and
+	// a later update of v1 changes nothing.
+	st, err := e.ex.Status(ctx, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Sync != deploy.SyncInSync || st.Health != deploy.HealthRunning {
+		t.Errorf("after the rollback: health %s sync %s, want running in-sync", st.Health, st.Sync)
+	}
+	if res, err := e.ex.Update(ctx, deploy.Request{Deployment: "x", VersionID: v1}); err != nil || !res.Changes.Empty() {
+		t.Errorf("update to v1 after the rollback: %v\n%s", err, res.Changes)
+	}
+}

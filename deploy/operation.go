@@ -58,6 +58,9 @@ type operation struct {
 	// fromVars and fromTemplates are the parameters the record held
 	// before an update, with which fromFiles were rendered.
 	fromVars, fromTemplates map[string]string
+	// oldParams are the parameters the record held before an update; a
+	// rollback puts them back with what runs.
+	oldParams map[string]string
 	// wasReady holds the stacks the record showed ready before an
 	// update: their init scripts ran, so a repair does not run them.
 	wasReady map[string]bool
@@ -255,6 +258,7 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 		// What runs was rendered with the parameters the record held;
 		// the rollback restores it so. A rendering that fails now (it
 		// did not before) compares as no files.
+		o.oldParams = maps.Clone(oldParams)
 		o.fromVars, o.fromTemplates = splitParams(oldParams)
 		o.fromFiles, _ = renderFiles(name, o.productName, o.fromDeps, o.fromTemplates, o.fromVars, o.host)
 	}
@@ -473,6 +477,17 @@ func (o *operation) finish(parent context.Context, rolledBack bool) (*Result, er
 		}
 		if o.to != nil && !failed {
 			d.VersionID = o.to.ID
+		}
+		if rolledBack && o.typ == store.OpUpdate {
+			// What runs was rendered with the parameters of before.
+			paused, hasPause := d.Parameters[reconcileParam]
+			d.Parameters = maps.Clone(o.oldParams)
+			if hasPause {
+				if d.Parameters == nil {
+					d.Parameters = map[string]string{}
+				}
+				d.Parameters[reconcileParam] = paused
+			}
 		}
 		d.TargetVersionID = ""
 		if op := d.Operation(o.id); op != nil {
