@@ -32,6 +32,9 @@ func forceRemove(t testing.TB, cli *client.Client, rt *docker.Runtime, dep, stk,
 		t.Fatalf("no instance of %s/%s to remove", stk, svc)
 	}
 	at := time.Now()
+	// Killed first, as tamper does (see there).
+	kill := 0
+	_, _ = cli.ContainerStop(ctx, s.Service(svc).Instances[0].ID, client.ContainerStopOptions{Timeout: &kill})
 	_, err = cli.ContainerRemove(ctx, s.Service(svc).Instances[0].ID, client.ContainerRemoveOptions{Force: true})
 	must(t, err)
 	return at

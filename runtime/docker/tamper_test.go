@@ -36,6 +36,11 @@ func tamper(cli *client.Client, ns string, image stack.Image) func(t *testing.T,
 			t.Fatalf("tamper: no container of %s service %s", ref, service)
 		}
 		remove := func(id string) {
+			// docker rm -f, killed first: force-removing a running
+			// container can leak its network endpoint on Engine 20.10,
+			// which then blocks removing the network.
+			kill := 0
+			_, _ = cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &kill})
 			if _, err := cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true}); err != nil {
 				t.Fatalf("tamper: docker rm -f %.12s: %v", id, err)
 			}
