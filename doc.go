@@ -34,7 +34,22 @@
 //     runtime/runtimetest.
 //   - [github.com/stackwave/stackwave/deploy]: the planner (a DAG of stacks)
 //     and the executor (launch, update, terminate, restart, stop, start,
-//     scale, resume), with failure policies, rollback, events and status.
+//     scale, resume), with failure policies, rollback, events and status;
+//     deploy.Reconciler repairs what drifts.
+//
+// # Convergence
+//
+// What stackwave reports is what runs. Every runtime labels (Docker) or
+// annotates (Kubernetes) what it creates with runtime.ServiceHash, which
+// covers the spec and the rendered config files, and Observe reports the
+// image that actually runs; runtime.Compare judges, the same way for every
+// runtime, whether each service is in sync or drifted (missing, stopped,
+// image, replicas, hash) or extra. An update's change set compares the
+// target with the previous version, with what the record says was last
+// applied and with what the runtime observes, so it repairs what a failed
+// operation or a hand-made change left behind; [deploy.Executor.Status]
+// keeps health apart from sync and is never Available while something
+// desired does not run.
 //   - [github.com/stackwave/stackwave/api]: an HTTP handler over a store and an
 //     executor, with authentication and authorization, for control planes.
 //   - cmd/stackwave: the command line (quickstart, validate, plan, apply,
@@ -47,7 +62,7 @@
 //	ex := deploy.New(rt, st, &deploy.Options{OnEvent: func(e deploy.Event) { log.Print(e) }})
 //	defer ex.Close()
 //	p, _ := st.CreateProduct(ctx, &product.Product{Name: doc.Name, ProviderName: "me"})
-//	v, _ := st.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", StackDeps: doc.StackDeps})
+//	v, _ := st.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", Active: true, StackDeps: doc.StackDeps})
 //	res, err := ex.Launch(ctx, deploy.Request{Deployment: "kodo", VersionID: v.ID, Policy: deploy.Rollback})
 //
 // # Errors
@@ -63,7 +78,10 @@
 //     ErrInUse, ErrLeaseHeld, ErrInvalid.
 //   - runtime.ErrFailed, ErrNotReady, ErrImage, ErrUnavailable...; a
 //     *runtime.ServiceError carries the exit code and last log lines.
-//   - deploy.ErrBusy, ErrInterrupted...; a failed operation returns a
+//   - deploy.ErrBusy, ErrInterrupted, ErrVersionInactive (a launch or
+//     update to a version the catalog marks inactive), ErrInvalidRequest
+//     (with a *deploy.UnusedError for templates or variables nothing
+//     uses)...; a failed operation returns a
 //     *deploy.OperationError aggregating one *deploy.StackError per failure,
 //     through which errors.Is and errors.As reach each cause.
 //

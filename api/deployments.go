@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 
@@ -121,7 +122,30 @@ func (s *Server) getDeployment(c *call) error {
 	if err != nil {
 		return err
 	}
-	st, err := s.ex.Status(c.r.Context(), name)
+	q, err := c.query("instances", "instance_offset", "instance_limit")
+	if err != nil {
+		return err
+	}
+	var opts []deploy.StatusOption
+	switch q.Get("instances") {
+	case "", "false":
+	case "true":
+		off, d1 := intParam(q, "instance_offset", 0, 0, math.MaxInt32)
+		limit, d2 := intParam(q, "instance_limit", deploy.DefaultInstanceLimit, 1, deploy.MaxInstanceLimit)
+		if d1 != nil || d2 != nil {
+			var ds []Detail
+			for _, d := range []*Detail{d1, d2} {
+				if d != nil {
+					ds = append(ds, *d)
+				}
+			}
+			return newError(http.StatusBadRequest, MsgInvalidRequest, ds...)
+		}
+		opts = append(opts, deploy.WithInstances(off, limit))
+	default:
+		return invalid("instances", TypeInvalid, "must be true or false")
+	}
+	st, err := s.ex.Status(c.r.Context(), name, opts...)
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound("deployment", name)
 	}
@@ -129,6 +153,26 @@ func (s *Server) getDeployment(c *call) error {
 		return err
 	}
 	return c.ok(DeploymentResponse{Deployment: st, RequestID: c.id})
+}
+
+// setReconcile pauses or resumes the reconciliation of a deployment.
+func (s *Server) setReconcile(c *call) error {
+	name, err := c.deploymentName()
+	if err != nil {
+		return err
+	}
+	var req ReconcileRequest
+	if err := c.decode(&req, false); err != nil {
+		return err
+	}
+	err = s.ex.SetReconcilePaused(c.r.Context(), name, req.Paused)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("deployment", name)
+	}
+	if err != nil {
+		return err
+	}
+	return s.getDeployment(c)
 }
 
 func (s *Server) preview(c *call) error {

@@ -48,6 +48,7 @@
 //	GET    /api/deployments/{name}/operations              ListOperations          swn:deployment/<name>
 //	GET    /api/deployments/{name}/operations/{operation}  GetOperation            swn:deployment/<name>
 //	GET    /api/deployments/{name}/events                  StreamEvents            swn:deployment/<name>
+//	PUT    /api/deployments/{name}/reconcile               ReconcileDeployment     swn:deployment/<name>
 //
 // Action names start with "stackwave:" (ActionCreateProduct...). Launch
 // and update need the action on the version's product too, so a policy
@@ -70,7 +71,20 @@
 // recorded before the answer and then runs in the server, whether or not
 // the client stays. Follow it with the events route or
 // GET .../operations/{operation}; GET /api/deployments/{name} shows the
-// deployment with its stacks, services, endpoints and last operation.
+// deployment with its stacks, services, endpoints and last operation
+// ([deploy.Status]): its verdict ("status": never Available while
+// something desired does not run or is not in sync; Degraded or Drifted
+// then, with "recorded_status" the record's own), its health (running,
+// degraded, missing) apart from its sync (in-sync, drifted, out-of-date),
+// and per service what drifted ("drift": missing, stopped, image,
+// replicas, hash). Instances are listed only when asked, a page at a time,
+// so that no answer grows with the deployment: ?instances=true, with
+// instance_offset (default 0) and instance_limit (default 100, at most
+// 1000); "instances" in the answer gives the offset, limit, total and the
+// next offset. PUT /api/deployments/{name}/reconcile {"paused": true}
+// makes a server's reconciler (serve --reconcile) leave the deployment
+// alone whatever drifts; {"paused": false} hands it back; it answers
+// with the deployment.
 //
 // Specs in responses show env values as "KEY=<redacted>" unless
 // [Options].ShowEnvValues is set; listings of deployments leave out their
@@ -112,7 +126,9 @@
 //	     a name taken (except on create product, which answers 400 as the
 //	     seed API does), a deployment that exists, is busy with another
 //	     operation or has an interrupted one, a version in use, the
-//	     record of a deployment that is not terminated
+//	     record of a deployment that is not terminated, a launch or
+//	     update to an inactive version (detail type "Inactive", field
+//	     product_version_id)
 //	413  the body is larger than Options.MaxBodyBytes
 //	500  an internal error (see the log under the request ID)
 //	501  a deployment route on a Server without executor

@@ -60,6 +60,7 @@ const (
 	TypeConflict        = "Conflict"
 	TypeBusy            = "Busy"
 	TypeInterrupted     = "Interrupted"
+	TypeInactive        = "Inactive"
 	TypeUnauthenticated = "Unauthenticated"
 	TypeDenied          = "Denied"
 	TypeInternal        = "Internal"
@@ -202,6 +203,8 @@ func toError(err error) *Error {
 		return newError(http.StatusBadRequest, MsgInvalidRequest, Detail{Type: TypeInvalid, Detail: msg})
 	case errors.Is(err, store.ErrNotFound):
 		return newError(http.StatusNotFound, MsgNotFound, Detail{Type: TypeNotFound, Detail: err.Error()})
+	case errors.Is(err, deploy.ErrVersionInactive):
+		return newError(http.StatusConflict, MsgConflict, Detail{Field: "product_version_id", Type: TypeInactive, Detail: err.Error()})
 	case errors.Is(err, deploy.ErrBusy):
 		return newError(http.StatusConflict, MsgConflict, Detail{Type: TypeBusy,
 			Detail: "another operation is in progress on the deployment; retry when it has ended"})

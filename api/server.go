@@ -152,7 +152,8 @@ func (s *Server) routes() []route {
 
 		{"GET /api/deployments", ActionListDeployments, deployment, s.listDeployments, []string{"product_id", "product_version_id", "status"}},
 		{"POST /api/deployments", ActionLaunchProduct, deployment, s.launch, nil},
-		{"GET /api/deployments/{name}", ActionGetDeployment, deployment, s.getDeployment, nil},
+		{"GET /api/deployments/{name}", ActionGetDeployment, deployment, s.getDeployment, []string{"instances", "instance_offset", "instance_limit"}},
+		{"PUT /api/deployments/{name}/reconcile", ActionReconcileDeployment, deployment, s.setReconcile, nil},
 		{"DELETE /api/deployments/{name}", ActionDeleteDeployment, deployment, s.deleteDeployment, nil},
 		{"POST /api/deployments/{name}/preview", ActionPreviewDeployment, deployment, s.preview, nil},
 		{"POST /api/deployments/{name}/update", ActionUpdateDeployment, deployment, s.update, nil},

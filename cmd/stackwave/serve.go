@@ -39,6 +39,7 @@ func runServe(args []string, env *cliEnv) int {
 	rtName := fs.String("runtime", "docker", "runtime: "+runtimeNames)
 	tokensFile := fs.String("tokens", "", "bearer token file: TOKEN PRINCIPAL [GROUP...] per line")
 	policyFile := fs.String("policy", "", "policy file: JSON Allow and Deny statements")
+	reconcile := fs.Duration("reconcile", 0, reconcileUsage)
 	leaseTTL := fs.Duration("lease-ttl", deploy.DefaultLeaseTTL, "how long a deployment's lease lasts unrenewed: how soon another replica takes over the operations of one that died")
 	if code, ok := parseFlags(fs, args, env); !ok {
 		return code
@@ -121,6 +122,8 @@ func runServe(args []string, env *cliEnv) int {
 		resumeLoop(ctx, ex, *leaseTTL, log)
 	}()
 
+	reconciled := startReconciler(ctx, ex, *reconcile, log)
+
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	url := "http://" + ln.Addr().String()
@@ -142,6 +145,7 @@ func runServe(args []string, env *cliEnv) int {
 	}
 	stop()
 	<-resumed
+	reconciled()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
