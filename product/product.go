@@ -38,6 +38,13 @@ type Document struct {
 	VersionDescription string   `json:"version_description,omitempty"`
 	Guidance           Guidance `json:"guidance,omitempty"`
 	Active             *bool    `json:"active,omitempty"`
+
+	// Shorthands lists the services the document wrote in a shorthand
+	// form that Decode normalises (envs as an object, a single
+	// access_point), so that package validate names their fields as the
+	// user wrote them. Decode sets it; it is not part of the product and
+	// is never stored.
+	Shorthands Shorthands `json:"-"`
 }
 
 // Visibility says who may see a product.
