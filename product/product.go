@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/stackwave/stackwave/stack"
@@ -121,6 +122,28 @@ const (
 	VersionIDPrefix  = "pv-"
 	TemplateIDPrefix = "tpl-"
 )
+
+// IsID reports whether s has the shape of a product, version or
+// template ID: one of the prefixes and 16 lower-case letters and digits.
+// Product names must not, or a lookup by ID or name could find another
+// product than the one named.
+func IsID(s string) bool {
+	for _, p := range [...]string{ProductIDPrefix, VersionIDPrefix, TemplateIDPrefix} {
+		rest, ok := strings.CutPrefix(s, p)
+		if !ok || len(rest) != 16 {
+			continue
+		}
+		all := true
+		for i := 0; i < len(rest); i++ {
+			c := rest[i]
+			all = all && (c >= '0' && c <= '9' || c >= 'a' && c <= 'z')
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
 
 // NewProductID returns a new random product ID ("prod-" and 16 random
 // lower-case characters).
