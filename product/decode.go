@@ -63,6 +63,17 @@ func DecodeDeps(data []byte) (stack.Deps, error) {
 	return deps, nil
 }
 
+// DecodeDepsShorthands is DecodeDeps that also returns where the spec
+// used shorthand forms, for validate.Options.Shorthands.
+func DecodeDepsShorthands(data []byte) (stack.Deps, Shorthands, error) {
+	var deps stack.Deps
+	sh, err := decode(data, &deps)
+	if err != nil {
+		return nil, nil, err
+	}
+	return deps, sh, nil
+}
+
 // DecodeJSON is Decode for input known to be JSON, into any value: callers
 // that embed a document or a spec in a larger request use it with their
 // own types. v must be a non-nil pointer. When v is a *Document, its
