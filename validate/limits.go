@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Limits bound the size of what a server accepts, so that no accepted
@@ -96,4 +99,35 @@ func Size(n int, opts *Options) error {
 	}
 	return &Error{Errors: ErrorList{{Type: TooLong, BadValue: n,
 		Detail: fmt.Sprintf("the document must be at most %d bytes (limit max-document-bytes), got %d", l.DocumentBytes, n)}}}
+}
+
+// Parameters checks the template variables and config templates of a
+// deployment request (see package deploy): their names must be valid
+// UTF-8 without control characters, their values and contents valid UTF-8
+// without NUL, since config files are text rendered from Go templates and
+// a NUL in one is a mistake no engine reports. Values may be secrets and
+// are never shown. It returns nil or an *Error.
+func Parameters(vars, templates map[string]string) error {
+	v := &validator{}
+	for _, m := range []struct {
+		field string
+		m     map[string]string
+	}{{"vars", vars}, {"config_templates", templates}} {
+		for _, k := range sortedKeys(m.m) {
+			f := Key(m.field, k)
+			switch {
+			case k == "":
+				v.add(Required, m.field, "", "names must not be empty")
+			case !utf8.ValidString(k):
+				v.add(Invalid, f, printable(k), "names must be valid UTF-8")
+			case strings.ContainsFunc(k, unicode.IsControl):
+				v.add(Invalid, f, k, "names must not contain control characters")
+			case !utf8.ValidString(m.m[k]):
+				v.add(Invalid, f, k+"=<redacted>", "must be valid UTF-8")
+			case strings.IndexByte(m.m[k], 0) >= 0:
+				v.add(Invalid, f, k+"=<redacted>", "must not contain NUL")
+			}
+		}
+	}
+	return v.errs.errorOrNil()
 }
