@@ -5,7 +5,9 @@
 //
 // Decode returns an error matching ErrInvalidArgs when a document cannot be
 // decoded; checking a decoded document against the rules is the job of
-// package validate.
+// package validate. A decoded document is the normalised spec: what
+// stackwave stores, hashes and returns, whichever of the accepted forms it
+// was written in.
 package product
 
 import (
