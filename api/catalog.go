@@ -2,6 +2,7 @@ package api
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"mime"
@@ -499,6 +500,13 @@ func (s *Server) catalogCreateTemplate(c *catalogCall) (any, error) {
 			return nil, invalidParameter("TemplateBody", "%s", strings.TrimPrefix(de.Error(), product.ErrInvalidArgs.Error()+": "))
 		}
 		return nil, invalidParameter("TemplateBody", "%v", err)
+	}
+	// YAML aliases expand a body: the spec as stored and answered is
+	// bounded as the body is.
+	if canonical, err := json.Marshal(deps); err != nil {
+		return nil, err
+	} else if err := validate.Size(len(canonical), opts); err != nil {
+		return nil, invalidParameter("TemplateBody", "expanded: %s", err.(*validate.Error).Errors[0].Detail)
 	}
 	opts.Shorthands = sh
 	if err := validate.Deps(deps, opts); err != nil {

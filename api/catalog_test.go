@@ -356,6 +356,13 @@ func TestCatalogRefusals(t *testing.T) {
 			"TerraformVariables": []map[string]any{{"VariableName": "x"}}}, "InvalidParameter", `"TerraformVariables.1.VariableName"`},
 		{"a body that does not decode", map[string]any{"TemplateBody": `[[{"stack_name": "web", "servics": []}]]`, "TemplateType": api.TemplateTypeROS},
 			"InvalidParameter", `"TemplateBody" is invalid: line 1, column 25: [0][0].servics: unknown field`},
+		{"a YAML body whose aliases expand beyond the limit", map[string]any{"TemplateType": api.TemplateTypeROS, "TemplateBody": "- - stack_name: web\n    services:\n" +
+			"    - {service_name: a, unit_type: 1U1G, image: {name: a, tag: '1'}, command: &big [" + strings.Repeat("'"+strings.Repeat("x", 1000)+"', ", 999) + "x]}\n" +
+			"    - {service_name: b, unit_type: 1U1G, image: {name: a, tag: '1'}, command: *big}\n" +
+			"    - {service_name: c, unit_type: 1U1G, image: {name: a, tag: '1'}, command: *big}\n" +
+			"    - {service_name: d, unit_type: 1U1G, image: {name: a, tag: '1'}, command: *big}\n" +
+			"    - {service_name: e, unit_type: 1U1G, image: {name: a, tag: '1'}, command: *big}\n"},
+			"InvalidParameter", `"TemplateBody" is invalid: expanded: the document must be at most 4194304 bytes (limit max-document-bytes)`},
 		{"a body breaking the rules", map[string]any{"TemplateBody": strings.Replace(templateDoc, `"API_KEY"`, `"1BAD"`, 1), "TemplateType": api.TemplateTypeROS},
 			"InvalidParameter", `"TemplateBody" is invalid: stack_deps[0][0].services[0].envs.1BAD: Invalid value: "1BAD=<redacted>"`},
 	} {
