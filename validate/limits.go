@@ -39,6 +39,10 @@ type Limits struct {
 	// Instances (max-instances) bounds the instances of a deployment: the
 	// sum over its services. Default 10,000.
 	Instances int
+	// Ports (max-ports) bounds the backend ports of a product, over the
+	// access points of all its services: each is an endpoint the
+	// deployment reports. Default 10,000.
+	Ports int
 }
 
 // Defaults of Limits.
@@ -50,6 +54,7 @@ const (
 	DefaultEnvsPerService      = 1_000
 	DefaultInstancesPerService = MaxInstances
 	DefaultInstances           = 10_000
+	DefaultPorts               = 10_000
 )
 
 // DefaultLimits returns the limits the API and the command line apply
@@ -74,6 +79,7 @@ func (l Limits) withDefaults() Limits {
 	set(&l.EnvsPerService, DefaultEnvsPerService)
 	set(&l.InstancesPerService, DefaultInstancesPerService)
 	set(&l.Instances, DefaultInstances)
+	set(&l.Ports, DefaultPorts)
 	return l
 }
 

@@ -160,7 +160,8 @@ func TestLimits(t *testing.T) {
 			for si := range stacks {
 				st := stack.Stack{Name: fmt.Sprintf("s%d-%d", ti, si)}
 				for k := range services {
-					sv := stack.Service{Name: fmt.Sprintf("v%d", k), UnitType: "1U1G", Image: stack.Image{Name: "x", Tag: "1"}, Instances: instances}
+					sv := stack.Service{Name: fmt.Sprintf("v%d", k), UnitType: "1U1G", Image: stack.Image{Name: "x", Tag: "1"}, Instances: instances,
+						AccessPoints: []stack.AccessPoint{{Type: "internal_ip", BackendPorts: []int{80, 81}}}}
 					for e := range envs {
 						sv.Envs = append(sv.Envs, fmt.Sprintf("E%d=%d", e, e))
 					}
@@ -172,7 +173,7 @@ func TestLimits(t *testing.T) {
 		}
 		return d
 	}
-	lim := &validate.Limits{Tiers: 2, StacksPerTier: 3, Services: 10, EnvsPerService: 2, InstancesPerService: 5, Instances: 40}
+	lim := &validate.Limits{Tiers: 2, StacksPerTier: 3, Services: 10, EnvsPerService: 2, InstancesPerService: 5, Instances: 40, Ports: 12}
 	opts := &validate.Options{Limits: lim}
 	for _, c := range []struct {
 		name  string
@@ -186,37 +187,43 @@ func TestLimits(t *testing.T) {
 		{"envs of a service", big(1, 1, 1, 3, 0), "stack_deps[0][0].services[0].envs", "max-envs-per-service"},
 		{"instances of a service", big(1, 1, 1, 0, 6), "stack_deps[0][0].services[0].instances", "max-instances-per-service"},
 		{"instances of a deployment", big(1, 3, 3, 0, 5), "stack_deps", "max-instances"},
+		{"ports", big(1, 1, 7, 0, 0), "stack_deps", "max-ports"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			err := validate.Document(c.doc, opts)
 			var ve *validate.Error
-			if !errors.As(err, &ve) || len(ve.Errors) != 1 {
-				t.Fatalf("want one problem, got %v", err)
+			if !errors.As(err, &ve) {
+				t.Fatalf("want problems, got %v", err)
 			}
-			fe := ve.Errors[0]
-			if fe.Field != c.field || fe.Type != validate.TooMany || !strings.Contains(fe.Detail, "(limit "+c.limit+")") {
-				t.Errorf("got %v", fe)
+			var fe *validate.FieldError
+			for _, e := range ve.Errors {
+				if strings.Contains(e.Detail, "(limit "+c.limit+")") {
+					fe = e
+				}
+			}
+			if fe == nil || fe.Field != c.field || fe.Type != validate.TooMany {
+				t.Errorf("got %v", err)
 			}
 			if err := validate.Document(c.doc, nil); err != nil {
 				t.Errorf("without limits: %v", err)
 			}
-			if err := validate.Document(c.doc, &validate.Options{Limits: &validate.Limits{Tiers: -1, StacksPerTier: -1, Services: -1, EnvsPerService: -1, InstancesPerService: -1, Instances: -1}}); err != nil {
+			if err := validate.Document(c.doc, &validate.Options{Limits: &validate.Limits{Tiers: -1, StacksPerTier: -1, Services: -1, EnvsPerService: -1, InstancesPerService: -1, Instances: -1, Ports: -1}}); err != nil {
 				t.Errorf("with negative limits: %v", err)
 			}
 		})
 	}
-	if err := validate.Document(big(2, 3, 1, 2, 5), opts); err != nil {
+	if err := validate.Document(big(2, 3, 1, 2, 5), opts); err != nil { // 6 services, 12 ports
 		t.Errorf("at every limit: %v", err)
 	}
 	// The defaults take real products of a few thousand services.
-	if err := validate.Document(big(10, 100, 5, 20, 2), &validate.Options{Limits: validate.DefaultLimits()}); err != nil {
+	if err := validate.Document(big(10, 100, 5, 20, 2), &validate.Options{Limits: &validate.Limits{Ports: 10_000}}); err != nil {
 		t.Errorf("5,000 services: %v", err)
 	}
 	if err := validate.Document(big(10, 100, 5, 0, 3), &validate.Options{Limits: validate.DefaultLimits()}); err == nil {
 		t.Error("15,000 instances pass the default limits")
 	}
 	d := validate.DefaultLimits()
-	if *d != (validate.Limits{DocumentBytes: 4 << 20, Tiers: 100, StacksPerTier: 1000, Services: 5000, EnvsPerService: 1000, InstancesPerService: 1000, Instances: 10000}) {
+	if *d != (validate.Limits{DocumentBytes: 4 << 20, Tiers: 100, StacksPerTier: 1000, Services: 5000, EnvsPerService: 1000, InstancesPerService: 1000, Instances: 10000, Ports: 10000}) {
 		t.Errorf("defaults %+v", *d)
 	}
 	if err := (&validate.Limits{InstancesPerService: validate.MaxInstances + 1}).Check(); err == nil {

@@ -340,9 +340,11 @@ func (v *validator) deps(deps stack.Deps) {
 	if v.lim != nil {
 		v.limit("stack_deps", ntiers, v.lim.Tiers, "max-tiers", "tiers")
 		v.limit("stack_deps", nservices, v.lim.Services, "max-services", "services in a product")
-		if instances := countInstances(deps); v.lim.Instances >= 0 && instances > v.lim.Instances {
+		instances, ports := countInstances(deps)
+		if v.lim.Instances >= 0 && instances > v.lim.Instances {
 			v.add(TooMany, "stack_deps", instances, fmt.Sprintf("must run at most %d instances in all (limit max-instances), got %d", v.lim.Instances, instances))
 		}
+		v.limit("stack_deps", ports, v.lim.Ports, "max-ports", "backend ports in all access points")
 	}
 	names := make(map[string]stackPos, nstacks)
 	for ti, tier := range deps {
@@ -882,17 +884,21 @@ func (v *validator) limit(field string, n, max int, name, what string) {
 	}
 }
 
-// countInstances returns the instances a deployment of deps runs.
-func countInstances(deps stack.Deps) int {
-	n := 0
+// countInstances returns the instances a deployment of deps runs and the
+// backend ports of its access points.
+func countInstances(deps stack.Deps) (instances, ports int) {
 	for _, tier := range deps {
 		for si := range tier {
 			for k := range tier[si].Services {
-				n += tier[si].Services[k].Replicas()
+				svc := &tier[si].Services[k]
+				instances += svc.Replicas()
+				for i := range svc.AccessPoints {
+					ports += len(svc.AccessPoints[i].BackendPorts)
+				}
 			}
 		}
 	}
-	return n
+	return instances, ports
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -185,6 +185,7 @@ func catalogFlags(fs *flag.FlagSet) (accessKeys *string, limits *validate.Limits
 		{"max-envs-per-service", "envs of a service", &limits.EnvsPerService},
 		{"max-instances-per-service", "instances of a service (at most 1000)", &limits.InstancesPerService},
 		{"max-instances", "instances of a deployment", &limits.Instances},
+		{"max-ports", "backend ports of a product's access points", &limits.Ports},
 	} {
 		fs.IntVar(l.v, l.name, *l.v, "most "+l.what+" accepted; -1: no limit")
 	}
