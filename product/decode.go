@@ -398,7 +398,16 @@ func describeAt(data []byte, err error) *DecodeError {
 // isEnvPath reports whether path names envs or something in them: their
 // values may be secrets and are never shown.
 func isEnvPath(path string) bool {
-	return strings.Contains(path, ".envs")
+	for rest := path; ; {
+		i := strings.Index(rest, ".envs")
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+len(".envs"):]
+		if rest == "" || rest[0] == '.' || rest[0] == '[' {
+			return true
+		}
+	}
 }
 
 // typeName says what JSON a Go type reads.

@@ -1,11 +1,16 @@
 package product_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/stackwave/stackwave/product"
 )
@@ -269,7 +274,48 @@ func FuzzJSONYAMLAgree(f *testing.F) {
 	})
 }
 
+var envField = regexp.MustCompile(`\.envs($|[.\[])`)
+
 func asDecodeError(err error) *product.DecodeError {
 	de, _ := err.(*product.DecodeError)
 	return de
+}
+
+// The reference decoder, on anything: no panic; an error is a
+// *DecodeError matching ErrInvalidArgs, located inside the input and
+// never showing an env value; a document read is read again the same from
+// its canonical JSON.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{smallJSON, smallYAML, seedJSON(f), "product_name: a\nproduct_name: b\n",
+		`{"product_name": "a", "stack_deps": [[{"stack_name": "s", "services": [{"service_name": "x", "envs": {"K": "` + secret + `", "K": 1}}]}]]}`,
+		"- - stack_name: a\n    services: []\n", "a: &x [*x]\n", "{\"product_name\": \"\xff\"}"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		doc, err := product.Decode(data)
+		if err != nil {
+			de := asDecodeError(err)
+			if de == nil || !errors.Is(err, product.ErrInvalidArgs) {
+				t.Fatalf("%v (%T) is not a *DecodeError", err, err)
+			}
+			if de.Line < 0 || de.Line > bytes.Count(data, []byte("\n"))+1 || de.Column < 0 || de.Column > len(data)+1 {
+				t.Fatalf("located at %d:%d, outside the input: %v", de.Line, de.Column, err)
+			}
+			if envField.MatchString(de.Field) && strings.Contains(de.Msg, secret) {
+				t.Fatalf("an error about envs shows an env value: %v", err)
+			}
+			return
+		}
+		canonical, err := json.Marshal(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := product.Decode(canonical)
+		if err != nil {
+			t.Fatalf("the canonical form does not decode (%v):\n%s", err, canonical)
+		}
+		if diff := cmp.Diff(doc, again, ignoreShorthands, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("read again differently (-first +again):\n%s", diff)
+		}
+	})
 }
