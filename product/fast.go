@@ -249,8 +249,8 @@ func (d *fastDecoder) key() []byte {
 	return raw
 }
 
-// seen records field bit in *mask; a repeated key gives up, since
-// encoding/json merges or replaces repeated keys depending on the type.
+// seen records field bit in *mask; a repeated key gives up, leaving the
+// reference decoder to refuse it with its path.
 func (d *fastDecoder) seen(mask *uint32, bit uint32) {
 	if *mask&bit != 0 {
 		d.fail()
