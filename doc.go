@@ -22,9 +22,13 @@
 //     volume-type catalogs.
 //   - [github.com/stackwave/stackwave/product]: the product document and the
 //     catalog records (Product, immutable Version with a content hash);
-//     product.Decode reads JSON or YAML strictly.
+//     product.Decode reads JSON or YAML 1.2 strictly (unknown, repeated or
+//     other-case fields and invalid UTF-8 are errors) and normalises the
+//     shorthand forms (envs as an object, a single access_point).
 //   - [github.com/stackwave/stackwave/validate]: every rule, every problem at
-//     once, each with the JSON path the user wrote.
+//     once, each with the path the user wrote (envs.PORT,
+//     access_point.backend_ports[0]); validate.Limits bound what a server
+//     accepts.
 //   - [github.com/stackwave/stackwave/store]: where products, versions,
 //     templates, deployment records, event logs and leases live; drivers
 //     store/memory, store/sqlite (embedded default) and store/postgres, all
@@ -71,9 +75,11 @@
 // that carry structure for errors.As:
 //
 //   - product.ErrInvalidArgs (a *product.DecodeError): a document that cannot
-//     be decoded, naming the line and JSON path.
+//     be decoded, naming the field as written and its line and column, in
+//     JSON and YAML alike.
 //   - validate.ErrInvalid (a *validate.Error listing *validate.FieldError):
-//     a decoded document that breaks the rules.
+//     a decoded document that breaks the rules or, when Options.Limits is
+//     set, exceeds a limit (type TooMany, naming the limit).
 //   - store.ErrNotFound, ErrAlreadyExists, ErrConflict (stale revision),
 //     ErrInUse, ErrLeaseHeld, ErrInvalid.
 //   - runtime.ErrFailed, ErrNotReady, ErrImage, ErrUnavailable...; a

@@ -43,6 +43,9 @@ func (s *Server) launch(c *call) error {
 	if err := c.decode(&req, false); err != nil {
 		return err
 	}
+	if err := validate.Parameters(req.Vars, req.ConfigTemplates); err != nil {
+		return err
+	}
 	if fe := validate.DNSLabel("name", req.Name); fe != nil {
 		return newError(http.StatusBadRequest, MsgInvalidRequest, fieldDetails(validate.ErrorList{fe})...)
 	}
@@ -206,6 +209,9 @@ func (s *Server) update(c *call) error {
 	if err := c.decode(&req, false); err != nil {
 		return err
 	}
+	if err := validate.Parameters(req.Vars, req.ConfigTemplates); err != nil {
+		return err
+	}
 	if _, err := s.productVersion(c, req.VersionID); err != nil {
 		return err
 	}
@@ -295,9 +301,53 @@ func (s *Server) scale(c *call) error {
 	if n := *req.Instances; n < 0 || n > validate.MaxInstances {
 		return invalid("instances", TypeInvalid, fmt.Sprintf("must be 0 to %d, got %d", validate.MaxInstances, n))
 	}
+	if err := s.checkScale(c, name, *req.Instances); err != nil {
+		return err
+	}
 	return s.submit(c, store.OpScale, deploy.Request{
 		Deployment: name, Stack: c.r.PathValue("stack"), Service: c.r.PathValue("service"), Instances: *req.Instances,
 	})
+}
+
+// checkScale refuses a scale beyond the limits: the instances of one
+// service, and of the whole deployment as it runs (its version with the
+// scales already made), this service at its new count.
+func (s *Server) checkScale(c *call, name string, n int) error {
+	lim := s.opts.Limits
+	if lim.InstancesPerService >= 0 && n > lim.InstancesPerService {
+		return invalid("instances", TypeTooMany, fmt.Sprintf("must be at most %d (limit max-instances-per-service), got %d", lim.InstancesPerService, n))
+	}
+	if lim.Instances < 0 {
+		return nil
+	}
+	ctx := c.r.Context()
+	d, err := s.st.GetDeployment(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // the operation says so
+	} else if err != nil {
+		return err
+	}
+	v, err := s.st.GetVersion(ctx, d.VersionID)
+	if err != nil {
+		return err
+	}
+	stackName, service := c.r.PathValue("stack"), c.r.PathValue("service")
+	total := 0
+	for _, tier := range deploy.ScaledSpec(v.StackDeps, d.Parameters) {
+		for si := range tier {
+			for k := range tier[si].Services {
+				if svc := &tier[si].Services[k]; tier[si].Name == stackName && svc.Name == service {
+					total += n
+				} else {
+					total += svc.Replicas()
+				}
+			}
+		}
+	}
+	if total > lim.Instances {
+		return invalid("instances", TypeTooMany, fmt.Sprintf("the deployment would run %d instances; at most %d (limit max-instances)", total, lim.Instances))
+	}
+	return nil
 }
 
 func (s *Server) getRecord(c *call) (*store.Deployment, error) {

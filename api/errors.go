@@ -55,6 +55,7 @@ const (
 	TypeNotSupported    = string(validate.NotSupported)
 	TypeNotFound        = string(validate.NotFound)
 	TypeTooLong         = string(validate.TooLong)
+	TypeTooMany         = string(validate.TooMany)
 	TypeNoRoute         = "NoRoute"
 	TypeInUse           = "InUse"
 	TypeConflict        = "Conflict"
@@ -137,11 +138,20 @@ func invalid(field, typ, detail string) *Error {
 	return newError(http.StatusBadRequest, MsgInvalidRequest, Detail{Field: field, Type: typ, Detail: detail})
 }
 
-// fieldDetails turns validation problems into details.
+// MaxDetails bounds the details of an error response; the last one then
+// says how many more problems there are.
+const MaxDetails = 100
+
+// fieldDetails turns validation problems into details, at most
+// MaxDetails of them.
 func fieldDetails(errs validate.ErrorList) []Detail {
-	out := make([]Detail, len(errs))
-	for i, fe := range errs {
+	n := min(len(errs), MaxDetails)
+	out := make([]Detail, n, n+1)
+	for i, fe := range errs[:n] {
 		out[i] = Detail{Field: fe.Field, Type: string(fe.Type), Detail: fe.Detail}
+	}
+	if more := len(errs) - n; more > 0 {
+		out = append(out, Detail{Type: TypeTooMany, Detail: fmt.Sprintf("%d more problems are not listed", more)})
 	}
 	return out
 }

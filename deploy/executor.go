@@ -468,6 +468,11 @@ const varParam = "var/"
 // templateParam prefixes config templates in the deployment's parameters.
 const templateParam = "template/"
 
+// ScaledSpec returns the spec a deployment runs: deps, its version's, with
+// the scale overrides of its parameters (store.Deployment.Parameters)
+// applied. deps is not changed; the result may share it.
+func ScaledSpec(deps stack.Deps, params map[string]string) stack.Deps { return withScale(deps, params) }
+
 // withScale returns deps with the scale overrides of a deployment's parameters applied
 // (a copy when there are any).
 func withScale(deps stack.Deps, params map[string]string) stack.Deps {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"github.com/stackwave/stackwave/api/auth"
 	"github.com/stackwave/stackwave/deploy"
 	"github.com/stackwave/stackwave/store/storeurl"
+	"github.com/stackwave/stackwave/validate"
 )
 
 // Timeouts of the HTTP server. Event streams, which last as long as an
@@ -41,8 +43,13 @@ func runServe(args []string, env *cliEnv) int {
 	policyFile := fs.String("policy", "", "policy file: JSON Allow and Deny statements")
 	reconcile := fs.Duration("reconcile", 0, reconcileUsage)
 	leaseTTL := fs.Duration("lease-ttl", deploy.DefaultLeaseTTL, "how long a deployment's lease lasts unrenewed: how soon another replica takes over the operations of one that died")
+	accessKeysFile, limits := catalogFlags(fs)
 	if code, ok := parseFlags(fs, args, env); !ok {
 		return code
+	}
+	if err := limits.Check(); err != nil {
+		env.errorf("--%v", err)
+		return exitUsage
 	}
 	if *leaseTTL < time.Second {
 		env.errorf("--lease-ttl %s: want 1s or more", *leaseTTL)
@@ -50,7 +57,15 @@ func runServe(args []string, env *cliEnv) int {
 	}
 
 	log := slog.New(slog.NewTextHandler(env.stderr, nil))
-	opts := &api.Options{Logger: log}
+	opts := &api.Options{Logger: log, Limits: limits}
+	if *accessKeysFile != "" {
+		keys, err := auth.LoadAccessKeys(*accessKeysFile, nil)
+		if err != nil {
+			env.errorf("%v", err)
+			return exitUsage
+		}
+		opts.AccessKeys = keys
+	}
 	if *tokensFile != "" {
 		toks, err := auth.LoadTokens(*tokensFile)
 		if err != nil {
@@ -156,6 +171,29 @@ func runServe(args []string, env *cliEnv) int {
 	// to be resumed if the store cannot be reached.
 	ex.Close()
 	return code
+}
+
+// catalogFlags declares the flags of what serve accepts: the access keys
+// of the Service Catalog compatible API and the limits of documents.
+func catalogFlags(fs *flag.FlagSet) (accessKeys *string, limits *validate.Limits) {
+	accessKeys = fs.String("access-keys", "", "access key file of the Service Catalog compatible API: ACCESS_KEY_ID ACCESS_KEY_SECRET PRINCIPAL [GROUP...] per line, mode 600")
+	limits = validate.DefaultLimits()
+	for _, l := range []struct {
+		name, what string
+		v          *int
+	}{
+		{"max-document-bytes", "bytes of a product document or spec", &limits.DocumentBytes},
+		{"max-tiers", "tiers of a product", &limits.Tiers},
+		{"max-stacks-per-tier", "stacks of a tier", &limits.StacksPerTier},
+		{"max-services", "services of a product", &limits.Services},
+		{"max-envs-per-service", "envs of a service", &limits.EnvsPerService},
+		{"max-instances-per-service", "instances of a service (at most 1000)", &limits.InstancesPerService},
+		{"max-instances", "instances of a deployment", &limits.Instances},
+		{"max-ports", "backend ports of a product's access points", &limits.Ports},
+	} {
+		fs.IntVar(l.v, l.name, *l.v, "most "+l.what+" accepted; -1: no limit")
+	}
+	return accessKeys, limits
 }
 
 // resumeLoop resumes interrupted operations whose lease has expired, now

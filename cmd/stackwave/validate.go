@@ -76,6 +76,13 @@ func loadDocument(file string, env *cliEnv) (*product.Document, int) {
 		env.errorf("%v", err)
 		return nil, exitUsage
 	}
+	// The limits of a server with the default flags: a document valid
+	// here is accepted there.
+	opts := &validate.Options{Limits: validate.DefaultLimits()}
+	if err := validate.Size(len(data), opts); err != nil {
+		env.errorf("%s: %v", displayName(file), err)
+		return nil, exitInvalid
+	}
 	doc, err := product.Decode(data)
 	if err != nil {
 		var de *product.DecodeError
@@ -86,7 +93,7 @@ func loadDocument(file string, env *cliEnv) (*product.Document, int) {
 		}
 		return nil, exitUsage
 	}
-	if err := validate.Document(doc, nil); err != nil {
+	if err := validate.Document(doc, opts); err != nil {
 		var ve *validate.Error
 		if errors.As(err, &ve) {
 			for _, fe := range ve.Errors {
