@@ -22,12 +22,16 @@
 //     volume-type catalogs.
 //   - [github.com/stackwave/stackwave/product]: the product document and the
 //     catalog records (Product, immutable Version with a content hash);
-//     product.Decode reads JSON or YAML strictly.
+//     product.Decode reads JSON or YAML 1.2 strictly (unknown, repeated or
+//     other-case fields and invalid UTF-8 are errors) and normalises the
+//     shorthand forms (envs as an object, a single access_point).
 //   - [github.com/stackwave/stackwave/validate]: every rule, every problem at
-//     once, each with the JSON path the user wrote.
+//     once, each with the path the user wrote (envs.PORT,
+//     access_point.backend_ports[0]); validate.Limits bound what a server
+//     accepts.
 //   - [github.com/stackwave/stackwave/store]: where products, versions,
 //     templates, deployment records, event logs and leases live. The
-//     portable [store.Store] keeps the rules, registers a product with its
+//     portable [*store.Store] keeps the rules, registers a product with its
 //     first version in one write, pushes event appends to subscribers and
 //     seals secrets at rest, over a small [store.Driver]: store/memory,
 //     store/sqlite (embedded default) and store/postgres (several
@@ -37,7 +41,22 @@
 //     runtime/runtimetest.
 //   - [github.com/stackwave/stackwave/deploy]: the planner (a DAG of stacks)
 //     and the executor (launch, update, terminate, restart, stop, start,
-//     scale, resume), with failure policies, rollback, events and status.
+//     scale, resume), with failure policies, rollback, events and status;
+//     deploy.Reconciler repairs what drifts.
+//
+// # Convergence
+//
+// What stackwave reports is what runs. Every runtime labels (Docker) or
+// annotates (Kubernetes) what it creates with runtime.ServiceHash, which
+// covers the spec and the rendered config files, and Observe reports the
+// image that actually runs; runtime.Compare judges, the same way for every
+// runtime, whether each service is in sync or drifted (missing, stopped,
+// image, replicas, hash) or extra. An update's change set compares the
+// target with the previous version, with what the record says was last
+// applied and with what the runtime observes, so it repairs what a failed
+// operation or a hand-made change left behind; [deploy.Executor.Status]
+// keeps health apart from sync and is never Available while something
+// desired does not run.
 //   - [github.com/stackwave/stackwave/api]: an HTTP handler over a store and an
 //     executor, with authentication and authorization, for control planes.
 //   - cmd/stackwave: the command line (quickstart, validate, plan, apply,
@@ -58,14 +77,19 @@
 // that carry structure for errors.As:
 //
 //   - product.ErrInvalidArgs (a *product.DecodeError): a document that cannot
-//     be decoded, naming the line and JSON path.
+//     be decoded, naming the field as written and its line and column, in
+//     JSON and YAML alike.
 //   - validate.ErrInvalid (a *validate.Error listing *validate.FieldError):
-//     a decoded document that breaks the rules.
+//     a decoded document that breaks the rules or, when Options.Limits is
+//     set, exceeds a limit (type TooMany, naming the limit).
 //   - store.ErrNotFound, ErrAlreadyExists, ErrConflict (stale revision),
 //     ErrInUse, ErrLeaseHeld, ErrClosed, ErrInvalid.
 //   - runtime.ErrFailed, ErrNotReady, ErrImage, ErrUnavailable...; a
 //     *runtime.ServiceError carries the exit code and last log lines.
-//   - deploy.ErrBusy, ErrInterrupted...; a failed operation returns a
+//   - deploy.ErrBusy, ErrInterrupted, ErrVersionInactive (a launch or
+//     update to a version the catalog marks inactive), ErrInvalidRequest
+//     (with a *deploy.UnusedError for templates or variables nothing
+//     uses)...; a failed operation returns a
 //     *deploy.OperationError aggregating one *deploy.StackError per failure,
 //     through which errors.Is and errors.As reach each cause.
 //

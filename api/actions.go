@@ -32,6 +32,7 @@ const (
 	ActionListOperations      = "stackwave:ListOperations"
 	ActionGetOperation        = "stackwave:GetOperation"
 	ActionStreamEvents        = "stackwave:StreamEvents"
+	ActionReconcileDeployment = "stackwave:ReconcileDeployment"
 )
 
 // Resource names. Policies name them, with wildcards ("swn:product/*").

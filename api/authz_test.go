@@ -49,7 +49,7 @@ func newAuthHarness(t *testing.T) *harness {
 		if _, err := h.st.CreateProduct(ctx, &product.Product{ID: "prod-" + name, Name: name, ProviderName: "tests"}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := h.st.CreateVersion(ctx, &product.Version{ID: "pv-" + name, ProductID: "prod-" + name, Name: "v1", StackDeps: deps}); err != nil {
+		if _, err := h.st.CreateVersion(ctx, &product.Version{ID: "pv-" + name, ProductID: "prod-" + name, Name: "v1", Active: true, StackDeps: deps}); err != nil {
 			t.Fatal(err)
 		}
 	}

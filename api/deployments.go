@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 
@@ -40,6 +41,9 @@ func (s *Server) listDeployments(c *call) error {
 func (s *Server) launch(c *call) error {
 	var req LaunchRequest
 	if err := c.decode(&req, false); err != nil {
+		return err
+	}
+	if err := validate.Parameters(req.Vars, req.ConfigTemplates); err != nil {
 		return err
 	}
 	if fe := validate.DNSLabel("name", req.Name); fe != nil {
@@ -121,7 +125,30 @@ func (s *Server) getDeployment(c *call) error {
 	if err != nil {
 		return err
 	}
-	st, err := s.ex.Status(c.r.Context(), name)
+	q, err := c.query("instances", "instance_offset", "instance_limit")
+	if err != nil {
+		return err
+	}
+	var opts []deploy.StatusOption
+	switch q.Get("instances") {
+	case "", "false":
+	case "true":
+		off, d1 := intParam(q, "instance_offset", 0, 0, math.MaxInt32)
+		limit, d2 := intParam(q, "instance_limit", deploy.DefaultInstanceLimit, 1, deploy.MaxInstanceLimit)
+		if d1 != nil || d2 != nil {
+			var ds []Detail
+			for _, d := range []*Detail{d1, d2} {
+				if d != nil {
+					ds = append(ds, *d)
+				}
+			}
+			return newError(http.StatusBadRequest, MsgInvalidRequest, ds...)
+		}
+		opts = append(opts, deploy.WithInstances(off, limit))
+	default:
+		return invalid("instances", TypeInvalid, "must be true or false")
+	}
+	st, err := s.ex.Status(c.r.Context(), name, opts...)
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound("deployment", name)
 	}
@@ -129,6 +156,26 @@ func (s *Server) getDeployment(c *call) error {
 		return err
 	}
 	return c.ok(DeploymentResponse{Deployment: st, RequestID: c.id})
+}
+
+// setReconcile pauses or resumes the reconciliation of a deployment.
+func (s *Server) setReconcile(c *call) error {
+	name, err := c.deploymentName()
+	if err != nil {
+		return err
+	}
+	var req ReconcileRequest
+	if err := c.decode(&req, false); err != nil {
+		return err
+	}
+	err = s.ex.SetReconcilePaused(c.r.Context(), name, req.Paused)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("deployment", name)
+	}
+	if err != nil {
+		return err
+	}
+	return s.getDeployment(c)
 }
 
 func (s *Server) preview(c *call) error {
@@ -160,6 +207,9 @@ func (s *Server) update(c *call) error {
 	}
 	var req UpdateRequest
 	if err := c.decode(&req, false); err != nil {
+		return err
+	}
+	if err := validate.Parameters(req.Vars, req.ConfigTemplates); err != nil {
 		return err
 	}
 	if _, err := s.productVersion(c, req.VersionID); err != nil {
@@ -251,9 +301,53 @@ func (s *Server) scale(c *call) error {
 	if n := *req.Instances; n < 0 || n > validate.MaxInstances {
 		return invalid("instances", TypeInvalid, fmt.Sprintf("must be 0 to %d, got %d", validate.MaxInstances, n))
 	}
+	if err := s.checkScale(c, name, *req.Instances); err != nil {
+		return err
+	}
 	return s.submit(c, store.OpScale, deploy.Request{
 		Deployment: name, Stack: c.r.PathValue("stack"), Service: c.r.PathValue("service"), Instances: *req.Instances,
 	})
+}
+
+// checkScale refuses a scale beyond the limits: the instances of one
+// service, and of the whole deployment as it runs (its version with the
+// scales already made), this service at its new count.
+func (s *Server) checkScale(c *call, name string, n int) error {
+	lim := s.opts.Limits
+	if lim.InstancesPerService >= 0 && n > lim.InstancesPerService {
+		return invalid("instances", TypeTooMany, fmt.Sprintf("must be at most %d (limit max-instances-per-service), got %d", lim.InstancesPerService, n))
+	}
+	if lim.Instances < 0 {
+		return nil
+	}
+	ctx := c.r.Context()
+	d, err := s.st.GetDeployment(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // the operation says so
+	} else if err != nil {
+		return err
+	}
+	v, err := s.st.GetVersion(ctx, d.VersionID)
+	if err != nil {
+		return err
+	}
+	stackName, service := c.r.PathValue("stack"), c.r.PathValue("service")
+	total := 0
+	for _, tier := range deploy.ScaledSpec(v.StackDeps, d.Parameters) {
+		for si := range tier {
+			for k := range tier[si].Services {
+				if svc := &tier[si].Services[k]; tier[si].Name == stackName && svc.Name == service {
+					total += n
+				} else {
+					total += svc.Replicas()
+				}
+			}
+		}
+	}
+	if total > lim.Instances {
+		return invalid("instances", TypeTooMany, fmt.Sprintf("the deployment would run %d instances; at most %d (limit max-instances)", total, lim.Instances))
+	}
+	return nil
 }
 
 func (s *Server) getRecord(c *call) (*store.Deployment, error) {

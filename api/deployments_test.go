@@ -47,7 +47,14 @@ func TestDeploymentLifecycle(t *testing.T) {
 		t.Errorf("launch preview %+v", pv)
 	}
 
-	launch := h.submit("POST", "/api/deployments", `{"name": "web-1", "product_version_id": "`+v1+`", "policy": "rollback", "vars": {"greeting": "hi"}}`)
+	// A variable no config template uses is refused, naming it, and
+	// nothing is recorded.
+	res := h.do("POST", "/api/deployments", `{"name": "web-1", "product_version_id": "`+v1+`", "vars": {"greeting": "hi"}}`)
+	wantError(t, res, 400, api.MsgInvalidRequest)
+	if !strings.Contains(string(res.body), `\"greeting\" are used by no config template`) {
+		t.Errorf("unused variable: %s", res.body)
+	}
+	launch := h.submit("POST", "/api/deployments", `{"name": "web-1", "product_version_id": "`+v1+`", "policy": "rollback"}`)
 	var got api.DeploymentResponse
 	h.must("GET", "/api/deployments/web-1", "", &got)
 	d := got.Deployment
@@ -59,7 +66,7 @@ func TestDeploymentLifecycle(t *testing.T) {
 		t.Fatalf("stacks %+v", d.Stacks)
 	}
 
-	res := h.do("GET", "/api/deployments?product_id="+pid, "")
+	res = h.do("GET", "/api/deployments?product_id="+pid, "")
 	var list api.DeploymentList
 	res.decode(t, &list)
 	if len(list.Deployments) != 1 || list.Deployments[0].Name != "web-1" || list.Deployments[0].LastOperation.ID != launch.OperationID {
@@ -85,7 +92,7 @@ func TestDeploymentLifecycle(t *testing.T) {
 	h.submit("POST", "/api/deployments/web-1/stacks/web/restart", "")
 	h.submit("POST", "/api/deployments/web-1/stacks/web/stop", `{}`)
 	h.must("GET", "/api/deployments/web-1", "", &got)
-	if got.Deployment.Stacks[0].Health != "not-running" {
+	if got.Deployment.Stacks[0].Health != "stopped" || got.Deployment.Stacks[0].Services[0].Running != 0 {
 		t.Errorf("stopped %+v", got.Deployment.Stacks[0])
 	}
 	start := h.submit("POST", "/api/deployments/web-1/stacks/web/start", `{"policy": "continue"}`)
@@ -112,7 +119,7 @@ func TestDeploymentLifecycle(t *testing.T) {
 	}
 	h.submit("POST", "/api/deployments/web-1/terminate", `{"delete_data": true}`)
 	h.must("GET", "/api/deployments/web-1", "", &got)
-	if got.Deployment.Status != store.StatusTerminated || got.Deployment.Health != "not-running" {
+	if got.Deployment.Status != store.StatusTerminated || got.Deployment.Health != "missing" {
 		t.Errorf("terminated %+v", got.Deployment)
 	}
 	h.must("DELETE", "/api/deployments/web-1", "", nil)
@@ -264,5 +271,43 @@ func TestNoEnvValuesInAnswers(t *testing.T) {
 	}
 	if strings.Contains(h.log.String(), "sup3r-s3cret") {
 		t.Errorf("the log shows an env value:\n%s", h.log)
+	}
+}
+
+// The catalog's word: an inactive version is refused with 409 and the
+// error body; instances are listed only on request, paged; reconciliation
+// is paused per deployment.
+func TestInactiveVersionInstancesAndReconcilePause(t *testing.T) {
+	h := newHarness(t, nil)
+	_, v1 := h.create(smallDoc("web"))
+	h.must("PATCH", "/api/versions/"+v1, `{"active": false}`, nil)
+	res := h.do("POST", "/api/deployments", `{"name": "web-1", "product_version_id": "`+v1+`"}`)
+	e := wantError(t, res, 409, api.MsgConflict)
+	if len(e.Details) != 1 || e.Details[0].Type != api.TypeInactive || e.Details[0].Field != "product_version_id" || !strings.Contains(e.Details[0].Detail, v1) {
+		t.Errorf("inactive version: %s", res.body)
+	}
+	h.must("PATCH", "/api/versions/"+v1, `{"active": true}`, nil)
+	h.submit("POST", "/api/deployments", `{"name": "web-1", "product_version_id": "`+v1+`"}`)
+
+	var got api.DeploymentResponse
+	h.must("GET", "/api/deployments/web-1", "", &got)
+	if got.Deployment.Instances != nil || len(got.Deployment.Stacks[0].Services[0].Instances) != 0 {
+		t.Errorf("instances listed unasked: %+v", got.Deployment.Stacks[0].Services[0])
+	}
+	h.must("GET", "/api/deployments/web-1?instances=true&instance_limit=1", "", &got)
+	if p := got.Deployment.Instances; p == nil || p.Total != 1 || p.Limit != 1 || len(got.Deployment.Stacks[0].Services[0].Instances) != 1 {
+		t.Errorf("instances page %+v, service %+v", p, got.Deployment.Stacks[0].Services[0])
+	}
+	wantError(t, h.do("GET", "/api/deployments/web-1?instances=true&instance_limit=100000", ""), 400, api.MsgInvalidRequest)
+	wantError(t, h.do("GET", "/api/deployments/web-1?instances=maybe", ""), 400, api.MsgInvalidRequest)
+
+	h.must("PUT", "/api/deployments/web-1/reconcile", `{"paused": true}`, &got)
+	if !got.Deployment.ReconcilePaused {
+		t.Errorf("after pause: %+v", got.Deployment)
+	}
+	var resumed api.DeploymentResponse
+	h.must("PUT", "/api/deployments/web-1/reconcile", `{"paused": false}`, &resumed)
+	if resumed.Deployment.ReconcilePaused {
+		t.Errorf("after resume: %+v", resumed.Deployment)
 	}
 }

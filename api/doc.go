@@ -9,8 +9,12 @@
 //	http.ListenAndServe("127.0.0.1:8080", srv)
 //
 // Bodies are JSON with snake_case names. Request bodies are decoded
-// strictly: an unknown field, a value of the wrong type or trailing data
-// is an error naming the field. Every response carries an X-Request-Id
+// strictly (see product.Decode): an unknown field, a field given twice or
+// in another case, a value of the wrong type, invalid UTF-8 or trailing
+// data is an error naming the field as the body wrote it, with its line
+// and column. Specs are stored and returned normalised: envs written as an
+// object come back as a "K=V" list sorted by name, a single access_point
+// as the first entry of access_points. Every response carries an X-Request-Id
 // header, and every JSON body the same "request_id", which the server's
 // log lines carry too.
 //
@@ -48,6 +52,8 @@
 //	GET    /api/deployments/{name}/operations              ListOperations          swn:deployment/<name>
 //	GET    /api/deployments/{name}/operations/{operation}  GetOperation            swn:deployment/<name>
 //	GET    /api/deployments/{name}/events                  StreamEvents            swn:deployment/<name>
+//	PUT    /api/deployments/{name}/reconcile               ReconcileDeployment     swn:deployment/<name>
+//	POST   /   (and GET /), Service Catalog compatible API  CreateProduct, CreateTemplate (see below)
 //
 // Action names start with "stackwave:" (ActionCreateProduct...). Launch
 // and update need the action on the version's product too, so a policy
@@ -61,19 +67,40 @@
 // active) and answers {"product_id", "product_version_id"}. The provider
 // defaults to the caller's name, the version name to [DefaultVersionName],
 // active to true. The product and its version are written at once
-// (store.Store.Register): sending the same document again answers the same
+// (*store.Store.Register): sending the same document again answers the same
 // IDs, and a different document under a taken name is a 400 duplicate.
 // GET /api/products pages with page_number and page_size
 // (1 to 100, default 10), filters by product_name (exact) and q (a
 // case-insensitive substring of the name, provider or description), and
 // sorts oldest first unless newest=true.
 //
+// Documents and specs are bounded by Options.Limits (validate.Limits;
+// by default validate.DefaultLimits): the bytes of a body that holds a
+// spec, tiers, stacks per tier, services, envs per service, instances per
+// service and per deployment. Exceeding one is a 400 whose detail names
+// the field and the limit ("stack_deps: ... (limit max-services)"); a
+// scale that would exceed one is refused the same way. An error answer
+// lists at most [MaxDetails] problems.
+//
 // Launch, update, terminate, restart, stop, start and scale answer at
 // once with {"operation_id", "deployment"} ([Submitted]): the operation is
 // recorded before the answer and then runs in the server, whether or not
 // the client stays. Follow it with the events route or
 // GET .../operations/{operation}; GET /api/deployments/{name} shows the
-// deployment with its stacks, services, endpoints and last operation.
+// deployment with its stacks, services, endpoints and last operation
+// ([deploy.Status]): its verdict ("status": never Available while
+// something desired does not run or is not in sync; Degraded or Drifted
+// then, with "recorded_status" the record's own), its health (running,
+// degraded, missing) apart from its sync (in-sync, drifted, out-of-date),
+// and per service what drifted ("drift": missing, stopped, image,
+// replicas, hash). Instances are listed only when asked, a page at a time,
+// so that no answer grows with the deployment: ?instances=true, with
+// instance_offset (default 0) and instance_limit (default 100, at most
+// 1000); "instances" in the answer gives the offset, limit, total and the
+// next offset. PUT /api/deployments/{name}/reconcile {"paused": true}
+// makes a server's reconciler (serve --reconcile) leave the deployment
+// alone whatever drifts; {"paused": false} hands it back; it answers
+// with the deployment.
 //
 // Specs in responses show env values as "KEY=<redacted>" unless
 // [Options].ShowEnvValues is set; listings of deployments leave out their
@@ -99,12 +126,12 @@
 //
 //	200  success
 //	400  the body or the query is wrong: "Invalid ProductArgs" (create
-//	     product, body not decodable; as in the seed API it names no
-//	     field, the server's log does), "Invalid ProductName or StackDeps"
-//	     (create product, rules broken or name taken; details list every
+//	     product, body not decodable; the detail names the field, line
+//	     and column), "Invalid ProductName or StackDeps" (create product,
+//	     rules broken, a limit exceeded or name taken; details list every
 //	     problem), "Invalid request body" (other routes, with the field),
-//	     "Invalid request" (rules broken, unknown query parameter, unknown
-//	     failure policy...)
+//	     "Invalid request" (rules broken, a limit exceeded, unknown query
+//	     parameter, unknown failure policy...)
 //	401  no valid credentials (WWW-Authenticate: Bearer)
 //	403  the policy does not allow the action on the resource; the detail
 //	     says which and why
@@ -115,7 +142,9 @@
 //	     a name taken (except on create product, which answers 400 as the
 //	     seed API does), a deployment that exists, is busy with another
 //	     operation or has an interrupted one, a version in use, the
-//	     record of a deployment that is not terminated
+//	     record of a deployment that is not terminated, a launch or
+//	     update to an inactive version (detail type "Inactive", field
+//	     product_version_id)
 //	413  the body is larger than Options.MaxBodyBytes
 //	500  an internal error (see the log under the request ID)
 //	501  a deployment route on a Server without executor
@@ -146,6 +175,56 @@
 //
 // Without an Authorizer every caller may do everything: serve such a
 // Server on loopback only, as "stackwave serve" does.
+//
+// # Service Catalog compatibility
+//
+// Clients of Alibaba Cloud's Service Catalog (API version 2021-09-01) call
+// the server unchanged, with an SDK client whose endpoint is the server's
+// address: POST / (or GET /) with the action and its parameters, signed
+// with an access key of Options.AccessKeys (serve --access-keys FILE).
+// Both ways the SDKs send a request are taken:
+//
+//   - current SDKs: the action and version in the x-acs-action and
+//     x-acs-version headers, the parameters in the query (nested ones,
+//     such as ProductVersionParameters, as one JSON string), signed by an
+//     "Authorization: ACS3-HMAC-SHA256 Credential=...,SignedHeaders=...,
+//     Signature=..." header with x-acs-date, x-acs-signature-nonce and
+//     x-acs-content-sha256;
+//   - the RPC style of older SDKs: Action, Version, AccessKeyId,
+//     SignatureMethod=HMAC-SHA1, SignatureVersion, SignatureNonce,
+//     Timestamp and Signature among the parameters, in the query or a form
+//     body, nested ones flattened (ProductVersionParameters.TemplateUrl).
+//
+// A wrong signature, an unknown key, a date more than 15 minutes from the
+// server's clock and a nonce seen before are refused. The key's principal
+// and groups go through Options.Authorizer as a native caller's would,
+// with the same actions (stackwave:CreateProduct on swn:product/*,
+// stackwave:CreateTemplate on swn:template/*).
+//
+// CreateTemplate takes TemplateBody (a stack_deps spec, JSON or YAML) and
+// TemplateType, and answers {"RequestId", "TemplateUrl"}: the template's
+// URL, stackwave://templates/tpl-..., which POST /api/templates answers
+// too. CreateProduct takes the parameters of the cloud API's table:
+// ProductName, ProviderName (1 to 128 characters) and ProductType ("Ros")
+// required, Description, TemplateType, and ProductVersionParameters
+// (ProductVersionName, Description, Guidance, Active, TemplateType and
+// TemplateUrl, which is required: the template must be stored here). A
+// TemplateType is RosTerraformTemplate, as clients of the cloud send, or
+// StackwaveTemplate; both name a stored stackwave template. TemplateUrl is
+// the URL CreateTemplate answered, or the cloud's form of it,
+// oss://BUCKET/ACCOUNT/terraform/template/tpl-.../template.json, which
+// names the template by its ID; the version stores the first form. The
+// answer is {"RequestId", "ProductId", "ProductVersionId"}. An unknown
+// parameter is refused.
+//
+// Errors come in the cloud API's shape, {"RequestId", "Code", "Message"},
+// which the SDKs raise as their own error type: MissingParameter and
+// InvalidParameter (400, the message naming the parameter),
+// SignatureDoesNotMatch, IncompleteSignature, MissingSignature,
+// InvalidTimeStamp.Expired, SignatureNonceUsed (400),
+// InvalidAccessKeyId.NotFound (404), Forbidden.RAM (403),
+// InvalidAction.NotFound (404), InvalidVersion (400) and InternalError
+// (500, the cause logged under the request ID).
 //
 // # Serving
 //

@@ -55,11 +55,13 @@ const (
 	TypeNotSupported    = string(validate.NotSupported)
 	TypeNotFound        = string(validate.NotFound)
 	TypeTooLong         = string(validate.TooLong)
+	TypeTooMany         = string(validate.TooMany)
 	TypeNoRoute         = "NoRoute"
 	TypeInUse           = "InUse"
 	TypeConflict        = "Conflict"
 	TypeBusy            = "Busy"
 	TypeInterrupted     = "Interrupted"
+	TypeInactive        = "Inactive"
 	TypeUnauthenticated = "Unauthenticated"
 	TypeDenied          = "Denied"
 	TypeInternal        = "Internal"
@@ -136,11 +138,20 @@ func invalid(field, typ, detail string) *Error {
 	return newError(http.StatusBadRequest, MsgInvalidRequest, Detail{Field: field, Type: typ, Detail: detail})
 }
 
-// fieldDetails turns validation problems into details.
+// MaxDetails bounds the details of an error response; the last one then
+// says how many more problems there are.
+const MaxDetails = 100
+
+// fieldDetails turns validation problems into details, at most
+// MaxDetails of them.
 func fieldDetails(errs validate.ErrorList) []Detail {
-	out := make([]Detail, len(errs))
-	for i, fe := range errs {
+	n := min(len(errs), MaxDetails)
+	out := make([]Detail, n, n+1)
+	for i, fe := range errs[:n] {
 		out[i] = Detail{Field: fe.Field, Type: string(fe.Type), Detail: fe.Detail}
+	}
+	if more := len(errs) - n; more > 0 {
+		out = append(out, Detail{Type: TypeTooMany, Detail: fmt.Sprintf("%d more problems are not listed", more)})
 	}
 	return out
 }
@@ -202,6 +213,8 @@ func toError(err error) *Error {
 		return newError(http.StatusBadRequest, MsgInvalidRequest, Detail{Type: TypeInvalid, Detail: msg})
 	case errors.Is(err, store.ErrNotFound):
 		return newError(http.StatusNotFound, MsgNotFound, Detail{Type: TypeNotFound, Detail: err.Error()})
+	case errors.Is(err, deploy.ErrVersionInactive):
+		return newError(http.StatusConflict, MsgConflict, Detail{Field: "product_version_id", Type: TypeInactive, Detail: err.Error()})
 	case errors.Is(err, deploy.ErrBusy):
 		return newError(http.StatusConflict, MsgConflict, Detail{Type: TypeBusy,
 			Detail: "another operation is in progress on the deployment; retry when it has ended"})

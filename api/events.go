@@ -34,7 +34,7 @@ const retryMillis = 2000
 // gets 204 No Content, which tells EventSource to stop reconnecting.
 //
 // Nothing polls: the stream subscribes to the deployment
-// (store.Store.SubscribeEvents), and appends and record changes wake it
+// (*store.Store.SubscribeEvents), and appends and record changes wake it
 // at once, also when another replica runs the operation (PostgreSQL).
 func (s *Server) streamEvents(c *call) error {
 	name, err := c.deploymentName()

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,15 +34,16 @@ func (c *call) writeContext() (context.Context, context.CancelFunc) {
 }
 
 func (s *Server) validateOptions() *validate.Options {
-	return &validate.Options{Catalog: s.opts.Catalog}
+	return &validate.Options{Catalog: s.opts.Catalog, Limits: s.opts.Limits}
 }
 
 // createProduct registers a product and its first version from a product
 // document, answering as the seed API does: 400 "Invalid ProductArgs" for
-// a body that does not decode, 400 "Invalid ProductName or StackDeps" with
-// every problem for one that breaks the rules or whose name is taken by
-// another document, and 623 "Create Product Error" when the store fails.
-// The same document again answers the records it made.
+// a body that does not decode (its detail names the field as written,
+// with its line and column), 400 "Invalid ProductName or StackDeps" with
+// every problem for one that breaks the rules, exceeds a limit or whose
+// name is taken by another document, and 623 "Create Product Error" when
+// the store fails. The same document again answers the records it made.
 func (s *Server) createProduct(c *call) error {
 	if err := c.authorize(AllProducts); err != nil {
 		return err
@@ -50,6 +52,10 @@ func (s *Server) createProduct(c *call) error {
 	if err != nil {
 		return err
 	}
+	if err := validate.Size(len(b), s.validateOptions()); err != nil {
+		d, _ := invalidDetails(err)
+		return newError(http.StatusBadRequest, MsgInvalidProduct, d...)
+	}
 	var doc *product.Document
 	if t := bytes.TrimLeft(bytes.TrimPrefix(b, []byte("\ufeff")), " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		err = &product.DecodeError{Msg: "the body must be a JSON object"}
@@ -57,8 +63,7 @@ func (s *Server) createProduct(c *call) error {
 		doc, err = product.Decode(b)
 	}
 	if err != nil {
-		// The seed body names no field; the log does.
-		return newError(http.StatusBadRequest, MsgInvalidProductArgs).withCause(err)
+		return newError(http.StatusBadRequest, MsgInvalidProductArgs, decodeDetail(err)).withCause(err)
 	}
 	createFailed := func(err error) error {
 		return newError(StatusCreateProductError, MsgCreateProductError).withCause(err)
@@ -98,14 +103,43 @@ func (s *Server) createProduct(c *call) error {
 
 	wctx, cancel := c.writeContext()
 	defer cancel()
-	// The product and its version are written at once; a retry of the
-	// same document answers the records the first request made.
-	reg, err := s.st.Register(wctx, doc, &store.RegisterOptions{ProviderName: c.principal.Name, VersionName: DefaultVersionName})
+	active := true
+	if doc.Active != nil {
+		active = *doc.Active
+	}
+	p, v, err := s.register(wctx, c,
+		&product.Product{
+			Name: doc.Name, ProviderName: cmp.Or(doc.ProviderName, c.principal.Name),
+			Description: doc.Description, ProductType: doc.ProductType, Visibility: doc.Visibility, Tags: doc.Tags,
+		},
+		&product.Version{
+			Name: cmp.Or(doc.VersionName, DefaultVersionName), Description: doc.VersionDescription,
+			Guidance: doc.Guidance, Active: active, StackDeps: doc.StackDeps, TemplateURL: doc.TemplateURL,
+		})
 	if err != nil {
 		return s.createError(err, doc)
 	}
-	p, v := reg.Product, reg.Version
 	return c.ok(CreateProductResponse{ProductID: p.ID, VersionID: v.ID, RequestID: c.id})
+}
+
+// register stores a product and its first version, the version's
+// ProductID being set here. Every product create, native or Service
+// Catalog compatible, goes through it. A product without a version cannot
+// be launched, so when the version fails the product is deleted again.
+func (s *Server) register(ctx context.Context, c *call, p *product.Product, v *product.Version) (*product.Product, *product.Version, error) {
+	// The product and its version are written at once
+	// (*store.Store.Register); a retry of the same document answers the
+	// records the first request made.
+	active := v.Active
+	reg, err := s.st.Register(ctx, &product.Document{
+		Name: p.Name, ProviderName: p.ProviderName, Description: p.Description, ProductType: p.ProductType,
+		Visibility: p.Visibility, Tags: p.Tags, StackDeps: v.StackDeps, TemplateURL: v.TemplateURL,
+		VersionName: v.Name, VersionDescription: v.Description, Guidance: v.Guidance, Active: &active,
+	}, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return reg.Product, reg.Version, nil
 }
 
 // createError answers a store error of createProduct.

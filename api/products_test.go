@@ -74,28 +74,31 @@ func TestCreateProductCatalogFields(t *testing.T) {
 	}
 }
 
-// The seed API's error bodies, byte for byte, with the request ID added.
+// The seed API's error bodies, with the request ID added and a detail
+// naming the field as written, with its line and column.
 func TestCreateProductInvalidArgs(t *testing.T) {
-	bodies := map[string]string{
-		"malformed":     `{"product_name": "x", "stack_deps": [`,
-		"wrong type":    strings.Replace(seedDoc(t), `"service_name": "mysql-1",`, `"service_name": "mysql-1", "instances": "two",`, 1),
-		"unknown field": strings.Replace(seedDoc(t), `"product_name"`, `"product_nmae"`, 1),
-		"not an object": `[]`,
-		"empty":         ``,
-		"YAML":          "product_name: x\nstack_deps: []\n",
-		"trailing data": `{"product_name": "x"} {}`,
-	}
-	for name, body := range bodies {
-		t.Run(name, func(t *testing.T) {
+	for _, c := range []struct {
+		name, body, field, detail string
+	}{
+		{"malformed", `{"product_name": "x", "stack_deps": [`, "stack_deps", "line 1, column 38: malformed JSON: unexpected end of input"},
+		{"wrong type", strings.Replace(seedDoc(t), `"service_name": "mysql-1",`, `"service_name": "mysql-1", "instances": "two",`, 1),
+			"stack_deps[0][0].services[0].instances", `line 4, column 49: expected integer, got string "two"`},
+		{"unknown field", strings.Replace(seedDoc(t), `"product_name"`, `"product_nmae"`, 1), "product_nmae", `line 1, column 2: unknown field "product_nmae"`},
+		{"wrong case", strings.Replace(seedDoc(t), `"product_name"`, `"Product_Name"`, 1), "Product_Name", `line 1, column 2: unknown field "Product_Name"; names are case-sensitive: did you mean "product_name"?`},
+		{"twice", strings.Replace(seedDoc(t), `"product_name": "kodo-double",`, `"product_name": "kodo-double", "product_name": "evil",`, 1),
+			"product_name", `line 1, column 33: duplicate field "product_name": a name may appear once in an object`},
+		{"invalid UTF-8", strings.Replace(seedDoc(t), `"kodo-double"`, "\"kodo\xff\"", 1), "product_name", "line 1, column 23: invalid UTF-8 in a string"},
+		{"not an object", `[]`, "", "the body must be a JSON object"},
+		{"empty", ``, "", "the body must be a JSON object"},
+		{"YAML", "product_name: x\nstack_deps: []\n", "", "the body must be a JSON object"},
+		{"trailing data", `{"product_name": "x"} {}`, "", "line 1, column 23: unexpected data after the top-level value"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t, nil)
-			res := h.do("POST", "/api/products", body)
-			want := `{"message":"Invalid ProductArgs","code":"400","request_id":"req-1"}` + "\n"
-			if res.status != 400 || string(res.body) != want {
-				t.Errorf("got %s\nwant %s", res, want)
-			}
-			// The log names the problem for the operator.
-			if name == "unknown field" && !strings.Contains(h.log.String(), "product_nmae") {
-				t.Errorf("log does not name the field:\n%s", h.log)
+			res := h.do("POST", "/api/products", c.body)
+			e := wantError(t, res, 400, api.MsgInvalidProductArgs)
+			if len(e.Details) != 1 || e.Details[0] != (api.Detail{Field: c.field, Type: "Invalid", Detail: c.detail}) {
+				t.Errorf("details %+v\nwant %q: %s", e.Details, c.field, c.detail)
 			}
 		})
 	}

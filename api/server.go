@@ -20,6 +20,7 @@ import (
 	"github.com/stackwave/stackwave/product"
 	"github.com/stackwave/stackwave/stack"
 	"github.com/stackwave/stackwave/store"
+	"github.com/stackwave/stackwave/validate"
 )
 
 // Defaults of Options.
@@ -50,7 +51,7 @@ type Options struct {
 	// stack.DefaultCatalog(). Give the store the same one.
 	Catalog *stack.Catalog
 	// EventPollInterval is not used: event streams subscribe to the
-	// store (store.Store.SubscribeEvents), whose appends wake them at
+	// store (*store.Store.SubscribeEvents), whose appends wake them at
 	// once, in every replica on PostgreSQL.
 	//
 	// Deprecated: it has no effect.
@@ -59,6 +60,13 @@ type Options struct {
 	// By default they read "KEY=<redacted>", as env values may be
 	// secrets.
 	ShowEnvValues bool
+	// Limits bound the documents and specs the server accepts (and the
+	// instances a scale may reach); nil means validate.DefaultLimits().
+	// A negative field lifts that limit.
+	Limits *validate.Limits
+	// AccessKeys verify the signatures of the Service Catalog
+	// compatible API (see CatalogHandler); nil refuses its requests.
+	AccessKeys *auth.AccessKeys
 }
 
 // Server is the control-plane HTTP API over a store and an executor. Make
@@ -99,6 +107,9 @@ func New(st *store.Store, ex *deploy.Executor, opts *Options) *Server {
 	if s.opts.RequestID == nil {
 		s.opts.RequestID = newRequestID
 	}
+	if s.opts.Limits == nil {
+		s.opts.Limits = validate.DefaultLimits()
+	}
 	s.log = s.opts.Logger
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -106,6 +117,10 @@ func New(st *store.Store, ex *deploy.Executor, opts *Options) *Server {
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.pattern, s.wrap(rt))
 	}
+	// The Service Catalog compatible API: its clients send everything to
+	// the root, signed with access keys rather than bearer tokens.
+	s.mux.HandleFunc("POST /{$}", s.serveCatalog)
+	s.mux.HandleFunc("GET /{$}", s.serveCatalog)
 	return s
 }
 
@@ -153,7 +168,8 @@ func (s *Server) routes() []route {
 
 		{"GET /api/deployments", ActionListDeployments, deployment, s.listDeployments, []string{"product_id", "product_version_id", "status"}},
 		{"POST /api/deployments", ActionLaunchProduct, deployment, s.launch, nil},
-		{"GET /api/deployments/{name}", ActionGetDeployment, deployment, s.getDeployment, nil},
+		{"GET /api/deployments/{name}", ActionGetDeployment, deployment, s.getDeployment, []string{"instances", "instance_offset", "instance_limit"}},
+		{"PUT /api/deployments/{name}/reconcile", ActionReconcileDeployment, deployment, s.setReconcile, nil},
 		{"DELETE /api/deployments/{name}", ActionDeleteDeployment, deployment, s.deleteDeployment, nil},
 		{"POST /api/deployments/{name}/preview", ActionPreviewDeployment, deployment, s.preview, nil},
 		{"POST /api/deployments/{name}/update", ActionUpdateDeployment, deployment, s.update, nil},
@@ -321,6 +337,24 @@ func (c *call) body() ([]byte, error) {
 func (c *call) tooLarge() *Error {
 	return newError(http.StatusRequestEntityTooLarge, MsgTooLarge,
 		Detail{Type: TypeTooLong, Detail: fmt.Sprintf("the body must be at most %d bytes", c.s.opts.MaxBodyBytes)})
+}
+
+// decodeSpec reads a JSON body that holds a spec strictly into v,
+// checking its size against the limits, and returns where its stack_deps
+// used shorthand forms.
+func (c *call) decodeSpec(v any) (product.Shorthands, error) {
+	b, err := c.body()
+	if err != nil {
+		return nil, err
+	}
+	if err := validate.Size(len(b), c.s.validateOptions()); err != nil {
+		return nil, err
+	}
+	sh, err := product.DecodeJSONShorthands(b, v)
+	if err != nil {
+		return nil, newError(http.StatusBadRequest, MsgInvalidBody, decodeDetail(err)).withCause(err)
+	}
+	return sh, nil
 }
 
 // decode reads a JSON body strictly into v; an empty body leaves v as

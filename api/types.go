@@ -75,6 +75,13 @@ type UpdateRequest struct {
 	ConfigTemplates map[string]string `json:"config_templates,omitempty"`
 }
 
+// ReconcileRequest is the body of PUT /api/deployments/{name}/reconcile:
+// whether a server running with a reconciler (serve --reconcile) leaves
+// the deployment alone whatever drifts.
+type ReconcileRequest struct {
+	Paused bool `json:"paused"`
+}
+
 // PreviewRequest is the body of POST /api/deployments/{name}/preview.
 type PreviewRequest struct {
 	VersionID string `json:"product_version_id"`

@@ -16,7 +16,8 @@ func (s *Server) createVersion(c *call) error {
 		return err
 	}
 	var vc VersionCreate
-	if err := c.decode(&vc, false); err != nil {
+	sh, err := c.decodeSpec(&vc)
+	if err != nil {
 		return err
 	}
 	active := true
@@ -28,7 +29,9 @@ func (s *Server) createVersion(c *call) error {
 		Active: active, StackDeps: vc.StackDeps, TemplateURL: vc.TemplateURL,
 	}
 	var details []Detail
-	if err := validate.Version(v, s.validateOptions()); err != nil {
+	opts := s.validateOptions()
+	opts.Shorthands = sh
+	if err := validate.Version(v, opts); err != nil {
 		d, ok := invalidDetails(err)
 		if !ok {
 			return err
@@ -147,10 +150,13 @@ func (s *Server) createTemplate(c *call) error {
 		return err
 	}
 	var tc TemplateCreate
-	if err := c.decode(&tc, false); err != nil {
+	sh, err := c.decodeSpec(&tc)
+	if err != nil {
 		return err
 	}
-	if err := validate.Deps(tc.StackDeps, s.validateOptions()); err != nil {
+	opts := s.validateOptions()
+	opts.Shorthands = sh
+	if err := validate.Deps(tc.StackDeps, opts); err != nil {
 		return err
 	}
 	wctx, cancel := c.writeContext()

@@ -45,7 +45,7 @@ func newBenchEnv(b *testing.B, rt *sim.Runtime, deps stack.Deps, concurrency int
 	if err != nil {
 		b.Fatal(err)
 	}
-	v, err := st.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", StackDeps: deps})
+	v, err := st.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", Active: true, StackDeps: deps})
 	if err != nil {
 		b.Fatal(err)
 	}

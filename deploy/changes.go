@@ -12,8 +12,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/stack"
-	"github.com/stackwave/stackwave/store"
 )
 
 // Action is what an update does to one stack or service.
@@ -32,8 +32,19 @@ const (
 
 // ChangeSet is what moving a deployment from one spec to another changes,
 // stack by stack. Stacks are listed in the order they are handled: adds,
-// modifications and unchanged stacks in start order, then removals in
-// reverse tier order. Renderings are deterministic.
+// modifications, repairs and unchanged stacks in start order, then
+// removals in reverse tier order. Renderings are deterministic.
+//
+// Everything that reaches the runtime takes part: the spec of every
+// service and its rendered config files (so a changed template or
+// variable modifies the services whose files it changes). The executor
+// then compares the target with what was last applied, not only with the
+// previous version: a stack whose recorded configuration hash differs
+// from the target's (a failed operation left another configuration), or
+// whose services the runtime observes drifted (runtime.Compare: missing,
+// stopped, image, replicas, hash, extra services), is a repair with the
+// reason; a stack that exists (recorded or observed) but is in neither
+// version is removed.
 type ChangeSet struct {
 	FromVersionID string        `json:"from_version_id,omitempty"`
 	ToVersionID   string        `json:"to_version_id,omitempty"`
@@ -53,8 +64,12 @@ type StackChange struct {
 	Services []ServiceChange `json:"services,omitempty"`
 	// Fields lists changed stack-level fields (depends_on, init_scripts).
 	Fields []string `json:"fields,omitempty"`
-	// Reason says why an unchanged stack is repaired.
+	// Reason says why an unchanged stack is repaired, or why a stack that
+	// is in neither version is removed.
 	Reason string `json:"reason,omitempty"`
+	// Drift lists the services the runtime observes out of sync, for a
+	// repair found by observing the runtime.
+	Drift []runtime.ServiceDrift `json:"drift,omitempty"`
 }
 
 // ServiceChange is the change of one service of a modified stack.
@@ -63,7 +78,9 @@ type ServiceChange struct {
 	Action  Action `json:"action"`
 	Replace bool   `json:"replace,omitempty"`
 	// Fields are the JSON paths of changed fields, e.g. "image.tag",
-	// "envs[1]". Values are never shown: envs may hold secrets.
+	// "envs[1]", and "files <path>" for each rendered config file whose
+	// content changed. Values are never shown: envs and files may hold
+	// secrets.
 	Fields []string `json:"fields,omitempty"`
 }
 
@@ -108,8 +125,14 @@ func (c *ChangeSet) Stack(name string) *StackChange {
 }
 
 // Diff computes the change set from one stack_deps to another. Either may
-// be nil (a launch diffs from nil; a teardown to nil).
-func Diff(from, to stack.Deps) *ChangeSet {
+// be nil (a launch diffs from nil; a teardown to nil). It compares specs
+// only; the executor's change sets also compare rendered config files and
+// what was last applied.
+func Diff(from, to stack.Deps) *ChangeSet { return diffFiles(from, to, nil, nil) }
+
+// diffFiles is Diff that also compares the rendered config files of each
+// service (stack -> service -> path -> content).
+func diffFiles(from, to stack.Deps, fromFiles, toFiles files) *ChangeSet {
 	cs := &ChangeSet{}
 	old := map[string]*stack.Stack{}
 	for _, tier := range from {
@@ -127,7 +150,7 @@ func Diff(from, to stack.Deps) *ChangeSet {
 				cs.Stacks = append(cs.Stacks, StackChange{Stack: s.Name, Tier: ti, Action: ActionAdd})
 				continue
 			}
-			cs.Stacks = append(cs.Stacks, diffStack(prev, s, ti))
+			cs.Stacks = append(cs.Stacks, diffStack(prev, s, ti, fromFiles[s.Name], toFiles[s.Name]))
 		}
 	}
 	for ti := len(from) - 1; ti >= 0; ti-- {
@@ -137,14 +160,18 @@ func Diff(from, to stack.Deps) *ChangeSet {
 			}
 		}
 	}
-	cs.index = make(map[string]int, len(cs.Stacks))
-	for i := range cs.Stacks {
-		cs.index[cs.Stacks[i].Stack] = i
-	}
+	cs.reindex()
 	return cs
 }
 
-func diffStack(from, to *stack.Stack, tier int) StackChange {
+func (c *ChangeSet) reindex() {
+	c.index = make(map[string]int, len(c.Stacks))
+	for i := range c.Stacks {
+		c.index[c.Stacks[i].Stack] = i
+	}
+}
+
+func diffStack(from, to *stack.Stack, tier int, fromFiles, toFiles map[string]map[string][]byte) StackChange {
 	sc := StackChange{Stack: to.Name, Tier: tier, Action: ActionNone}
 	if !slices.Equal(from.DependsOn, to.DependsOn) {
 		sc.Fields = append(sc.Fields, "depends_on")
@@ -160,7 +187,7 @@ func diffStack(from, to *stack.Stack, tier int) StackChange {
 			sc.Replace = true
 			continue
 		}
-		fields := changedFields(prev, svc)
+		fields := append(changedFields(prev, svc), changedFiles(fromFiles[svc.Name], toFiles[svc.Name])...)
 		if len(fields) == 0 {
 			continue
 		}
@@ -179,23 +206,22 @@ func diffStack(from, to *stack.Stack, tier int) StackChange {
 	return sc
 }
 
-// markRepairs turns unchanged stacks that the deployment record does not
-// show ready (failed, interrupted, never started) into repairs, so an
-// update converges the deployment. Stopped stacks stay stopped.
-func (c *ChangeSet) markRepairs(d *store.Deployment) {
-	for i := range c.Stacks {
-		sc := &c.Stacks[i]
-		if sc.Action != ActionNone {
-			continue
-		}
-		rs := d.Stack(sc.Stack)
-		switch {
-		case rs == nil:
-			sc.Action, sc.Reason = ActionRepair, "not running"
-		case rs.State != StateReady && rs.State != StateStopped:
-			sc.Action, sc.Reason = ActionRepair, "state "+rs.State
+// changedFiles returns "files <path>" for each config file whose
+// rendered content differs, sorted by path.
+func changedFiles(from, to map[string][]byte) []string {
+	var out []string
+	for p, b := range to {
+		if old, ok := from[p]; !ok || !bytes.Equal(old, b) {
+			out = append(out, "files "+p)
 		}
 	}
+	for p := range from {
+		if _, ok := to[p]; !ok {
+			out = append(out, "files "+p)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // cmpopts treat nil and empty slices alike: a document that writes

@@ -21,7 +21,7 @@ import (
 func TestOneOperationPerDeploymentInAnExecutor(t *testing.T) {
 	e := newEnv(t, &sim.Options{ApplyLatency: 200 * time.Millisecond}, nil)
 	ctx := context.Background()
-	v, err := e.st.CreateVersion(ctx, &product.Version{ProductID: e.pid, Name: "v1", StackDeps: stack.Deps{{{
+	v, err := e.st.CreateVersion(ctx, &product.Version{ProductID: e.pid, Name: "v1", Active: true, StackDeps: stack.Deps{{{
 		Name: "a", Services: []stack.Service{{Name: "s", UnitType: "1U1G", Image: stack.Image{Name: "nginx", Tag: "1"}}},
 	}}}})
 	if err != nil {

@@ -29,6 +29,10 @@ var (
 	// ErrSkipped: a stack was not started because a stack it depends on
 	// failed, or because the operation stopped after a failure.
 	ErrSkipped = errors.New("skipped")
+	// ErrVersionInactive: a launch or update names a version that the
+	// catalog marks inactive. Deployments already running it keep
+	// running.
+	ErrVersionInactive = errors.New("version is inactive")
 	// ErrLeaseLost: the executor lost its lease mid-operation (another
 	// executor took over after the lease expired) and stopped.
 	ErrLeaseLost = errors.New("lease lost")

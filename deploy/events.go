@@ -32,7 +32,11 @@ const (
 	EventStackRemoving       EventType = "stack-removing"
 	EventStackRemoved        EventType = "stack-removed"
 	EventStackStopped        EventType = "stack-stopped"
-	EventInitScript          EventType = "init-script"
+	// EventStackRepair announces that an operation applies a stack again
+	// (or removes a left-over stack) because the record or the runtime
+	// differs from what is wanted; the message says why.
+	EventStackRepair EventType = "stack-repair"
+	EventInitScript  EventType = "init-script"
 
 	EventServiceCreated   = EventType(runtime.EventServiceCreated)
 	EventServiceReplaced  = EventType(runtime.EventServiceReplaced)

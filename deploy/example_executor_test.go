@@ -41,7 +41,7 @@ func ExampleExecutor_Launch() {
 	if err != nil {
 		panic(err)
 	}
-	v, err := st.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", StackDeps: doc.StackDeps})
+	v, err := st.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", Active: true, StackDeps: doc.StackDeps})
 	if err != nil {
 		panic(err)
 	}

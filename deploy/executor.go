@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 	"sync"
@@ -346,39 +347,93 @@ func (e *Executor) ResumeAll(ctx context.Context) ([]*Handle, error) {
 // without changing anything. For a deployment that does not exist (or was
 // terminated) it returns what a launch would create.
 func (e *Executor) Preview(ctx context.Context, name, versionID string) (*ChangeSet, error) {
-	to, err := e.st.GetVersion(ctx, versionID)
-	if err != nil {
-		return nil, fmt.Errorf("preview %s: version %s: %w", name, versionID, err)
-	}
-	cs, err := e.PreviewSpec(ctx, name, to.StackDeps)
-	if err != nil {
-		return nil, err
-	}
-	cs.ToVersionID = to.ID
-	return cs, nil
+	return e.PreviewChanges(ctx, Request{Deployment: name, VersionID: versionID}, nil)
 }
 
 // PreviewSpec is Preview for a spec that is not (yet) a stored version.
-// Stacks whose spec is unchanged but which the record does not show ready
-// are listed as repairs: an update applies them again.
 func (e *Executor) PreviewSpec(ctx context.Context, name string, deps stack.Deps) (*ChangeSet, error) {
+	return e.PreviewChanges(ctx, Request{Deployment: name}, deps)
+}
+
+// PreviewChanges returns the change set that running req as an update (or
+// a launch, for a deployment that runs nothing) would carry out, without
+// changing anything: to deps, or to the version req.VersionID when deps
+// is nil, with req's config templates and variables (the recorded ones
+// when nil). The change set is the executor's own (see ChangeSet): it
+// shows config files whose rendering changes, stacks the record shows
+// failed or applied with another configuration, and, when the executor
+// has a runtime, stacks the runtime observes drifted, each as a repair
+// with its reason. Templates or variables that nothing uses are an
+// error, as for the operation itself.
+func (e *Executor) PreviewChanges(ctx context.Context, req Request, deps stack.Deps) (*ChangeSet, error) {
+	name := req.Deployment
+	var to *product.Version
+	if deps == nil {
+		v, err := e.st.GetVersion(ctx, req.VersionID)
+		if err != nil {
+			return nil, fmt.Errorf("preview %s: version %s: %w", name, req.VersionID, err)
+		}
+		to, deps = v, v.StackDeps
+	}
 	if err := validate.Deps(deps, &validate.Options{Catalog: e.opts.Catalog}); err != nil {
 		return nil, fmt.Errorf("preview %s: %w", name, err)
 	}
 	d, err := e.st.GetDeployment(ctx, name)
-	if errors.Is(err, store.ErrNotFound) || err == nil && relaunchable(d) {
-		return Diff(nil, deps), nil
-	}
-	if err != nil {
+	exists := err == nil && !relaunchable(d)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("preview %s: %w", name, err)
+	}
+	params := map[string]string{}
+	if exists {
+		maps.Copy(params, d.Parameters)
+	}
+	if req.Vars != nil {
+		replacePrefixed(params, varParam, req.Vars)
+	}
+	if req.ConfigTemplates != nil {
+		replacePrefixed(params, templateParam, req.ConfigTemplates)
+	}
+	vars, templates := splitParams(params)
+	if to == nil {
+		to = &product.Version{StackDeps: deps}
+		if exists {
+			to.ProductID = d.ProductID
+		}
+	}
+	productName := ""
+	if to.ProductID != "" {
+		productName = e.productName(ctx, to.ProductID)
+	}
+	toDeps := withScale(deps, params)
+	used := &templateUse{}
+	toFiles, err := renderFilesUse(name, productName, toDeps, templates, vars, e.host(name), used)
+	if err != nil {
+		return nil, fmt.Errorf("%w: preview %s: %w", ErrInvalidRequest, name, err)
+	}
+	if err := used.unused(req.ConfigTemplates, req.Vars); err != nil {
+		return nil, fmt.Errorf("%w: preview %s: %w", ErrInvalidRequest, name, err)
+	}
+	if !exists {
+		cs := diffFiles(nil, toDeps, nil, toFiles)
+		cs.ToVersionID = to.ID
+		return cs, nil
 	}
 	from, err := e.st.GetVersion(ctx, d.VersionID)
 	if err != nil {
 		return nil, fmt.Errorf("preview %s: current version %s: %w", name, d.VersionID, err)
 	}
-	cs := Diff(withScale(from.StackDeps, d.Parameters), withScale(deps, d.Parameters))
-	cs.FromVersionID = from.ID
-	cs.markRepairs(d)
+	fromVars, fromTemplates := splitParams(d.Parameters)
+	fromDeps := withScale(from.StackDeps, d.Parameters)
+	fromFiles, _ := renderFiles(name, productName, fromDeps, fromTemplates, fromVars, e.host(name))
+	cs := diffFiles(fromDeps, toDeps, fromFiles, toFiles)
+	cs.FromVersionID, cs.ToVersionID = from.ID, to.ID
+	var obs *runtime.DeploymentState
+	if e.rt != nil {
+		if obs, err = e.observe(ctx, name); err != nil {
+			return nil, fmt.Errorf("preview %s: %w", name, err)
+		}
+	}
+	markApplied(cs, d, e.stackSpecs(name, productName, toDeps, toFiles, to), obs, e.rt != nil)
 	return cs, nil
 }
 
@@ -392,6 +447,14 @@ func (e *Executor) claim(name string) bool {
 	}
 	e.running[name] = true
 	return true
+}
+
+// isClaimed reports whether this executor runs an operation on a
+// deployment.
+func (e *Executor) isClaimed(name string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.running[name]
 }
 
 func (e *Executor) unclaim(name string) {
@@ -410,6 +473,11 @@ const varParam = store.VarParamPrefix
 
 // templateParam prefixes config templates in the deployment's parameters.
 const templateParam = "template/"
+
+// ScaledSpec returns the spec a deployment runs: deps, its version's, with
+// the scale overrides of its parameters (store.Deployment.Parameters)
+// applied. deps is not changed; the result may share it.
+func ScaledSpec(deps stack.Deps, params map[string]string) stack.Deps { return withScale(deps, params) }
 
 // withScale returns deps with the scale overrides of a deployment's parameters applied
 // (a copy when there are any).

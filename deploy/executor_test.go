@@ -63,7 +63,7 @@ func newEnv(t *testing.T, simOpts *sim.Options, opts *deploy.Options) *env {
 
 func (e *env) version(name string, deps stack.Deps) string {
 	e.t.Helper()
-	v, err := e.st.CreateVersion(context.Background(), &product.Version{ProductID: e.pid, Name: name, StackDeps: deps})
+	v, err := e.st.CreateVersion(context.Background(), &product.Version{ProductID: e.pid, Name: name, Active: true, StackDeps: deps})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -491,7 +491,8 @@ func TestDayTwoOperations(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, _ = e.ex.Status(ctx, "shop")
-	if st.Health != runtime.StatusPartiallyRunning || st.Stacks[3].Health != runtime.StatusNotRunning || st.Stacks[3].State != deploy.StateStopped {
+	if st.Status != store.StatusAvailable || st.Health != deploy.HealthRunning || st.Sync != deploy.SyncInSync ||
+		st.Stacks[3].Health != deploy.HealthStopped || st.Stacks[3].State != deploy.StateStopped {
 		t.Fatalf("after stop: health %s, web %+v", st.Health, st.Stacks[3])
 	}
 	if _, err := e.ex.Start(ctx, deploy.Request{Deployment: "shop", Stack: "web"}); err != nil {
@@ -643,7 +644,7 @@ func TestConcurrencyBoundsCallsNotWaits(t *testing.T) {
 	for i := range 12 {
 		tier = append(tier, stk(fmt.Sprintf("s%02d", i), "svc"))
 	}
-	v, err := st.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", StackDeps: stack.Deps{tier}})
+	v, err := st.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", Active: true, StackDeps: stack.Deps{tier}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -717,7 +718,7 @@ func TestResumeAfterExecutorDied(t *testing.T) {
 	rt := sim.New(&sim.Options{ReadyLatency: 20 * time.Millisecond})
 	dead := &deadDriver{Driver: drv}
 	p, _ := mem.CreateProduct(ctx, &product.Product{Name: "shop", ProviderName: "tests"})
-	v, _ := mem.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", StackDeps: threeTiers()})
+	v, _ := mem.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", Active: true, StackDeps: threeTiers()})
 
 	// Executor A dies once the first tier is ready.
 	died := make(chan struct{})
@@ -827,7 +828,7 @@ func TestCloseHandsOver(t *testing.T) {
 	mem := memory.New(nil)
 	rt := sim.New(&sim.Options{ReadyLatency: 20 * time.Millisecond})
 	p, _ := mem.CreateProduct(ctx, &product.Product{Name: "shop", ProviderName: "tests"})
-	v, _ := mem.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", StackDeps: threeTiers()})
+	v, _ := mem.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", Active: true, StackDeps: threeTiers()})
 	releases := mem.SubscribeReleases()
 	defer releases.Close()
 
@@ -900,7 +901,7 @@ func TestLeaseLostStopsAtOnce(t *testing.T) {
 	mem := store.New(drv, nil)
 	rt := sim.New(&sim.Options{ReadyLatency: 50 * time.Millisecond})
 	p, _ := mem.CreateProduct(ctx, &product.Product{Name: "shop", ProviderName: "tests"})
-	v, _ := mem.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", StackDeps: threeTiers()})
+	v, _ := mem.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", Active: true, StackDeps: threeTiers()})
 	firstReady := make(chan struct{})
 	var once sync.Once
 	a := deploy.New(rt, mem, &deploy.Options{Owner: "a", LeaseTTL: 300 * time.Millisecond, OnEvent: func(ev deploy.Event) {
@@ -964,7 +965,7 @@ func TestRenewalNotBlockedByWrites(t *testing.T) {
 	drv := memory.NewDriver()
 	mem := store.New(drv, nil)
 	p, _ := mem.CreateProduct(ctx, &product.Product{Name: "shop", ProviderName: "tests"})
-	v, _ := mem.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", StackDeps: threeTiers()})
+	v, _ := mem.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", Active: true, StackDeps: threeTiers()})
 	slow := &slowWrites{Driver: drv, release: make(chan struct{})}
 	slow.pass.Store(1) // the deployment's first record; nothing after it
 	const ttl = 300 * time.Millisecond

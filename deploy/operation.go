@@ -47,6 +47,7 @@ type operation struct {
 	policy   Policy
 	resumed  bool
 	relaunch bool // launch of a deployment that runs nothing (terminated, or its launch rolled back)
+	purge    bool // terminate with DeleteData of a terminated deployment: its kept volumes go
 
 	productName      string
 	from, to         *product.Version
@@ -54,8 +55,17 @@ type operation struct {
 	fromFiles        files
 	toFiles          files
 	vars, templates  map[string]string
-	plan             *Plan
-	changes          *ChangeSet
+	// fromVars and fromTemplates are the parameters the record held
+	// before an update, with which fromFiles were rendered.
+	fromVars, fromTemplates map[string]string
+	// oldParams are the parameters the record held before an update; a
+	// rollback puts them back with what runs.
+	oldParams map[string]string
+	// wasReady holds the stacks the record showed ready before an
+	// update: their init scripts ran, so a repair does not run them.
+	wasReady map[string]bool
+	plan     *Plan
+	changes  *ChangeSet
 
 	rec       *recorder
 	ev        *dispatcher
@@ -150,7 +160,9 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 			return nil, fmt.Errorf("launch %s: deployment %w (status %s); update it instead", name, store.ErrAlreadyExists, d.Status)
 		case typ != store.OpLaunch && !exists:
 			return nil, fmt.Errorf("%s %s: deployment %w", typ, name, store.ErrNotFound)
-		case typ != store.OpLaunch && d.Status == store.StatusTerminated:
+		case typ == store.OpTerminate && d.Status == store.StatusTerminated && !req.DeleteData:
+			return nil, fmt.Errorf("%w: terminate %s: the deployment is terminated already; ask to delete its data, or launch it again", ErrInvalidRequest, name)
+		case typ != store.OpLaunch && typ != store.OpTerminate && d.Status == store.StatusTerminated:
 			return nil, fmt.Errorf("%w: %s %s: the deployment is terminated; launch it again", ErrInvalidRequest, typ, name)
 		case exists && d.Status == store.StatusUnderChange:
 			last := d.LastOperation()
@@ -162,8 +174,9 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 		}
 	}
 
-	o := &operation{e: e, typ: typ, name: name, req: req, policy: policy, resumed: resume != nil, touched: map[string]bool{}, leaseAt: leaseAt}
+	o := &operation{e: e, typ: typ, name: name, req: req, policy: policy, resumed: resume != nil, touched: map[string]bool{}, wasReady: map[string]bool{}, leaseAt: leaseAt}
 	o.relaunch = typ == store.OpLaunch && exists && relaunchable(d)
+	o.purge = typ == store.OpTerminate && exists && d.Status == store.StatusTerminated
 
 	switch typ {
 	case store.OpLaunch:
@@ -190,6 +203,11 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 			return nil, fmt.Errorf("%s %s: %w", typ, name, err)
 		}
 	}
+	if o.to != nil && resume == nil && !o.to.Active && (typ == store.OpLaunch || o.to.ID != d.VersionID) {
+		// A deployment already at an inactive version keeps running it
+		// (and may be repaired); none moves to one.
+		return nil, fmt.Errorf("%s %s: version %s (%s): %w", typ, name, o.to.Name, o.to.ID, ErrVersionInactive)
+	}
 	if o.to != nil {
 		o.productName = e.productName(ctx, o.to.ProductID)
 	} else {
@@ -198,7 +216,9 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 
 	// Parameters: what the request gives replaces what the record holds.
 	params := map[string]string{}
+	var oldParams map[string]string
 	if exists {
+		oldParams = d.Parameters
 		maps.Copy(params, d.Parameters)
 		if o.relaunch {
 			for k := range params {
@@ -237,20 +257,42 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 			}
 		}
 	}
+	if typ == store.OpUpdate {
+		// What runs was rendered with the parameters the record held;
+		// the rollback restores it so. A rendering that fails now (it
+		// did not before) compares as no files.
+		o.oldParams = maps.Clone(oldParams)
+		o.fromVars, o.fromTemplates = splitParams(oldParams)
+		o.fromFiles, _ = renderFiles(name, o.productName, o.fromDeps, o.fromTemplates, o.fromVars, o.host)
+	}
 	if o.to != nil {
 		o.toDeps = withScale(o.to.StackDeps, params)
-		if o.toFiles, err = renderFiles(name, o.productName, o.toDeps, o.templates, o.vars, o.host); err != nil {
+		var used *templateUse
+		if resume == nil {
+			used = &templateUse{}
+		}
+		if o.toFiles, err = renderFilesUse(name, o.productName, o.toDeps, o.templates, o.vars, o.host, used); err != nil {
+			return nil, fmt.Errorf("%w: %s %s: %w", ErrInvalidRequest, typ, name, err)
+		}
+		if err := used.unused(req.ConfigTemplates, req.Vars); err != nil {
 			return nil, fmt.Errorf("%w: %s %s: %w", ErrInvalidRequest, typ, name, err)
 		}
 		if o.plan, err = NewPlan(o.toDeps); err != nil {
 			return nil, err
 		}
-		o.changes = Diff(o.fromDeps, o.toDeps)
+		o.changes = diffFiles(o.fromDeps, o.toDeps, o.fromFiles, o.toFiles)
 		if o.from != nil {
 			o.changes.FromVersionID = o.from.ID
 		}
-		if typ == store.OpUpdate {
-			o.changes.markRepairs(d)
+		if typ == store.OpUpdate && resume == nil {
+			obs, err := e.observe(ctx, name)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: %w", typ, name, err)
+			}
+			markApplied(o.changes, d, e.stackSpecs(name, o.productName, o.toDeps, o.toFiles, o.to), obs, true)
+			for _, rs := range d.Stacks {
+				o.wasReady[rs.Name] = rs.State == StateReady
+			}
 		}
 		o.changes.ToVersionID = o.to.ID
 	} else if o.plan, err = NewPlan(o.fromDeps); err != nil {
@@ -403,6 +445,9 @@ func (o *operation) describe() string {
 	case store.OpLaunch:
 		return fmt.Sprintf("launch of %s version %s (%s)", o.productName, o.to.Name, o.to.ID)
 	case store.OpUpdate:
+		if o.from.ID == o.to.ID {
+			return fmt.Sprintf("update of version %s (%s) in place", o.to.Name, o.to.ID)
+		}
 		return fmt.Sprintf("update from version %s to %s (%s)", o.from.Name, o.to.Name, o.to.ID)
 	case store.OpScale:
 		return fmt.Sprintf("scale of %s/%s to %d", o.req.Stack, o.req.Service, o.req.Instances)
@@ -443,6 +488,17 @@ func (o *operation) finish(parent context.Context, rolledBack bool, stopLease fu
 		}
 		if o.to != nil && !failed {
 			d.VersionID = o.to.ID
+		}
+		if rolledBack && o.typ == store.OpUpdate {
+			// What runs was rendered with the parameters of before.
+			paused, hasPause := d.Parameters[reconcileParam]
+			d.Parameters = maps.Clone(o.oldParams)
+			if hasPause {
+				if d.Parameters == nil {
+					d.Parameters = map[string]string{}
+				}
+				d.Parameters[reconcileParam] = paused
+			}
 		}
 		d.TargetVersionID = ""
 		if op := d.Operation(o.id); op != nil {
@@ -933,7 +989,15 @@ func (o *operation) runApply(ctx context.Context) bool {
 			st := o.rec.stackState(name)
 			return st == nil || st.State != StateReady
 		}
-		return sc == nil || sc.Action == ActionAdd || sc.Action == ActionRepair || slices.Contains(sc.Fields, "init_scripts")
+		return sc == nil || sc.Action == ActionAdd || sc.Action == ActionRepair && !o.wasReady[name] ||
+			slices.Contains(sc.Fields, "init_scripts")
+	}
+	if !o.resumed {
+		for _, sc := range o.changes.Stacks {
+			if sc.Action == ActionRepair || sc.Action == ActionRemove && sc.Reason != "" {
+				o.emit(Event{Type: EventStackRepair, Stack: sc.Stack, Message: string(sc.Action) + ": " + sc.Reason})
+			}
+		}
 	}
 	o.walkApply(ctx, o.plan, o.toFiles, o.to, o.policy, todo, runInit)
 
@@ -1011,7 +1075,7 @@ func (o *operation) rollback(ctx context.Context) {
 	if len(restore) == 0 || o.from == nil {
 		return
 	}
-	fromFiles, err := renderFiles(o.name, o.productName, o.fromDeps, o.templates, o.vars, o.host)
+	fromFiles, err := renderFiles(o.name, o.productName, o.fromDeps, o.fromTemplates, o.fromVars, o.host)
 	if err != nil {
 		o.addErr(fmt.Errorf("rollback: %w", err))
 		return
@@ -1040,11 +1104,47 @@ func (o *operation) runTerminate(ctx context.Context) {
 		}
 	}
 	strays := o.strays(ctx, o.fromDeps, nil)
+	if o.purge {
+		// Nothing runs: what is left are the volumes earlier removals
+		// kept, of the version's stacks and of any other.
+		strays = append(strays, o.volumeStacks(ctx, o.fromDeps, strays)...)
+	}
 	tiers := byTierDesc(rs)
 	if len(strays) > 0 {
 		tiers = append([][]removal{strays}, tiers...)
 	}
 	o.removeTiers(ctx, tiers, o.req.DeleteData, o.policy)
+}
+
+// volumeStacks returns the stacks that have volumes on the runtime but
+// are not in deps nor listed, when the runtime lists volumes.
+func (o *operation) volumeStacks(ctx context.Context, deps stack.Deps, listed []removal) []removal {
+	vl, ok := o.e.rt.(runtime.VolumeLister)
+	if !ok {
+		return nil
+	}
+	vols, err := vl.Volumes(ctx, o.name)
+	if err != nil {
+		o.addErr(fmt.Errorf("list volumes: %w", runtime.MapError(o.e.rt, err)))
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, tier := range deps {
+		for i := range tier {
+			seen[tier[i].Name] = true
+		}
+	}
+	for _, r := range listed {
+		seen[r.name] = true
+	}
+	var out []removal
+	for _, v := range vols {
+		if !seen[v.Stack] {
+			seen[v.Stack] = true
+			out = append(out, removal{v.Stack, 0})
+		}
+	}
+	return out
 }
 
 // runLifecycle stops, starts or restarts one stack.

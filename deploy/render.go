@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"text/template"
+	"text/template/parse"
 
 	"github.com/stackwave/stackwave/stack"
 )
@@ -92,6 +94,12 @@ func addresses(deps stack.Deps, host hostFunc) map[string]ServiceAddress {
 // renderFiles renders the config files of every service of deps. The
 // result maps stack name -> service name -> path -> content.
 func renderFiles(deployment, productName string, deps stack.Deps, templates, vars map[string]string, host hostFunc) (map[string]map[string]map[string][]byte, error) {
+	return renderFilesUse(deployment, productName, deps, templates, vars, host, nil)
+}
+
+// renderFilesUse is renderFiles that records in use (when not nil) which
+// templates and variables the rendering used.
+func renderFilesUse(deployment, productName string, deps stack.Deps, templates, vars map[string]string, host hostFunc, use *templateUse) (map[string]map[string]map[string][]byte, error) {
 	if host == nil {
 		host = defaultHost
 	}
@@ -124,6 +132,7 @@ func renderFiles(deployment, productName string, deps stack.Deps, templates, var
 							return nil, &RenderError{Stack: s.Name, Service: svc.Name, Path: p, Msg: "template " + strconv.Quote(key) + ": " + err.Error()}
 						}
 						parsed[key] = t
+						use.add(key, t)
 					}
 					var b bytes.Buffer
 					data := &renderData{Deployment: deployment, Product: productName, Stack: s.Name, Service: svc.Name, Vars: vars, Services: addrs}
@@ -195,4 +204,143 @@ func funcs(addrs map[string]ServiceAddress) template.FuncMap {
 			return a.Host + ":" + strconv.Itoa(p), nil
 		},
 	}
+}
+
+// templateUse records which config templates and variables a rendering
+// used, so that keys and variables nothing uses are refused rather than
+// silently ignored.
+type templateUse struct {
+	templates map[string]bool
+	vars      map[string]bool
+	allVars   bool // a template uses .Vars as a whole (index, range)
+}
+
+func (u *templateUse) add(key string, t *template.Template) {
+	if u == nil {
+		return
+	}
+	if u.templates == nil {
+		u.templates, u.vars = map[string]bool{}, map[string]bool{}
+	}
+	u.templates[key] = true
+	for _, tt := range t.Templates() {
+		if tt.Tree != nil {
+			u.walk(tt.Tree.Root)
+		}
+	}
+}
+
+// walk marks the variables a template node refers to: .Vars.NAME,
+// $.Vars.NAME, (.Vars).NAME; .Vars on its own marks them all.
+func (u *templateUse) walk(n parse.Node) {
+	idents := func(ids []string) {
+		for i, id := range ids {
+			if id != "Vars" {
+				continue
+			}
+			if i+1 < len(ids) {
+				u.vars[ids[i+1]] = true
+			} else {
+				u.allVars = true
+			}
+		}
+	}
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n != nil {
+			for _, c := range n.Nodes {
+				u.walk(c)
+			}
+		}
+	case *parse.ActionNode:
+		u.walk(n.Pipe)
+	case *parse.PipeNode:
+		if n != nil {
+			for _, c := range n.Cmds {
+				u.walk(c)
+			}
+		}
+	case *parse.CommandNode:
+		for _, a := range n.Args {
+			u.walk(a)
+		}
+	case *parse.IfNode:
+		u.walk(n.Pipe)
+		u.walk(n.List)
+		u.walk(n.ElseList)
+	case *parse.RangeNode:
+		u.walk(n.Pipe)
+		u.walk(n.List)
+		u.walk(n.ElseList)
+	case *parse.WithNode:
+		u.walk(n.Pipe)
+		u.walk(n.List)
+		u.walk(n.ElseList)
+	case *parse.TemplateNode:
+		u.walk(n.Pipe)
+	case *parse.FieldNode:
+		idents(n.Ident)
+	case *parse.VariableNode:
+		idents(n.Ident)
+	case *parse.ChainNode:
+		if f, ok := n.Node.(*parse.FieldNode); ok && len(f.Ident) > 0 && f.Ident[len(f.Ident)-1] == "Vars" && len(n.Field) > 0 {
+			u.vars[n.Field[0]] = true
+		} else {
+			u.walk(n.Node)
+		}
+	}
+}
+
+// UnusedError reports config templates and variables a request gives
+// but no config file of the product uses.
+type UnusedError struct {
+	// Templates and Vars are the unused keys and names, sorted.
+	Templates, Vars []string
+}
+
+func (e *UnusedError) Error() string {
+	var parts []string
+	if len(e.Templates) > 0 {
+		parts = append(parts, "config templates "+strings.Join(quoteAll(e.Templates), ", ")+" match no config path of the product")
+	}
+	if len(e.Vars) > 0 {
+		parts = append(parts, "variables "+strings.Join(quoteAll(e.Vars), ", ")+" are used by no config template")
+	}
+	return "unused input: " + strings.Join(parts, "; ")
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strconv.Quote(s)
+	}
+	return out
+}
+
+// unused returns an *UnusedError listing the templates and vars of a
+// request that the rendering did not use, or nil. A nil use checks
+// nothing.
+func (u *templateUse) unused(templates, vars map[string]string) error {
+	if u == nil {
+		return nil
+	}
+	e := &UnusedError{}
+	for k := range templates {
+		if !u.templates[k] {
+			e.Templates = append(e.Templates, k)
+		}
+	}
+	if !u.allVars {
+		for k := range vars {
+			if !u.vars[k] {
+				e.Vars = append(e.Vars, k)
+			}
+		}
+	}
+	if len(e.Templates)+len(e.Vars) == 0 {
+		return nil
+	}
+	sort.Strings(e.Templates)
+	sort.Strings(e.Vars)
+	return e
 }

@@ -7,21 +7,26 @@ import (
 )
 
 // ErrInvalidArgs matches every error of a document that cannot be decoded:
-// malformed JSON or YAML, a value of the wrong type or an unknown field.
+// malformed JSON or YAML, a value of the wrong type, an unknown field, a
+// field given twice or invalid UTF-8.
 var ErrInvalidArgs = errors.New("invalid product args")
 
 // DecodeError says where and why a document could not be decoded. It
 // matches ErrInvalidArgs.
 type DecodeError struct {
-	// Field is the JSON path of the offending value, e.g.
-	// "stack_deps[0][1].services[0].instances"; empty when the document as
-	// a whole is malformed.
+	// Field is the path of the offending value as the document wrote
+	// it, e.g. "stack_deps[0][1].services[0].access_point.backend_ports[0]"
+	// or "stack_deps[0][0].services[1].envs.PORT"; empty when the document
+	// as a whole is malformed.
 	Field string
-	// Line and Column locate the problem in JSON input (1-based); zero
-	// when unknown (YAML input reports the line in Msg where it can).
+	// Line and Column locate the problem in the document, JSON or YAML
+	// (1-based, the column in characters); zero when unknown. The YAML
+	// parser's own syntax errors give a line without a column.
 	Line, Column int
-	// Msg says what is wrong.
+	// Msg says what is wrong. It never shows an env value.
 	Msg string
+
+	offset int64 // in the JSON read; -1 when unknown
 }
 
 func (e *DecodeError) Error() string {

@@ -1,7 +1,6 @@
 package product
 
 import (
-	"encoding/json"
 	"math"
 	"slices"
 	"strconv"
@@ -9,31 +8,34 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/stackwave/stackwave/stack"
 )
 
 // The fast decoder reads the common shape of product documents in one
 // pass without reflection. It gives up on anything unusual: malformed
 // JSON, null, a key that is unknown, repeated, escaped or not in its exact
-// case, a number that is not a plain integer where one is expected. The
-// strict reflective decoder (strictjson and stack.Deps.UnmarshalJSON) then
-// reads the document again; it is the reference, and either produces the
-// same value or the precise error. FuzzFastDecode checks that both agree
-// whenever the fast decoder succeeds.
+// case, invalid UTF-8, a number that is not a plain integer where one is
+// expected. The reference decoder (decodeJSON) then reads the document
+// again; it is the reference, and either produces the same value or the
+// precise error. FuzzFastDecode checks that both agree whenever the fast
+// decoder succeeds, and TestFastDecoderKnowsEveryField that the fast
+// decoder reads every field of the model.
 
 // giveUp is panicked to abandon the fast decoder; only fastDecode
 // recovers it.
 type giveUp struct{}
 
 // fastDecode decodes data into v (a *Document or a *stack.Deps) and
-// reports whether it could.
-func fastDecode(data []byte, v any) (ok bool) {
+// reports whether it could, with the services written in shorthand forms.
+func fastDecode(data []byte, v any) (sh Shorthands, ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			if _, isGiveUp := r.(giveUp); !isGiveUp {
 				panic(r)
 			}
-			ok = false
+			sh, ok = nil, false
 		}
 	}()
 	d := &fastDecoder{data: data}
@@ -46,16 +48,16 @@ func fastDecode(data []byte, v any) (ok bool) {
 		d.document(&doc)
 		if d.end() {
 			*v = doc
-			return true
+			return d.shorthands, true
 		}
 	case *stack.Deps:
 		deps := d.deps()
 		if d.end() {
 			*v = deps
-			return true
+			return d.shorthands, true
 		}
 	}
-	return false
+	return nil, false
 }
 
 // end reports whether only blanks are left.
@@ -74,9 +76,11 @@ type fastDecoder struct {
 	stks  []stack.Stack
 	envKV []envPair
 	chunk strings.Builder // see makeString
-}
 
-type envPair struct{ key, value string }
+	// tier and stack locate the stack being read, for shorthands.
+	tier, stack int
+	shorthands  Shorthands
+}
 
 func (d *fastDecoder) fail() { panic(giveUp{}) }
 
@@ -127,7 +131,7 @@ func (d *fastDecoder) more(closing byte, first bool) bool {
 
 // rawString consumes a string and returns its bytes when they need no
 // unescaping and are valid UTF-8; otherwise the decoded string is
-// returned in s with raw nil.
+// returned in s with raw nil. Invalid UTF-8 and invalid escapes give up.
 func (d *fastDecoder) rawString() (raw []byte, s string) {
 	if d.peek() != '"' {
 		d.fail()
@@ -145,7 +149,6 @@ func (d *fastDecoder) rawString() (raw []byte, s string) {
 		switch {
 		case c == '"':
 			d.i = i + 1
-			// Like encoding/json, take valid UTF-8 without escapes as is.
 			if !escaped && (ascii || utf8.Valid(d.data[start:i])) {
 				return d.data[start:i], ""
 			}
@@ -171,14 +174,15 @@ var stringSpecial = func() (t [256]bool) {
 	return t
 }()
 
-// slowString decodes a quoted string with escapes or non-ASCII bytes the
-// way encoding/json does (invalid UTF-8 becomes U+FFFD).
+// slowString decodes a quoted string with escapes or invalid UTF-8 the
+// way the reference decoder does: it gives up on invalid UTF-8 and on
+// escapes of lone surrogates.
 func (d *fastDecoder) slowString(quoted []byte) string {
-	var s string
-	if err := json.Unmarshal(quoted, &s); err != nil {
+	b, err := jsontext.AppendUnquote(nil, quoted)
+	if err != nil {
 		d.fail()
 	}
-	return s
+	return string(b)
 }
 
 func (d *fastDecoder) str() string {
@@ -245,8 +249,8 @@ func (d *fastDecoder) key() []byte {
 	return raw
 }
 
-// seen records field bit in *mask; a repeated key gives up, since
-// encoding/json merges or replaces repeated keys depending on the type.
+// seen records field bit in *mask; a repeated key gives up, leaving the
+// reference decoder to refuse it with its path.
 func (d *fastDecoder) seen(mask *uint32, bit uint32) {
 	if *mask&bit != 0 {
 		d.fail()
@@ -440,7 +444,8 @@ func (d *fastDecoder) deps() stack.Deps {
 		d.expect('[')
 		n := 0
 		for f := true; d.more(']', f); f = false {
-			d.stks = append(d.stks, d.stack())
+			d.tier, d.stack = len(tierLens), n
+			d.stks = append(d.stks, d.readStack())
 			n++
 		}
 		tierLens = append(tierLens, n)
@@ -458,7 +463,7 @@ func (d *fastDecoder) deps() stack.Deps {
 	return deps
 }
 
-func (d *fastDecoder) stack() stack.Stack {
+func (d *fastDecoder) readStack() stack.Stack {
 	var s stack.Stack
 	d.expect('{')
 	var mask uint32
@@ -488,7 +493,7 @@ func (d *fastDecoder) services() []stack.Service {
 	base := len(d.svcs)
 	for first := true; d.more(']', first); first = false {
 		d.svcs = append(d.svcs, stack.Service{})
-		d.service(len(d.svcs) - 1)
+		d.service(len(d.svcs)-1, len(d.svcs)-1-base)
 	}
 	out := slices.Clone(d.svcs[base:])
 	if out == nil {
@@ -499,12 +504,13 @@ func (d *fastDecoder) services() []stack.Service {
 	return out
 }
 
-// service decodes into d.svcs[at]; the scratch slice may grow meanwhile,
-// so the element is addressed by index.
-func (d *fastDecoder) service(at int) {
+// service decodes service k of the stack into d.svcs[at]; the scratch
+// slice may grow meanwhile, so the element is addressed by index.
+func (d *fastDecoder) service(at, k int) {
 	d.expect('{')
 	var mask uint32
 	var single *stack.AccessPoint
+	envsObject := false
 	for first := true; d.more('}', first); first = false {
 		key := d.key()
 		s := &d.svcs[at]
@@ -520,6 +526,7 @@ func (d *fastDecoder) service(at int) {
 			s.Image = d.image()
 		case "envs":
 			d.seen(&mask, 1<<3)
+			envsObject = d.peek() == '{'
 			envs := d.envs()
 			d.svcs[at].Envs = envs
 		case "command":
@@ -554,6 +561,9 @@ func (d *fastDecoder) service(at int) {
 		s := &d.svcs[at]
 		aps := make([]stack.AccessPoint, 0, 1+len(s.AccessPoints))
 		s.AccessPoints = append(append(aps, *single), s.AccessPoints...)
+	}
+	if single != nil || envsObject {
+		d.shorthands = append(d.shorthands, Shorthand{Tier: d.tier, Stack: d.stack, Service: k, EnvsObject: envsObject, AccessPoint: single != nil})
 	}
 }
 

@@ -5,7 +5,9 @@
 //
 // Decode returns an error matching ErrInvalidArgs when a document cannot be
 // decoded; checking a decoded document against the rules is the job of
-// package validate.
+// package validate. A decoded document is the normalised spec: what
+// stackwave stores, hashes and returns, whichever of the accepted forms it
+// was written in.
 package product
 
 import (
@@ -13,6 +15,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/stackwave/stackwave/stack"
@@ -38,6 +41,13 @@ type Document struct {
 	VersionDescription string   `json:"version_description,omitempty"`
 	Guidance           Guidance `json:"guidance,omitempty"`
 	Active             *bool    `json:"active,omitempty"`
+
+	// Shorthands lists the services the document wrote in a shorthand
+	// form that Decode normalises (envs as an object, a single
+	// access_point), so that package validate names their fields as the
+	// user wrote them. Decode sets it; it is not part of the product and
+	// is never stored.
+	Shorthands Shorthands `json:"-"`
 }
 
 // Visibility says who may see a product.
@@ -114,6 +124,28 @@ const (
 	VersionIDPrefix  = "pv-"
 	TemplateIDPrefix = "tpl-"
 )
+
+// IsID reports whether s has the shape of a product, version or
+// template ID: one of the prefixes and 16 lower-case letters and digits.
+// Product names must not, or a lookup by ID or name could find another
+// product than the one named.
+func IsID(s string) bool {
+	for _, p := range [...]string{ProductIDPrefix, VersionIDPrefix, TemplateIDPrefix} {
+		rest, ok := strings.CutPrefix(s, p)
+		if !ok || len(rest) != 16 {
+			continue
+		}
+		all := true
+		for i := 0; i < len(rest); i++ {
+			c := rest[i]
+			all = all && (c >= '0' && c <= '9' || c >= 'a' && c <= 'z')
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
 
 // NewProductID returns a new random product ID ("prod-" and 16 random
 // lower-case characters).

@@ -28,8 +28,11 @@ import (
 //     unchanged touches nothing. A service whose hash changed is replaced;
 //     a service that is no longer in the spec is removed; a changed
 //     instance count adds or removes instances without replacing the
-//     others. Apply returns once the services exist and are started; it
-//     does not wait for readiness.
+//     others. Apply repairs what was changed behind the runtime's back:
+//     missing instances are created, stopped ones started, and those
+//     running another image than the spec's replaced, whatever their
+//     labels say. Apply returns once the services exist and are started;
+//     it does not wait for readiness.
 //   - Wait returns nil once every instance of every service is ready by
 //     its probe, or an error as soon as one fails (exits, is killed,
 //     crash-loops, cannot pull its image) without waiting out a timeout.
@@ -47,9 +50,11 @@ import (
 //     opts.DeleteData it still deletes the volumes an earlier Remove
 //     kept.
 //   - Observe reports what exists for a deployment, from the back-end's
-//     own state alone: stacks by tier then name, services by name. A
-//     deployment with nothing is reported with no stacks, not as an
-//     error.
+//     own state alone: stacks by tier then name, services by name, each
+//     with the hash it was applied with and the image it runs, so that
+//     Compare judges drift the same way for every runtime. A stack is
+//     Stopped only when Lifecycle's Stop stopped it. A deployment with
+//     nothing is reported with no stacks, not as an error.
 //   - A cancelled context makes a method return promptly with an error
 //     wrapping ctx.Err(); what was created so far stays and a later Apply
 //     converges it.
@@ -216,4 +221,19 @@ type Event struct {
 	Instance string
 	Time     time.Time
 	Message  string
+}
+
+// Watcher is implemented by runtimes that can tell, as it happens, that
+// something of a deployment changed on the back-end (an instance started,
+// died, was stopped or removed), so a reconciler looks at it early
+// instead of at its next interval.
+type Watcher interface {
+	// Watch calls notify with the name of each deployment whose objects
+	// changed, until ctx is done, and then returns ctx's error. An empty
+	// name means that changes may have been missed (the engine's stream
+	// broke): anything may have changed. notify is called from one
+	// goroutine at a time and must not block for long. Notifications are
+	// hints: they may repeat, and the back-end's state is read with
+	// Observe.
+	Watch(ctx context.Context, notify func(deployment string)) error
 }

@@ -72,8 +72,13 @@ func (s *StackState) Status() string {
 // ServiceState is what a runtime observes of one service.
 type ServiceState struct {
 	Name string `json:"service_name"`
-	// Hash is the ServiceHash the service was applied with.
+	// Hash is the ServiceHash the service was applied with, as the
+	// runtime's labels or annotations hold it.
 	Hash string `json:"config_hash"`
+	// Image is the image reference the service's objects run, as the
+	// back-end holds it (the container's or pod template's image), so a
+	// change made behind the runtime's back shows. Empty when unknown.
+	Image string `json:"image,omitempty"`
 	// Desired is the number of instances asked for.
 	Desired   int             `json:"desired"`
 	Instances []InstanceState `json:"instances"`

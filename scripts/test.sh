@@ -4,6 +4,7 @@
 #
 #   - PostgreSQL (scripts/postgres.sh: installed from Debian packages and
 #     started on 127.0.0.1 when missing),
+#   - the Docker engine (scripts/docker.sh: started when it is not running),
 #   - the Docker test image, built from internal/testapp through the Docker
 #     API (the engine must be running; nothing is pulled),
 #   - the Kubernetes control-plane binaries (internal/kubetest/build.sh:
@@ -18,6 +19,11 @@ step() { printf '==> %s\n' "$*" >&2; }
 
 step "PostgreSQL"
 eval "$(scripts/postgres.sh --env)"
+
+step "Docker engine"
+# CI sets STACKWAVE_RESTART_HUNG_DOCKER=1: an engine whose network calls
+# hang is restarted rather than failing every Docker test.
+scripts/docker.sh ${STACKWAVE_RESTART_HUNG_DOCKER:+--restart-hung}
 
 step "Docker test image"
 if ! docker_out=$(go run ./internal/imagebuild/cmd/ensure-testapp 2>&1); then

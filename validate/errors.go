@@ -23,6 +23,7 @@ const (
 	NotSupported ErrorType = "NotSupported" // a value is not one of the allowed ones
 	NotFound     ErrorType = "NotFound"     // a reference names nothing that exists
 	TooLong      ErrorType = "TooLong"      // a value is longer than allowed
+	TooMany      ErrorType = "TooMany"      // a list has more entries than a limit allows
 )
 
 // String returns the phrase used in messages ("Invalid value").
@@ -40,6 +41,8 @@ func (t ErrorType) String() string {
 		return "Not found"
 	case TooLong:
 		return "Too long"
+	case TooMany:
+		return "Too many"
 	}
 	return string(t)
 }
@@ -47,7 +50,8 @@ func (t ErrorType) String() string {
 // FieldError is one problem of one field.
 type FieldError struct {
 	// Field is the JSON path the user wrote, e.g.
-	// "stack_deps[1][0].services[0].image.tag".
+	// "stack_deps[1][0].services[0].image.tag"; empty for the document
+	// as a whole.
 	Field string    `json:"field"`
 	Type  ErrorType `json:"type"`
 	// BadValue is the offending value (env values are redacted).
@@ -60,11 +64,13 @@ type FieldError struct {
 // `stack_deps[1][0].services[0].image.tag: Invalid value: "": must not be empty`.
 func (e *FieldError) Error() string {
 	var b strings.Builder
-	b.WriteString(e.Field)
-	b.WriteString(": ")
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
 	b.WriteString(e.Type.String())
 	switch e.Type {
-	case Required, TooLong:
+	case Required, TooLong, TooMany:
 	default:
 		b.WriteString(": ")
 		b.WriteString(quote(e.BadValue))

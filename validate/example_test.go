@@ -35,6 +35,6 @@ func ExampleDocument() {
 	// stack_deps[0][0].services[0].envs[1]: Duplicate value: "PASSWORD=<redacted>": env names must be unique in a service
 	// stack_deps[1][0].depends_on[0]: Not found: "redis": no stack of that name in the product
 	// stack_deps[1][0].services[0].service_name: Invalid value: "Proxy": must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending with a letter or digit
-	// stack_deps[1][0].services[0].access_points[0].backend_ports[0]: Invalid value: 0: must be between 1 and 65535
+	// stack_deps[1][0].services[0].access_point.backend_ports[0]: Invalid value: 0: must be between 1 and 65535
 	// true
 }

@@ -4,12 +4,21 @@
 //
 //	stack_deps[1][0].services[0].image.tag: Invalid value: "": must not be empty
 //
+// Paths name fields the way the document wrote them: an env of an envs
+// object as envs.NAME, a single access point as access_point, when the
+// document came from product.Decode (see product.Document.Shorthands).
+//
 // The error returned for a product that breaks the rules is an *Error
 // matching ErrInvalid. Documents that cannot be decoded at all are reported
 // by product.Decode with product.ErrInvalidArgs instead.
+//
+// Besides the rules every product must follow, a server bounds the size
+// of what it accepts with [Limits]; the API and the command line apply
+// [DefaultLimits] unless configured otherwise.
 package validate
 
 import (
+	"fmt"
 	"maps"
 	"path"
 	"slices"
@@ -21,6 +30,7 @@ import (
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/stackwave/stackwave/internal/fieldpath"
 	"github.com/stackwave/stackwave/product"
 	"github.com/stackwave/stackwave/stack"
 )
@@ -40,6 +50,13 @@ type Options struct {
 	// Catalog lists the unit and volume types services may use; nil means
 	// stack.DefaultCatalog().
 	Catalog *stack.Catalog
+	// Limits bound the size of the spec; nil means none. Servers set
+	// DefaultLimits() or their own.
+	Limits *Limits
+	// Shorthands say where the spec's document used shorthand forms, so
+	// that Version and Deps name fields as written (see
+	// product.DecodeJSONShorthands). Document reads the document's own.
+	Shorthands product.Shorthands
 }
 
 var defaultCatalog = stack.DefaultCatalog()
@@ -51,10 +68,25 @@ func (o *Options) catalog() *stack.Catalog {
 	return o.Catalog
 }
 
+func newValidator(opts *Options) *validator {
+	v := &validator{cat: opts.catalog()}
+	if opts != nil {
+		v.sh = opts.Shorthands
+		if opts.Limits != nil {
+			l := opts.Limits.withDefaults()
+			v.lim = &l
+		}
+	}
+	return v
+}
+
 // Document checks a decoded product document: its name, catalog fields and
 // stack_deps. It returns nil or an *Error listing every problem.
 func Document(doc *product.Document, opts *Options) error {
-	v := &validator{cat: opts.catalog()}
+	v := newValidator(opts)
+	if doc.Shorthands != nil {
+		v.sh = doc.Shorthands
+	}
 	v.productName("product_name", doc.Name)
 	if doc.ProviderName != "" {
 		v.name("provider_name", doc.ProviderName, MaxNameLength)
@@ -81,7 +113,7 @@ func Document(doc *product.Document, opts *Options) error {
 
 // Deps checks stack_deps on their own (paths start with "stack_deps").
 func Deps(deps stack.Deps, opts *Options) error {
-	v := &validator{cat: opts.catalog()}
+	v := newValidator(opts)
 	v.deps(deps)
 	return v.errs.errorOrNil()
 }
@@ -101,7 +133,7 @@ func Product(p *product.Product) error {
 // Version checks a product version record, its spec included unless it
 // references a template.
 func Version(pv *product.Version, opts *Options) error {
-	v := &validator{cat: opts.catalog()}
+	v := newValidator(opts)
 	v.name("version_name", pv.Name, MaxNameLength)
 	v.text("description", pv.Description, MaxDescriptionLength)
 	v.guidance("guidance", pv.Guidance)
@@ -146,6 +178,8 @@ func DNSLabel(field, s string) *FieldError {
 
 type validator struct {
 	cat  *stack.Catalog
+	lim  *Limits // nil: none
+	sh   product.Shorthands
 	errs ErrorList
 	// images memoises imageName.
 	images map[string]string
@@ -156,35 +190,68 @@ func (v *validator) add(t ErrorType, field string, bad any, detail string) {
 }
 
 func (v *validator) productName(field, s string) {
-	v.name(field, s, MaxNameLength)
+	if v.name(field, s, MaxNameLength) && product.IsID(s) {
+		v.add(Invalid, field, s, "must not have the shape of an ID (prod-, pv- or tpl- and 16 letters and digits): lookups by that ID would find another product")
+	}
 }
 
-// name checks a required human-readable name.
-func (v *validator) name(field, s string, max int) {
+// name checks a required name a person reads: length in characters,
+// valid UTF-8, no space around it, no control, format (zero-width,
+// direction) or separator characters, which make two names that look
+// alike differ. It reports whether the name is fine.
+func (v *validator) name(field, s string, max int) bool {
 	if strings.TrimSpace(s) == "" {
 		v.add(Required, field, s, "must not be empty")
-		return
+		return false
 	}
-	v.text(field, s, max)
+	if !v.text(field, s, max) {
+		return false
+	}
+	if r, _ := utf8.DecodeRuneInString(s); unicode.IsSpace(r) {
+		v.add(Invalid, field, s, "must not start with a space")
+		return false
+	}
+	if r, _ := utf8.DecodeLastRuneInString(s); unicode.IsSpace(r) {
+		v.add(Invalid, field, s, "must not end with a space")
+		return false
+	}
+	for _, r := range s {
+		if unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
+			v.add(Invalid, field, s, fmt.Sprintf("must not contain invisible characters such as %U (zero-width, direction or separator)", r))
+			return false
+		}
+	}
+	return true
 }
 
 // text checks an optional free text: length in characters, valid UTF-8,
-// no control characters.
-func (v *validator) text(field, s string, max int) {
+// no control characters and no direction controls, which can make text
+// read other than it is stored. It reports whether the text is fine.
+func (v *validator) text(field, s string, max int) bool {
 	if n := utf8.RuneCountInString(s); n > max {
 		v.add(TooLong, field, s, "must be at most "+strconv.Itoa(max)+" characters, got "+strconv.Itoa(n))
-		return
+		return false
 	}
 	if !utf8.ValidString(s) {
 		v.add(Invalid, field, s, "must be valid UTF-8")
-		return
+		return false
 	}
 	for _, r := range s {
 		if unicode.IsControl(r) {
-			v.add(Invalid, field, s, "must not contain control characters")
-			return
+			v.add(Invalid, field, s, fmt.Sprintf("must not contain control characters (%U)", r))
+			return false
+		}
+		if isBidiControl(r) {
+			v.add(Invalid, field, s, fmt.Sprintf("must not contain direction controls (%U)", r))
+			return false
 		}
 	}
+	return true
+}
+
+// isBidiControl reports whether r changes the direction text is shown in.
+func isBidiControl(r rune) bool {
+	return r == 0x061C || r == 0x200E || r == 0x200F || r >= 0x202A && r <= 0x202E || r >= 0x2066 && r <= 0x2069
 }
 
 func (v *validator) visibility(field string, vis product.Visibility) {
@@ -210,8 +277,9 @@ func (v *validator) tags(field string, tags map[string]string) {
 			v.add(Required, field, k, "tag keys must not be empty")
 			continue
 		}
-		v.text(f, k, MaxTagKeyLength)
-		v.text(f, tags[k], MaxTagValueLength)
+		if v.name(f, k, MaxTagKeyLength) {
+			v.text(f, tags[k], MaxTagValueLength)
+		}
 	}
 }
 
@@ -251,17 +319,7 @@ func idx(field string, i int) string { return field + "[" + strconv.Itoa(i) + "]
 // Key returns the path of the map entry k of field: field.k when k is a
 // plain name (letters, digits, '_' and '-'), else field["k"] quoted, so a
 // path never holds a dot, bracket or line break that is part of a key.
-func Key(field, k string) string {
-	plain := k != ""
-	for i := 0; i < len(k) && plain; i++ {
-		c := k[i]
-		plain = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
-	}
-	if plain {
-		return field + "." + k
-	}
-	return field + "[" + strconv.Quote(k) + "]"
-}
+func Key(field, k string) string { return fieldpath.Key(field, k) }
 
 type stackPos struct {
 	tier, index int
@@ -278,7 +336,16 @@ func (v *validator) deps(deps stack.Deps) {
 	}
 	// depends_on may name any stack, so every name is known before the
 	// walk that reports problems in document order.
-	_, nstacks, _ := deps.Counts()
+	ntiers, nstacks, nservices := deps.Counts()
+	if v.lim != nil {
+		v.limit("stack_deps", ntiers, v.lim.Tiers, "max-tiers", "tiers")
+		v.limit("stack_deps", nservices, v.lim.Services, "max-services", "services in a product")
+		instances, ports := countInstances(deps)
+		if v.lim.Instances >= 0 && instances > v.lim.Instances {
+			v.add(TooMany, "stack_deps", instances, fmt.Sprintf("must run at most %d instances in all (limit max-instances), got %d", v.lim.Instances, instances))
+		}
+		v.limit("stack_deps", ports, v.lim.Ports, "max-ports", "backend ports in all access points")
+	}
 	names := make(map[string]stackPos, nstacks)
 	for ti, tier := range deps {
 		for si := range tier {
@@ -292,6 +359,9 @@ func (v *validator) deps(deps stack.Deps) {
 	for ti, tier := range deps {
 		if len(tier) == 0 {
 			v.add(Required, idx("stack_deps", ti), nil, "a tier needs at least one stack")
+		}
+		if v.lim != nil {
+			v.limit(idx("stack_deps", ti), len(tier), v.lim.StacksPerTier, "max-stacks-per-tier", "stacks in a tier")
 		}
 		for si := range tier {
 			s := &tier[si]
@@ -401,8 +471,11 @@ func (v *validator) service(s *stack.Stack, svc *stack.Service, l loc) {
 	v.image(&svc.Image, l)
 	v.envs(svc.Envs, l)
 	v.command(func() string { return l.svcField(".command") }, svc.Command, false)
-	if svc.Instances < 0 || svc.Instances > MaxInstances {
+	switch {
+	case svc.Instances < 0 || svc.Instances > MaxInstances:
 		v.add(Invalid, l.svcField(".instances"), svc.Instances, "must be between 1 and "+strconv.Itoa(MaxInstances)+" (0 or absent means 1)")
+	case v.lim != nil && v.lim.InstancesPerService >= 0 && svc.Instances > v.lim.InstancesPerService:
+		v.add(TooMany, l.svcField(".instances"), svc.Instances, fmt.Sprintf("must be at most %d (limit max-instances-per-service), got %d", v.lim.InstancesPerService, svc.Instances))
 	}
 	v.paths(svc, l)
 	v.accessPoints(svc, l)
@@ -484,21 +557,53 @@ func validEnvKey(k string) bool {
 	return true
 }
 
+// envPath returns the path of env entry i of the service at l, as the
+// document wrote it: envs.KEY for an envs object, envs[i] for a list.
+func (v *validator) envPath(l loc, envs []string, i int) string {
+	if v.sh.Of(l.tier, l.stack, l.svc).EnvsObject {
+		key, _, _ := strings.Cut(envs[i], "=")
+		return Key(l.svcField(".envs"), key)
+	}
+	return l.svcIndexed(".envs", i, "")
+}
+
+// accessPointPath returns the path of field rest of access point i of the
+// service at l, as the document wrote it: a single access_point comes
+// first in the spec.
+func (v *validator) accessPointPath(l loc, i int, rest string) string {
+	if v.sh.Of(l.tier, l.stack, l.svc).AccessPoint {
+		if i == 0 {
+			return l.svcField(".access_point" + rest)
+		}
+		i--
+	}
+	return l.svcIndexed(".access_points", i, rest)
+}
+
 // envs checks "KEY=VALUE" entries. Values may hold secrets, so a bad entry
 // is reported by its key only.
 func (v *validator) envs(envs []string, l loc) {
+	if v.lim != nil {
+		if v.lim.EnvsPerService >= 0 && len(envs) > v.lim.EnvsPerService {
+			v.add(TooMany, l.svcField(".envs"), len(envs), fmt.Sprintf("must have at most %d entries (limit max-envs-per-service), got %d", v.lim.EnvsPerService, len(envs)))
+		}
+	}
 	var seen map[string]struct{}
 	if len(envs) > smallSet {
 		seen = make(map[string]struct{}, len(envs))
 	}
 	for i, kv := range envs {
-		key, _, ok := strings.Cut(kv, "=")
+		key, value, ok := strings.Cut(kv, "=")
 		if !ok {
-			v.add(Invalid, l.svcIndexed(".envs", i, ""), redact(key, false), `must be "KEY=VALUE"`)
+			v.add(Invalid, v.envPath(l, envs, i), redact(key, false), `must be "KEY=VALUE"`)
 			continue
 		}
 		if !validEnvKey(key) {
-			v.add(Invalid, l.svcIndexed(".envs", i, ""), redact(key, true), "env names must match [A-Za-z_][A-Za-z0-9_]*")
+			v.add(Invalid, v.envPath(l, envs, i), redact(key, true), "env names must match [A-Za-z_][A-Za-z0-9_]*")
+			continue
+		}
+		if detail := processString(value); detail != "" {
+			v.add(Invalid, v.envPath(l, envs, i), redact(key, true), "env values "+detail)
 			continue
 		}
 		dup := false
@@ -514,9 +619,23 @@ func (v *validator) envs(envs []string, l loc) {
 			}
 		}
 		if dup {
-			v.add(Duplicate, l.svcIndexed(".envs", i, ""), redact(key, true), "env names must be unique in a service")
+			v.add(Duplicate, v.envPath(l, envs, i), redact(key, true), "env names must be unique in a service")
 		}
 	}
+}
+
+// processString returns what makes s unfit for a process's arguments or
+// environment, or "": no engine can pass a NUL byte (execve ends the
+// string there), and JSON, in which engines are driven, cannot carry
+// invalid UTF-8 unchanged.
+func processString(s string) string {
+	if strings.IndexByte(s, 0) >= 0 {
+		return "must not contain NUL: no engine can pass it to a process"
+	}
+	if !utf8.ValidString(s) {
+		return "must be valid UTF-8"
+	}
+	return ""
 }
 
 // redact shows an env entry without its value.
@@ -539,9 +658,14 @@ func (v *validator) command(field func() string, cmd []string, required bool) {
 	for i, arg := range cmd {
 		if arg == "" {
 			v.add(Invalid, idx(field(), i), "", "command entries must not be empty")
+		} else if detail := processString(arg); detail != "" {
+			v.add(Invalid, idx(field(), i), printable(arg), "command entries "+detail)
 		}
 	}
 }
+
+// printable shows a value with invalid UTF-8 replaced, for an error.
+func printable(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
 // paths checks mount paths and config paths: absolute, clean, unique in
 // the service (a config file cannot share a path with a volume).
@@ -575,6 +699,12 @@ func (v *validator) paths(svc *stack.Service, l loc) {
 		switch {
 		case p == "":
 			v.add(Required, field(r), "", "must be an absolute path")
+			return
+		case !utf8.ValidString(p):
+			v.add(Invalid, field(r), printable(p), "must be valid UTF-8")
+			return
+		case strings.IndexFunc(p, unicode.IsControl) >= 0:
+			v.add(Invalid, field(r), p, "must not contain control characters")
 			return
 		case !strings.HasPrefix(p, "/"):
 			v.add(Invalid, field(r), p, "must be an absolute path")
@@ -662,7 +792,7 @@ func (v *validator) accessPoints(svc *stack.Service, l loc) {
 	var backend, host portSet
 	for i := range svc.AccessPoints {
 		ap := &svc.AccessPoints[i]
-		f := func(field string) string { return l.svcIndexed(".access_points", i, "."+field) }
+		f := func(field string) string { return v.accessPointPath(l, i, "."+field) }
 		switch ap.Type {
 		case stack.AccessDomain, stack.AccessPublicIP, stack.AccessInternalIP:
 		case "":
@@ -718,8 +848,13 @@ func (v *validator) probe(p *stack.Probe, l loc) {
 		port()
 	case stack.ProbeHTTP:
 		port()
-		if p.Path != "" && !strings.HasPrefix(p.Path, "/") {
+		switch {
+		case p.Path != "" && !strings.HasPrefix(p.Path, "/"):
 			v.add(Invalid, f+".path", p.Path, "must start with '/'")
+		case !utf8.ValidString(p.Path):
+			v.add(Invalid, f+".path", printable(p.Path), "must be valid UTF-8")
+		case strings.ContainsFunc(p.Path, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }):
+			v.add(Invalid, f+".path", p.Path, "must not contain spaces or control characters")
 		}
 		for i, c := range p.ExpectedCodes {
 			if c < 100 || c > 599 {
@@ -740,6 +875,30 @@ func (v *validator) probe(p *stack.Probe, l loc) {
 	if p.Timeout < 0 {
 		v.add(Invalid, f+".timeout", p.Timeout.Std().String(), "must not be negative")
 	}
+}
+
+// limit reports n things where at most max (negative: no limit) may be.
+func (v *validator) limit(field string, n, max int, name, what string) {
+	if max >= 0 && n > max {
+		v.add(TooMany, field, n, fmt.Sprintf("must have at most %d %s (limit %s), got %d", max, what, name, n))
+	}
+}
+
+// countInstances returns the instances a deployment of deps runs and the
+// backend ports of its access points.
+func countInstances(deps stack.Deps) (instances, ports int) {
+	for _, tier := range deps {
+		for si := range tier {
+			for k := range tier[si].Services {
+				svc := &tier[si].Services[k]
+				instances += svc.Replicas()
+				for i := range svc.AccessPoints {
+					ports += len(svc.AccessPoints[i].BackendPorts)
+				}
+			}
+		}
+	}
+	return instances, ports
 }
 
 func sortedKeys(m map[string]string) []string {

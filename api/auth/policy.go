@@ -10,7 +10,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/stackwave/stackwave/internal/strictjson"
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Policy authorizes actions by statements, as cloud catalogs do:
@@ -82,18 +83,14 @@ func (l *List) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// ParsePolicy reads a policy document. Unknown fields, an Effect other
-// than "Allow" or "Deny", and a statement without principals, actions or
-// resources are errors naming the statement and field.
+// ParsePolicy reads a policy document. Unknown fields, fields given twice
+// or in another case, invalid UTF-8, an Effect other than "Allow" or
+// "Deny", and a statement without principals, actions or resources are
+// errors naming the statement and field.
 func ParsePolicy(data []byte) (*Policy, error) {
 	p := new(Policy)
-	if err := strictjson.Decode(data, p); err != nil {
-		var se *strictjson.Error
-		if errors.As(err, &se) {
-			line, col := strictjson.Line(data, se.Offset)
-			return nil, fmt.Errorf("policy: line %d, column %d: %w", line, col, err)
-		}
-		return nil, fmt.Errorf("policy: %w", err)
+	if err := jsonv2.Unmarshal(data, p, jsonv2.RejectUnknownMembers(true)); err != nil {
+		return nil, policyError(data, err)
 	}
 	if len(p.Statements) == 0 {
 		return nil, errors.New("policy: Statement: must list at least one statement")
@@ -130,6 +127,57 @@ func ParsePolicy(data []byte) (*Policy, error) {
 		}
 	}
 	return p, nil
+}
+
+// policyError says where a policy document could not be decoded.
+func policyError(data []byte, err error) error {
+	var off int64 = -1
+	var ptr jsontext.Pointer
+	msg := err.Error()
+	var se *jsonv2.SemanticError
+	var sy *jsontext.SyntacticError
+	switch {
+	case errors.As(err, &sy):
+		off, ptr = sy.ByteOffset, sy.JSONPointer
+		msg = sy.Err.Error()
+	case errors.As(err, &se):
+		off, ptr = se.ByteOffset, se.JSONPointer
+		switch {
+		case errors.Is(se.Err, jsonv2.ErrUnknownName):
+			msg = "unknown field " + strconv.Quote(ptr.LastToken())
+		case se.Err != nil:
+			msg = se.Err.Error()
+		default:
+			msg = "wrong type"
+		}
+	}
+	where := "policy"
+	if off >= 0 {
+		prefix := data[:min(off, int64(len(data)))]
+		line := strings.Count(string(prefix), "\n") + 1
+		col := len(prefix) - strings.LastIndexByte(string(prefix), '\n')
+		where = fmt.Sprintf("policy: line %d, column %d", line, col)
+	}
+	if path := pointerPath(ptr); path != "" {
+		msg = path + ": " + msg
+	}
+	return fmt.Errorf("%s: %s", where, msg)
+}
+
+// pointerPath writes a JSON pointer of a policy as Statement[0].Principal.
+func pointerPath(p jsontext.Pointer) string {
+	var b strings.Builder
+	for tok := range p.Tokens() {
+		if _, err := strconv.Atoi(tok); err == nil {
+			b.WriteString("[" + tok + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(tok)
+	}
+	return b.String()
 }
 
 func checkList(l List, field string, ok func(string) bool, want string) error {

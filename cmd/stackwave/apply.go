@@ -16,6 +16,7 @@ import (
 
 	"github.com/stackwave/stackwave/deploy"
 	"github.com/stackwave/stackwave/product"
+	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/store"
 )
 
@@ -91,18 +92,29 @@ func runApply(args []string, env *cliEnv) int {
 	ex := deploy.New(rt, st, &deploy.Options{OnEvent: prog.event})
 	defer ex.Close()
 
-	p, v, err := register(ctx, st, doc, *versionName)
-	if err != nil {
-		env.errorf("apply: %v", err)
-		return exitInvalid
-	}
-	req := deploy.Request{Deployment: *name, VersionID: v.ID, Policy: pol, Timeout: *timeout}
+	req := deploy.Request{Deployment: *name, Policy: pol, Timeout: *timeout}
 	if len(templates) > 0 {
 		req.ConfigTemplates = templates
 	}
 	if len(vars) > 0 {
 		req.Vars = vars
 	}
+	// A request that will be refused changes nothing: templates, vars
+	// and the runtime are checked before the catalog is written.
+	if doc.Active != nil && !*doc.Active {
+		env.errorf("apply: the document marks its version inactive (\"active\": false): it cannot be launched or updated to")
+		return exitInvalid
+	}
+	if err := precheck(ctx, ex, req, doc); err != nil {
+		env.errorf("apply: %v", err)
+		return exitInvalid
+	}
+	p, v, err := register(ctx, st, doc, *versionName)
+	if err != nil {
+		env.errorf("apply: %v", err)
+		return exitInvalid
+	}
+	req.VersionID = v.ID
 	op := store.OpLaunch
 	if d, err := st.GetDeployment(ctx, *name); err == nil && d.Status != store.StatusTerminated {
 		if d.ProductID != p.ID {
@@ -122,6 +134,27 @@ func runApply(args []string, env *cliEnv) int {
 		return exitInvalid
 	}
 	return printStatus(ctx, ex, *name, "text", env)
+}
+
+// precheck checks what applying doc would do without changing anything:
+// the templates render, every template and variable given is used, and
+// the runtime answers.
+func precheck(ctx context.Context, ex *deploy.Executor, req deploy.Request, doc *product.Document) error {
+	deps := doc.StackDeps
+	if doc.TemplateURL != "" {
+		t, err := ex.Store().GetTemplate(ctx, doc.TemplateURL)
+		if err != nil {
+			return fmt.Errorf("template %s: %w", doc.TemplateURL, err)
+		}
+		deps = t.StackDeps
+	}
+	if _, err := ex.PreviewChanges(ctx, req, deps); err != nil {
+		return err
+	}
+	if _, err := ex.Runtime().Observe(ctx, req.Deployment); err != nil {
+		return fmt.Errorf("runtime %s: %w", ex.Runtime().Name(), runtime.MapError(ex.Runtime(), err))
+	}
+	return nil
 }
 
 // register returns the product named by the document and a version with
@@ -226,6 +259,7 @@ func loadTemplates(dir string, files map[string]string) (map[string]string, erro
 func runStatus(args []string, env *cliEnv) int {
 	fs := newFlags("status", env)
 	output := fs.String("o", "text", "output format: text or json")
+	page := addInstanceFlags(fs)
 	backends := addBackendFlags(fs)
 	name, code, ok := parseNamed(fs, args, env)
 	if !ok {
@@ -239,7 +273,7 @@ func runStatus(args []string, env *cliEnv) int {
 		return exitInvalid
 	}
 	defer closeAll()
-	return printStatus(ctx, ex, name, *output, env)
+	return printStatus(ctx, ex, name, *output, env, page.options()...)
 }
 
 func runDestroy(args []string, env *cliEnv) int {
@@ -310,32 +344,52 @@ func openExecutor(ctx context.Context, b *backendFlags, onEvent func(deploy.Even
 }
 
 // printStatus prints a deployment's status: its stacks, services and
-// endpoints.
-func printStatus(ctx context.Context, ex *deploy.Executor, name, output string, env *cliEnv) int {
-	st, err := ex.Status(ctx, name)
+// endpoints, health and sync. It exits non-zero unless the deployment is
+// Available (running and in sync) or Terminated, in text and JSON alike.
+func printStatus(ctx context.Context, ex *deploy.Executor, name, output string, env *cliEnv, opts ...deploy.StatusOption) int {
+	st, err := ex.Status(ctx, name, opts...)
 	if err != nil {
 		env.errorf("status: %v", err)
 		return exitInvalid
 	}
+	code := exitOK
+	if st.Status != store.StatusAvailable && st.Status != store.StatusTerminated {
+		code = exitInvalid
+	}
 	if output == "json" {
-		return writeJSON(env.stdout, st, env)
+		return max(writeJSON(env.stdout, st, env), code)
 	}
 	writeStatus(env.stdout, st)
-	if st.Status != store.StatusAvailable && st.Status != store.StatusTerminated {
-		return exitInvalid
-	}
-	return exitOK
+	return code
 }
 
 func writeStatus(w io.Writer, st *deploy.Status) {
-	fmt.Fprintf(w, "deployment %s: %s, %s (version %s)\n", st.Name, st.Status, orDefault(st.Health, "unknown"), st.VersionID)
+	verdict := string(st.Status)
+	if st.Recorded != st.Status {
+		verdict += " (recorded " + string(st.Recorded) + ")"
+	}
+	fmt.Fprintf(w, "deployment %s: %s, health %s, sync %s (version %s)\n", st.Name, verdict,
+		orDefault(st.Health, "unknown"), orDefault(st.Sync, "unknown"), st.VersionID)
 	if st.ObserveError != "" {
 		fmt.Fprintf(w, "  runtime: %s\n", st.ObserveError)
 	}
+	if st.ReconcilePaused {
+		fmt.Fprintf(w, "  reconciliation paused\n")
+	}
 	for _, s := range st.Stacks {
-		fmt.Fprintf(w, "  tier %d  %-20s %-18s %s\n", s.Tier, s.Name, s.Health, s.State)
+		fmt.Fprintf(w, "  tier %d  %-20s %-9s %-12s %s\n", s.Tier, s.Name, s.Health, s.Sync, s.State)
+		if s.Reason != "" {
+			fmt.Fprintf(w, "          %s\n", s.Reason)
+		}
 		for _, svc := range s.Services {
-			fmt.Fprintf(w, "          %-20s %-18s %d/%d ready\n", svc.Name, svc.Health, svc.Ready, svc.Desired)
+			fmt.Fprintf(w, "          %-20s %-9s %-12s %d/%d ready", svc.Name, svc.Health, svc.Sync, svc.Ready, svc.Desired)
+			if len(svc.Drift) > 0 {
+				fmt.Fprintf(w, "  %s", strings.Join(svc.Drift, ", "))
+				if svc.DriftDetail != "" {
+					fmt.Fprintf(w, " (%s)", svc.DriftDetail)
+				}
+			}
+			fmt.Fprintln(w)
 			for _, ep := range svc.Endpoints {
 				where := ep.Address
 				if ep.Host != "" {
@@ -346,7 +400,23 @@ func writeStatus(w io.Writer, st *deploy.Status) {
 				}
 				fmt.Fprintf(w, "            %s %s/%d -> %s\n", ep.Type, ep.Proto, ep.BackendPort, where)
 			}
+			for _, in := range svc.Instances {
+				state := "running"
+				if !in.Running {
+					state = "not running"
+				}
+				if in.Ready {
+					state += ", ready"
+				}
+				if in.Reason != "" {
+					state += ", " + in.Reason
+				}
+				fmt.Fprintf(w, "            instance %s: %s\n", in.Name, state)
+			}
 		}
+	}
+	if p := st.Instances; p != nil && p.Next > 0 {
+		fmt.Fprintf(w, "instances %d-%d of %d; next page: --instance-offset %d\n", p.Offset+1, p.Next, p.Total, p.Next)
 	}
 	if op := st.LastOperation; op != nil {
 		took := ""
@@ -355,4 +425,25 @@ func writeStatus(w io.Writer, st *deploy.Status) {
 		}
 		fmt.Fprintf(w, "last operation: %s %s %s%s\n", op.Type, op.ID, op.Status, took)
 	}
+}
+
+// instanceFlags are status's flags for listing instances.
+type instanceFlags struct {
+	list          bool
+	offset, limit int
+}
+
+func addInstanceFlags(fs *flag.FlagSet) *instanceFlags {
+	f := &instanceFlags{}
+	fs.BoolVar(&f.list, "instances", false, "list the instances of each service, a page at a time")
+	fs.IntVar(&f.offset, "instance-offset", 0, "with --instances: first instance to list, counted across the deployment")
+	fs.IntVar(&f.limit, "instance-limit", deploy.DefaultInstanceLimit, fmt.Sprintf("with --instances: how many to list (at most %d)", deploy.MaxInstanceLimit))
+	return f
+}
+
+func (f *instanceFlags) options() []deploy.StatusOption {
+	if !f.list {
+		return nil
+	}
+	return []deploy.StatusOption{deploy.WithInstances(f.offset, f.limit)}
 }

@@ -1,9 +1,14 @@
 package main
 
 import (
+	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stackwave/stackwave/store"
+	"github.com/stackwave/stackwave/store/storeurl"
 )
 
 // seedTemplate is a config template for the seed's config path.
@@ -23,7 +28,7 @@ func TestApplyOnTheSimulatedRuntime(t *testing.T) {
 	}
 	for _, want := range []string{
 		"stack-ready mysql-cluster",
-		"deployment kodo: Available, running",
+		"deployment kodo: Available, health running, sync in-sync",
 		"domain http/9085 -> authproxy-in.kodo-1.kodo.stackwave.local",
 		"internal_ip tcp/3306 -> mysql-1.mysql-cluster:3306 (inside the deployment)",
 		"last operation: launch",
@@ -63,17 +68,35 @@ func TestPlanAgainstADeployment(t *testing.T) {
 	db := "sqlite:" + filepath.Join(t.TempDir(), "sw.db")
 	tpl := writeFile(t, "proxy.conf", seedTemplate)
 	file := seedWithDB(t)
-	if code, out, errOut := cli(t, "", "apply", "-f", file, "--name", "kodo", "--runtime", "memory", "--store", db,
+	// A simulated runtime with a lasting store is refused unless asked
+	// for, saying why; nothing is recorded.
+	code, _, errOut := cli(t, "", "apply", "-f", file, "--name", "kodo", "--runtime", "memory", "--store", db,
+		"--config", "/authproxy_in/qboxauthproxy.conf="+tpl, "--progress", "none")
+	if code != 1 || !strings.Contains(errOut, "they stop when it exits") || !strings.Contains(errOut, "--allow-ephemeral-runtime") {
+		t.Fatalf("apply --runtime memory --store %s: exit %d\n%s", db, code, errOut)
+	}
+	if code, out, errOut := cli(t, "", "apply", "-f", file, "--name", "kodo", "--runtime", "memory", "--store", db, "--allow-ephemeral-runtime",
 		"--config", "/authproxy_in/qboxauthproxy.conf="+tpl, "--progress", "none"); code != 0 {
 		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
 	}
-	changed := writeFile(t, "changed.json", strings.Replace(seed(t), `"authproxy-in.kodo-2", "tag": "latest"`, `"authproxy-in.kodo-2", "tag": "v2"`, 1))
-	code, out, errOut := cli(t, "", "plan", "-f", changed, "--name", "kodo", "--store", db)
-	if code != 0 {
-		t.Fatalf("plan: exit %d\n%s", code, errOut)
+	withDB, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
 	}
-	want := "deployment kodo: 3 stacks: 0 to add, 2 to modify, 0 to remove, 1 unchanged\n" +
-		"  ~ mysql-cluster (tier 0, replace): mysql-1: access_points\n" +
+	changed := writeFile(t, "changed.json", strings.Replace(string(withDB), `"authproxy-in.kodo-2", "tag": "latest"`, `"authproxy-in.kodo-2", "tag": "v2"`, 1))
+	// A document whose templates no longer render is refused by plan
+	// as by apply: mysql-1 without its port breaks the proxy's file.
+	broken := writeFile(t, "broken.json", seed(t))
+	if code, out, errOut := cli(t, "", "plan", "-f", broken, "--name", "kodo", "--store", db, "--runtime", "memory"); code != 1 ||
+		!strings.Contains(errOut, "mysql-cluster/mysql-1 has no access point ports") {
+		t.Fatalf("plan of a document that does not render: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut := cli(t, "", "plan", "-f", changed, "--name", "kodo", "--store", db, "--runtime", "memory")
+	if code != 0 {
+		t.Fatalf("plan: exit %d\n%s\n%s", code, out, errOut)
+	}
+	want := "deployment kodo: 3 stacks: 0 to add, 1 to modify, 0 to remove, 2 unchanged\n" +
+		"    mysql-cluster (tier 0)\n" +
 		"    kodo-1 (tier 1)\n" +
 		"  ~ kodo-2 (tier 1, replace): authproxy-in: image.tag\n"
 	if out != want {
@@ -81,11 +104,11 @@ func TestPlanAgainstADeployment(t *testing.T) {
 	}
 	// The record is in the store: destroy finds it (the simulated runtime
 	// of this process runs nothing, which removing tolerates).
-	code, out, errOut = cli(t, "", "destroy", "kodo", "--runtime", "memory", "--store", db, "--progress", "none")
+	code, out, errOut = cli(t, "", "destroy", "kodo", "--runtime", "memory", "--store", db, "--allow-ephemeral-runtime", "--progress", "none")
 	if code != 0 || out != "kodo terminated (volumes kept)\n" {
 		t.Fatalf("destroy: exit %d\n%s\n%s", code, out, errOut)
 	}
-	code, out, _ = cli(t, "", "status", "kodo", "--runtime", "memory", "--store", db)
+	code, out, _ = cli(t, "", "status", "kodo", "--runtime", "memory", "--store", db, "--allow-ephemeral-runtime")
 	if code != 0 || !strings.HasPrefix(out, "deployment kodo: Terminated") {
 		t.Fatalf("status after destroy: exit %d\n%s", code, out)
 	}
@@ -97,12 +120,43 @@ func TestQuickstartOnTheSimulatedRuntime(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 	for _, want := range []string{
-		"deployment quickstart: Available, running",
+		"deployment quickstart: Available, health running, sync in-sync",
 		"domain http/9085 -> authproxy-in.kodo-2.quickstart.",
 		"run it on Docker with: stackwave quickstart",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// apply checks templates and variables before it registers anything: a
+// refused request leaves the catalog as it was.
+func TestApplyRefusesBeforeRegistering(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "sw.db")
+	tpl := writeFile(t, "proxy.conf", seedTemplate)
+	for name, args := range map[string][]string{
+		"no template": {},
+		"unused var":  {"--config", "/authproxy_in/qboxauthproxy.conf=" + tpl, "--var", "unused=2"},
+		"unused key":  {"--config", "/authproxy_in/qboxauthproxy.conf=" + tpl, "--config", "/nope.conf=" + tpl},
+	} {
+		args = append([]string{"apply", "-f", seedWithDB(t), "--name", "kodo", "--runtime", "memory", "--store", db,
+			"--allow-ephemeral-runtime", "--progress", "none"}, args...)
+		code, _, errOut := cli(t, "", args...)
+		if code != 1 {
+			t.Errorf("%s: exit %d\n%s", name, code, errOut)
+		}
+		if name != "no template" && !strings.Contains(errOut, "unused input") {
+			t.Errorf("%s: stderr lacks the unused input:\n%s", name, errOut)
+		}
+	}
+	st, err := storeurl.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	page, err := st.ListProducts(context.Background(), store.ProductQuery{})
+	if err != nil || page.Total != 0 {
+		t.Errorf("refused applies registered products: %+v, %v", page, err)
 	}
 }

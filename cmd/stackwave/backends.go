@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/store"
@@ -24,12 +25,16 @@ const (
 type backendFlags struct {
 	store   string
 	runtime string
+	// ephemeral allows --runtime memory with a store that outlives the
+	// process.
+	ephemeral bool
 }
 
 func addBackendFlags(fs *flag.FlagSet) *backendFlags {
 	b := &backendFlags{}
 	fs.StringVar(&b.store, "store", "", "catalog store: sqlite:PATH, postgres://..., memory: (default sqlite:stackwave.db, memory: with --runtime memory)")
 	fs.StringVar(&b.runtime, "runtime", runtimeAuto, "runtime: docker, kube (KUBECONFIG), memory (simulated, in this process), auto (docker when reachable)")
+	fs.BoolVar(&b.ephemeral, "allow-ephemeral-runtime", false, "allow --runtime memory with a --store that outlives this process (its records then describe deployments that run nowhere)")
 	return b
 }
 
@@ -48,8 +53,16 @@ func (b *backendFlags) storeURL() string {
 }
 
 func (b *backendFlags) openStore(ctx context.Context) (*store.Store, error) {
+	if b.runtime == runtimeMemory && !strings.HasPrefix(b.storeURL(), "memory:") && !b.ephemeral {
+		return nil, errEphemeralRuntime
+	}
 	return storeurl.Open(ctx, b.storeURL())
 }
+
+// errEphemeralRuntime refuses a simulated runtime with a lasting store.
+var errEphemeralRuntime = errors.New("--runtime memory simulates containers inside this process: they stop when it exits, " +
+	"while --store keeps records of them, which a later status would report as running; use --store memory:, " +
+	"or --allow-ephemeral-runtime if that is what you want")
 
 // openRuntime opens the runtime the flags name; auto is Docker when the
 // engine answers.

@@ -28,7 +28,7 @@ func TestApplyOnKubernetes(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if !strings.Contains(out, "deployment kodo: Available, running") {
+	if !strings.Contains(out, "deployment kodo: Available, health running, sync in-sync") {
 		t.Fatalf("apply output:\n%s", out)
 	}
 	code, out, errOut = cli(t, "", "status", "kodo", "--runtime", "kube", "--store", db)

@@ -4,6 +4,8 @@
 //	stackwave validate -f product.json
 //	stackwave plan -f product.json [-o text|json]
 //	stackwave serve [--addr 127.0.0.1:8080] [--store sqlite:stackwave.db] [--runtime docker|kube|memory] [--tokens FILE --policy FILE] [--lease-ttl 30s]
+//	                [--access-keys FILE] [--max-services N --max-tiers N --max-stacks-per-tier N --max-envs-per-service N
+//	                 --max-instances-per-service N --max-instances N --max-ports N --max-document-bytes N]
 //	stackwave products list|get|create|delete [--server URL]
 //	stackwave version
 //

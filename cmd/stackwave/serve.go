@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"github.com/stackwave/stackwave/deploy"
 	"github.com/stackwave/stackwave/store"
 	"github.com/stackwave/stackwave/store/storeurl"
+	"github.com/stackwave/stackwave/validate"
 )
 
 // Timeouts of the HTTP server. Event streams, which last as long as an
@@ -40,11 +42,17 @@ func runServe(args []string, env *cliEnv) int {
 	rtName := fs.String("runtime", "docker", "runtime: "+runtimeNames)
 	tokensFile := fs.String("tokens", "", "bearer token file: TOKEN PRINCIPAL [GROUP...] per line")
 	policyFile := fs.String("policy", "", "policy file: JSON Allow and Deny statements")
+	reconcile := fs.Duration("reconcile", 0, reconcileUsage)
 	leaseTTL := fs.Duration("lease-ttl", deploy.DefaultLeaseTTL, "how long a deployment's lease lasts unrenewed: how soon another replica takes over the operations of one that died")
 	keyFile := fs.String("secret-key-file", "", "seal env values and launch variables in the store with these keys: base64 of 32 random bytes a line, the first sealing (rotate: put a new key first, keep the old ones until --reseal has run)")
 	reseal := fs.Bool("reseal", false, "with --secret-key-file: re-seal every stored secret with the first key, then serve")
+	accessKeysFile, limits := catalogFlags(fs)
 	if code, ok := parseFlags(fs, args, env); !ok {
 		return code
+	}
+	if err := limits.Check(); err != nil {
+		env.errorf("--%v", err)
+		return exitUsage
 	}
 	if *leaseTTL < time.Second {
 		env.errorf("--lease-ttl %s: want 1s or more", *leaseTTL)
@@ -52,7 +60,15 @@ func runServe(args []string, env *cliEnv) int {
 	}
 
 	log := slog.New(slog.NewTextHandler(env.stderr, nil))
-	opts := &api.Options{Logger: log}
+	opts := &api.Options{Logger: log, Limits: limits}
+	if *accessKeysFile != "" {
+		keys, err := auth.LoadAccessKeys(*accessKeysFile, nil)
+		if err != nil {
+			env.errorf("%v", err)
+			return exitUsage
+		}
+		opts.AccessKeys = keys
+	}
 	if *tokensFile != "" {
 		toks, err := auth.LoadTokens(*tokensFile)
 		if err != nil {
@@ -145,6 +161,8 @@ func runServe(args []string, env *cliEnv) int {
 		resumeLoop(ctx, ex, st, *leaseTTL, log)
 	}()
 
+	reconciled := startReconciler(ctx, ex, *reconcile, log)
+
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	url := "http://" + ln.Addr().String()
@@ -166,6 +184,7 @@ func runServe(args []string, env *cliEnv) int {
 	}
 	stop()
 	<-resumed
+	reconciled()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
@@ -177,6 +196,29 @@ func runServe(args []string, env *cliEnv) int {
 	// resumes them at once.
 	ex.Close()
 	return code
+}
+
+// catalogFlags declares the flags of what serve accepts: the access keys
+// of the Service Catalog compatible API and the limits of documents.
+func catalogFlags(fs *flag.FlagSet) (accessKeys *string, limits *validate.Limits) {
+	accessKeys = fs.String("access-keys", "", "access key file of the Service Catalog compatible API: ACCESS_KEY_ID ACCESS_KEY_SECRET PRINCIPAL [GROUP...] per line, mode 600")
+	limits = validate.DefaultLimits()
+	for _, l := range []struct {
+		name, what string
+		v          *int
+	}{
+		{"max-document-bytes", "bytes of a product document or spec", &limits.DocumentBytes},
+		{"max-tiers", "tiers of a product", &limits.Tiers},
+		{"max-stacks-per-tier", "stacks of a tier", &limits.StacksPerTier},
+		{"max-services", "services of a product", &limits.Services},
+		{"max-envs-per-service", "envs of a service", &limits.EnvsPerService},
+		{"max-instances-per-service", "instances of a service (at most 1000)", &limits.InstancesPerService},
+		{"max-instances", "instances of a deployment", &limits.Instances},
+		{"max-ports", "backend ports of a product's access points", &limits.Ports},
+	} {
+		fs.IntVar(l.v, l.name, *l.v, "most "+l.what+" accepted; -1: no limit")
+	}
+	return accessKeys, limits
 }
 
 // resumeLoop resumes interrupted operations whose lease has expired or

@@ -259,7 +259,7 @@ func TestServeResumesInterruptedOperations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := st.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", StackDeps: stack.Deps{{{
+	v, err := st.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", Active: true, StackDeps: stack.Deps{{{
 		Name: "web", Services: []stack.Service{{Name: "nginx", UnitType: "1U1G", Image: stack.Image{Name: "nginx", Tag: "1.27"}}},
 	}}}})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stackwave/stackwave/deploy"
 	"github.com/stackwave/stackwave/product"
+	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/store/storeurl"
 	"github.com/stackwave/stackwave/validate"
 )
@@ -75,6 +76,13 @@ func loadDocument(file string, env *cliEnv) (*product.Document, int) {
 		env.errorf("%v", err)
 		return nil, exitUsage
 	}
+	// The limits of a server with the default flags: a document valid
+	// here is accepted there.
+	opts := &validate.Options{Limits: validate.DefaultLimits()}
+	if err := validate.Size(len(data), opts); err != nil {
+		env.errorf("%s: %v", displayName(file), err)
+		return nil, exitInvalid
+	}
 	doc, err := product.Decode(data)
 	if err != nil {
 		var de *product.DecodeError
@@ -85,7 +93,7 @@ func loadDocument(file string, env *cliEnv) (*product.Document, int) {
 		}
 		return nil, exitUsage
 	}
-	if err := validate.Document(doc, nil); err != nil {
+	if err := validate.Document(doc, opts); err != nil {
 		var ve *validate.Error
 		if errors.As(err, &ve) {
 			for _, fe := range ve.Errors {
@@ -126,8 +134,14 @@ func runPlan(args []string, env *cliEnv) int {
 	fs := newFlags("plan", env)
 	file := fs.String("f", "", "product document, JSON or YAML (- for stdin)")
 	output := fs.String("o", "text", "output format: text or json")
-	name := fs.String("name", "", "show what applying the document to this deployment would change")
+	name := fs.String("name", "", "show what applying the document to this deployment would change, drift included")
 	storeURL := fs.String("store", "sqlite:stackwave.db", "catalog store holding the deployment (with --name)")
+	rtName := fs.String("runtime", runtimeAuto, "with --name: runtime to observe for drift: docker, kube, auto (docker when reachable; drift is not checked when it is not)")
+	configDir := fs.String("config-dir", "", "with --name: directory of config file templates, as for apply")
+	configs := kvFlag{}
+	fs.Var(configs, "config", "with --name: config template KEY=FILE, as for apply (repeatable)")
+	vars := kvFlag{}
+	fs.Var(vars, "var", "with --name: template variable NAME=VALUE, as for apply (repeatable)")
 	if code, ok := parseFlags(fs, args, env); !ok {
 		return code
 	}
@@ -140,7 +154,19 @@ func runPlan(args []string, env *cliEnv) int {
 		return code
 	}
 	if *name != "" {
-		return previewApply(doc, *name, *storeURL, *output, env)
+		templates, err := loadTemplates(*configDir, configs)
+		if err != nil {
+			env.errorf("plan: %v", err)
+			return exitUsage
+		}
+		req := deploy.Request{Deployment: *name}
+		if len(templates) > 0 {
+			req.ConfigTemplates = templates
+		}
+		if len(vars) > 0 {
+			req.Vars = vars
+		}
+		return previewApply(doc, req, *storeURL, *rtName, *output, env)
 	}
 	plan, err := deploy.NewPlan(doc.StackDeps)
 	if err != nil {
@@ -187,9 +213,24 @@ func runVersion(args []string, env *cliEnv) int {
 
 // previewApply prints what `apply --name` would change, without changing
 // anything.
-func previewApply(doc *product.Document, name, storeURL, output string, env *cliEnv) int {
+func previewApply(doc *product.Document, req deploy.Request, storeURL, rtName, output string, env *cliEnv) int {
+	name := req.Deployment
 	ctx, cancel := signalContext()
 	defer cancel()
+	var rt runtime.Runtime
+	if rtName != runtimeMemory {
+		r, closeRT, err := (&backendFlags{runtime: rtName}).openRuntime(ctx)
+		switch {
+		case err == nil:
+			defer closeRT()
+			rt = r
+		case rtName == runtimeAuto || rtName == "":
+			env.errorf("plan: drift not checked: %v", err)
+		default:
+			env.errorf("plan: %v", err)
+			return exitInvalid
+		}
+	}
 	st, err := storeurl.Open(ctx, storeURL)
 	if err != nil {
 		env.errorf("plan: store: %v", err)
@@ -205,7 +246,9 @@ func previewApply(doc *product.Document, name, storeURL, output string, env *cli
 		}
 		deps = t.StackDeps
 	}
-	cs, err := deploy.New(nil, st, nil).PreviewSpec(ctx, name, deps)
+	ex := deploy.New(rt, st, nil)
+	defer ex.Close()
+	cs, err := ex.PreviewChanges(ctx, req, deps)
 	if err != nil {
 		env.errorf("plan: %v", err)
 		return exitInvalid

@@ -95,7 +95,7 @@ func run(ctx context.Context, out io.Writer) error {
 	// Update the api to 1.1: only that stack changes.
 	next := doc.StackDeps
 	next[1][0].Services[0].Image.Tag = "1.1"
-	v2, err := st.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "1.1", StackDeps: next})
+	v2, err := st.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "1.1", Active: true, StackDeps: next})
 	if err != nil {
 		return err
 	}

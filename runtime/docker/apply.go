@@ -166,9 +166,11 @@ func (r *Runtime) plan(spec *runtime.StackSpec, svc *stack.Service, have map[int
 		switch {
 		case !ok:
 			p.create = append(p.create, n)
-		case c.hash != p.hash || c.state == container.StateCreated:
+		case c.hash != p.hash || c.state == container.StateCreated || otherImage(c.image, svc.Image.Ref()):
 			// A container that never started may lack its files:
-			// make it again.
+			// make it again. One running another image was made
+			// behind the runtime's back (its labels copied): the
+			// spec's image replaces it.
 			p.replace = append(p.replace, n)
 		case c.state == container.StateRunning || c.state == container.StatePaused || c.state == container.StateRestarting:
 			p.unchanged = append(p.unchanged, c)
@@ -183,6 +185,13 @@ func (r *Runtime) plan(spec *runtime.StackSpec, svc *stack.Service, have map[int
 	}
 	slices.SortFunc(p.remove, func(a, b ctr) int { return a.n - b.n })
 	return p
+}
+
+// otherImage reports whether a container listed with image have runs
+// another image than want. A listing names an image by its ID once the
+// reference moved to a newer build; that is no change of the spec.
+func otherImage(have, want string) bool {
+	return have != "" && have != want && !strings.HasPrefix(have, "sha256:")
 }
 
 // applyService carries out a service's plan.

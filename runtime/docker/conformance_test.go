@@ -63,6 +63,7 @@ func TestConformance(t *testing.T) {
 		InitScript: func(t *testing.T, ref runtime.StackRef, service string, exitCode int) stack.InitScript {
 			return stack.InitScript{ServiceName: service, Command: []string{"/testapp", "exit", strconv.Itoa(exitCode), "init script of " + ref.String()}}
 		},
+		Tamper:   tamper(cli, ns, image),
 		Timeout:  time.Minute,
 		Parallel: true,
 	})

@@ -30,6 +30,7 @@ type ctr struct {
 	svc       string
 	n         int
 	hash      string
+	image     string // as the listing names it: the reference it was created with, or an image ID
 	mode      string
 	state     container.ContainerState
 	created   int64
@@ -48,7 +49,7 @@ func (r *Runtime) listContainers(ctx context.Context, dep, stk string) ([]ctr, e
 	for _, s := range res.Items {
 		c := ctr{
 			id: s.ID, stack: r.lb.get(s.Labels, keyStack), svc: r.lb.get(s.Labels, keyService),
-			n: r.lb.instance(s.Labels), hash: r.lb.get(s.Labels, keyConfigHash), mode: r.lb.get(s.Labels, keyReadiness),
+			n: r.lb.instance(s.Labels), hash: r.lb.get(s.Labels, keyConfigHash), image: s.Image, mode: r.lb.get(s.Labels, keyReadiness),
 			state: s.State, created: s.Created, labels: s.Labels,
 		}
 		if len(s.Names) > 0 {

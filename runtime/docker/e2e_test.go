@@ -92,14 +92,37 @@ func newCatalog(t testing.TB, name string, versions ...stack.Deps) *catalog {
 
 // opLog collects an executor's events.
 type opLog struct {
-	mu  sync.Mutex
-	evs []deploy.Event
+	mu       sync.Mutex
+	evs      []deploy.Event
+	watchers map[int]func(deploy.Event)
+	nextW    int
 }
 
 func (l *opLog) add(e deploy.Event) {
 	l.mu.Lock()
 	l.evs = append(l.evs, e)
+	for _, w := range l.watchers {
+		w(e)
+	}
 	l.mu.Unlock()
+}
+
+// watch calls fn with every later event until the returned func is
+// called; fn must not block.
+func (l *opLog) watch(fn func(deploy.Event)) (stop func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.watchers == nil {
+		l.watchers = map[int]func(deploy.Event){}
+	}
+	id := l.nextW
+	l.nextW++
+	l.watchers[id] = fn
+	return func() {
+		l.mu.Lock()
+		delete(l.watchers, id)
+		l.mu.Unlock()
+	}
 }
 
 // first returns the first event of a type for a stack.

@@ -143,7 +143,6 @@ func TestNeverReadyTimesOut(t *testing.T) {
 
 func TestMissingImage(t *testing.T) {
 	t.Parallel()
-	ctx := ctxT(t, 3*time.Minute)
 	for _, tc := range []struct {
 		policy docker.PullPolicy
 		image  stack.Image
@@ -156,6 +155,9 @@ func TestMissingImage(t *testing.T) {
 	} {
 		t.Run(string(tc.policy), func(t *testing.T) {
 			t.Parallel()
+			// The deadline counts from here: a parallel subtest may wait
+			// long for its turn on a loaded machine.
+			ctx := ctxT(t, 3*time.Minute)
 			rt := newRuntime(t, &docker.Options{PullPolicy: tc.policy})
 			bad := stack.Service{Name: "ghost", UnitType: "1U1G", Image: tc.image}
 			spec := stackSpec("img", "app", 0, bad)

@@ -87,6 +87,9 @@ func (r *Runtime) Observe(ctx context.Context, deployment string) (*runtime.Depl
 			svc = &runtime.ServiceState{Name: c.svc, Hash: c.hash}
 			services[c.stack+"/"+c.svc] = svc
 		}
+		if d.Config != nil {
+			svc.Image = addImage(svc.Image, d.Config.Image)
+		}
 		in := &inst{svc: c.svc, n: c.n, mode: c.mode, probe: r.lb.probe(c.labels)}
 		in.read(*d, r.networkName(deployment))
 		is := runtime.InstanceState{Name: in.name, ID: in.id, Running: in.running, StartedAt: in.started}
@@ -197,6 +200,18 @@ func (r *Runtime) stoppedStacks(ctx context.Context, dep string) (map[string]boo
 		out[r.lb.get(v.Labels, keyStack)] = true
 	}
 	return out, nil
+}
+
+// addImage adds an instance's image to a service's: instances that run
+// different images are reported as a list, so that none matches a spec.
+func addImage(have, img string) string {
+	if have == "" || img == "" {
+		return have + img
+	}
+	if slices.Contains(strings.Split(have, ", "), img) {
+		return have
+	}
+	return have + ", " + img
 }
 
 func capitalize(s string) string {

@@ -124,6 +124,7 @@ func (r *Runtime) applyService(ctx context.Context, spec *runtime.StackSpec, o *
 	// What exists of the service now.
 	var curMeta *metav1.ObjectMeta
 	var curReplicas int32
+	var curImage string
 	var staleDeployment *appsv1.Deployment
 	var staleStatefulSet *appsv1.StatefulSet
 	for _, d := range cached.deployments {
@@ -132,6 +133,7 @@ func (r *Runtime) applyService(ctx context.Context, spec *runtime.StackSpec, o *
 		}
 		if o.deployment != nil && d.Name == o.names.workload && d.DeletionTimestamp == nil {
 			curMeta, curReplicas = &d.ObjectMeta, ptrValue(d.Spec.Replicas, 1)
+			curImage = templateImage(&d.Spec.Template, name)
 		} else if d.DeletionTimestamp == nil {
 			staleDeployment = d
 		}
@@ -150,16 +152,22 @@ func (r *Runtime) applyService(ctx context.Context, spec *runtime.StackSpec, o *
 				continue
 			}
 			curMeta, curReplicas = &s.ObjectMeta, ptrValue(s.Spec.Replicas, 1)
+			curImage = templateImage(&s.Spec.Template, name)
 		} else if s.DeletionTimestamp == nil {
 			staleStatefulSet = s
 		}
 	}
 
+	// An image set by hand (kubectl set image) keeps the annotations:
+	// the template's image tells.
+	imageEdited := curMeta != nil && curImage != "" && curImage != o.svc.Image.Ref()
 	switch {
 	case curMeta == nil:
 		ev.Type, ev.Message = runtime.EventServiceCreated, instances(int(o.replicas))
 	case curMeta.Annotations[AnnotationConfigHash] != o.hash:
 		ev.Type, ev.Message = runtime.EventServiceReplaced, "configuration changed"
+	case imageEdited:
+		ev.Type, ev.Message = runtime.EventServiceReplaced, fmt.Sprintf("image %s set outside stackwave; back to %s", curImage, o.svc.Image.Ref())
 	case curReplicas != o.replicas:
 		ev.Type, ev.Message = runtime.EventServiceScaled, fmt.Sprintf("%d to %d instances", curReplicas, o.replicas)
 		if curReplicas == 0 {
@@ -170,15 +178,15 @@ func (r *Runtime) applyService(ctx context.Context, spec *runtime.StackSpec, o *
 	}
 
 	if o.configMap != nil {
-		cur := findByName(cached.configMaps, o.names.files)
-		if !upToDate(metaOf(cur), o.hash, o.labels) {
+		// Named by its content and immutable: one that exists is right.
+		if findByName(cached.configMaps, o.names.files) == nil {
 			if _, err := r.cs.CoreV1().ConfigMaps(ns).Apply(ctx, o.configMap, r.applyOptions()); err != nil {
 				return fmt.Errorf("config map %s: %w", o.names.files, err)
 			}
 		}
 	}
 
-	workloadCurrent := curMeta != nil && curReplicas == o.replicas && upToDate(curMeta, o.hash, o.labels) &&
+	workloadCurrent := curMeta != nil && !imageEdited && curReplicas == o.replicas && upToDate(curMeta, o.hash, o.labels) &&
 		maps.Equal(pick(curMeta.Annotations, o.annotations), o.annotations)
 	if !workloadCurrent {
 		if curMeta != nil && curReplicas > o.replicas && o.deployment != nil && curMeta.Annotations[AnnotationConfigHash] == o.hash {
@@ -187,6 +195,12 @@ func (r *Runtime) applyService(ctx context.Context, spec *runtime.StackSpec, o *
 			}
 		}
 		if err := r.applyWorkload(ctx, o, ns); err != nil {
+			return err
+		}
+	}
+	if curMeta != nil && curMeta.Annotations[annStopped] != "" && o.replicas > 0 {
+		// Started again: the mark of Stop goes.
+		if err := r.unmarkStopped(ctx, o, ns); err != nil {
 			return err
 		}
 	}
@@ -230,8 +244,20 @@ func (r *Runtime) applyService(ctx context.Context, spec *runtime.StackSpec, o *
 			stale = append(stale, objectRef{"ingress", ns, in.Name})
 		}
 	}
+	// ConfigMaps of earlier files go once no pod of the service mounts
+	// them (a pod of the old version may still roll out or restart).
+	mounted := map[string]bool{}
+	for _, p := range cached.pods {
+		if p.Labels[LabelService] == name && p.DeletionTimestamp == nil {
+			for _, v := range p.Spec.Volumes {
+				if v.ConfigMap != nil {
+					mounted[v.ConfigMap.Name] = true
+				}
+			}
+		}
+	}
 	for _, cm := range cached.configMaps {
-		if cm.Labels[LabelService] == name && cm.DeletionTimestamp == nil && !(o.configMap != nil && cm.Name == o.names.files) {
+		if cm.Labels[LabelService] == name && cm.DeletionTimestamp == nil && !mounted[cm.Name] && !(o.configMap != nil && cm.Name == o.names.files) {
 			stale = append(stale, objectRef{"configmap", ns, cm.Name})
 		}
 	}
@@ -241,6 +267,22 @@ func (r *Runtime) applyService(ctx context.Context, spec *runtime.StackSpec, o *
 		}
 	}
 	rep.emit(ev)
+	return nil
+}
+
+// unmarkStopped removes the annotation Stop set on a service's workload.
+func (r *Runtime) unmarkStopped(ctx context.Context, o *serviceObjects, ns string) error {
+	patch := []byte(`{"metadata":{"annotations":{"` + annStopped + `":null}}}`)
+	po := metav1.PatchOptions{FieldManager: r.opts.FieldManager}
+	var err error
+	if o.deployment != nil {
+		_, err = r.cs.AppsV1().Deployments(ns).Patch(ctx, o.names.workload, types.MergePatchType, patch, po)
+	} else {
+		_, err = r.cs.AppsV1().StatefulSets(ns).Patch(ctx, o.names.statefulSet, types.MergePatchType, patch, po)
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("workload %s: clear the stopped mark: %w", o.names.workload, err)
+	}
 	return nil
 }
 

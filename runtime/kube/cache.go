@@ -48,6 +48,7 @@ type informerCache struct {
 	closed    bool
 	mu        sync.Mutex
 	waiters   map[string]map[chan struct{}]struct{}
+	watchers  map[*func(deployment string)]struct{} // see Runtime.Watch
 }
 
 // byStack indexes objects by stackKey.
@@ -145,6 +146,13 @@ func (c *informerCache) notify(obj any) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if len(c.watchers) > 0 {
+		if m, err := meta.Accessor(obj); err == nil {
+			for w := range c.watchers {
+				(*w)(m.GetLabels()[LabelDeployment])
+			}
+		}
+	}
 	for ch := range c.waiters[keys[0]] {
 		select {
 		case ch <- struct{}{}:

@@ -41,6 +41,7 @@ func TestConformance(t *testing.T) {
 		InitScript: func(t *testing.T, ref runtime.StackRef, service string, exitCode int) stack.InitScript {
 			return stack.InitScript{ServiceName: service, Command: []string{"/bin/sh", "-c", "exit " + strconv.Itoa(exitCode)}}
 		},
+		Tamper:   tamper(env.Config),
 		Timeout:  time.Minute,
 		Parallel: true,
 		NoLogs:   true,

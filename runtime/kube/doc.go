@@ -37,8 +37,12 @@
 //     limits from the unit type, so pods get the Guaranteed QoS class.
 //     "$(" in envs and the command is escaped, so the kubelet passes values
 //     as written rather than expanding references;
-//   - a ConfigMap "<stack>-<service>-files" of its rendered config files
-//     (StackSpec.Files), each mounted read-only at its path through subPath;
+//   - an immutable ConfigMap "<stack>-<service>-files-<content hash>" of
+//     its rendered config files (StackSpec.Files), each mounted read-only at
+//     its path through subPath; changed files are a new ConfigMap, so a pod
+//     of the old version that restarts mid-rollout keeps its own files, and
+//     one that no pod of the service mounts any more is deleted by a later
+//     Apply;
 //   - for internal_ip and domain access points a ClusterIP Service
 //     "<stack>-<service>", the name other services of the deployment reach
 //     it by (deploy's config templates call it .Services[...].Alias); for

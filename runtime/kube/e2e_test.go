@@ -283,8 +283,7 @@ func TestKodoDoubleEndToEnd(t *testing.T) {
 		if want := "authproxy-in." + name + "." + dep + ".kodo.test"; host != want {
 			t.Errorf("%s domain host %q, want %q", name, host, want)
 		}
-		cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, name+"-authproxy-in-files", metav1.GetOptions{})
-		must(t, err)
+		cm := mountedConfigMap(t, cs, ns, name+"-authproxy-in")
 		if got, want := cm.Data["authproxy_in.qboxauthproxy.conf"], "stack = "+name+"\nmysql = mysql-cluster-mysql-1:3306\n"; got != want {
 			t.Errorf("%s config file %q, want %q", name, got, want)
 		}

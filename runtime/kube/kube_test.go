@@ -150,8 +150,7 @@ func TestReapplySendsNothing(t *testing.T) {
 	if svc.Spec.Type != "LoadBalancer" || len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != 7000 {
 		t.Errorf("public service %+v", svc.Spec)
 	}
-	cm, err := env.Clientset.CoreV1().ConfigMaps(ns).Get(ctx, "full-web-files", metav1.GetOptions{})
-	must(t, err)
+	cm := mountedConfigMap(t, env.Clientset, ns, "full-web")
 	if cm.Data["etc.web.web.conf"] != "listen = 8080\n" || !slices.Equal(cm.BinaryData["etc.web.key.bin"], []byte{0xff, 0x00, 0xfe}) {
 		t.Errorf("config map data %q binary %q", cm.Data, cm.BinaryData)
 	}
@@ -192,6 +191,7 @@ func TestConformanceSharedNamespace(t *testing.T) {
 		InitScript: func(t *testing.T, ref runtime.StackRef, service string, exitCode int) stack.InitScript {
 			return stack.InitScript{ServiceName: service, Command: []string{"/bin/sh", "-c", "exit " + strconv.Itoa(exitCode)}}
 		},
+		Tamper:   tamper(env.Config),
 		Timeout:  time.Minute,
 		Parallel: true,
 		NoLogs:   true,

@@ -40,7 +40,7 @@ func (r *Runtime) stop(ctx context.Context, ref runtime.StackRef) error {
 	if len(deps)+len(sets) == 0 {
 		return fmt.Errorf("stack %w", runtime.ErrNotFound)
 	}
-	patch := []byte(`{"spec":{"replicas":0}}`)
+	patch := []byte(`{"metadata":{"annotations":{"` + annStopped + `":"true"}},"spec":{"replicas":0}}`)
 	po := metav1.PatchOptions{FieldManager: r.opts.FieldManager}
 	for _, d := range deps {
 		got, err := r.cs.AppsV1().Deployments(ns).Patch(ctx, d.GetName(), types.MergePatchType, patch, po)

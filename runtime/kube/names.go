@@ -3,6 +3,7 @@ package kube
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -45,16 +46,19 @@ const (
 const (
 	AnnotationConfigHash = "stackwave.io/config-hash"
 	annInstances         = "stackwave.io/instances"
-	annProduct           = "stackwave.io/product"
-	annProductID         = "stackwave.io/product-id"
-	annVersionID         = "stackwave.io/version-id"
-	annAccessPoints      = "stackwave.io/access-points"
-	annVolumes           = "stackwave.io/volumes"
-	annMountPath         = "stackwave.io/mount-path"
-	annVolumeType        = "stackwave.io/volume-type"
-	annRestartedAt       = "stackwave.io/restarted-at"
-	annStackHash         = "stackwave.io/stack-hash"
-	annDeletionCost      = "controller.kubernetes.io/pod-deletion-cost"
+	// annStopped marks a workload Stop scaled to zero, so that one
+	// scaled to zero by hand is told apart (drift, not a stop).
+	annStopped      = "stackwave.io/stopped"
+	annProduct      = "stackwave.io/product"
+	annProductID    = "stackwave.io/product-id"
+	annVersionID    = "stackwave.io/version-id"
+	annAccessPoints = "stackwave.io/access-points"
+	annVolumes      = "stackwave.io/volumes"
+	annMountPath    = "stackwave.io/mount-path"
+	annVolumeType   = "stackwave.io/volume-type"
+	annRestartedAt  = "stackwave.io/restarted-at"
+	annStackHash    = "stackwave.io/stack-hash"
+	annDeletionCost = "controller.kubernetes.io/pod-deletion-cost"
 )
 
 // Name limits: Services and Jobs must be DNS labels of 63 characters;
@@ -95,7 +99,21 @@ type names struct {
 	service     string // ClusterIP Service, the in-deployment address
 	public      string // LoadBalancer or NodePort Service
 	ingress     string
-	files       string // ConfigMap of config files
+	files       string // ConfigMap of config files; see filesName
+}
+
+// filesName names the immutable ConfigMap of a service's config files
+// after their content: "<base>-files-<10 hex digits of its SHA-256>". A
+// change of a file is a new ConfigMap, so a pod of the old version that
+// restarts mid-rollout keeps its own files.
+func (n names) filesName(files map[string][]byte) string {
+	h := sha256.New()
+	for _, f := range fileKeys(files) {
+		fmt.Fprintf(h, "%d:%s%d:", len(f.path), f.path, len(files[f.path]))
+		h.Write(files[f.path])
+	}
+	sum := hex.EncodeToString(h.Sum(nil))[:10]
+	return fitName(n.base+"-files", 253-11) + "-" + sum
 }
 
 func (r *Runtime) names(deployment, stackName, service string) names {

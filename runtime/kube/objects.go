@@ -144,6 +144,7 @@ func (r *Runtime) buildService(spec *runtime.StackSpec, svc *stack.Service) (*se
 	}
 
 	if files := spec.Files[svc.Name]; len(files) > 0 {
+		o.names.files = o.names.filesName(files)
 		o.configMap = r.filesConfigMap(spec, svc, o, ns, files)
 	}
 	r.accessObjects(spec, svc, o, ns)
@@ -197,7 +198,7 @@ func (r *Runtime) podTemplate(spec *runtime.StackSpec, svc *stack.Service, hash 
 		WithTerminationGracePeriodSeconds(seconds(r.opts.GracePeriod))
 	if files := spec.Files[svc.Name]; len(files) > 0 {
 		ps.WithVolumes(corev1ac.Volume().WithName("stackwave-files").
-			WithConfigMap(corev1ac.ConfigMapVolumeSource().WithName(r.names(spec.Deployment, spec.Stack.Name, svc.Name).files)))
+			WithConfigMap(corev1ac.ConfigMapVolumeSource().WithName(r.names(spec.Deployment, spec.Stack.Name, svc.Name).filesName(files))))
 		for _, f := range fileKeys(files) {
 			c.WithVolumeMounts(corev1ac.VolumeMount().WithName("stackwave-files").WithMountPath(f.path).WithSubPath(f.key).WithReadOnly(true))
 		}
@@ -287,7 +288,7 @@ func fileKeys(files map[string][]byte) []file {
 func (r *Runtime) filesConfigMap(spec *runtime.StackSpec, svc *stack.Service, o *serviceObjects, ns string, files map[string][]byte) *corev1ac.ConfigMapApplyConfiguration {
 	cm := corev1ac.ConfigMap(o.names.files, ns).
 		WithLabels(o.labels).
-		WithAnnotations(map[string]string{AnnotationConfigHash: o.hash})
+		WithImmutable(true)
 	for _, f := range fileKeys(files) {
 		content := files[f.path]
 		if utf8.Valid(content) {

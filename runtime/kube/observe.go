@@ -50,7 +50,7 @@ func (r *Runtime) Observe(ctx context.Context, deployment string) (*runtime.Depl
 	ds := &runtime.DeploymentState{Deployment: deployment, Stacks: []runtime.StackState{}}
 	stacks := map[string]*runtime.StackState{}
 	stopped := map[string]int{} // stack -> stopped services
-	addService := func(m *metav1.ObjectMeta, replicas int32) {
+	addService := func(m *metav1.ObjectMeta, replicas int32, tmpl *corev1.PodTemplateSpec) {
 		if m.DeletionTimestamp != nil || m.Labels[LabelComponent] != ComponentService {
 			return
 		}
@@ -65,18 +65,21 @@ func (r *Runtime) Observe(ctx context.Context, deployment string) (*runtime.Depl
 		if err != nil {
 			desired = int(replicas)
 		}
-		if replicas == 0 && desired > 0 {
+		if replicas == 0 && desired > 0 && m.Annotations[annStopped] == "true" {
 			stopped[name]++
 		}
-		svc := runtime.ServiceState{Name: m.Labels[LabelService], Hash: m.Annotations[AnnotationConfigHash], Desired: desired, Instances: []runtime.InstanceState{}}
+		svc := runtime.ServiceState{
+			Name: m.Labels[LabelService], Hash: m.Annotations[AnnotationConfigHash], Image: templateImage(tmpl, m.Labels[LabelService]),
+			Desired: desired, Instances: []runtime.InstanceState{},
+		}
 		svc.Endpoints = r.endpoints(m, svcs.Items, ings.Items)
 		st.Services = append(st.Services, svc)
 	}
 	for i := range deps.Items {
-		addService(&deps.Items[i].ObjectMeta, ptrValue(deps.Items[i].Spec.Replicas, 1))
+		addService(&deps.Items[i].ObjectMeta, ptrValue(deps.Items[i].Spec.Replicas, 1), &deps.Items[i].Spec.Template)
 	}
 	for i := range sets.Items {
-		addService(&sets.Items[i].ObjectMeta, ptrValue(sets.Items[i].Spec.Replicas, 1))
+		addService(&sets.Items[i].ObjectMeta, ptrValue(sets.Items[i].Spec.Replicas, 1), &sets.Items[i].Spec.Template)
 	}
 	for i := range pods.Items {
 		p := &pods.Items[i]
@@ -100,6 +103,18 @@ func (r *Runtime) Observe(ctx context.Context, deployment string) (*runtime.Depl
 		return cmp.Or(cmp.Compare(a.Tier, b.Tier), strings.Compare(a.Name, b.Name))
 	})
 	return ds, nil
+}
+
+// templateImage returns the image of the service's container in a
+// workload's pod template: what its pods run, kubectl set image
+// included.
+func templateImage(t *corev1.PodTemplateSpec, service string) string {
+	for i := range t.Spec.Containers {
+		if t.Spec.Containers[i].Name == service {
+			return t.Spec.Containers[i].Image
+		}
+	}
+	return ""
 }
 
 // instance reports one pod.

@@ -28,8 +28,12 @@
 // runtime on the same back-end sees what another created; progress
 // events; isolation of deployments; init scripts; stop, start and
 // restart (for runtimes that implement runtime.Lifecycle); cancellation;
-// and that failures map onto runtime's sentinels through
-// runtime.MapError.
+// that failures map onto runtime's sentinels through runtime.MapError;
+// and drift: that what Observe reports, judged by runtime.Compare, shows a
+// service missing, stopped, running another image, scaled or applied
+// with another configuration, and extra services, the same way on every
+// runtime, and that Apply of the spec repairs each (with Harness.Tamper
+// making the changes by hand).
 //
 // The suite removes every stack it created, deleting data, when each test
 // ends.
@@ -92,6 +96,55 @@ type Harness struct {
 	// NoLogs says the back-end cannot report the last log lines of a
 	// failed service, so the suite does not check them.
 	NoLogs bool
+
+	// Tamper changes a service of a stack behind the runtime's back,
+	// through the back-end's own API, as someone with access to the
+	// engine would (docker rm -f, docker stop, kubectl set image,
+	// kubectl scale), and reports whether the back-end has such a
+	// change at all (Kubernetes has no stopped pods). It returns once
+	// the back-end shows the change (the pods beyond a scale are gone).
+	// For ChangeImage it picks another image that can run. The drift tests that need a
+	// hand-made change are skipped, saying why, when it is nil or
+	// reports false; every other drift test runs on every runtime.
+	Tamper func(t *testing.T, ref runtime.StackRef, service string, c Change) bool
+}
+
+// Change is a change Harness.Tamper makes behind the runtime's back.
+type Change struct {
+	Kind ChangeKind
+	// Instances is the instance count of ChangeScale.
+	Instances int
+}
+
+// ChangeKind is the kind of a Change.
+type ChangeKind int
+
+// Change kinds.
+const (
+	// ChangeRemove deletes every instance (and object) of the service.
+	ChangeRemove ChangeKind = iota + 1
+	// ChangeStop stops every instance of the service, not through
+	// runtime.Lifecycle.
+	ChangeStop
+	// ChangeImage makes the service run another image, its labels or
+	// annotations (and so its configuration hash) unchanged.
+	ChangeImage
+	// ChangeScale sets the service's number of instances.
+	ChangeScale
+)
+
+func (k ChangeKind) String() string {
+	switch k {
+	case ChangeRemove:
+		return "remove"
+	case ChangeStop:
+		return "stop"
+	case ChangeImage:
+		return "image"
+	case ChangeScale:
+		return "scale"
+	}
+	return fmt.Sprintf("ChangeKind(%d)", int(k))
 }
 
 // Behavior is how a service of the suite behaves once started.
@@ -151,6 +204,14 @@ var tests = []struct {
 	{"InitScripts", testInitScripts},
 	{"Lifecycle", testLifecycle},
 	{"Cancel", testCancel},
+	{"DriftInSync", testDriftInSync},
+	{"DriftFromSpec", testDriftFromSpec},
+	{"DriftRemovedStack", testDriftRemovedStack},
+	{"DriftStoppedOnPurpose", testDriftStoppedOnPurpose},
+	{"DriftByHand/remove", func(e *env) { testDriftByHand(e, ChangeRemove, runtime.DriftMissing) }},
+	{"DriftByHand/stop", func(e *env) { testDriftByHand(e, ChangeStop, runtime.DriftStopped) }},
+	{"DriftByHand/image", func(e *env) { testDriftByHand(e, ChangeImage, runtime.DriftImage) }},
+	{"DriftByHand/scale", func(e *env) { testDriftByHand(e, ChangeScale, runtime.DriftReplicas) }},
 }
 
 // env is one test's runtime and deployment, with helpers that fail the

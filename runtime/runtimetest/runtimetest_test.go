@@ -51,9 +51,25 @@ func simHarness(newRuntime func(rt *sim.Runtime) runtime.Runtime) *runtimetest.H
 			}
 			return stack.InitScript{ServiceName: service, Command: []string{"setup"}}
 		},
+		Tamper: func(_ *testing.T, ref runtime.StackRef, service string, c runtimetest.Change) bool {
+			return rt.Tamper(ref.Deployment, ref.Stack, service, simChange(c, service))
+		},
 		Timeout:  2 * time.Second,
 		Parallel: true,
 	}
+}
+
+// simChange is the simulated runtime's form of a hand-made change.
+func simChange(c runtimetest.Change, service string) sim.Change {
+	switch c.Kind {
+	case runtimetest.ChangeRemove:
+		return sim.Change{Kind: sim.RemoveChange}
+	case runtimetest.ChangeStop:
+		return sim.Change{Kind: sim.StopChange}
+	case runtimetest.ChangeImage:
+		return sim.Change{Kind: sim.ImageChange, Image: stack.Image{Name: "example/" + service, Tag: "by-hand"}}
+	}
+	return sim.Change{Kind: sim.ScaleChange, Instances: c.Instances}
 }
 
 // A mutant is the simulated runtime with one bug, and the tests of the
@@ -63,7 +79,8 @@ type mutant struct {
 	bug string
 
 	mu       sync.Mutex
-	reporter runtime.Reporter // of the last Apply, for "late-events"
+	reporter runtime.Reporter  // of the last Apply, for "late-events"
+	applied  map[string]string // stack hash last applied, for "keeps-drift"
 }
 
 var mutants = map[string][]string{
@@ -74,6 +91,8 @@ var mutants = map[string][]string{
 	"unsorted":           {"ObserveOrder"},
 	"scale-replaces":     {"Scale"},
 	"forgets":            {"NewRuntimeObserves"},
+	"hides-image":        {"DriftInSync", "DriftByHand/image"},
+	"keeps-drift":        {"DriftByHand/remove", "DriftByHand/stop", "DriftByHand/image", "DriftByHand/scale"},
 }
 
 func (m *mutant) Apply(ctx context.Context, spec *runtime.StackSpec, report runtime.Reporter) error {
@@ -86,6 +105,20 @@ func (m *mutant) Apply(ctx context.Context, spec *runtime.StackSpec, report runt
 		m.mu.Lock()
 		m.reporter = report
 		m.mu.Unlock()
+	case "keeps-drift":
+		// Applies only what the spec changed since the last Apply, as a
+		// runtime that trusts its own memory would.
+		m.mu.Lock()
+		if m.applied == nil {
+			m.applied = map[string]string{}
+		}
+		key, hash := spec.Ref().String(), runtime.StackHash(spec)
+		same := m.applied[key] == hash
+		m.applied[key] = hash
+		m.mu.Unlock()
+		if same {
+			return nil
+		}
 	case "scale-replaces":
 		if ds, err := m.Runtime.Observe(ctx, spec.Deployment); err == nil && ds.Stack(spec.Stack.Name) != nil {
 			for _, svc := range ds.Stack(spec.Stack.Name).Services {
@@ -127,6 +160,13 @@ func (m *mutant) Observe(ctx context.Context, deployment string) (*runtime.Deplo
 	ds, err := m.Runtime.Observe(ctx, deployment)
 	if m.bug == "unsorted" && err == nil {
 		slices.Reverse(ds.Stacks)
+	}
+	if m.bug == "hides-image" && err == nil {
+		for i := range ds.Stacks {
+			for k := range ds.Stacks[i].Services {
+				ds.Stacks[i].Services[k].Image = ""
+			}
+		}
 	}
 	return ds, err
 }

@@ -55,6 +55,7 @@ var (
 	_ runtime.Runtime      = (*Runtime)(nil)
 	_ runtime.Lifecycle    = (*Runtime)(nil)
 	_ runtime.VolumeLister = (*Runtime)(nil)
+	_ runtime.Watcher      = (*Runtime)(nil)
 )
 
 // Options tune a Runtime. The zero value, like a nil *Options, means no
@@ -85,6 +86,10 @@ type Runtime struct {
 	calls   [][]Call // in chunks of callChunk
 	ncalls  int
 	callGen int
+
+	watchMu  sync.Mutex
+	watchers map[int]func(string)
+	watchN   int
 
 	ids   atomic.Uint64
 	ports atomic.Uint32
@@ -187,7 +192,9 @@ func (r *Runtime) Apply(ctx context.Context, spec *runtime.StackSpec, report run
 		switch {
 		case cur == nil:
 			w.act = create
-		case cur.hash != w.hash:
+		case cur.hash != w.hash || cur.image != w.svc.Image:
+			// An image changed by hand (Tamper) is replaced like a
+			// changed configuration, as the real back-ends do.
 			w.act = replace
 		case cur.desired != w.svc.Replicas():
 			w.act = scale
@@ -1012,6 +1019,47 @@ func (r *Runtime) lifecycle(ctx context.Context, op string, spec *runtime.StackS
 	return r.run(ctx, op, d, spec, ws, nil, nil, now)
 }
 
+// Watch calls notify with the deployment's name whenever Crash or Tamper
+// changes it behind the runtime's back, until ctx is done.
+func (r *Runtime) Watch(ctx context.Context, notify func(deployment string)) error {
+	ch := make(chan string, 64)
+	r.watchMu.Lock()
+	if r.watchers == nil {
+		r.watchers = map[int]func(string){}
+	}
+	id := r.watchN
+	r.watchN++
+	r.watchers[id] = func(dep string) {
+		select {
+		case ch <- dep:
+		default: // a full queue already holds a notification to read
+		}
+	}
+	r.watchMu.Unlock()
+	defer func() {
+		r.watchMu.Lock()
+		delete(r.watchers, id)
+		r.watchMu.Unlock()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case dep := <-ch:
+			notify(dep)
+		}
+	}
+}
+
+// changed tells the watchers that a deployment changed.
+func (r *Runtime) changed(deployment string) {
+	r.watchMu.Lock()
+	defer r.watchMu.Unlock()
+	for _, w := range r.watchers {
+		w(deployment)
+	}
+}
+
 // Crash makes every running instance of a service exit now with
 // exitCode, as if it had crashed; an empty service crashes every service
 // of the stack. A Wait on the stack fails at once.
@@ -1038,6 +1086,7 @@ func (r *Runtime) Crash(deployment, stack, service string, exitCode int) {
 		}
 	}
 	st.notify()
+	r.changed(deployment)
 }
 
 func (r *Runtime) deployment(name string, create bool) *deployment {

@@ -47,6 +47,18 @@ func TestConformance(t *testing.T) {
 			}
 			return stack.InitScript{ServiceName: service, Command: []string{"setup"}}
 		},
+		Tamper: func(_ *testing.T, ref runtime.StackRef, service string, c runtimetest.Change) bool {
+			ch := sim.Change{Kind: sim.ScaleChange, Instances: c.Instances}
+			switch c.Kind {
+			case runtimetest.ChangeRemove:
+				ch = sim.Change{Kind: sim.RemoveChange}
+			case runtimetest.ChangeStop:
+				ch = sim.Change{Kind: sim.StopChange}
+			case runtimetest.ChangeImage:
+				ch = sim.Change{Kind: sim.ImageChange, Image: stack.Image{Name: "example/" + service, Tag: "by-hand"}}
+			}
+			return rt.Tamper(ref.Deployment, ref.Stack, service, ch)
+		},
 		Timeout:  5 * time.Second,
 		Parallel: true,
 	})

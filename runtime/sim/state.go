@@ -189,6 +189,7 @@ func (s *service) state(now time.Time, ref runtime.StackRef, baseDomain string) 
 	out := runtime.ServiceState{
 		Name:      s.name,
 		Hash:      s.hash,
+		Image:     s.image.Ref(),
 		Desired:   s.desired,
 		Instances: make([]runtime.InstanceState, len(s.instances)),
 	}

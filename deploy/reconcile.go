@@ -1,0 +1,390 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/stackwave/stackwave/runtime"
+	"github.com/stackwave/stackwave/store"
+)
+
+// reconcileParam is the deployment parameter that pauses reconciliation
+// ("true"); see Executor.SetReconcilePaused.
+const reconcileParam = "reconcile/paused"
+
+// Defaults of ReconcilerOptions.
+const (
+	DefaultReconcileInterval = 30 * time.Second
+	DefaultMinBackoff        = time.Second
+	DefaultMaxBackoff        = 5 * time.Minute
+)
+
+// ReconcilerOptions configure a Reconciler. The zero value means the
+// defaults.
+type ReconcilerOptions struct {
+	// Interval is the time between passes over every deployment.
+	// Default 30s.
+	Interval time.Duration
+	// MinBackoff and MaxBackoff bound the wait before a deployment whose
+	// repair failed is tried again; the wait doubles with each failure.
+	// Defaults 1s and 5m.
+	MinBackoff, MaxBackoff time.Duration
+	// OnError, when set, receives the errors of passes and repairs.
+	OnError func(deployment string, err error)
+}
+
+// Reconciler keeps deployments as their records say: level-triggered, it
+// looks at every deployment each Interval (and at once at a deployment
+// the runtime reports changed, for runtimes that implement
+// runtime.Watcher) and repairs what drifted (see ChangeSet): it re-creates
+// what is missing, restarts what is stopped, re-applies what was edited,
+// removes what is left over, in tier order, waiting for readiness, as an
+// update of the deployment to its own version, under its lease, with
+// events for every repair.
+//
+// Only deployments recorded Available are reconciled (and those whose
+// last repair failed, which are in status Error until one succeeds): one
+// under an operation (UnderChange) is left to it, and one whose own
+// operation failed (Error, Tainted) waits for its owner's decision. Deployments paused
+// with Executor.SetReconcilePaused are left alone. A deployment whose
+// repair fails is tried again after a backoff that doubles, per
+// deployment. When nothing drifted, a pass reads the store and observes
+// the runtime, and writes nothing and changes nothing.
+//
+// A Reconciler is safe for concurrent use.
+type Reconciler struct {
+	ex   *Executor
+	opts ReconcilerOptions
+
+	trigger chan string
+
+	mu      sync.Mutex
+	backoff map[string]*backoff
+	specs   map[string]*desiredSpecs // by deployment, for its record revision
+}
+
+type backoff struct {
+	wait time.Duration
+	next time.Time
+}
+
+// desiredSpecs are the runtime specs of a deployment's recorded version,
+// kept while its record does not change.
+type desiredSpecs struct {
+	revision int64
+	targets  []*target
+}
+
+// NewReconciler returns a reconciler of ex's deployments.
+func NewReconciler(ex *Executor, opts *ReconcilerOptions) *Reconciler {
+	r := &Reconciler{ex: ex, trigger: make(chan string, 256), backoff: map[string]*backoff{}, specs: map[string]*desiredSpecs{}}
+	if opts != nil {
+		r.opts = *opts
+	}
+	if r.opts.Interval <= 0 {
+		r.opts.Interval = DefaultReconcileInterval
+	}
+	if r.opts.MinBackoff <= 0 {
+		r.opts.MinBackoff = DefaultMinBackoff
+	}
+	if r.opts.MaxBackoff < r.opts.MinBackoff {
+		r.opts.MaxBackoff = max(DefaultMaxBackoff, r.opts.MinBackoff)
+	}
+	return r
+}
+
+// Trigger asks Run to look at a deployment now ("" for all of them).
+// It never blocks; triggers beyond what Run has yet to read are merged
+// into a full pass.
+func (r *Reconciler) Trigger(deployment string) {
+	select {
+	case r.trigger <- deployment:
+	default:
+		select {
+		case r.trigger <- "":
+		default:
+		}
+	}
+}
+
+// Run reconciles until ctx is done: a pass at once, then one every
+// Interval, and a look at each deployment Trigger (or the runtime's
+// watch) names. It returns ctx's error.
+func (r *Reconciler) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	if w, ok := r.ex.rt.(runtime.Watcher); ok {
+		wg.Go(func() { _ = w.Watch(ctx, r.Trigger) })
+	}
+	tick := time.NewTicker(r.opts.Interval)
+	defer tick.Stop()
+	for {
+		if _, err := r.Pass(ctx); err != nil && ctx.Err() == nil {
+			r.report("", err)
+		}
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-tick.C:
+				break wait
+			case name := <-r.trigger:
+				if name == "" {
+					break wait
+				}
+				if _, err := r.Reconcile(ctx, name); err != nil && ctx.Err() == nil {
+					r.report(name, err)
+				}
+			}
+		}
+	}
+}
+
+func (r *Reconciler) report(name string, err error) {
+	if r.opts.OnError != nil {
+		r.opts.OnError(name, err)
+	}
+}
+
+// PassResult counts what one pass did.
+type PassResult struct {
+	// Checked deployments were compared with their runtime.
+	Checked int
+	// Skipped deployments were not looked at: not Available, paused,
+	// under an operation, or waiting out a backoff.
+	Skipped int
+	// Repaired deployments drifted and were repaired; Failed ones
+	// drifted and their repair failed (they back off).
+	Repaired, Failed int
+}
+
+// Pass looks at every deployment once and repairs those that drifted, one
+// after the other. Errors of single deployments go to OnError and count
+// as Failed; the error is the store's, when it cannot list deployments.
+func (r *Reconciler) Pass(ctx context.Context) (PassResult, error) {
+	var res PassResult
+	deps, err := r.ex.st.ListDeployments(ctx, store.DeploymentQuery{})
+	if err != nil {
+		return res, fmt.Errorf("reconcile: %w", err)
+	}
+	names := make(map[string]bool, len(deps))
+	for _, d := range deps {
+		names[d.Name] = true
+		out, err := r.reconcile(ctx, d)
+		switch out {
+		case reconcileChecked:
+			res.Checked++
+		case reconcileRepaired:
+			res.Checked++
+			res.Repaired++
+		case reconcileFailed:
+			res.Checked++
+			res.Failed++
+		default:
+			res.Skipped++
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return res, ctx.Err()
+			}
+			r.report(d.Name, err)
+		}
+	}
+	r.mu.Lock()
+	for name := range r.specs {
+		if !names[name] {
+			delete(r.specs, name)
+		}
+	}
+	r.mu.Unlock()
+	return res, nil
+}
+
+// Reconcile looks at one deployment and repairs it if it drifted. It
+// reports whether it repaired it.
+func (r *Reconciler) Reconcile(ctx context.Context, name string) (bool, error) {
+	d, err := r.ex.st.GetDeployment(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reconcile %s: %w", name, err)
+	}
+	out, err := r.reconcile(ctx, d)
+	return out == reconcileRepaired, err
+}
+
+type reconcileOutcome int
+
+const (
+	reconcileSkipped reconcileOutcome = iota
+	reconcileChecked
+	reconcileRepaired
+	reconcileFailed
+)
+
+func (r *Reconciler) reconcile(ctx context.Context, d *store.Deployment) (reconcileOutcome, error) {
+	if !reconcilable(d) || d.Parameters[reconcileParam] == "true" || r.ex.isClaimed(d.Name) {
+		return reconcileSkipped, nil
+	}
+	now := time.Now()
+	r.mu.Lock()
+	b := r.backoff[d.Name]
+	wait := b != nil && now.Before(b.next)
+	r.mu.Unlock()
+	if wait {
+		return reconcileSkipped, nil
+	}
+	specs, err := r.desired(ctx, d)
+	if err != nil {
+		return reconcileChecked, err
+	}
+	obs, err := r.ex.observe(ctx, d.Name)
+	if err != nil {
+		return reconcileChecked, fmt.Errorf("reconcile %s: %w", d.Name, err)
+	}
+	why := drifted(d, specs, obs)
+	if why == "" {
+		return reconcileChecked, nil
+	}
+	_, err = r.ex.Run(ctx, store.OpUpdate, Request{Deployment: d.Name, VersionID: d.VersionID})
+	if errors.Is(err, ErrBusy) || errors.Is(err, ErrInterrupted) {
+		// Someone else is on it.
+		return reconcileSkipped, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		b := r.backoff[d.Name]
+		if b == nil {
+			b = &backoff{wait: r.opts.MinBackoff}
+			r.backoff[d.Name] = b
+		} else {
+			b.wait = min(2*b.wait, r.opts.MaxBackoff)
+		}
+		b.next = time.Now().Add(b.wait)
+		return reconcileFailed, fmt.Errorf("reconcile %s (%s): %w", d.Name, why, err)
+	}
+	delete(r.backoff, d.Name)
+	return reconcileRepaired, nil
+}
+
+// reconcilable reports whether a deployment is the reconciler's to
+// repair: it is Available, or in status Error after a repair (an update
+// to its own version) failed.
+func reconcilable(d *store.Deployment) bool {
+	if d.Status == store.StatusAvailable {
+		return true
+	}
+	last := d.LastOperation()
+	return d.Status == store.StatusError && last != nil && last.Type == store.OpUpdate && last.FromVersionID == last.ToVersionID
+}
+
+// desired returns the runtime specs of a deployment's recorded version,
+// rendered once per record revision.
+func (r *Reconciler) desired(ctx context.Context, d *store.Deployment) ([]*target, error) {
+	r.mu.Lock()
+	ds := r.specs[d.Name]
+	r.mu.Unlock()
+	if ds != nil && ds.revision == d.Revision {
+		return ds.targets, nil
+	}
+	v, err := r.ex.st.GetVersion(ctx, d.VersionID)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile %s: version %s: %w", d.Name, d.VersionID, err)
+	}
+	deps := withScale(v.StackDeps, d.Parameters)
+	vars, templates := splitParams(d.Parameters)
+	productName := r.ex.productName(ctx, d.ProductID)
+	fs, err := renderFiles(d.Name, productName, deps, templates, vars, r.ex.host(d.Name))
+	if err != nil {
+		return nil, fmt.Errorf("reconcile %s: %w", d.Name, err)
+	}
+	specs := r.ex.stackSpecs(d.Name, productName, deps, fs, v)
+	targets := make([]*target, len(specs))
+	for i, s := range specs {
+		targets[i] = newTarget(s)
+	}
+	r.mu.Lock()
+	r.specs[d.Name] = &desiredSpecs{revision: d.Revision, targets: targets}
+	r.mu.Unlock()
+	return targets, nil
+}
+
+// drifted says why the runtime or record differs from a deployment's
+// specs, or "" when they agree.
+func drifted(d *store.Deployment, targets []*target, obs *runtime.DeploymentState) string {
+	for _, t := range targets {
+		name := t.spec.Stack.Name
+		rs, os := d.Stack(name), obs.Stack(name)
+		if rs != nil && rs.State == StateReady && rs.ConfigHash == t.stackHash && runtime.InSyncHashed(t.spec, t.svcHashes, os) {
+			continue // the common case, without allocating
+		}
+		if sd := compareStack(t, rs, true, os, true); sd.repair != "" {
+			return name + ": " + sd.repair
+		}
+	}
+	for _, os := range obs.Stacks {
+		found := false
+		for _, t := range targets {
+			if t.spec.Stack.Name == os.Name {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return os.Name + ": left over"
+		}
+	}
+	return ""
+}
+
+// SetReconcilePaused pauses (or resumes) the reconciliation of one
+// deployment: a Reconciler leaves a paused deployment alone, whatever
+// drifts. The setting is kept in the deployment's record and survives
+// operations. It fails with ErrBusy while an operation holds the
+// deployment.
+func (e *Executor) SetReconcilePaused(ctx context.Context, name string, paused bool) error {
+	if !e.claim(name) {
+		return fmt.Errorf("pause %s: %w: this executor is running an operation on it", name, ErrBusy)
+	}
+	defer e.unclaim(name)
+	if _, err := e.st.AcquireLease(ctx, name, e.opts.Owner, e.opts.LeaseTTL); err != nil {
+		if errors.Is(err, store.ErrLeaseHeld) {
+			return fmt.Errorf("pause %s: %w: %w", name, ErrBusy, err)
+		}
+		return fmt.Errorf("pause %s: lease: %w", name, err)
+	}
+	defer func() { _ = e.st.ReleaseLease(context.WithoutCancel(ctx), name, e.opts.Owner) }()
+	d, err := e.st.GetDeployment(ctx, name)
+	if err != nil {
+		return fmt.Errorf("pause %s: %w", name, err)
+	}
+	if (d.Parameters[reconcileParam] == "true") == paused {
+		return nil
+	}
+	if d.Parameters == nil {
+		d.Parameters = map[string]string{}
+	}
+	if paused {
+		d.Parameters[reconcileParam] = "true"
+	} else {
+		delete(d.Parameters, reconcileParam)
+	}
+	if _, err := e.st.UpdateDeployment(ctx, d); err != nil {
+		return fmt.Errorf("pause %s: %w", name, err)
+	}
+	return nil
+}
+
+// ReconcilePaused reports whether a deployment's reconciliation is
+// paused.
+func ReconcilePaused(d *store.Deployment) bool { return d.Parameters[reconcileParam] == "true" }
