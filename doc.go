@@ -30,9 +30,12 @@
 //     access_point.backend_ports[0]); validate.Limits bound what a server
 //     accepts.
 //   - [github.com/stackwave/stackwave/store]: where products, versions,
-//     templates, deployment records, event logs and leases live; drivers
-//     store/memory, store/sqlite (embedded default) and store/postgres, all
-//     passing store/storetest.
+//     templates, deployment records, event logs and leases live. The
+//     portable [*store.Store] keeps the rules, registers a product with its
+//     first version in one write, pushes event appends to subscribers and
+//     seals secrets at rest, over a small [store.Driver]: store/memory,
+//     store/sqlite (embedded default) and store/postgres (several
+//     replicas), all passing store/storetest.
 //   - [github.com/stackwave/stackwave/runtime]: the back-end interface;
 //     runtime/docker, runtime/kube and the simulated runtime/sim, all passing
 //     runtime/runtimetest.
@@ -65,9 +68,8 @@
 //	rt := sim.New(nil)                       // or docker.NewFromEnv, kube.New
 //	ex := deploy.New(rt, st, &deploy.Options{OnEvent: func(e deploy.Event) { log.Print(e) }})
 //	defer ex.Close()
-//	p, _ := st.CreateProduct(ctx, &product.Product{Name: doc.Name, ProviderName: "me"})
-//	v, _ := st.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", Active: true, StackDeps: doc.StackDeps})
-//	res, err := ex.Launch(ctx, deploy.Request{Deployment: "kodo", VersionID: v.ID, Policy: deploy.Rollback})
+//	reg, _ := st.Register(ctx, doc, nil)     // product + first version, in one write
+//	res, err := ex.Launch(ctx, deploy.Request{Deployment: "kodo", VersionID: reg.Version.ID, Policy: deploy.Rollback})
 //
 // # Errors
 //
@@ -81,7 +83,7 @@
 //     a decoded document that breaks the rules or, when Options.Limits is
 //     set, exceeds a limit (type TooMany, naming the limit).
 //   - store.ErrNotFound, ErrAlreadyExists, ErrConflict (stale revision),
-//     ErrInUse, ErrLeaseHeld, ErrInvalid.
+//     ErrInUse, ErrLeaseHeld, ErrClosed, ErrInvalid.
 //   - runtime.ErrFailed, ErrNotReady, ErrImage, ErrUnavailable...; a
 //     *runtime.ServiceError carries the exit code and last log lines.
 //   - deploy.ErrBusy, ErrInterrupted, ErrVersionInactive (a launch or

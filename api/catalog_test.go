@@ -393,7 +393,7 @@ func TestCatalogRefusals(t *testing.T) {
 // not sent.
 func TestCatalogInternalError(t *testing.T) {
 	fs, _ := newFailing()
-	cs := newCatalogServer(t, &harnessOptions{store: fs}, nil)
+	cs := newCatalogServer(t, &harnessOptions{store: fs.st}, nil)
 	c := cs.client(t, ciKey, ciSecret, false)
 	tpl := cs.createTemplate(t, c)
 	fs.createProduct = errors.New("disk on fire at /var/lib/stackwave")

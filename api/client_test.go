@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/stackwave/stackwave/api"
@@ -31,7 +32,13 @@ func TestClient(t *testing.T) {
 		t.Fatalf("%+v %v", list, err)
 	}
 
-	_, err = c.CreateProduct(ctx, []byte(smallDoc("web")))
+	// The same document again answers the same records.
+	again, err := c.CreateProduct(ctx, []byte(smallDoc("web")))
+	if err != nil || again.ProductID != created.ProductID || again.VersionID != created.VersionID {
+		t.Fatalf("the same document again: %+v %v", again, err)
+	}
+	// Another one under the name is a duplicate.
+	_, err = c.CreateProduct(ctx, []byte(strings.Replace(smallDoc("web"), "1.27", "1.28", 1)))
 	var e *api.Error
 	if !errors.As(err, &e) || e.Status != 400 || e.Code != "400" || e.Message != api.MsgInvalidProduct ||
 		len(e.Details) != 1 || e.RequestID == "" || !api.IsStatus(err, 400) {

@@ -12,6 +12,7 @@ import (
 	"github.com/stackwave/stackwave/api"
 	"github.com/stackwave/stackwave/runtime/sim"
 	"github.com/stackwave/stackwave/store"
+	"github.com/stackwave/stackwave/store/memory"
 )
 
 const webV2 = `{"version_name": "v2", "stack_deps": [[{"stack_name": "web", "services": [
@@ -192,23 +193,24 @@ func TestDeploymentErrors(t *testing.T) {
 }
 
 // cancelingStore cancels the request's context (as a client that goes
-// away does) when the executor takes the deployment's lease.
+// away does) when the executor takes the deployment's lease (an urgent
+// write).
 type cancelingStore struct {
-	store.Store
+	store.Driver
 	cancel context.CancelFunc
 }
 
-func (s *cancelingStore) AcquireLease(ctx context.Context, deployment, owner string, ttl time.Duration) (*store.Lease, error) {
-	if s.cancel != nil {
+func (s *cancelingStore) Update(ctx context.Context, opts *store.TxOptions, fn func(store.Tx) error) error {
+	if opts != nil && opts.Urgent && s.cancel != nil {
 		s.cancel()
 	}
-	return s.Store.AcquireLease(ctx, deployment, owner, ttl)
+	return s.Driver.Update(ctx, opts, fn)
 }
 
 func TestLaunchSurvivesTheClient(t *testing.T) {
 	t.Run("gone during the request", func(t *testing.T) {
-		cs := &cancelingStore{Store: newMemoryStore()}
-		h := newHarness(t, &harnessOptions{store: cs, sim: &sim.Options{ApplyLatency: 50 * time.Millisecond}})
+		cs := &cancelingStore{Driver: memory.NewDriver()}
+		h := newHarness(t, &harnessOptions{store: store.New(cs, nil), sim: &sim.Options{ApplyLatency: 50 * time.Millisecond}})
 		_, vid := h.create(smallDoc("web"))
 		ctx, cancel := context.WithCancel(context.Background())
 		cs.cancel = cancel

@@ -1,5 +1,5 @@
 // Package api is the control-plane HTTP API of stackwave: a net/http
-// Handler over a store.Store and a deploy.Executor that catalogues
+// Handler over a *store.Store and a deploy.Executor that catalogues
 // products and deploys them, compatible with what clients of the seed API
 // already send.
 //
@@ -66,7 +66,10 @@
 // the first version's version_name, version_description, guidance and
 // active) and answers {"product_id", "product_version_id"}. The provider
 // defaults to the caller's name, the version name to [DefaultVersionName],
-// active to true. GET /api/products pages with page_number and page_size
+// active to true. The product and its version are written at once
+// (*store.Store.Register): sending the same document again answers the same
+// IDs, and a different document under a taken name is a 400 duplicate.
+// GET /api/products pages with page_number and page_size
 // (1 to 100, default 10), filters by product_name (exact) and q (a
 // case-insensitive substring of the name, provider or description), and
 // sorts oldest first unless newest=true.

@@ -14,15 +14,11 @@ import (
 )
 
 // eventBatch bounds the events read from the store at once.
-const eventBatch = 500
+const eventBatch = 2000
 
 // heartbeatInterval spaces the comments that keep an idle stream open
 // through proxies.
 const heartbeatInterval = 15 * time.Second
-
-// recheckPolls is how many empty polls pass between reads of the
-// deployment record.
-const recheckPolls = 5
 
 // retryMillis tells EventSource clients how soon to reconnect.
 const retryMillis = 2000
@@ -36,6 +32,10 @@ const retryMillis = 2000
 // A stream of an operation that has ended replays its events and ends. A
 // client that reconnects (with Last-Event-ID) after having seen the end
 // gets 204 No Content, which tells EventSource to stop reconnecting.
+//
+// Nothing polls: the stream subscribes to the deployment
+// (*store.Store.SubscribeEvents), and appends and record changes wake it
+// at once, also when another replica runs the operation (PostgreSQL).
 func (s *Server) streamEvents(c *call) error {
 	name, err := c.deploymentName()
 	if err != nil {
@@ -76,7 +76,13 @@ func (s *Server) streamEvents(c *call) error {
 	} else {
 		op = d.Operation(opID)
 	}
-	evs, err := s.events(c, name, opID, after)
+	// Subscribed before the first read, the stream misses no append.
+	sub, err := s.st.SubscribeEvents(ctx, name, store.EventQuery{OperationID: opID, AfterSeq: after, Limit: eventBatch})
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	evs, err := s.events(c, sub, name)
 	if err != nil {
 		return err
 	}
@@ -103,27 +109,23 @@ func (s *Server) streamEvents(c *call) error {
 	c.w.WriteHeader(http.StatusOK)
 	fmt.Fprintf(c.w, "retry: %d\n\n", retryMillis)
 
-	poll := time.NewTicker(s.opts.EventPollInterval)
-	defer poll.Stop()
-	lastWrite := time.Now()
-	// empty counts polls that found no event; every recheckPolls of
-	// them the record is read. quiet counts the reads that found the
-	// operation ended with no event since: the executor writes the last
-	// events and the record separately, so only a second such read ends
-	// the stream.
-	quiet, empty := 0, 0
+	heartbeat := time.NewTimer(heartbeatInterval)
+	defer heartbeat.Stop()
+	// ended is set once the record shows the operation ended: the
+	// executor appends an operation's events before it writes its final
+	// record, so one more read then finds every event there is.
+	ended := false
 	for {
 		for _, e := range evs {
 			if err := writeEvent(c.w, name, e); err != nil {
 				return err
 			}
-			after = e.Seq
-			lastWrite = time.Now()
+			heartbeat.Reset(heartbeatInterval)
 			if e.OperationID == opID && (e.Type == string(deploy.EventOperationDone) || e.Type == string(deploy.EventOperationFailed)) {
 				if err := rc.Flush(); err != nil {
 					return err
 				}
-				s.awaitOutcome(c, name, opID)
+				s.awaitOutcome(c, sub, name, opID)
 				return nil
 			}
 		}
@@ -131,13 +133,12 @@ func (s *Server) streamEvents(c *call) error {
 			return err
 		}
 		if len(evs) == eventBatch {
-			evs, err = s.events(c, name, opID, after)
-			if err != nil {
+			if evs, err = s.events(c, sub, name); err != nil {
 				return err
 			}
 			continue
 		}
-		if !running {
+		if !running || ended {
 			return nil
 		}
 		select {
@@ -145,27 +146,26 @@ func (s *Server) streamEvents(c *call) error {
 			return nil
 		case <-s.closing:
 			return nil
-		case <-poll.C:
-		}
-		if time.Since(lastWrite) >= heartbeatInterval {
+		case <-heartbeat.C:
 			if _, err := fmt.Fprint(c.w, ": keep-alive\n\n"); err != nil {
 				return err
 			}
-			lastWrite = time.Now()
+			heartbeat.Reset(heartbeatInterval)
+			evs = nil
+			continue
+		case _, ok := <-sub.Changed():
+			if !ok {
+				return nil // the store closed
+			}
 		}
-		if evs, err = s.events(c, name, opID, after); err != nil {
+		if evs, err = s.events(c, sub, name); err != nil {
 			return err
 		}
 		if len(evs) > 0 {
-			quiet = 0
 			continue
 		}
-		// Nothing new. Now and then, ask the record whether the
-		// operation ended without its last event reaching the log, or
-		// the record went away.
-		if empty++; empty%recheckPolls != 0 {
-			continue
-		}
+		// A change without an event: did the operation end without its
+		// last event reaching the log, or the record go away?
 		d, err := s.st.GetDeployment(ctx, name)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
@@ -174,9 +174,9 @@ func (s *Server) streamEvents(c *call) error {
 			return err
 		}
 		if cur := d.Operation(opID); cur == nil || cur.Status != store.OpInProgress {
-			quiet++
-			if quiet > 1 {
-				return nil
+			ended = true
+			if evs, err = s.events(c, sub, name); err != nil {
+				return err
 			}
 		}
 	}
@@ -189,12 +189,11 @@ const outcomeWait = 5 * time.Second
 // awaitOutcome waits until the deployment record shows that the
 // operation ended. The executor may write an operation's last event
 // before its final record; ending the stream only then lets a client
-// that reads the deployment next see the outcome.
-func (s *Server) awaitOutcome(c *call, name, opID string) {
+// that reads the deployment next see the outcome. The subscription wakes
+// it when the record changes.
+func (s *Server) awaitOutcome(c *call, sub *store.EventSubscription, name, opID string) {
 	ctx, cancel := context.WithTimeout(c.r.Context(), outcomeWait)
 	defer cancel()
-	t := time.NewTicker(s.opts.EventPollInterval / 4)
-	defer t.Stop()
 	for {
 		d, err := s.st.GetDeployment(ctx, name)
 		if err != nil {
@@ -208,14 +207,17 @@ func (s *Server) awaitOutcome(c *call, name, opID string) {
 			return
 		case <-s.closing:
 			return
-		case <-t.C:
+		case _, ok := <-sub.Changed():
+			if !ok {
+				return
+			}
 		}
 	}
 }
 
 // events reads the next batch of an operation's events.
-func (s *Server) events(c *call, name, opID string, after int64) ([]store.Event, error) {
-	evs, err := s.st.ListEvents(c.r.Context(), name, store.EventQuery{OperationID: opID, AfterSeq: after, Limit: eventBatch})
+func (s *Server) events(c *call, sub *store.EventSubscription, name string) ([]store.Event, error) {
+	evs, err := sub.Fetch(c.r.Context())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFound("deployment", name)
 	}

@@ -55,7 +55,7 @@ func smallDoc(name string) string {
 // runtime, with request IDs req-1, req-2... and a log kept for checks.
 type harness struct {
 	t   testing.TB
-	st  store.Store
+	st  *store.Store
 	rt  *sim.Runtime
 	ex  *deploy.Executor
 	srv *api.Server
@@ -67,8 +67,8 @@ type harness struct {
 type harnessOptions struct {
 	api   api.Options
 	sim   *sim.Options
-	store store.Store // nil: a new memory store
-	noExe bool        // serve the catalog alone
+	store *store.Store // nil: a new memory store
+	noExe bool         // serve the catalog alone
 }
 
 func newHarness(t testing.TB, o *harnessOptions) *harness {
@@ -234,4 +234,4 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
-func newMemoryStore() *memory.Store { return memory.New(nil) }
+func newMemoryStore() *store.Store { return memory.New(nil) }

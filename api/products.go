@@ -42,7 +42,8 @@ func (s *Server) validateOptions() *validate.Options {
 // a body that does not decode (its detail names the field as written,
 // with its line and column), 400 "Invalid ProductName or StackDeps" with
 // every problem for one that breaks the rules, exceeds a limit or whose
-// name is taken, and 623 "Create Product Error" when the store fails.
+// name is taken by another document, and 623 "Create Product Error" when
+// the store fails. The same document again answers the records it made.
 func (s *Server) createProduct(c *call) error {
 	if err := c.authorize(AllProducts); err != nil {
 		return err
@@ -126,19 +127,19 @@ func (s *Server) createProduct(c *call) error {
 // Catalog compatible, goes through it. A product without a version cannot
 // be launched, so when the version fails the product is deleted again.
 func (s *Server) register(ctx context.Context, c *call, p *product.Product, v *product.Version) (*product.Product, *product.Version, error) {
-	np, err := s.st.CreateProduct(ctx, p)
+	// The product and its version are written at once
+	// (*store.Store.Register); a retry of the same document answers the
+	// records the first request made.
+	active := v.Active
+	reg, err := s.st.Register(ctx, &product.Document{
+		Name: p.Name, ProviderName: p.ProviderName, Description: p.Description, ProductType: p.ProductType,
+		Visibility: p.Visibility, Tags: p.Tags, StackDeps: v.StackDeps, TemplateURL: v.TemplateURL,
+		VersionName: v.Name, VersionDescription: v.Description, Guidance: v.Guidance, Active: &active,
+	}, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	v.ProductID = np.ID
-	nv, err := s.st.CreateVersion(ctx, v)
-	if err != nil {
-		if derr := s.st.DeleteProduct(ctx, np.ID); derr != nil {
-			s.log.Error("undo product create", "request_id", c.id, "product_id", np.ID, "error", derr)
-		}
-		return nil, nil, err
-	}
-	return np, nv, nil
+	return reg.Product, reg.Version, nil
 }
 
 // createError answers a store error of createProduct.

@@ -118,15 +118,16 @@ func TestCreateProductRulesBroken(t *testing.T) {
 	}
 
 	// A name that is taken is one more problem, listed first.
-	h.create(seedDoc(t))
+	h.create(strings.Replace(seedDoc(t), `"product_name": "kodo-double",`, `"product_name": "kodo-double", "version_name": "first",`, 1))
 	res = h.do("POST", "/api/products", doc)
 	want = strings.Replace(want, `"details":[`, `"details":[{"field":"product_name","type":"Duplicate","detail":"a product named \"kodo-double\" already exists"},`, 1)
 	want = strings.Replace(want, "req-1", "req-3", 1)
 	if res.status != 400 || string(res.body) != want {
 		t.Errorf("got  %s\nwant %s", res, want)
 	}
-	// Alone, too.
-	res = h.do("POST", "/api/products", seedDoc(t))
+	// Alone, too, for a document other than the one registered; the
+	// same document again answers the records it made.
+	res = h.do("POST", "/api/products", strings.Replace(seedDoc(t), `"tag": "latest"`, `"tag": "other"`, 1))
 	want = `{"message":"Invalid ProductName or StackDeps","code":"400","details":[{"field":"product_name","type":"Duplicate","detail":"a product named \"kodo-double\" already exists"}],"request_id":"req-4"}` + "\n"
 	if res.status != 400 || string(res.body) != want {
 		t.Errorf("got  %s\nwant %s", res, want)
@@ -165,51 +166,63 @@ func TestCreateProductFromTemplate(t *testing.T) {
 	}
 }
 
-// failingStore makes chosen calls fail, or panic.
+// failingStore makes chosen calls of its driver fail, or panic.
 type failingStore struct {
-	store.Store
+	store.Driver
+	st                                                        *store.Store
 	createProduct, createVersion, deleteProduct, listProducts error
 	panicOnGet                                                bool
 }
 
-func (s *failingStore) CreateProduct(ctx context.Context, p *product.Product) (*product.Product, error) {
-	if s.createProduct != nil {
-		return nil, s.createProduct
-	}
-	return s.Store.CreateProduct(ctx, p)
+// failingTx is a transaction of a failingStore.
+type failingTx struct {
+	store.Tx
+	fs *failingStore
 }
 
-func (s *failingStore) CreateVersion(ctx context.Context, v *product.Version) (*product.Version, error) {
-	if s.createVersion != nil {
-		return nil, s.createVersion
-	}
-	return s.Store.CreateVersion(ctx, v)
+func (s *failingStore) Update(ctx context.Context, opts *store.TxOptions, fn func(store.Tx) error) error {
+	return s.Driver.Update(ctx, opts, func(tx store.Tx) error { return fn(&failingTx{Tx: tx, fs: s}) })
 }
 
-func (s *failingStore) DeleteProduct(ctx context.Context, id string) error {
-	if s.deleteProduct != nil {
-		return s.deleteProduct
+func (t *failingTx) InsertProduct(ctx context.Context, p *product.Product) error {
+	if t.fs.createProduct != nil {
+		return t.fs.createProduct
 	}
-	return s.Store.DeleteProduct(ctx, id)
+	return t.Tx.InsertProduct(ctx, p)
 }
 
-func (s *failingStore) ListProducts(ctx context.Context, q store.ProductQuery) (*store.ProductPage, error) {
+func (t *failingTx) InsertVersion(ctx context.Context, v *product.Version) error {
+	if t.fs.createVersion != nil {
+		return t.fs.createVersion
+	}
+	return t.Tx.InsertVersion(ctx, v)
+}
+
+func (t *failingTx) DeleteProduct(ctx context.Context, id string) error {
+	if t.fs.deleteProduct != nil {
+		return t.fs.deleteProduct
+	}
+	return t.Tx.DeleteProduct(ctx, id)
+}
+
+func (s *failingStore) ListProducts(ctx context.Context, q store.ProductList) ([]*product.Product, int, error) {
 	if s.listProducts != nil {
-		return nil, s.listProducts
+		return nil, 0, s.listProducts
 	}
-	return s.Store.ListProducts(ctx, q)
+	return s.Driver.ListProducts(ctx, q)
 }
 
-func (s *failingStore) GetProduct(ctx context.Context, idOrName string) (*product.Product, error) {
+func (s *failingStore) Product(ctx context.Context, id string) (*product.Product, error) {
 	if s.panicOnGet {
 		panic("store exploded at /secret/path")
 	}
-	return s.Store.GetProduct(ctx, idOrName)
+	return s.Driver.Product(ctx, id)
 }
 
-func newFailing() (*failingStore, *memory.Store) {
-	m := memory.New(nil)
-	return &failingStore{Store: m}, m
+func newFailing() (*failingStore, *store.Store) {
+	fs := &failingStore{Driver: memory.NewDriver()}
+	fs.st = store.New(fs, nil)
+	return fs, fs.st
 }
 
 func TestCreateProductStoreError(t *testing.T) {
@@ -222,7 +235,7 @@ func TestCreateProductStoreError(t *testing.T) {
 			} else {
 				fs.createVersion = cause
 			}
-			h := newHarness(t, &harnessOptions{store: fs})
+			h := newHarness(t, &harnessOptions{store: fs.st})
 			res := h.do("POST", "/api/products", seedDoc(t))
 			want := `{"message":"Create Product Error","code":"623","request_id":"req-1"}` + "\n"
 			if res.status != 623 || string(res.body) != want {
@@ -231,7 +244,7 @@ func TestCreateProductStoreError(t *testing.T) {
 			if !strings.Contains(h.log.String(), "disk on fire") || !strings.Contains(h.log.String(), "req-1") {
 				t.Errorf("the log lacks the cause:\n%s", h.log)
 			}
-			// A product whose version failed is taken back.
+			// A product whose version failed is never stored.
 			page, _ := m.ListProducts(context.Background(), store.ProductQuery{})
 			if page.Total != 0 {
 				t.Errorf("%d products left", page.Total)
@@ -241,7 +254,7 @@ func TestCreateProductStoreError(t *testing.T) {
 	// A failure while checking a taken name is a store failure too.
 	fs, _ := newFailing()
 	fs.listProducts = cause
-	h := newHarness(t, &harnessOptions{store: fs})
+	h := newHarness(t, &harnessOptions{store: fs.st})
 	res := h.do("POST", "/api/products", `{"product_name": "x", "stack_deps": []}`)
 	wantError(t, res, 623, api.MsgCreateProductError)
 }
@@ -363,7 +376,7 @@ func TestDeleteProduct(t *testing.T) {
 
 func TestDeleteProductStoreError(t *testing.T) {
 	fs, _ := newFailing()
-	h := newHarness(t, &harnessOptions{store: fs})
+	h := newHarness(t, &harnessOptions{store: fs.st})
 	h.create(smallDoc("web"))
 	fs.deleteProduct = errors.New("connection reset by 10.0.0.7")
 	res := h.do("DELETE", "/api/products/web", "")
@@ -379,7 +392,7 @@ func TestDeleteProductStoreError(t *testing.T) {
 func TestPanicIsAnInternalError(t *testing.T) {
 	fs, _ := newFailing()
 	fs.panicOnGet = true
-	h := newHarness(t, &harnessOptions{store: fs})
+	h := newHarness(t, &harnessOptions{store: fs.st})
 	res := h.do("GET", "/api/products/x", "")
 	want := `{"message":"Internal error","code":"500","request_id":"req-1"}` + "\n"
 	if res.status != 500 || string(res.body) != want {

@@ -50,10 +50,11 @@ type Options struct {
 	// Catalog lists the unit and volume types specs may use; nil means
 	// stack.DefaultCatalog(). Give the store the same one.
 	Catalog *stack.Catalog
-	// EventPollInterval is how often an event stream looks for new
-	// events in the store; zero means DefaultEventPollInterval. Reading
-	// the store's log, rather than the executor's callbacks, lets a
-	// stream follow an operation run by another replica.
+	// EventPollInterval is not used: event streams subscribe to the
+	// store (*store.Store.SubscribeEvents), whose appends wake them at
+	// once, in every replica on PostgreSQL.
+	//
+	// Deprecated: it has no effect.
 	EventPollInterval time.Duration
 	// ShowEnvValues makes responses show the env values of specs.
 	// By default they read "KEY=<redacted>", as env values may be
@@ -71,7 +72,7 @@ type Options struct {
 // Server is the control-plane HTTP API over a store and an executor. Make
 // one with New; it is an http.Handler safe for concurrent use.
 type Server struct {
-	st   store.Store
+	st   *store.Store
 	ex   *deploy.Executor
 	opts Options
 	log  *slog.Logger
@@ -86,7 +87,7 @@ var _ http.Handler = (*Server)(nil)
 // New returns the API over st and ex. ex must record in st; it may be nil
 // for a catalog without deployments, whose deployment routes then answer
 // 501.
-func New(st store.Store, ex *deploy.Executor, opts *Options) *Server {
+func New(st *store.Store, ex *deploy.Executor, opts *Options) *Server {
 	if st == nil {
 		panic("api: nil store")
 	}

@@ -36,6 +36,10 @@ var (
 	// ErrLeaseLost: the executor lost its lease mid-operation (another
 	// executor took over after the lease expired) and stopped.
 	ErrLeaseLost = errors.New("lease lost")
+	// ErrHandedOver: Executor.Close stopped the operation and released
+	// its lease, leaving it in progress for another executor (or this
+	// process after a restart) to resume.
+	ErrHandedOver = errors.New("operation handed over")
 )
 
 // StackError is the failure of one stack in one phase of an operation.

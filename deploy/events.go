@@ -19,16 +19,19 @@ const (
 	EventOperationStarted EventType = "operation-started"
 	EventOperationDone    EventType = "operation-done"
 	EventOperationFailed  EventType = "operation-failed"
-	EventRollbackStarted  EventType = "rollback-started"
-	EventStackApplying    EventType = "stack-applying"
-	EventStackWaiting     EventType = "stack-waiting"
-	EventStackReady       EventType = "stack-ready"
-	EventStackUnchanged   EventType = "stack-unchanged"
-	EventStackFailed      EventType = "stack-failed"
-	EventStackSkipped     EventType = "stack-skipped"
-	EventStackRemoving    EventType = "stack-removing"
-	EventStackRemoved     EventType = "stack-removed"
-	EventStackStopped     EventType = "stack-stopped"
+	// EventOperationHandedOver: the executor closed and left the
+	// operation in progress for another one to resume.
+	EventOperationHandedOver EventType = "operation-handed-over"
+	EventRollbackStarted     EventType = "rollback-started"
+	EventStackApplying       EventType = "stack-applying"
+	EventStackWaiting        EventType = "stack-waiting"
+	EventStackReady          EventType = "stack-ready"
+	EventStackUnchanged      EventType = "stack-unchanged"
+	EventStackFailed         EventType = "stack-failed"
+	EventStackSkipped        EventType = "stack-skipped"
+	EventStackRemoving       EventType = "stack-removing"
+	EventStackRemoved        EventType = "stack-removed"
+	EventStackStopped        EventType = "stack-stopped"
 	// EventStackRepair announces that an operation applies a stack again
 	// (or removes a left-over stack) because the record or the runtime
 	// differs from what is wanted; the message says why.

@@ -67,9 +67,11 @@ type Options struct {
 	// random suffix.
 	Owner string
 	// LeaseTTL is how long a deployment's lease lasts without renewal;
-	// the executor renews it every third of that while it works. If the
-	// process dies, another executor may take over after LeaseTTL.
-	// Default 30s.
+	// the executor renews it every third of that while it works, on the
+	// store's lease connections, apart from the operation's record and
+	// event writes. If the process dies, another executor may take over
+	// after LeaseTTL. An executor that cannot renew in time stops the
+	// operation at once, before another may take over. Default 30s.
 	LeaseTTL time.Duration
 	// ReadyTimeout bounds how long a service may take to become ready
 	// when its probe sets no timeout. Default 5m.
@@ -92,12 +94,12 @@ type Options struct {
 // deployment.
 type Executor struct {
 	rt   runtime.Runtime
-	st   store.Store
+	st   *store.Store
 	opts Options
 	sem  *semaphore.Weighted
 
 	bg       context.Context // parent of submitted operations
-	bgCancel context.CancelFunc
+	bgCancel context.CancelCauseFunc
 	wg       sync.WaitGroup
 
 	// running holds the deployments this executor has an operation in
@@ -108,7 +110,7 @@ type Executor struct {
 
 // New returns an executor running deployments on rt and recording them in
 // st. rt may be nil for an executor that only previews (PreviewSpec).
-func New(rt runtime.Runtime, st store.Store, opts *Options) *Executor {
+func New(rt runtime.Runtime, st *store.Store, opts *Options) *Executor {
 	e := &Executor{rt: rt, st: st, running: map[string]bool{}}
 	if opts != nil {
 		e.opts = *opts
@@ -127,7 +129,7 @@ func New(rt runtime.Runtime, st store.Store, opts *Options) *Executor {
 		e.opts.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), randomString(6))
 	}
 	e.sem = semaphore.NewWeighted(int64(e.opts.Concurrency))
-	e.bg, e.bgCancel = context.WithCancel(context.Background())
+	e.bg, e.bgCancel = context.WithCancelCause(context.Background())
 	return e
 }
 
@@ -138,14 +140,17 @@ func (e *Executor) Owner() string { return e.opts.Owner }
 func (e *Executor) Runtime() runtime.Runtime { return e.rt }
 
 // Store returns the executor's store.
-func (e *Executor) Store() store.Store { return e.st }
+func (e *Executor) Store() *store.Store { return e.st }
 
-// Close cancels the operations started with Submit and waits until they
-// have recorded their state and returned. Their deployments end in status
-// Error, or stay UnderChange if the store could not be reached, to be
-// resumed.
+// Close hands the operations started with Submit over, as a replica
+// does on its way out (SIGTERM in a rolling restart): it stops their
+// work, records what they did, leaves them in progress (the deployment
+// UnderChange) and releases their leases, so that another executor, or
+// this process after a restart, resumes them at once (ResumeAll; the
+// store's SubscribeReleases tells when). Their handles end with an error
+// matching ErrHandedOver. Close waits for all of that.
 func (e *Executor) Close() error {
-	e.bgCancel()
+	e.bgCancel(ErrHandedOver)
 	e.wg.Wait()
 	return nil
 }
@@ -272,7 +277,7 @@ func (h *Handle) Wait(ctx context.Context) (*Result, error) {
 
 // Submit prepares an operation like Run and returns as soon as it is
 // recorded (with its operation ID), leaving the work to a goroutine of the
-// executor that outlives ctx. Close cancels such operations.
+// executor that outlives ctx. Close hands such operations over.
 func (e *Executor) Submit(ctx context.Context, op store.OpType, req Request) (*Handle, error) {
 	o, err := e.prepare(ctx, op, req, nil)
 	if err != nil {
@@ -462,8 +467,9 @@ func (e *Executor) unclaim(name string) {
 // prefix, as "scale/<stack>/<service>" = "<instances>".
 const scaleParam = "scale/"
 
-// varParam prefixes template variables in the deployment's parameters.
-const varParam = "var/"
+// varParam prefixes template variables in the deployment's parameters:
+// the store seals them at rest when it has a keyring.
+const varParam = store.VarParamPrefix
 
 // templateParam prefixes config templates in the deployment's parameters.
 const templateParam = "template/"

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,7 +30,7 @@ func TestMain(m *testing.M) {
 // recording every event.
 type env struct {
 	t   *testing.T
-	st  *memory.Store
+	st  *store.Store
 	rt  *sim.Runtime
 	ex  *deploy.Executor
 	pid string
@@ -686,60 +687,43 @@ func TestCancelStopsPromptlyAndRecords(t *testing.T) {
 	}
 }
 
-// deadStore makes every write fail once dead is set, as if the process
+// deadDriver makes every write fail once dead is set, as if the process
 // running the executor had died: nothing more reaches the store.
-type deadStore struct {
-	store.Store
+type deadDriver struct {
+	store.Driver
 	mu   sync.Mutex
 	dead bool
 }
 
-func (s *deadStore) kill() { s.mu.Lock(); s.dead = true; s.mu.Unlock() }
-func (s *deadStore) isDead() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.dead
+func (d *deadDriver) kill() { d.mu.Lock(); d.dead = true; d.mu.Unlock() }
+func (d *deadDriver) isDead() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.dead
 }
 
 var errDead = errors.New("process died")
 
-func (s *deadStore) UpdateDeployment(ctx context.Context, d *store.Deployment) (*store.Deployment, error) {
-	if s.isDead() {
-		return nil, errDead
-	}
-	return s.Store.UpdateDeployment(ctx, d)
-}
-func (s *deadStore) AppendEvents(ctx context.Context, name string, evs ...store.Event) error {
-	if s.isDead() {
+func (d *deadDriver) Update(ctx context.Context, opts *store.TxOptions, fn func(store.Tx) error) error {
+	if d.isDead() {
 		return errDead
 	}
-	return s.Store.AppendEvents(ctx, name, evs...)
-}
-func (s *deadStore) AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (*store.Lease, error) {
-	if s.isDead() {
-		return nil, errDead
-	}
-	return s.Store.AcquireLease(ctx, name, owner, ttl)
-}
-func (s *deadStore) ReleaseLease(ctx context.Context, name, owner string) error {
-	if s.isDead() {
-		return errDead
-	}
-	return s.Store.ReleaseLease(ctx, name, owner)
+	return d.Driver.Update(ctx, opts, fn)
 }
 
 func TestResumeAfterExecutorDied(t *testing.T) {
 	ctx := context.Background()
-	mem := memory.New(nil)
+	drv := memory.NewDriver()
+	mem := store.New(drv, nil)
 	rt := sim.New(&sim.Options{ReadyLatency: 20 * time.Millisecond})
-	dead := &deadStore{Store: mem}
+	dead := &deadDriver{Driver: drv}
 	p, _ := mem.CreateProduct(ctx, &product.Product{Name: "shop", ProviderName: "tests"})
 	v, _ := mem.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", Active: true, StackDeps: threeTiers()})
 
 	// Executor A dies once the first tier is ready.
 	died := make(chan struct{})
 	var once sync.Once
-	a := deploy.New(rt, dead, &deploy.Options{Owner: "a", LeaseTTL: 500 * time.Millisecond, OnEvent: func(ev deploy.Event) {
+	a := deploy.New(rt, store.New(dead, nil), &deploy.Options{Owner: "a", LeaseTTL: 500 * time.Millisecond, OnEvent: func(ev deploy.Event) {
 		if ev.Type == deploy.EventStackReady && ev.Stack == "db" {
 			once.Do(func() {
 				dead.kill()
@@ -833,4 +817,190 @@ func TestUpdateRepairsFailedStacks(t *testing.T) {
 		t.Fatalf("repair applied %v, want [worker web]", applied)
 	}
 	e.consistent("shop")
+}
+
+// TestCloseHandsOver closes an executor in the middle of a launch, as a
+// replica does on SIGTERM: the operation stays in progress with its
+// lease released, and another executor resumes it at once, without
+// waiting for a lease to expire, creating nothing twice.
+func TestCloseHandsOver(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.New(nil)
+	rt := sim.New(&sim.Options{ReadyLatency: 20 * time.Millisecond})
+	p, _ := mem.CreateProduct(ctx, &product.Product{Name: "shop", ProviderName: "tests"})
+	v, _ := mem.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", Active: true, StackDeps: threeTiers()})
+	releases := mem.SubscribeReleases()
+	defer releases.Close()
+
+	firstReady := make(chan struct{})
+	var once sync.Once
+	// A lease far longer than the test: only a handover lets b in.
+	a := deploy.New(rt, mem, &deploy.Options{Owner: "a", LeaseTTL: time.Hour, OnEvent: func(ev deploy.Event) {
+		if ev.Type == deploy.EventStackReady {
+			once.Do(func() { close(firstReady) })
+		}
+	}})
+	h, err := a.Submit(ctx, store.OpLaunch, deploy.Request{Deployment: "shop", VersionID: v.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-firstReady
+	a.Close()
+	if _, err := h.Wait(ctx); !errors.Is(err, deploy.ErrHandedOver) {
+		t.Fatalf("the handed-over launch returned %v, want ErrHandedOver", err)
+	}
+	d, err := mem.GetDeployment(ctx, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op := d.LastOperation(); d.Status != store.StatusUnderChange || op.Status != store.OpInProgress || op.ID != h.OperationID {
+		t.Fatalf("after the handover: status %s, operation %+v", d.Status, op)
+	}
+	if _, err := mem.GetLease(ctx, "shop"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("lease after the handover: %v, want it released", err)
+	}
+	select {
+	case <-releases.Changed():
+	default:
+		t.Error("the release woke no subscriber")
+	}
+	evs, _ := mem.ListEvents(ctx, "shop", store.EventQuery{})
+	if last := evs[len(evs)-1]; last.Type != string(deploy.EventOperationHandedOver) {
+		t.Errorf("last event %+v, want %s", last, deploy.EventOperationHandedOver)
+	}
+
+	b := deploy.New(rt, mem, &deploy.Options{Owner: "b", LeaseTTL: time.Hour})
+	defer b.Close()
+	hs, err := b.ResumeAll(ctx)
+	if err != nil || len(hs) != 1 {
+		t.Fatalf("ResumeAll right after the handover: %d handles, %v", len(hs), err)
+	}
+	res, err := hs[0].Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Operation.ID != h.OperationID || res.Deployment.Status != store.StatusAvailable || res.Operation.Owner != "b" {
+		t.Fatalf("resumed: op %s (want %s), status %s, owner %s", res.Operation.ID, h.OperationID, res.Deployment.Status, res.Operation.Owner)
+	}
+	obs, _ := rt.Observe(ctx, "shop")
+	for _, s := range obs.Stacks {
+		for _, svc := range s.Services {
+			if len(svc.Instances) != 1 {
+				t.Errorf("%s/%s has %d instances after the handover", s.Name, svc.Name, len(svc.Instances))
+			}
+		}
+	}
+}
+
+// TestLeaseLostStopsAtOnce takes an executor's lease away from under it
+// (another owner takes it as if it had expired): the operation stops
+// with ErrLeaseLost and records nothing more.
+func TestLeaseLostStopsAtOnce(t *testing.T) {
+	ctx := context.Background()
+	drv := memory.NewDriver()
+	mem := store.New(drv, nil)
+	rt := sim.New(&sim.Options{ReadyLatency: 50 * time.Millisecond})
+	p, _ := mem.CreateProduct(ctx, &product.Product{Name: "shop", ProviderName: "tests"})
+	v, _ := mem.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", Active: true, StackDeps: threeTiers()})
+	firstReady := make(chan struct{})
+	var once sync.Once
+	a := deploy.New(rt, mem, &deploy.Options{Owner: "a", LeaseTTL: 300 * time.Millisecond, OnEvent: func(ev deploy.Event) {
+		if ev.Type == deploy.EventStackReady {
+			once.Do(func() { close(firstReady) })
+		}
+	}})
+	defer a.Close()
+	h, err := a.Submit(ctx, store.OpLaunch, deploy.Request{Deployment: "shop", VersionID: v.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-firstReady
+	// Another owner takes the lease, as if it had expired.
+	err = drv.Update(ctx, nil, func(tx store.Tx) error {
+		l, err := tx.Lease(ctx, "shop")
+		if err != nil {
+			return err
+		}
+		c := *l
+		c.Owner, c.ExpiresAt = "b", time.Now().Add(time.Hour)
+		return tx.PutLease(ctx, &c, l)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.Wait(ctx)
+	if !errors.Is(err, deploy.ErrLeaseLost) {
+		t.Fatalf("the launch returned %v, want ErrLeaseLost", err)
+	}
+	if l, _ := mem.GetLease(ctx, "shop"); l == nil || l.Owner != "b" {
+		t.Errorf("lease %+v, want b's, untouched", l)
+	}
+}
+
+// slowWrites lets the first writes of records and events through and
+// holds the others until released, as a store busy with a large launch's
+// records would; lease writes (urgent) always pass.
+type slowWrites struct {
+	store.Driver
+	pass    atomic.Int32 // writes still let through
+	release chan struct{}
+}
+
+func (d *slowWrites) Update(ctx context.Context, opts *store.TxOptions, fn func(store.Tx) error) error {
+	if (opts == nil || !opts.Urgent) && d.pass.Add(-1) < 0 {
+		select {
+		case <-d.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return d.Driver.Update(ctx, opts, fn)
+}
+
+// TestRenewalNotBlockedByWrites holds the operation's record and event
+// writes for several lease TTLs: the lease is renewed all along, so the
+// operation is neither cancelled nor taken over from itself.
+func TestRenewalNotBlockedByWrites(t *testing.T) {
+	ctx := context.Background()
+	drv := memory.NewDriver()
+	mem := store.New(drv, nil)
+	p, _ := mem.CreateProduct(ctx, &product.Product{Name: "shop", ProviderName: "tests"})
+	v, _ := mem.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", Active: true, StackDeps: threeTiers()})
+	slow := &slowWrites{Driver: drv, release: make(chan struct{})}
+	slow.pass.Store(1) // the deployment's first record; nothing after it
+	const ttl = 300 * time.Millisecond
+	a := deploy.New(sim.New(nil), store.New(slow, nil), &deploy.Options{Owner: "a", LeaseTTL: ttl})
+	defer a.Close()
+	h, err := a.Submit(ctx, store.OpLaunch, deploy.Request{Deployment: "shop", VersionID: v.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Five TTLs pass, in lease time: another executor finds the lease
+	// held by a throughout.
+	b := deploy.New(sim.New(nil), mem, &deploy.Options{Owner: "b", LeaseTTL: ttl})
+	defer b.Close()
+	for end := time.Now().Add(5 * ttl); time.Now().Before(end); time.Sleep(ttl / 10) {
+		l, err := mem.GetLease(ctx, "shop")
+		if err != nil || l.Owner != "a" || l.Expired {
+			t.Fatalf("lease while writes are held: %+v, %v", l, err)
+		}
+		if _, err := b.Resume(ctx, "shop"); !errors.Is(err, deploy.ErrBusy) {
+			t.Fatalf("another executor could resume: %v", err)
+		}
+	}
+	close(slow.release)
+	res, err := h.Wait(ctx)
+	if err != nil || res.Deployment.Status != store.StatusAvailable {
+		t.Fatalf("launch: %v, %+v", err, res)
+	}
+	evs, _ := mem.ListEvents(ctx, "shop", store.EventQuery{})
+	started := 0
+	for _, e := range evs {
+		if e.Type == string(deploy.EventOperationStarted) {
+			started++
+		}
+	}
+	if started != 1 {
+		t.Errorf("%d operation-started events, want 1: the operation was taken over", started)
+	}
 }

@@ -71,6 +71,8 @@ type operation struct {
 	ev        *dispatcher
 	redact    func(string) string
 	leaseLost atomic.Bool
+	leaseAt   time.Time // when the lease was last requested
+	leaseCtx  context.Context
 
 	mu      sync.Mutex
 	errs    *multierror.Error
@@ -134,6 +136,7 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 			e.unclaim(name)
 		}
 	}()
+	leaseAt := time.Now()
 	if _, err := e.st.AcquireLease(ctx, name, e.opts.Owner, e.opts.LeaseTTL); err != nil {
 		if errors.Is(err, store.ErrLeaseHeld) {
 			return nil, fmt.Errorf("%s %s: %w: %w", typ, name, ErrBusy, err)
@@ -171,7 +174,7 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 		}
 	}
 
-	o := &operation{e: e, typ: typ, name: name, req: req, policy: policy, resumed: resume != nil, touched: map[string]bool{}, wasReady: map[string]bool{}}
+	o := &operation{e: e, typ: typ, name: name, req: req, policy: policy, resumed: resume != nil, touched: map[string]bool{}, wasReady: map[string]bool{}, leaseAt: leaseAt}
 	o.relaunch = typ == store.OpLaunch && exists && relaunchable(d)
 	o.purge = typ == store.OpTerminate && exists && d.Status == store.StatusTerminated
 
@@ -406,7 +409,12 @@ func (o *operation) run(parent context.Context) (*Result, error) {
 	}
 	o.ev = newDispatcher(o.redact, sinks...)
 	o.rec.start()
-	stopLease := o.keepLease(ctx, cancel)
+	// leaseCtx lives as long as the lease is held: the outcome is
+	// written under it, however long that takes, and not after.
+	leaseCtx, leaseLost := context.WithCancelCause(context.WithoutCancel(parent))
+	defer leaseLost(nil)
+	o.leaseCtx = leaseCtx
+	stopLease := o.keepLease(ctx, func(err error) { cancel(err); leaseLost(err) })
 
 	verb := "started"
 	if o.resumed {
@@ -428,8 +436,8 @@ func (o *operation) run(parent context.Context) (*Result, error) {
 	if ctx.Err() != nil {
 		o.addErr(context.Cause(ctx))
 	}
-	stopLease()
-	return o.finish(parent, rolledBack)
+	// The lease is renewed until the outcome is written.
+	return o.finish(parent, rolledBack, stopLease)
 }
 
 func (o *operation) describe() string {
@@ -451,7 +459,10 @@ func (o *operation) describe() string {
 
 // finish records the outcome, releases the lease and delivers the last
 // events.
-func (o *operation) finish(parent context.Context, rolledBack bool) (*Result, error) {
+func (o *operation) finish(parent context.Context, rolledBack bool, stopLease func()) (*Result, error) {
+	if errors.Is(context.Cause(parent), ErrHandedOver) && !o.leaseLost.Load() {
+		return o.handOver(parent, stopLease)
+	}
 	o.mu.Lock()
 	errs := o.errs
 	skipped := slices.Clone(o.skipped)
@@ -502,16 +513,17 @@ func (o *operation) finish(parent context.Context, rolledBack bool) (*Result, er
 		}
 	})
 	// The outcome is recorded even when the caller's context is done, but
-	// not after the lease could have expired: another executor may own
-	// the record by then.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(parent), o.e.opts.LeaseTTL)
-	defer cancel()
+	// only while the lease is held (another executor may own the record
+	// once it is lost), and not after a lease TTL in which no write went
+	// through: the operation then stays in progress, to be resumed.
+	wctx := o.leaseCtx
 	if failed {
 		o.emit(Event{Type: EventOperationFailed, Message: opErr.Error()})
 	} else {
 		o.emit(Event{Type: EventOperationDone, Message: final.Message})
 	}
-	recErr := o.rec.stop(wctx, !o.leaseLost.Load())
+	recErr := o.rec.stop(wctx, !o.leaseLost.Load(), o.e.opts.LeaseTTL)
+	stopLease()
 	if !o.leaseLost.Load() {
 		_ = o.e.st.ReleaseLease(wctx, o.name, o.e.opts.Owner)
 	}
@@ -527,33 +539,79 @@ func (o *operation) finish(parent context.Context, rolledBack bool) (*Result, er
 	return res, opErr
 }
 
-// keepLease renews the lease every third of its TTL until stopped. When
-// the lease is lost it cancels the operation.
+// handOver records what the operation did, leaves it in progress and
+// releases the lease, for another executor to resume.
+func (o *operation) handOver(parent context.Context, stopLease func()) (*Result, error) {
+	var cur store.Operation
+	o.rec.update(func(d *store.Deployment) {
+		if op := d.Operation(o.id); op != nil {
+			op.Message = "handed over by " + o.e.opts.Owner
+			cur = *op
+		}
+	})
+	o.emit(Event{Type: EventOperationHandedOver, Message: o.describe() + " handed over by " + o.e.opts.Owner + ", to be resumed"})
+	wctx := o.leaseCtx
+	err := o.rec.stop(wctx, true, o.e.opts.LeaseTTL)
+	stopLease()
+	if err == nil {
+		// Released only once the record is whole: the next owner reads
+		// it.
+		err = o.e.st.ReleaseLease(wctx, o.name, o.e.opts.Owner)
+	}
+	o.ev.close()
+	res := &Result{Deployment: o.rec.snapshot(), Operation: cur, Changes: o.changes}
+	if err != nil {
+		return res, fmt.Errorf("%s %s: %w (and then: %w)", o.typ, o.name, ErrHandedOver, err)
+	}
+	return res, fmt.Errorf("%s %s: %w", o.typ, o.name, ErrHandedOver)
+}
+
+// keepLease renews the lease every third of its TTL until stopped, on
+// its own: renewals are urgent store writes, which do not wait behind
+// the operation's records and events. The lease is held until the expiry
+// the last renewal set, counted from when that renewal was sent; if no
+// renewal succeeds by then, or the lease is found held by another
+// owner, the operation is cancelled at once: another executor may take
+// over from then on.
 func (o *operation) keepLease(ctx context.Context, cancel context.CancelCauseFunc) (stop func()) {
 	ttl := o.e.opts.LeaseTTL
 	done := make(chan struct{})
 	exited := make(chan struct{})
+	lost := func(err error) {
+		o.leaseLost.Store(true)
+		cancel(fmt.Errorf("%w: %w", ErrLeaseLost, err))
+	}
+	// Renewals go on after the operation's context ends, while its
+	// outcome is written; stop ends them.
+	ctx = context.WithoutCancel(ctx)
 	go func() {
 		defer close(exited)
-		t := time.NewTicker(ttl / 3)
-		defer t.Stop()
-		last := time.Now()
+		expiry := time.NewTimer(ttl - time.Since(o.leaseAt))
+		defer expiry.Stop()
+		next := time.NewTimer(ttl / 3)
+		defer next.Stop()
 		for {
 			select {
 			case <-done:
 				return
-			case <-ctx.Done():
+			case <-expiry.C:
+				lost(fmt.Errorf("not renewed within %s", ttl))
 				return
-			case <-t.C:
+			case <-next.C:
 			}
-			_, err := o.e.st.AcquireLease(ctx, o.name, o.e.opts.Owner, ttl)
+			sent := time.Now()
+			rctx, rcancel := context.WithTimeout(ctx, ttl/3)
+			_, err := o.e.st.AcquireLease(rctx, o.name, o.e.opts.Owner, ttl)
+			rcancel()
 			switch {
 			case err == nil:
-				last = time.Now()
-			case errors.Is(err, store.ErrLeaseHeld) || time.Since(last) > ttl:
-				o.leaseLost.Store(true)
-				cancel(fmt.Errorf("%w: %w", ErrLeaseLost, err))
+				expiry.Reset(ttl - time.Since(sent))
+				next.Reset(ttl / 3)
+			case errors.Is(err, store.ErrLeaseHeld):
+				lost(err)
 				return
+			default:
+				next.Reset(ttl / 20) // try again soon
 			}
 		}
 	}()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stackwave/stackwave/deploy"
 	"github.com/stackwave/stackwave/product"
@@ -14,30 +13,16 @@ import (
 	"github.com/stackwave/stackwave/store/memory"
 )
 
-// writeCounter is a store that counts the calls that write.
+// writeCounter is a store driver that counts the transactions that
+// write.
 type writeCounter struct {
-	store.Store
+	store.Driver
 	writes atomic.Int64
 }
 
-func (w *writeCounter) UpdateDeployment(ctx context.Context, d *store.Deployment) (*store.Deployment, error) {
+func (w *writeCounter) Update(ctx context.Context, opts *store.TxOptions, fn func(store.Tx) error) error {
 	w.writes.Add(1)
-	return w.Store.UpdateDeployment(ctx, d)
-}
-
-func (w *writeCounter) CreateDeployment(ctx context.Context, d *store.Deployment) (*store.Deployment, error) {
-	w.writes.Add(1)
-	return w.Store.CreateDeployment(ctx, d)
-}
-
-func (w *writeCounter) AppendEvents(ctx context.Context, deployment string, events ...store.Event) error {
-	w.writes.Add(1)
-	return w.Store.AppendEvents(ctx, deployment, events...)
-}
-
-func (w *writeCounter) AcquireLease(ctx context.Context, deployment, owner string, ttl time.Duration) (*store.Lease, error) {
-	w.writes.Add(1)
-	return w.Store.AcquireLease(ctx, deployment, owner, ttl)
+	return w.Driver.Update(ctx, opts, fn)
 }
 
 // BenchmarkReconcilePass measures one reconcile pass over 1,000
@@ -47,7 +32,8 @@ func (w *writeCounter) AcquireLease(ctx context.Context, deployment, owner strin
 func BenchmarkReconcilePass(b *testing.B) {
 	const deployments = 1000
 	rt := sim.New(nil)
-	st := &writeCounter{Store: memory.New(nil)}
+	wc := &writeCounter{Driver: memory.NewDriver()}
+	st := store.New(wc, nil)
 	ctx := context.Background()
 	p, err := st.CreateProduct(ctx, &product.Product{Name: "bench", ProviderName: "bench"})
 	if err != nil {
@@ -69,7 +55,7 @@ func BenchmarkReconcilePass(b *testing.B) {
 		b.Fatal(err)
 	}
 	rt.ResetCalls()
-	st.writes.Store(0)
+	wc.writes.Store(0)
 	b.ReportAllocs()
 	for b.Loop() {
 		res, err := r.Pass(ctx)
@@ -82,9 +68,9 @@ func BenchmarkReconcilePass(b *testing.B) {
 	}
 	b.StopTimer()
 	mutating := len(mutatingCalls(rt.Calls()))
-	b.ReportMetric(float64(st.writes.Load()), "store-writes")
+	b.ReportMetric(float64(wc.writes.Load()), "store-writes")
 	b.ReportMetric(float64(mutating), "mutating-calls")
-	if st.writes.Load() != 0 || mutating != 0 {
-		b.Fatalf("passes with no drift made %d store writes and %d mutating runtime calls", st.writes.Load(), mutating)
+	if wc.writes.Load() != 0 || mutating != 0 {
+		b.Fatalf("passes with no drift made %d store writes and %d mutating runtime calls", wc.writes.Load(), mutating)
 	}
 }

@@ -17,7 +17,7 @@ import (
 // events are appended in batches, in order. The operation holds the
 // deployment's lease, so the recorder is the record's only writer.
 type recorder struct {
-	st   store.Store
+	st   *store.Store
 	name string
 
 	mu     sync.Mutex
@@ -34,12 +34,16 @@ type recorder struct {
 	done chan struct{}
 }
 
+// maxEventBatch bounds the events of one write, so that no write holds
+// the store for long: a large launch's events go in several.
+const maxEventBatch = 1000
+
 // minWriteInterval spaces the recorder's writes: changes made meanwhile
 // are coalesced into the next write. The final state of an operation is
 // always written.
 const minWriteInterval = 5 * time.Millisecond
 
-func newRecorder(st store.Store, d *store.Deployment) *recorder {
+func newRecorder(st *store.Store, d *store.Deployment) *recorder {
 	r := &recorder{st: st, name: d.Name, d: d, kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 	r.reindex()
 	return r
@@ -158,8 +162,15 @@ func (r *recorder) write(ctx context.Context) error {
 	r.mu.Lock()
 	events := r.events
 	r.events = nil
+	more := len(events) > maxEventBatch
+	if more {
+		events, r.events = events[:maxEventBatch:maxEventBatch], events[maxEventBatch:]
+		defer r.poke() // the rest goes next
+	}
 	var snap *store.Deployment
-	if r.dirty {
+	// The record goes after every event queued before it: a reader that
+	// sees the operation ended in the record finds all its events.
+	if r.dirty && !more {
 		snap = cloneDeployment(r.d)
 		r.dirty = false
 	}
@@ -215,20 +226,31 @@ func (r *recorder) markDirty() {
 }
 
 // stop ends the background writer and, if flush is set, writes what is
-// pending, retrying until ctx is done.
-func (r *recorder) stop(ctx context.Context, flush bool) error {
+// pending, retrying until ctx is done or idle passes without a write
+// going through (a store that takes the lease's renewals but refuses the
+// record must not hold the operation forever).
+func (r *recorder) stop(ctx context.Context, flush bool, idle time.Duration) error {
 	close(r.quit)
 	<-r.done
 	if !flush {
 		return nil
 	}
+	progress := time.Now()
 	for {
 		err := r.write(ctx)
+		if err == nil {
+			progress = time.Now()
+		} else if time.Since(progress) > idle {
+			return err
+		}
 		r.mu.Lock()
 		pending := r.dirty || len(r.events) > 0
 		r.mu.Unlock()
 		if err == nil && !pending {
 			return nil
+		}
+		if err == nil {
+			continue // the next batch of events, at once
 		}
 		if err != nil && !errors.Is(err, store.ErrConflict) && !isTransient(err) {
 			return err

@@ -1,20 +1,27 @@
-// Package store defines where stackwave keeps its catalog and deployment
-// records: products, their immutable versions, stack_deps templates,
-// deployments with their operation history and event logs, and the leases
-// that say which control-plane replica is changing a deployment.
+// Package store keeps stackwave's catalog and deployment records:
+// products, their immutable versions, stack_deps templates, deployments
+// with their operation history and event logs, and the leases that say
+// which control-plane replica is changing a deployment.
 //
-// A Store is implemented by drivers: store/memory for tests and embedders'
-// unit tests, store/sqlite (the embedded default, pure Go) and
-// store/postgres for control planes with several replicas. Every driver
-// passes the same conformance suite, store/storetest, and store/storeurl
-// opens any of them from a string such as "sqlite:/var/lib/stackwave.db".
+// A [Store] is the portable front that every caller holds; it keeps the
+// rules (IDs, validation, content hashes, template copies, the history
+// cap, reference checks, revisions, lease judgement, sealed secrets) and
+// hands records to a [Driver] that only persists them: store/memory for
+// tests and embedders' unit tests, store/sqlite (the embedded default,
+// pure Go) and store/postgres for control planes with several replicas.
+// Every driver passes the same conformance suite, store/storetest, and
+// store/storeurl opens any of them from a string such as
+// "sqlite:/var/lib/stackwave.db".
 //
 // # Contract
 //
 // Methods may be called concurrently from many goroutines and, for the
 // sqlite and postgres drivers, from many processes sharing one database.
 // Every method that does I/O takes a context; a cancelled context makes it
-// return promptly with the context's error and leaves no partial write.
+// return promptly with the context's error. A write either happens whole
+// and returns nil, or does not happen and returns an error: a write whose
+// context ends while it commits reports what happened, never an error for
+// a write that was made.
 //
 // Records are returned as fresh copies: changing a returned value never
 // changes the store. Every record carries a Revision, 1 when created and
@@ -22,52 +29,38 @@
 // at; a stale one fails with ErrConflict and changes nothing.
 //
 // Errors match the sentinels of errors.go with errors.Is: ErrNotFound,
-// ErrAlreadyExists, ErrConflict, ErrInUse, ErrLeaseHeld, and ErrInvalid
-// for bad input (an *InvalidError naming the field and value). A write
-// either happens whole or not at all.
+// ErrAlreadyExists, ErrConflict, ErrInUse, ErrLeaseHeld, ErrClosed, and
+// ErrInvalid for bad input (an *InvalidError naming the field and value).
+//
+// # Registration
+//
+// [Store.Register] writes a product and its first version in one
+// transaction, so a crash never leaves a product that cannot be launched;
+// a retried registration of the same document answers the records the
+// first one made.
+//
+// # Events
+//
+// [Store.SubscribeEvents] follows a deployment's event log as it grows:
+// appends and record changes wake subscribers at once, in every process
+// sharing the database when the driver is a [Notifier] (PostgreSQL), in
+// the writing process otherwise (memory, SQLite).
+//
+// # Secrets at rest
+//
+// With a [Keyring] in Options.Keys, the values of services' envs (in
+// versions and templates) and the launch variables of deployments
+// (parameters under [VarParamPrefix]) are sealed with AES-GCM before they
+// reach the driver, and opened when read. [Store.Reseal] rewrites them
+// under the keyring's current key after a rotation.
 package store
 
 import (
-	"context"
 	"time"
 
 	"github.com/stackwave/stackwave/product"
 	"github.com/stackwave/stackwave/stack"
 )
-
-// Store is the catalog and deployment record back-end.
-type Store interface {
-	Products
-	Versions
-	Templates
-	Deployments
-	Leases
-	// Close releases the store's resources. Calls after Close fail.
-	Close() error
-}
-
-// Products keeps the product catalog.
-type Products interface {
-	// CreateProduct stores a new product. An empty ID is replaced with a
-	// new one (product.NewProductID); an empty Visibility means private.
-	// Names are unique in the store, also under concurrent creates from
-	// several processes: exactly one wins, the others get
-	// ErrAlreadyExists. CreatedAt, UpdatedAt and Revision (1) are set by
-	// the store; the stored record is returned.
-	CreateProduct(ctx context.Context, p *product.Product) (*product.Product, error)
-	// GetProduct returns the product with the given ID, or with the
-	// given name when no ID matches; ErrNotFound when neither does.
-	GetProduct(ctx context.Context, idOrName string) (*product.Product, error)
-	// ListProducts returns one page of products.
-	ListProducts(ctx context.Context, q ProductQuery) (*ProductPage, error)
-	// UpdateProduct replaces the mutable fields of a product (name,
-	// provider name, description, product type, visibility, tags).
-	// p.Revision must be the stored revision, else ErrConflict.
-	UpdateProduct(ctx context.Context, p *product.Product) (*product.Product, error)
-	// DeleteProduct deletes a product and its versions. It fails with
-	// ErrInUse while a deployment of the product exists.
-	DeleteProduct(ctx context.Context, id string) error
-}
 
 // ProductQuery selects a page of products.
 type ProductQuery struct {
@@ -101,44 +94,10 @@ type ProductPage struct {
 	PageSize int
 }
 
-// Versions keeps the immutable versions of products.
-type Versions interface {
-	// CreateVersion stores a new version of v.ProductID (ErrNotFound if
-	// there is no such product). An empty ID is replaced with a new one;
-	// an empty Guidance means Default. When v.TemplateURL is set and
-	// v.StackDeps is empty, the spec is copied from that template
-	// (ErrNotFound if it does not exist). ContentHash is computed by the
-	// store with product.Hash. Version names are unique per product
-	// (ErrAlreadyExists).
-	CreateVersion(ctx context.Context, v *product.Version) (*product.Version, error)
-	// GetVersion returns a version by ID.
-	GetVersion(ctx context.Context, id string) (*product.Version, error)
-	// ListVersions returns the versions of a product, oldest first,
-	// optionally only those with the given content hash.
-	ListVersions(ctx context.Context, productID string, q VersionQuery) ([]*product.Version, error)
-	// UpdateVersion changes the mutable fields of a version: Guidance,
-	// Active and Description. Everything else is immutable: a change to
-	// it fails with ErrInvalid. v.Revision must match (ErrConflict).
-	UpdateVersion(ctx context.Context, v *product.Version) (*product.Version, error)
-	// DeleteVersion deletes a version. It fails with ErrInUse while a
-	// deployment runs it or is being moved to it.
-	DeleteVersion(ctx context.Context, id string) error
-}
-
 // VersionQuery filters ListVersions.
 type VersionQuery struct {
 	// ContentHash, when set, selects the versions with this spec.
 	ContentHash string
-}
-
-// Templates keeps stack_deps specs on their own, so versions can refer to
-// them by URL.
-type Templates interface {
-	// CreateTemplate stores a spec and returns it with its ID and its
-	// reference URL ("stackwave://templates/tpl-...").
-	CreateTemplate(ctx context.Context, t *Template) (*Template, error)
-	// GetTemplate returns a template by ID or URL.
-	GetTemplate(ctx context.Context, idOrURL string) (*Template, error)
 }
 
 // Template is a stored stack_deps spec.
@@ -153,41 +112,6 @@ type Template struct {
 
 // TemplateURLPrefix starts every template URL.
 const TemplateURLPrefix = "stackwave://templates/"
-
-// Deployments keeps deployment records and their event logs.
-type Deployments interface {
-	// CreateDeployment stores a new deployment. Names are DNS-1123
-	// labels, unique in the store (ErrAlreadyExists). The product and
-	// version must exist, the version (and TargetVersionID, when set)
-	// being one of that product's (ErrNotFound). An empty Status means
-	// StatusUnderChange. CreatedAt, UpdatedAt and Revision (1) are set by
-	// the store, and the history is capped as by UpdateDeployment.
-	CreateDeployment(ctx context.Context, d *Deployment) (*Deployment, error)
-	// GetDeployment returns a deployment by name.
-	GetDeployment(ctx context.Context, name string) (*Deployment, error)
-	// ListDeployments returns deployments sorted by name.
-	ListDeployments(ctx context.Context, q DeploymentQuery) ([]*Deployment, error)
-	// UpdateDeployment replaces a deployment record; d.Revision must be
-	// the stored revision (ErrConflict). The product of a deployment
-	// never changes (ErrInvalid); its versions must exist as for
-	// CreateDeployment. The store keeps at most its configured number of
-	// operations (DefaultMaxOperations unless a driver option says
-	// otherwise), newest last, dropping the oldest.
-	UpdateDeployment(ctx context.Context, d *Deployment) (*Deployment, error)
-	// DeleteDeployment deletes a deployment record, its events and its
-	// lease. revision must match (ErrConflict).
-	DeleteDeployment(ctx context.Context, name string, revision int64) error
-	// AppendEvents appends events to a deployment's log, in order, all
-	// or none. The store assigns each a Seq, increasing per deployment;
-	// a zero Time is set to the store's clock. Each event needs an
-	// OperationID and a Type (ErrInvalid); the deployment must exist
-	// (ErrNotFound). Events are never changed once appended.
-	AppendEvents(ctx context.Context, deployment string, events ...Event) error
-	// ListEvents returns a deployment's events with Seq > q.AfterSeq, in
-	// order, at most q.Limit of them (zero: all), optionally only those of
-	// one operation. The deployment must exist (ErrNotFound).
-	ListEvents(ctx context.Context, deployment string, q EventQuery) ([]Event, error)
-}
 
 // DefaultMaxOperations is how many operations a deployment's history
 // keeps unless a driver is configured otherwise.
@@ -335,27 +259,6 @@ type Event struct {
 	Stack       string    `json:"stack_name,omitempty"`
 	Service     string    `json:"service_name,omitempty"`
 	Message     string    `json:"message,omitempty"`
-}
-
-// Leases say which owner (a control-plane replica) may change a
-// deployment. A lease has an expiry: an owner that dies mid-operation
-// never locks a deployment for longer than its lease.
-type Leases interface {
-	// AcquireLease takes or renews the lease on a deployment for ttl. It
-	// succeeds when the deployment has no lease, when its lease expired,
-	// or when owner already holds it (a renewal); otherwise it fails with
-	// ErrLeaseHeld, wrapped in a *LeaseHeldError naming the holder and
-	// expiry. The deployment need not exist. Expiry is judged by the
-	// store's clock (the database server's, for postgres), so replicas
-	// with skewed clocks agree.
-	AcquireLease(ctx context.Context, deployment, owner string, ttl time.Duration) (*Lease, error)
-	// ReleaseLease gives up a lease held by owner. Releasing a lease that
-	// owner does not hold (expired and taken, or never held) fails with
-	// ErrLeaseHeld or ErrNotFound and changes nothing.
-	ReleaseLease(ctx context.Context, deployment, owner string) error
-	// GetLease returns the current lease on a deployment, expired or not;
-	// ErrNotFound when there is none.
-	GetLease(ctx context.Context, deployment string) (*Lease, error)
 }
 
 // Lease is a time-bounded claim on a deployment.

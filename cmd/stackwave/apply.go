@@ -157,20 +157,23 @@ func precheck(ctx context.Context, ex *deploy.Executor, req deploy.Request, doc 
 	return nil
 }
 
-// register returns the product named by the document, created when new,
-// and a version with the document's spec: an existing one with the same
-// content hash, or a new one.
-func register(ctx context.Context, st store.Store, doc *product.Document, versionName string) (*product.Product, *product.Version, error) {
-	p, err := st.GetProduct(ctx, doc.Name)
-	if errors.Is(err, store.ErrNotFound) {
-		p, err = st.CreateProduct(ctx, &product.Product{
-			Name: doc.Name, ProviderName: orDefault(doc.ProviderName, "stackwave"), Description: doc.Description,
-			ProductType: doc.ProductType, Visibility: doc.Visibility, Tags: doc.Tags,
-		})
-		if errors.Is(err, store.ErrAlreadyExists) { // created meanwhile
-			p, err = st.GetProduct(ctx, doc.Name)
-		}
+// register returns the product named by the document and a version with
+// the document's spec. A new product is registered with its version in
+// one write (store.Register), so a crash never leaves a product without
+// a version; for a product that exists, the version is an existing one
+// with the same content hash, or a new one.
+func register(ctx context.Context, st *store.Store, doc *product.Document, versionName string) (*product.Product, *product.Version, error) {
+	d := *doc
+	d.VersionName = orDefault(versionName, doc.VersionName)
+	reg, err := st.Register(ctx, &d, &store.RegisterOptions{ProviderName: "stackwave"})
+	if err == nil {
+		return reg.Product, reg.Version, nil
 	}
+	if !errors.Is(err, store.ErrAlreadyExists) {
+		return nil, nil, fmt.Errorf("product %s: %w", doc.Name, err)
+	}
+	// The product exists with another spec: apply adds a version.
+	p, err := st.GetProduct(ctx, doc.Name)
 	if err != nil {
 		return nil, nil, fmt.Errorf("product %s: %w", doc.Name, err)
 	}
@@ -193,7 +196,7 @@ func register(ctx context.Context, st store.Store, doc *product.Document, versio
 	if err != nil {
 		return nil, nil, fmt.Errorf("product %s: versions: %w", p.Name, err)
 	}
-	name := orDefault(versionName, doc.VersionName)
+	name := d.VersionName
 	for n := len(all) + 1; ; n++ {
 		vname := name
 		if vname == "" {

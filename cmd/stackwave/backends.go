@@ -52,7 +52,7 @@ func (b *backendFlags) storeURL() string {
 	return "sqlite:stackwave.db"
 }
 
-func (b *backendFlags) openStore(ctx context.Context) (store.Store, error) {
+func (b *backendFlags) openStore(ctx context.Context) (*store.Store, error) {
 	if b.runtime == runtimeMemory && !strings.HasPrefix(b.storeURL(), "memory:") && !b.ephemeral {
 		return nil, errEphemeralRuntime
 	}

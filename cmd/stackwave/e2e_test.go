@@ -86,8 +86,14 @@ func (w lockedBuffer) Write(p []byte) (int, error) {
 
 func startServer(t *testing.T, db, addr string) *process {
 	t.Helper()
+	return startServerStore(t, "sqlite:"+db, addr)
+}
+
+// startServerStore starts `stackwave serve` on any store.
+func startServerStore(t *testing.T, storeURL, addr string) *process {
+	t.Helper()
 	s := &process{t: t, url: "http://" + addr, logs: &bytes.Buffer{}, mu: &sync.Mutex{}}
-	s.cmd = exec.Command(stackwaveBinary(t), "serve", "--addr", addr, "--store", "sqlite:"+db, "--runtime", "docker", "--lease-ttl", "2s")
+	s.cmd = exec.Command(stackwaveBinary(t), "serve", "--addr", addr, "--store", storeURL, "--runtime", "docker", "--lease-ttl", "2s")
 	s.cmd.Env = append(os.Environ(), dockerHostIPEnv+"=127.0.0.1")
 	s.cmd.Stdout = lockedBuffer{s.mu, s.logs}
 	s.cmd.Stderr = lockedBuffer{s.mu, s.logs}

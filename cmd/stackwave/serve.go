@@ -17,6 +17,7 @@ import (
 	"github.com/stackwave/stackwave/api"
 	"github.com/stackwave/stackwave/api/auth"
 	"github.com/stackwave/stackwave/deploy"
+	"github.com/stackwave/stackwave/store"
 	"github.com/stackwave/stackwave/store/storeurl"
 	"github.com/stackwave/stackwave/validate"
 )
@@ -43,6 +44,8 @@ func runServe(args []string, env *cliEnv) int {
 	policyFile := fs.String("policy", "", "policy file: JSON Allow and Deny statements")
 	reconcile := fs.Duration("reconcile", 0, reconcileUsage)
 	leaseTTL := fs.Duration("lease-ttl", deploy.DefaultLeaseTTL, "how long a deployment's lease lasts unrenewed: how soon another replica takes over the operations of one that died")
+	keyFile := fs.String("secret-key-file", "", "seal env values and launch variables in the store with these keys: base64 of 32 random bytes a line, the first sealing (rotate: put a new key first, keep the old ones until --reseal has run)")
+	reseal := fs.Bool("reseal", false, "with --secret-key-file: re-seal every stored secret with the first key, then serve")
 	accessKeysFile, limits := catalogFlags(fs)
 	if code, ok := parseFlags(fs, args, env); !ok {
 		return code
@@ -100,12 +103,33 @@ func runServe(args []string, env *cliEnv) int {
 		return exitInvalid
 	}
 	defer closeRuntime()
-	st, err := storeurl.Open(ctx, *storeURL)
+	var sopts *store.Options
+	if *keyFile != "" {
+		keys, err := store.ReadKeyFile(*keyFile)
+		if err != nil {
+			env.errorf("--secret-key-file: %v", err)
+			return exitUsage
+		}
+		sopts = &store.Options{Keys: keys}
+	}
+	st, err := storeurl.OpenOptions(ctx, *storeURL, sopts)
 	if err != nil {
 		env.errorf("%v", err)
 		return exitInvalid
 	}
 	defer st.Close()
+	if *reseal {
+		if sopts == nil {
+			env.errorf("--reseal needs --secret-key-file")
+			return exitUsage
+		}
+		n, err := st.Reseal(ctx)
+		if err != nil {
+			env.errorf("%v", err)
+			return exitInvalid
+		}
+		fmt.Fprintf(env.stderr, "stackwave: re-sealed %d records with key %s\n", n, sopts.Keys.KeyID())
+	}
 	if *rtName == "memory" && !strings.HasPrefix(*storeURL, "memory:") {
 		env.errorf("runtime memory simulates containers in this process: after a restart the store's deployments run nowhere")
 	}
@@ -134,7 +158,7 @@ func runServe(args []string, env *cliEnv) int {
 	resumed := make(chan struct{})
 	go func() {
 		defer close(resumed)
-		resumeLoop(ctx, ex, *leaseTTL, log)
+		resumeLoop(ctx, ex, st, *leaseTTL, log)
 	}()
 
 	reconciled := startReconciler(ctx, ex, *reconcile, log)
@@ -167,8 +191,9 @@ func runServe(args []string, env *cliEnv) int {
 		env.errorf("shutdown: %v", err)
 		_ = hs.Close()
 	}
-	// Operations still running end in status Error, or stay UnderChange
-	// to be resumed if the store cannot be reached.
+	// Operations still running are handed over: left in progress with
+	// their leases released, another replica (or this one restarted)
+	// resumes them at once.
 	ex.Close()
 	return code
 }
@@ -196,11 +221,14 @@ func catalogFlags(fs *flag.FlagSet) (accessKeys *string, limits *validate.Limits
 	return accessKeys, limits
 }
 
-// resumeLoop resumes interrupted operations whose lease has expired, now
-// and then every interval, until ctx is done.
-func resumeLoop(ctx context.Context, ex *deploy.Executor, every time.Duration, log *slog.Logger) {
+// resumeLoop resumes interrupted operations whose lease has expired or
+// was released: now, whenever a replica releases a lease (one handing its
+// operations over on its way out), and every interval, until ctx is done.
+func resumeLoop(ctx context.Context, ex *deploy.Executor, st *store.Store, every time.Duration, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	released := st.SubscribeReleases()
+	defer released.Close()
 	for {
 		hs, err := ex.ResumeAll(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -213,6 +241,7 @@ func resumeLoop(ctx context.Context, ex *deploy.Executor, every time.Duration, l
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-released.Changed():
 		}
 	}
 }

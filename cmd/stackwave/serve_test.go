@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -154,10 +155,21 @@ func TestServeAndProducts(t *testing.T) {
 		t.Errorf("create YAML: exit %d\n%s%s", code, out, errOut)
 	}
 
-	code, out, errOut = s.client(t, nil, "products", "create", "-f", seedFile)
+	// The same document again answers the same records; another one under
+	// the name is a duplicate.
+	first := out
+	if code, out, errOut := s.client(t, nil, "products", "create", "-f", seedFile); code != 0 || out != first {
+		t.Errorf("create the same document twice: exit %d\n%s%s\nwant %s", code, out, errOut, first)
+	}
+	seed, err := os.ReadFile(seedFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := writeFile(t, "other.json", strings.Replace(string(seed), `"tag": "latest"`, `"tag": "other"`, 1))
+	code, out, errOut = s.client(t, nil, "products", "create", "-f", other)
 	if code != 1 || out != "" || !strings.Contains(errOut, "stackwave: 400 Invalid ProductName or StackDeps (request req-") ||
 		!strings.Contains(errOut, `  product_name: Duplicate: a product named "kodo-double" already exists`) {
-		t.Errorf("create twice: exit %d\n%s%s", code, out, errOut)
+		t.Errorf("create another document under the name: exit %d\n%s%s", code, out, errOut)
 	}
 	broken := writeFile(t, "broken.json", `{"product_name": "x", "stack_deps": [[{"stack_name": "a", "services": [{"service_name": "s", "instances": "two"}]}]]}`)
 	if code, _, errOut := s.client(t, nil, "products", "create", "-f", broken); code != 2 || !strings.Contains(errOut, "instances") {

@@ -78,14 +78,11 @@ func run(ctx context.Context, keep bool) error {
 		}
 	}})
 	defer ex.Close()
-	p, err := st.CreateProduct(ctx, &product.Product{Name: "docker-example", ProviderName: "example"})
+	reg, err := st.Register(ctx, &product.Document{Name: "docker-example", ProviderName: "example", StackDeps: deps}, nil)
 	if err != nil {
 		return err
 	}
-	v, err := st.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", Active: true, StackDeps: deps})
-	if err != nil {
-		return err
-	}
+	v := reg.Version
 	_, err = ex.Launch(ctx, deploy.Request{
 		Deployment: "docker-example", VersionID: v.ID, Policy: deploy.Rollback,
 		ConfigTemplates: map[string]string{"/etc/web.conf": "database {{addr \"db\" \"store\"}}\n"},

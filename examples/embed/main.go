@@ -20,6 +20,7 @@ import (
 	"github.com/stackwave/stackwave/product"
 	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/runtime/sim"
+	"github.com/stackwave/stackwave/store"
 	"github.com/stackwave/stackwave/store/memory"
 	"github.com/stackwave/stackwave/validate"
 )
@@ -60,14 +61,13 @@ func run(ctx context.Context, out io.Writer) error {
 	ex := deploy.New(rt, st, nil)
 	defer ex.Close()
 
-	p, err := st.CreateProduct(ctx, &product.Product{Name: doc.Name, ProviderName: "example"})
+	// The product and its first version are registered in one write.
+	doc.VersionName = "1.0"
+	reg, err := st.Register(ctx, doc, &store.RegisterOptions{ProviderName: "example"})
 	if err != nil {
 		return err
 	}
-	v1, err := st.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "1.0", Active: true, StackDeps: doc.StackDeps})
-	if err != nil {
-		return err
-	}
+	p, v1 := reg.Product, reg.Version
 	templates := map[string]string{"/etc/shop/api.conf": "database = {{addr \"db\" \"postgres\"}}\n"}
 
 	// A launch whose worker crashes: the Rollback policy undoes it.

@@ -68,14 +68,11 @@ func run(ctx context.Context, image string, keep bool) error {
 		}
 	}})
 	defer ex.Close()
-	p, err := st.CreateProduct(ctx, &product.Product{Name: "kube-example", ProviderName: "example"})
+	reg, err := st.Register(ctx, &product.Document{Name: "kube-example", ProviderName: "example", StackDeps: deps}, nil)
 	if err != nil {
 		return err
 	}
-	v, err := st.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", Active: true, StackDeps: deps})
-	if err != nil {
-		return err
-	}
+	v := reg.Version
 	_, err = ex.Launch(ctx, deploy.Request{
 		Deployment: "kube-example", VersionID: v.ID, Policy: deploy.Rollback,
 		// On Kubernetes, addr resolves to the cache's Service.

@@ -69,7 +69,7 @@ var kodoTemplates = map[string]string{
 
 // catalog is a store with one product and the given versions.
 type catalog struct {
-	st       store.Store
+	st       *store.Store
 	product  *product.Product
 	versions []*product.Version
 }
@@ -137,7 +137,7 @@ func (l *opLog) first(typ deploy.EventType, stk string) (deploy.Event, bool) {
 	return deploy.Event{}, false
 }
 
-func newExecutor(t testing.TB, rt runtime.Runtime, st store.Store) (*deploy.Executor, *opLog) {
+func newExecutor(t testing.TB, rt runtime.Runtime, st *store.Store) (*deploy.Executor, *opLog) {
 	log := &opLog{}
 	ex := deploy.New(rt, st, &deploy.Options{OnEvent: log.add, ReadyTimeout: 2 * time.Minute})
 	t.Cleanup(func() { ex.Close() })

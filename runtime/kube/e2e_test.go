@@ -50,7 +50,7 @@ var kodoTemplates = map[string]string{
 
 // catalog is a memory store with one product and the given versions.
 type catalog struct {
-	st       store.Store
+	st       *store.Store
 	versions []*product.Version
 }
 
@@ -105,7 +105,7 @@ func (l *opLog) String() string {
 	return b.String()
 }
 
-func newExecutor(t testing.TB, rt runtime.Runtime, st store.Store, opts *deploy.Options) (*deploy.Executor, *opLog) {
+func newExecutor(t testing.TB, rt runtime.Runtime, st *store.Store, opts *deploy.Options) (*deploy.Executor, *opLog) {
 	log := &opLog{}
 	o := deploy.Options{ReadyTimeout: 2 * time.Minute}
 	if opts != nil {

@@ -174,36 +174,31 @@ func (g *gate) wrap(rt http.RoundTripper) http.RoundTripper {
 	})
 }
 
-// deadStore makes the writes of deployment records fail once killed, as
+// deadDriver makes the writes of deployment records fail once killed, as
 // if the executor's process had lost its store together with the API
 // server: what it does after that is never recorded, so the operation
-// stays in progress, to be resumed. Leases still work, so the executor
-// ends its operation rather than losing its lease first.
-type deadStore struct {
-	store.Store
+// stays in progress, to be resumed. Lease writes (urgent transactions)
+// still work, so the executor ends its operation rather than losing its
+// lease first.
+type deadDriver struct {
+	store.Driver
 	mu   sync.Mutex
 	dead bool
 }
 
 var errDead = errors.New("store unreachable")
 
-func (s *deadStore) kill() { s.mu.Lock(); s.dead = true; s.mu.Unlock() }
-func (s *deadStore) isDead() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.dead
+func (d *deadDriver) kill() { d.mu.Lock(); d.dead = true; d.mu.Unlock() }
+func (d *deadDriver) isDead() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.dead
 }
-func (s *deadStore) UpdateDeployment(ctx context.Context, d *store.Deployment) (*store.Deployment, error) {
-	if s.isDead() {
-		return nil, errDead
-	}
-	return s.Store.UpdateDeployment(ctx, d)
-}
-func (s *deadStore) AppendEvents(ctx context.Context, name string, evs ...store.Event) error {
-	if s.isDead() {
+func (d *deadDriver) Update(ctx context.Context, opts *store.TxOptions, fn func(store.Tx) error) error {
+	if d.isDead() && (opts == nil || !opts.Urgent) {
 		return errDead
 	}
-	return s.Store.AppendEvents(ctx, name, evs...)
+	return d.Driver.Update(ctx, opts, fn)
 }
 
 // TestAPIServerOutage stops the API server while the second tier of the
@@ -226,9 +221,9 @@ func TestAPIServerOutage(t *testing.T) {
 	rt := newRuntime(t, cfg, nil)
 	dep := "kodo"
 	cat := newCatalog(t, "kodo-double", kodoDouble(t))
-	dead := &deadStore{Store: cat.st}
+	dead := &deadDriver{Driver: cat.st.Driver()}
 	log := &opLog{}
-	a := deploy.New(rt, dead, &deploy.Options{Owner: "a", LeaseTTL: 2 * time.Second, ReadyTimeout: 2 * time.Minute, OnEvent: log.add})
+	a := deploy.New(rt, store.New(dead, nil), &deploy.Options{Owner: "a", LeaseTTL: 2 * time.Second, ReadyTimeout: 2 * time.Minute, OnEvent: log.add})
 	defer a.Close()
 	ctx := ctxT(t, 5*time.Minute)
 

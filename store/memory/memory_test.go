@@ -13,7 +13,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
+	storetest.Run(t, func(t *testing.T) *store.Store {
 		s := memory.New(nil)
 		t.Cleanup(func() { s.Close() })
 		return s
@@ -88,5 +88,5 @@ func TestMaxOperations(t *testing.T) {
 }
 
 func BenchmarkStore(b *testing.B) {
-	storetest.Bench(b, func(b *testing.B) store.Store { return memory.New(nil) })
+	storetest.Bench(b, func(b *testing.B) *store.Store { return memory.New(nil) })
 }

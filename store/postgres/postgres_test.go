@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -9,23 +10,18 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stackwave/stackwave/internal/pgtest"
+	"github.com/stackwave/stackwave/product"
 	"github.com/stackwave/stackwave/store"
 	"github.com/stackwave/stackwave/store/postgres"
 	"github.com/stackwave/stackwave/store/storetest"
 )
 
-func open(t testing.TB, url string, opts *postgres.Options) *postgres.Store {
-	t.Helper()
-	s, err := postgres.Open(t.Context(), url, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+func open(t testing.TB, url string, opts *postgres.Options) *store.Store {
+	return storetest.Open(t, func(ctx context.Context) (*store.Store, error) { return postgres.Open(ctx, url, opts) })
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
+	storetest.Run(t, func(t *testing.T) *store.Store {
 		return open(t, pgtest.NewDatabase(t), nil)
 	})
 }
@@ -33,7 +29,7 @@ func TestConformance(t *testing.T) {
 func TestProcesses(t *testing.T) {
 	storetest.RunProcesses(t, storetest.ProcessHarness{
 		NewDatabase: func(t *testing.T) string { return pgtest.NewDatabase(t) },
-		Open: func(ctx context.Context, url string) (store.Store, error) {
+		Open: func(ctx context.Context, url string) (*store.Store, error) {
 			return postgres.Open(ctx, url, nil)
 		},
 		Check: func(t *testing.T, url string) {
@@ -106,14 +102,7 @@ func TestNewerSchema(t *testing.T) {
 	if _, err := rawConn(t, url).Exec(t.Context(), `INSERT INTO stackwave.schema_migrations (version) VALUES ($1)`, postgres.SchemaVersion()+1); err != nil {
 		t.Fatal(err)
 	}
-	s, err := postgres.Open(t.Context(), url, nil)
-	if err == nil {
-		s.Close()
-		t.Fatal("opened a database of a newer schema")
-	}
-	if !strings.Contains(err.Error(), "newer") {
-		t.Errorf("error %q does not say the schema is newer", err)
-	}
+	storetest.RefusesNewerSchema(t, func(ctx context.Context) (*store.Store, error) { return postgres.Open(ctx, url, nil) })
 }
 
 // TestLeaseServerClock shows that expiry follows the server's clock: the
@@ -149,7 +138,59 @@ func TestBadURL(t *testing.T) {
 }
 
 func BenchmarkStore(b *testing.B) {
-	storetest.Bench(b, func(b *testing.B) store.Store {
+	storetest.Bench(b, func(b *testing.B) *store.Store {
 		return open(b, pgtest.NewDatabase(b), nil)
 	})
+}
+
+// TestNotifyAcrossReplicas opens two stores on one database, as two
+// replicas do: an append or a released lease through one wakes the
+// subscribers of the other, which then read what changed.
+func TestNotifyAcrossReplicas(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a, b := open(t, url, nil), open(t, url, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	reg, err := a.Register(ctx, &product.Document{Name: "p", ProviderName: "x", StackDeps: storetest.Spec("1")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateDeployment(ctx, &store.Deployment{Name: "web", ProductID: reg.Product.ID, VersionID: reg.Version.ID}); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := b.SubscribeEvents(ctx, "web", store.EventQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	released := b.SubscribeReleases()
+	defer released.Close()
+	for i := range 10 {
+		sent := time.Now()
+		if err := a.AppendEvents(ctx, "web", store.Event{OperationID: "op", Type: "t", Message: strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatalf("event %d on the other replica: %v", i, err)
+		}
+		if len(evs) != 1 || evs[0].Message != strconv.Itoa(i) {
+			t.Fatalf("event %d: the other replica read %+v", i, evs)
+		}
+		t.Logf("event %d reached the other replica in %v", i, time.Since(sent).Round(time.Microsecond))
+	}
+	if _, err := a.AcquireLease(ctx, "web", "a", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for len(released.Changed()) > 0 {
+		<-released.Changed()
+	}
+	if err := a.ReleaseLease(ctx, "web", "a"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-released.Changed():
+	case <-ctx.Done():
+		t.Fatal("a lease released on one replica woke nothing on the other")
+	}
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	_ "modernc.org/sqlite"
@@ -17,18 +20,8 @@ import (
 	"github.com/stackwave/stackwave/store/storetest"
 )
 
-func open(t testing.TB, path string, opts *sqlite.Options) *sqlite.Store {
-	t.Helper()
-	s, err := sqlite.Open(t.Context(), path, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
+	storetest.Run(t, func(t *testing.T) *store.Store {
 		return open(t, filepath.Join(t.TempDir(), "stackwave.db"), nil)
 	})
 }
@@ -36,7 +29,7 @@ func TestConformance(t *testing.T) {
 func TestProcesses(t *testing.T) {
 	storetest.RunProcesses(t, storetest.ProcessHarness{
 		NewDatabase: func(t *testing.T) string { return filepath.Join(t.TempDir(), "stackwave.db") },
-		Open: func(ctx context.Context, path string) (store.Store, error) {
+		Open: func(ctx context.Context, path string) (*store.Store, error) {
 			return sqlite.Open(ctx, path, nil)
 		},
 		Check: func(t *testing.T, path string) {
@@ -117,14 +110,7 @@ func TestNewerSchema(t *testing.T) {
 	if _, err := rawDB(t, path).ExecContext(t.Context(), "INSERT INTO schema_migrations (version) VALUES (?)", sqlite.SchemaVersion()+1); err != nil {
 		t.Fatal(err)
 	}
-	s, err := sqlite.Open(t.Context(), path, nil)
-	if err == nil {
-		s.Close()
-		t.Fatal("opened a database of a newer schema")
-	}
-	if !strings.Contains(err.Error(), "newer") {
-		t.Errorf("error %q does not say the schema is newer", err)
-	}
+	storetest.RefusesNewerSchema(t, func(ctx context.Context) (*store.Store, error) { return sqlite.Open(ctx, path, nil) })
 }
 
 func TestConcurrentOpen(t *testing.T) {
@@ -156,19 +142,111 @@ func TestBadPath(t *testing.T) {
 			t.Errorf("Open(%q): %v, want ErrInvalid", path, err)
 		}
 	}
-	if _, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "missing", "dir", "x.db"), nil); err == nil {
-		t.Error("opened a file in a missing directory")
+	if _, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "file", "x.db"), nil); err != nil {
+		t.Errorf("a file in a missing directory: %v", err)
+	}
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqlite.Open(t.Context(), filepath.Join(notDir, "x.db"), nil); err == nil {
+		t.Error("opened a file under a file")
+	}
+}
+
+// TestModes shows that the store's files and the directory it makes are
+// its owner's alone: they hold deployments' parameters.
+func TestModes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	path := filepath.Join(dir, "stackwave.db")
+	s := open(t, path, nil)
+	if _, err := s.CreateProduct(t.Context(), &product.Product{Name: "p", ProviderName: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]os.FileMode{dir: 0o700, path: 0o600, path + "-wal": 0o600, path + "-shm": 0o600} {
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %v, want %v", filepath.Base(name), got, want)
+		}
 	}
 }
 
 func BenchmarkStore(b *testing.B) {
-	storetest.Bench(b, func(b *testing.B) store.Store {
+	storetest.Bench(b, func(b *testing.B) *store.Store {
 		return open(b, filepath.Join(b.TempDir(), "stackwave.db"), nil)
 	})
 }
 
 func BenchmarkStoreSyncFull(b *testing.B) {
-	storetest.Bench(b, func(b *testing.B) store.Store {
+	storetest.Bench(b, func(b *testing.B) *store.Store {
 		return open(b, filepath.Join(b.TempDir(), "stackwave.db"), &sqlite.Options{Sync: sqlite.SyncFull})
 	})
+}
+
+// open opens a store on a file for a test.
+func open(t testing.TB, path string, opts *sqlite.Options) *store.Store {
+	return storetest.Open(t, func(ctx context.Context) (*store.Store, error) { return sqlite.Open(ctx, path, opts) })
+}
+
+// TestUrgentWritesPassQueued holds the writer connection in one write
+// while others queue behind it: an urgent write (a lease renewal), queued
+// last, goes first once the connection is free; the others keep their
+// order.
+func TestUrgentWritesPassQueued(t *testing.T) {
+	ctx := t.Context()
+	d, err := sqlite.OpenDriver(ctx, filepath.Join(t.TempDir(), "stackwave.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var mu sync.Mutex
+	var order []string
+	run := func(name string) func(store.Tx) error {
+		return func(store.Tx) error {
+			mu.Lock()
+			order = append(order, name)
+			mu.Unlock()
+			return nil
+		}
+	}
+	holding, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 5)
+	go func() {
+		done <- d.Update(ctx, nil, func(tx store.Tx) error {
+			close(holding)
+			<-release
+			return run("first")(tx)
+		})
+	}()
+	<-holding
+	for i, name := range []string{"bulk-1", "bulk-2", "bulk-3"} {
+		go func() { done <- d.Update(ctx, nil, run(name)) }()
+		waitQueued(t, d, i+1)
+	}
+	go func() { done <- d.Update(ctx, &store.TxOptions{Urgent: true}, run("lease")) }()
+	waitQueued(t, d, 4)
+	close(release)
+	for range 5 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := strings.Join(order, " "); got != "first lease bulk-1 bulk-2 bulk-3" {
+		t.Errorf("writes ran in the order %s, want first lease bulk-1 bulk-2 bulk-3", got)
+	}
+}
+
+// waitQueued waits until n writers wait for the connection.
+func waitQueued(t *testing.T, d store.Driver, n int) {
+	t.Helper()
+	w, ok := d.(interface{ Waiting() int })
+	if !ok {
+		t.Fatalf("%T does not say how many writers wait", d)
+	}
+	for w.Waiting() < n {
+		runtime.Gosched()
+	}
 }

@@ -22,7 +22,7 @@ const ListCatalogSize = 100_000
 // of 100 out of ListCatalogSize products), UpdateProduct with its
 // revision, and RenewLease. newStore must return a new, empty store and
 // close it in b.Cleanup. Each benchmark also reports ops/s.
-func Bench(b *testing.B, newStore func(b *testing.B) store.Store) {
+func Bench(b *testing.B, newStore func(b *testing.B) *store.Store) {
 	b.Run("CreateProduct", func(b *testing.B) {
 		s := newStore(b)
 		ctx := b.Context()
@@ -121,7 +121,7 @@ func opsPerSecond(b *testing.B) {
 }
 
 // populate creates n products, a few at a time, and returns their IDs.
-func populate(b *testing.B, s store.Store, n int) []string {
+func populate(b *testing.B, s *store.Store, n int) []string {
 	b.Helper()
 	ids := make([]string, n)
 	g, ctx := errgroup.WithContext(context.WithoutCancel(b.Context()))

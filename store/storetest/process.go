@@ -26,7 +26,7 @@ type ProcessHarness struct {
 	NewDatabase func(t *testing.T) string
 	// Open opens a store on a data source, in the test's process and in
 	// the child processes.
-	Open func(ctx context.Context, dataSource string) (store.Store, error)
+	Open func(ctx context.Context, dataSource string) (*store.Store, error)
 	// Check, when set, inspects the database after a child was killed in
 	// the middle of its writes (an integrity check, orphan rows).
 	Check func(t *testing.T, dataSource string)
@@ -40,8 +40,9 @@ const (
 
 // Child modes.
 const (
-	childCreate = "create"
-	childBurst  = "burst"
+	childCreate   = "create"
+	childBurst    = "burst"
+	childRegister = "register"
 )
 
 // Processes is how many processes create the same product at once.
@@ -53,7 +54,10 @@ const Processes = 4
 //   - Processes processes creating the same product name at once: exactly
 //     one succeeds, the others get ErrAlreadyExists, one row is stored;
 //   - a process killed with SIGKILL in the middle of a burst of writes:
-//     every write it acknowledged is there, and no record is half written.
+//     every write it acknowledged is there, and no record is half written;
+//   - a process killed in the middle of a burst of registrations
+//     (Store.Register): every acknowledged one is there, and no product
+//     is left without a version.
 //
 // The child processes are the test binary run again with -test.run
 // selecting the calling test, so RunProcesses must be called from a
@@ -69,6 +73,81 @@ func RunProcesses(t *testing.T, h ProcessHarness) {
 	}
 	t.Run("CreateSameName", func(t *testing.T) { testProcessesCreate(t, h) })
 	t.Run("KilledMidBurst", func(t *testing.T) { testProcessesKilled(t, h) })
+	t.Run("KilledMidRegister", func(t *testing.T) { testProcessesKilledRegister(t, h) })
+}
+
+// killAfter starts a child in mode and kills it with SIGKILL once it has
+// acknowledged n writes; it returns every acknowledgement, also those
+// made while the kill was on its way.
+func killAfter(t *testing.T, mode, source string, n int) []string {
+	t.Helper()
+	cmd, stdin, stdout := child(t, mode, source)
+	defer stdin.Close()
+	out := lines(stdout)
+	var acks []string
+	timeout := time.After(2 * time.Minute)
+	for len(acks) < n {
+		select {
+		case line, ok := <-out:
+			if !ok {
+				t.Fatalf("the child exited after %d acknowledged writes: %v", len(acks), cmd.Wait())
+			}
+			if line != "ready" {
+				acks = append(acks, line)
+			}
+		case <-timeout:
+			t.Fatalf("the child acknowledged only %d writes in 2 minutes", len(acks))
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	for line := range out {
+		acks = append(acks, line)
+	}
+	return acks
+}
+
+func testProcessesKilledRegister(t *testing.T, h ProcessHarness) {
+	ctx := t.Context()
+	source := h.NewDatabase(t)
+	acks := killAfter(t, childRegister, source, burstAcks)
+	s, err := h.Open(ctx, source)
+	if err != nil {
+		t.Fatalf("reopening after the kill: %v", err)
+	}
+	defer s.Close()
+	for _, ack := range acks {
+		f := strings.Fields(ack)
+		if len(f) != 3 || f[0] != "registered" {
+			t.Fatalf("bad acknowledgement %q", ack)
+		}
+		if v, err := s.GetVersion(ctx, f[2]); err != nil || v.ProductID != f[1] {
+			t.Errorf("acknowledged registration %s %s: %+v, %v", f[1], f[2], v, err)
+		}
+	}
+	products := 0
+	for page := 1; ; page++ {
+		res, err := s.ListProducts(ctx, store.ProductQuery{Page: page, PageSize: store.MaxPageSize})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range res.Items {
+			products++
+			vs, err := s.ListVersions(ctx, p.ID, store.VersionQuery{})
+			if err != nil || len(vs) == 0 {
+				t.Errorf("product %s (%s) has no version (%v)", p.Name, p.ID, err)
+			}
+		}
+		if len(res.Items) < store.MaxPageSize {
+			break
+		}
+	}
+	if products < len(acks) {
+		t.Errorf("%d products stored, %d registrations acknowledged", products, len(acks))
+	}
+	t.Logf("%d registrations acknowledged before the kill, %d products stored, none without a version", len(acks), products)
 }
 
 // child starts the test binary as a child process in mode.
@@ -357,6 +436,16 @@ func runChild(t *testing.T, h ProcessHarness, mode, source string) {
 				t.Fatal(err)
 			}
 		}
+	case childRegister:
+		deadline := time.Now().Add(2 * time.Minute)
+		for i := 0; time.Now().Before(deadline); i++ {
+			reg, err := s.Register(ctx, newDocument(fmt.Sprintf("registered-%d", i), strconv.Itoa(i)), nil)
+			if err != nil {
+				say("error %v", err)
+				t.Fatal(err)
+			}
+			say("registered %s %s", reg.Product.ID, reg.Version.ID)
+		}
 	default:
 		t.Fatalf("unknown child mode %q", mode)
 	}
@@ -364,7 +453,7 @@ func runChild(t *testing.T, h ProcessHarness, mode, source string) {
 
 // burstStep writes one product, its version, a deployment of it, a batch
 // of events and an update, acknowledging each.
-func burstStep(ctx context.Context, s store.Store, i int, say func(string, ...any)) error {
+func burstStep(ctx context.Context, s *store.Store, i int, say func(string, ...any)) error {
 	p, err := s.CreateProduct(ctx, newProduct(fmt.Sprintf("burst-%d", i)))
 	if err != nil {
 		return err

@@ -1,10 +1,10 @@
-// Package storetest is the conformance suite of store.Store: every driver
+// Package storetest is the conformance suite of *store.Store: every driver
 // proves itself by passing Run, and benchmarks itself with Bench.
 //
 // A driver's test file needs a few lines:
 //
 //	func TestConformance(t *testing.T) {
-//		storetest.Run(t, func(t *testing.T) store.Store {
+//		storetest.Run(t, func(t *testing.T) *store.Store {
 //			s, err := mydriver.Open(t.Context(), ...)
 //			if err != nil {
 //				t.Fatal(err)
@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -46,10 +47,10 @@ import (
 // Lease tests use TTLs of tens of milliseconds and wait for them to
 // expire, so drivers must honour short TTLs; no test waits longer than
 // about a tenth of a second.
-func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+func Run(t *testing.T, newStore func(t *testing.T) *store.Store) {
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, s store.Store)
+		fn   func(t *testing.T, s *store.Store)
 	}{
 		{"Products/CreateGet", testCreateGetProduct},
 		{"Products/KeepsGivenID", testProductGivenID},
@@ -95,12 +96,44 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Leases/Invalid", testLeaseInvalid},
 		{"BadInput", testBadInput},
 		{"Cancelled", testCancelled},
+		{"CancelledMidWrite", testCancelledMidWrite},
+		{"Register/Atomic", testRegister},
+		{"Register/Concurrent", testRegisterConcurrent},
+		{"Subscribe/Events", testSubscribeEvents},
+		{"Sealed/Values", testSealed},
+		{"Sealed/Keyring", testKeyring},
 		{"Closed", testClosed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newStore(t))
 		})
+	}
+}
+
+// Open opens a store with open for a test, fails the test when it
+// cannot, and closes the store when the test ends.
+func Open(t testing.TB, open func(ctx context.Context) (*store.Store, error)) *store.Store {
+	t.Helper()
+	s, err := open(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// RefusesNewerSchema checks that open fails, saying why, on a database
+// whose schema a newer stackwave wrote.
+func RefusesNewerSchema(t testing.TB, open func(ctx context.Context) (*store.Store, error)) {
+	t.Helper()
+	s, err := open(t.Context())
+	if err == nil {
+		s.Close()
+		t.Fatal("opened a database of a newer schema")
+	}
+	if !strings.Contains(err.Error(), "newer") {
+		t.Errorf("error %q does not say the schema is newer", err)
 	}
 }
 
@@ -133,7 +166,7 @@ func newProduct(name string) *product.Product {
 	}
 }
 
-func createProduct(t *testing.T, s store.Store, name string) *product.Product {
+func createProduct(t *testing.T, s *store.Store, name string) *product.Product {
 	t.Helper()
 	p, err := s.CreateProduct(t.Context(), newProduct(name))
 	if err != nil {
@@ -142,7 +175,7 @@ func createProduct(t *testing.T, s store.Store, name string) *product.Product {
 	return p
 }
 
-func createVersion(t *testing.T, s store.Store, productID, name string) *product.Version {
+func createVersion(t *testing.T, s *store.Store, productID, name string) *product.Version {
 	t.Helper()
 	v, err := s.CreateVersion(t.Context(), &product.Version{ProductID: productID, Name: name, StackDeps: Spec(name)})
 	if err != nil {
@@ -169,7 +202,7 @@ func newDeployment(name string, v *product.Version) *store.Deployment {
 }
 
 // setup creates a product, a version and a deployment of it.
-func setup(t *testing.T, s store.Store, name string) (*product.Product, *product.Version, *store.Deployment) {
+func setup(t *testing.T, s *store.Store, name string) (*product.Product, *product.Version, *store.Deployment) {
 	t.Helper()
 	p := createProduct(t, s, "product-"+name)
 	v := createVersion(t, s, p.ID, "v1")
@@ -211,7 +244,7 @@ func wantInvalid(t *testing.T, what string, err error, field string) {
 
 // Products
 
-func testCreateGetProduct(t *testing.T, s store.Store) {
+func testCreateGetProduct(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	before := time.Now().Add(-time.Second)
 	p, err := s.CreateProduct(ctx, newProduct("shop"))
@@ -244,7 +277,7 @@ func testCreateGetProduct(t *testing.T, s store.Store) {
 	wantErr(t, "GetProduct(unknown)", err, store.ErrNotFound)
 }
 
-func testProductGivenID(t *testing.T, s store.Store) {
+func testProductGivenID(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	in := newProduct("given")
 	in.ID = "prod-given-id"
@@ -264,7 +297,7 @@ func testProductGivenID(t *testing.T, s store.Store) {
 	wantErr(t, "GetProduct(refused)", err, store.ErrNotFound)
 }
 
-func testDuplicateProductName(t *testing.T, s store.Store) {
+func testDuplicateProductName(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	first := createProduct(t, s, "dup")
 	_, err := s.CreateProduct(ctx, newProduct("dup"))
@@ -282,7 +315,7 @@ func testDuplicateProductName(t *testing.T, s store.Store) {
 	}
 }
 
-func testInvalidProduct(t *testing.T, s store.Store) {
+func testInvalidProduct(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	long := strings.Repeat("n", 129)
 	cases := []struct {
@@ -319,7 +352,7 @@ func testInvalidProduct(t *testing.T, s store.Store) {
 	}
 }
 
-func testProductCopies(t *testing.T, s store.Store) {
+func testProductCopies(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	in := newProduct("copies")
 	p, err := s.CreateProduct(ctx, in)
@@ -343,7 +376,7 @@ func testProductCopies(t *testing.T, s store.Store) {
 	}
 }
 
-func testUpdateProduct(t *testing.T, s store.Store) {
+func testUpdateProduct(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	p := createProduct(t, s, "upd")
 	p.ProviderName = "Other"
@@ -380,7 +413,7 @@ func testUpdateProduct(t *testing.T, s store.Store) {
 	wantInvalid(t, "UpdateProduct(empty name)", err, "product_name")
 }
 
-func testUpdateProductStale(t *testing.T, s store.Store) {
+func testUpdateProductStale(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	p := createProduct(t, s, "stale")
 	first := *p
@@ -406,7 +439,7 @@ func testUpdateProductStale(t *testing.T, s store.Store) {
 	wantErr(t, "UpdateProduct(future revision)", err, store.ErrConflict)
 }
 
-func testRenameProduct(t *testing.T, s store.Store) {
+func testRenameProduct(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	a := createProduct(t, s, "alpha")
 	createProduct(t, s, "beta")
@@ -426,7 +459,7 @@ func testRenameProduct(t *testing.T, s store.Store) {
 	createProduct(t, s, "alpha")
 }
 
-func testDeleteProduct(t *testing.T, s store.Store) {
+func testDeleteProduct(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	p := createProduct(t, s, "doomed")
 	v := createVersion(t, s, p.ID, "v1")
@@ -447,7 +480,7 @@ func testDeleteProduct(t *testing.T, s store.Store) {
 	createProduct(t, s, "doomed") // the name is free again
 }
 
-func testDeleteProductInUse(t *testing.T, s store.Store) {
+func testDeleteProductInUse(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	p, v, d := setup(t, s, "busy")
 	err := s.DeleteProduct(ctx, p.ID)
@@ -466,7 +499,7 @@ func testDeleteProductInUse(t *testing.T, s store.Store) {
 	}
 }
 
-func createN(t *testing.T, s store.Store, n int, name func(i int) string) []*product.Product {
+func createN(t *testing.T, s *store.Store, n int, name func(i int) string) []*product.Product {
 	t.Helper()
 	ps := make([]*product.Product, n)
 	for i := range ps {
@@ -483,7 +516,7 @@ func ids(ps []*product.Product) []string {
 	return out
 }
 
-func testPaging(t *testing.T, s store.Store) {
+func testPaging(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	all := createN(t, s, 25, func(i int) string { return fmt.Sprintf("paged-%02d", i) })
 	sortByCreation(all)
@@ -546,7 +579,7 @@ func less(a, b *product.Product) bool {
 	return a.ID < b.ID
 }
 
-func testPagingBounds(t *testing.T, s store.Store) {
+func testPagingBounds(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	createProduct(t, s, "one")
 	for _, q := range []store.ProductQuery{
@@ -569,7 +602,7 @@ func testPagingBounds(t *testing.T, s store.Store) {
 	}
 }
 
-func testFilterName(t *testing.T, s store.Store) {
+func testFilterName(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	createN(t, s, 5, func(i int) string { return fmt.Sprintf("filter-%d", i) })
 	res, err := s.ListProducts(ctx, store.ProductQuery{Name: "filter-3"})
@@ -587,7 +620,7 @@ func testFilterName(t *testing.T, s store.Store) {
 	}
 }
 
-func testFilterText(t *testing.T, s store.Store) {
+func testFilterText(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	mk := func(name, provider, desc string) {
 		p := newProduct(name)
@@ -639,7 +672,7 @@ func testFilterText(t *testing.T, s store.Store) {
 	}
 }
 
-func testSort(t *testing.T, s store.Store) {
+func testSort(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	var created []*product.Product
 	for i := range 4 {
@@ -670,7 +703,7 @@ func testSort(t *testing.T, s store.Store) {
 // once in the suite.
 const ConcurrentCreators = 50
 
-func testConcurrentCreate(t *testing.T, s store.Store) {
+func testConcurrentCreate(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	start := make(chan struct{})
 	errs := make([]error, ConcurrentCreators)
@@ -706,7 +739,7 @@ func testConcurrentCreate(t *testing.T, s store.Store) {
 
 // Versions
 
-func testCreateGetVersion(t *testing.T, s store.Store) {
+func testCreateGetVersion(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	p := createProduct(t, s, "versioned")
 	in := &product.Version{ProductID: p.ID, Name: "1.0", Description: "first", Active: true, StackDeps: Spec("1.27")}
@@ -756,7 +789,7 @@ func testCreateGetVersion(t *testing.T, s store.Store) {
 	diff(t, "ListVersions", []*product.Version{v, v2}, list)
 }
 
-func testInvalidVersion(t *testing.T, s store.Store) {
+func testInvalidVersion(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	p := createProduct(t, s, "p")
 	bad := Spec("1")
@@ -785,7 +818,7 @@ func testInvalidVersion(t *testing.T, s store.Store) {
 	}
 }
 
-func testContentHash(t *testing.T, s store.Store) {
+func testContentHash(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	p := createProduct(t, s, "hashed")
 	a := createVersion(t, s, p.ID, "a")
@@ -808,7 +841,7 @@ func testContentHash(t *testing.T, s store.Store) {
 	}
 }
 
-func testUpdateVersion(t *testing.T, s store.Store) {
+func testUpdateVersion(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	p := createProduct(t, s, "p")
 	v := createVersion(t, s, p.ID, "1.0")
@@ -835,7 +868,7 @@ func testUpdateVersion(t *testing.T, s store.Store) {
 	wantInvalid(t, "UpdateVersion(bad guidance)", err, "guidance")
 }
 
-func testVersionImmutable(t *testing.T, s store.Store) {
+func testVersionImmutable(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	p := createProduct(t, s, "p")
 	other := createProduct(t, s, "q")
@@ -866,7 +899,7 @@ func testVersionImmutable(t *testing.T, s store.Store) {
 	}
 }
 
-func testDeleteVersion(t *testing.T, s store.Store) {
+func testDeleteVersion(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	p, v, d := setup(t, s, "dv")
 	v2 := createVersion(t, s, p.ID, "v2")
@@ -902,7 +935,7 @@ func testDeleteVersion(t *testing.T, s store.Store) {
 
 // Templates
 
-func testTemplates(t *testing.T, s store.Store) {
+func testTemplates(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	tpl, err := s.CreateTemplate(ctx, &store.Template{Description: "web tier", StackDeps: Spec("t")})
 	if err != nil {
@@ -937,7 +970,7 @@ func testTemplates(t *testing.T, s store.Store) {
 	wantErr(t, "CreateTemplate(same ID)", err, store.ErrAlreadyExists)
 }
 
-func testVersionFromTemplate(t *testing.T, s store.Store) {
+func testVersionFromTemplate(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	p := createProduct(t, s, "templated")
 	tpl, err := s.CreateTemplate(ctx, &store.Template{StackDeps: Spec("from-template")})
@@ -967,7 +1000,7 @@ func testVersionFromTemplate(t *testing.T, s store.Store) {
 
 // Deployments
 
-func testCreateGetDeployment(t *testing.T, s store.Store) {
+func testCreateGetDeployment(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	p := createProduct(t, s, "p")
 	v := createVersion(t, s, p.ID, "1")
@@ -1008,7 +1041,7 @@ func testCreateGetDeployment(t *testing.T, s store.Store) {
 	}
 }
 
-func testInvalidDeployment(t *testing.T, s store.Store) {
+func testInvalidDeployment(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	p := createProduct(t, s, "p")
 	v := createVersion(t, s, p.ID, "1")
@@ -1061,7 +1094,7 @@ func testInvalidDeployment(t *testing.T, s store.Store) {
 	}
 }
 
-func testListDeployments(t *testing.T, s store.Store) {
+func testListDeployments(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	p := createProduct(t, s, "p")
 	v1 := createVersion(t, s, p.ID, "1")
@@ -1115,7 +1148,7 @@ func testListDeployments(t *testing.T, s store.Store) {
 	diff(t, "listed record", []*store.Deployment{all[1]}, got)
 }
 
-func testUpdateDeployment(t *testing.T, s store.Store) {
+func testUpdateDeployment(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	p, v, d := setup(t, s, "upd")
 	v2 := createVersion(t, s, p.ID, "v2")
@@ -1157,7 +1190,7 @@ func testUpdateDeployment(t *testing.T, s store.Store) {
 	diff(t, "after refused updates", got, after)
 }
 
-func testUpdateDeploymentStale(t *testing.T, s store.Store) {
+func testUpdateDeploymentStale(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	_, _, d := setup(t, s, "stale")
 	first := *d
@@ -1180,7 +1213,7 @@ func testUpdateDeploymentStale(t *testing.T, s store.Store) {
 	}
 }
 
-func testConcurrentUpdate(t *testing.T, s store.Store) {
+func testConcurrentUpdate(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	_, _, d := setup(t, s, "race")
 	const n = 10
@@ -1212,7 +1245,7 @@ func testConcurrentUpdate(t *testing.T, s store.Store) {
 	}
 }
 
-func testHistoryCap(t *testing.T, s store.Store) {
+func testHistoryCap(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	_, v, d := setup(t, s, "history")
 	max := store.DefaultMaxOperations
@@ -1251,7 +1284,7 @@ func testHistoryCap(t *testing.T, s store.Store) {
 	}
 }
 
-func testDeleteDeployment(t *testing.T, s store.Store) {
+func testDeleteDeployment(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	_, v, d := setup(t, s, "gone")
 	if err := s.AppendEvents(ctx, d.Name, store.Event{OperationID: "op-1", Type: "started"}); err != nil {
@@ -1302,7 +1335,7 @@ func events(op string, n int, from time.Time) []store.Event {
 	return evs
 }
 
-func testEvents(t *testing.T, s store.Store) {
+func testEvents(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	_, _, d := setup(t, s, "ev")
 	from := time.Date(2025, 3, 1, 12, 0, 0, 123456000, time.UTC)
@@ -1351,7 +1384,7 @@ func testEvents(t *testing.T, s store.Store) {
 	wantErr(t, "ListEvents(unknown deployment)", err, store.ErrNotFound)
 }
 
-func testEventsFilter(t *testing.T, s store.Store) {
+func testEventsFilter(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	_, _, d := setup(t, s, "evf")
 	from := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -1383,7 +1416,7 @@ func testEventsFilter(t *testing.T, s store.Store) {
 	}
 }
 
-func testEventsInvalid(t *testing.T, s store.Store) {
+func testEventsInvalid(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	_, _, d := setup(t, s, "evi")
 	ok := store.Event{OperationID: "op-1", Type: "t"}
@@ -1414,7 +1447,7 @@ func testEventsInvalid(t *testing.T, s store.Store) {
 
 // Leases
 
-func testLeaseAcquire(t *testing.T, s store.Store) {
+func testLeaseAcquire(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	before := time.Now().Add(-time.Second)
 	l, err := s.AcquireLease(ctx, "free", "replica-a", time.Hour)
@@ -1436,7 +1469,7 @@ func testLeaseAcquire(t *testing.T, s store.Store) {
 	wantErr(t, "GetLease(none)", err, store.ErrNotFound)
 }
 
-func testLeaseHeld(t *testing.T, s store.Store) {
+func testLeaseHeld(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	l, err := s.AcquireLease(ctx, "held", "replica-a", time.Hour)
 	if err != nil {
@@ -1460,7 +1493,7 @@ const shortTTL = 40 * time.Millisecond
 
 // waitExpired waits until the store reports the lease expired, at most
 // about 100ms after its expiry.
-func waitExpired(t *testing.T, s store.Store, deployment string, l *store.Lease) {
+func waitExpired(t *testing.T, s *store.Store, deployment string, l *store.Lease) {
 	t.Helper()
 	time.Sleep(time.Until(l.ExpiresAt)) // zero or negative when the clocks differ
 	deadline := time.Now().Add(100 * time.Millisecond)
@@ -1479,7 +1512,7 @@ func waitExpired(t *testing.T, s store.Store, deployment string, l *store.Lease)
 	}
 }
 
-func testLeaseExpired(t *testing.T, s store.Store) {
+func testLeaseExpired(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	l, err := s.AcquireLease(ctx, "expiring", "replica-a", shortTTL)
 	if err != nil {
@@ -1499,7 +1532,7 @@ func testLeaseExpired(t *testing.T, s store.Store) {
 	wantErr(t, "AcquireLease(former owner)", err, store.ErrLeaseHeld)
 }
 
-func testLeaseRenew(t *testing.T, s store.Store) {
+func testLeaseRenew(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	l, err := s.AcquireLease(ctx, "renewed", "replica-a", time.Hour)
 	if err != nil {
@@ -1527,7 +1560,7 @@ func testLeaseRenew(t *testing.T, s store.Store) {
 	}
 }
 
-func testLeaseRelease(t *testing.T, s store.Store) {
+func testLeaseRelease(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	if _, err := s.AcquireLease(ctx, "released", "replica-a", time.Hour); err != nil {
 		t.Fatal(err)
@@ -1549,7 +1582,7 @@ func testLeaseRelease(t *testing.T, s store.Store) {
 	}
 }
 
-func testLeaseConcurrent(t *testing.T, s store.Store) {
+func testLeaseConcurrent(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	const n = 10
 	errs := make([]error, n)
@@ -1577,7 +1610,7 @@ func testLeaseConcurrent(t *testing.T, s store.Store) {
 	}
 }
 
-func testLeaseInvalid(t *testing.T, s store.Store) {
+func testLeaseInvalid(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	for _, c := range []struct {
 		name              string
@@ -1612,7 +1645,7 @@ func call(t *testing.T, what string, f func() error) (err error) {
 	return f()
 }
 
-func testBadInput(t *testing.T, s store.Store) {
+func testBadInput(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	_, v, d := setup(t, s, "bad")
 	long := strings.Repeat("x", 10000)
@@ -1706,7 +1739,7 @@ func testBadInput(t *testing.T, s store.Store) {
 	}
 }
 
-func testCancelled(t *testing.T, s store.Store) {
+func testCancelled(t *testing.T, s *store.Store) {
 	_, v, d := setup(t, s, "cancel")
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -1753,7 +1786,7 @@ func testCancelled(t *testing.T, s store.Store) {
 	}
 }
 
-func testClosed(t *testing.T, s store.Store) {
+func testClosed(t *testing.T, s *store.Store) {
 	ctx := t.Context()
 	p := createProduct(t, s, "closing")
 	if err := s.Close(); err != nil {
@@ -1767,5 +1800,71 @@ func testClosed(t *testing.T, s store.Store) {
 	wantErr(t, "AcquireLease after Close", err, store.ErrClosed)
 	if err := s.Close(); err != nil && !errors.Is(err, store.ErrClosed) {
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+// CancelRounds is how many writes testCancelledMidWrite cancels at
+// random moments.
+const CancelRounds = 150
+
+// testCancelledMidWrite cancels writes at every moment of their course,
+// from before they start to after they commit, and checks that each one
+// either happened whole and reported success, or did not happen and
+// reported the context's error; and that the store takes writes normally
+// after all of them.
+func testCancelledMidWrite(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	_, _, d := setup(t, s, "midwrite")
+	for i := range CancelRounds {
+		// Deadlines from 0 to 300µs, the span of a write on a fast
+		// driver: some expire before the write starts, some during it,
+		// some after it.
+		wctx, cancel := context.WithTimeout(ctx, time.Duration(i%31)*10*time.Microsecond)
+		name := fmt.Sprintf("mid-%d", i)
+		var err error
+		var kind string
+		switch i % 3 {
+		case 0:
+			kind = "AcquireLease"
+			_, err = s.AcquireLease(wctx, name, "owner", time.Hour)
+		case 1:
+			kind = "CreateProduct"
+			_, err = s.CreateProduct(wctx, newProduct(name))
+		default:
+			kind = "AppendEvents"
+			err = s.AppendEvents(wctx, d.Name, store.Event{OperationID: "op-1", Type: "t", Message: name})
+		}
+		cancel()
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("%s %d: %v, want nil or context.DeadlineExceeded", kind, i, err)
+		}
+		var written bool
+		switch kind {
+		case "AcquireLease":
+			_, gerr := s.GetLease(ctx, name)
+			if gerr != nil && !errors.Is(gerr, store.ErrNotFound) {
+				t.Fatal(gerr)
+			}
+			written = gerr == nil
+		case "CreateProduct":
+			_, gerr := s.GetProduct(ctx, name)
+			if gerr != nil && !errors.Is(gerr, store.ErrNotFound) {
+				t.Fatal(gerr)
+			}
+			written = gerr == nil
+		default:
+			evs, lerr := s.ListEvents(ctx, d.Name, store.EventQuery{})
+			if lerr != nil {
+				t.Fatal(lerr)
+			}
+			written = slices.ContainsFunc(evs, func(e store.Event) bool { return e.Message == name })
+		}
+		if written != (err == nil) {
+			t.Fatalf("%s %d returned %v but the write was stored: %v", kind, i, err, written)
+		}
+		// The store is not left in a state that refuses later writes.
+		if _, err := s.AcquireLease(ctx, "after-"+name, "owner", time.Hour); err != nil {
+			t.Fatalf("a write after cancelled %s %d: %v", kind, i, err)
+		}
 	}
 }

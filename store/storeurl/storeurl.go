@@ -1,4 +1,4 @@
-// Package storeurl opens a store.Store from a URL-like string, as the CLI
+// Package storeurl opens a *store.Store from a URL-like string, as the CLI
 // and the API server take it from a flag or the environment:
 //
 //	memory:                          an empty in-memory store (store/memory)
@@ -27,7 +27,16 @@ var Schemes = []string{"memory:", "sqlite:PATH", "postgres://...", "postgresql:/
 // Open opens the store s names with each driver's default options. An
 // unknown scheme, or a missing path, fails with an error matching
 // store.ErrInvalid.
-func Open(ctx context.Context, s string) (store.Store, error) {
+func Open(ctx context.Context, s string) (*store.Store, error) {
+	return OpenOptions(ctx, s, nil)
+}
+
+// OpenOptions is Open with the store's own options (clock, keys...); nil
+// means the defaults.
+func OpenOptions(ctx context.Context, s string, opts *store.Options) (*store.Store, error) {
+	if opts == nil {
+		opts = &store.Options{}
+	}
 	scheme, rest, ok := strings.Cut(s, ":")
 	if !ok {
 		return nil, fmt.Errorf("open store: %w", store.Invalid("store URL", redact(s), "want one of "+strings.Join(Schemes, ", ")))
@@ -37,7 +46,7 @@ func Open(ctx context.Context, s string) (store.Store, error) {
 		if rest != "" {
 			return nil, fmt.Errorf("open store: %w", store.Invalid("store URL", s, `the memory store takes no path: use "memory:"`))
 		}
-		return memory.New(nil), nil
+		return memory.New(opts), nil
 	case "sqlite":
 		// sqlite:///abs/path and sqlite://rel are read as paths too.
 		path := rest
@@ -47,13 +56,13 @@ func Open(ctx context.Context, s string) (store.Store, error) {
 		if path == "" {
 			return nil, fmt.Errorf("open store: %w", store.Invalid("store URL", s, "sqlite needs a path: sqlite:/var/lib/stackwave/stackwave.db"))
 		}
-		st, err := sqlite.Open(ctx, path, nil)
+		st, err := sqlite.Open(ctx, path, &sqlite.Options{Options: *opts})
 		if err != nil {
 			return nil, err
 		}
 		return st, nil
 	case "postgres", "postgresql":
-		st, err := postgres.Open(ctx, s, nil)
+		st, err := postgres.Open(ctx, s, &postgres.Options{Options: *opts})
 		if err != nil {
 			return nil, err
 		}

@@ -3,15 +3,13 @@ package storeurl_test
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stackwave/stackwave/internal/pgtest"
 	"github.com/stackwave/stackwave/store"
-	"github.com/stackwave/stackwave/store/memory"
-	"github.com/stackwave/stackwave/store/postgres"
-	"github.com/stackwave/stackwave/store/sqlite"
 	"github.com/stackwave/stackwave/store/storeurl"
 )
 
@@ -20,21 +18,25 @@ func TestOpen(t *testing.T) {
 	pg := pgtest.NewDatabase(t)
 	for _, c := range []struct {
 		url  string
-		want any
+		want string // the driver's type
+		file string // the file a sqlite store makes
 	}{
-		{"memory:", &memory.Store{}},
-		{"sqlite:" + filepath.Join(dir, "a.db"), &sqlite.Store{}},
-		{"sqlite://" + filepath.Join(dir, "b.db"), &sqlite.Store{}},
-		{pg, &postgres.Store{}},
-		{"postgresql" + strings.TrimPrefix(pg, "postgres"), &postgres.Store{}},
+		{"memory:", "*memory.Driver", ""},
+		{"sqlite:" + filepath.Join(dir, "a.db"), "*sqldriver.Driver", filepath.Join(dir, "a.db")},
+		{"sqlite://" + filepath.Join(dir, "b.db"), "*sqldriver.Driver", filepath.Join(dir, "b.db")},
+		{pg, "*sqldriver.Driver", ""},
+		{"postgresql" + strings.TrimPrefix(pg, "postgres"), "*sqldriver.Driver", ""},
 	} {
 		s, err := storeurl.Open(t.Context(), c.url)
 		if err != nil {
 			t.Errorf("Open(%q): %v", c.url, err)
 			continue
 		}
-		if got, want := fmt.Sprintf("%T", s), fmt.Sprintf("%T", c.want); got != want {
-			t.Errorf("Open(%q) = %s, want %s", c.url, got, want)
+		if got := fmt.Sprintf("%T", s.Driver()); got != c.want {
+			t.Errorf("Open(%q) has a %s, want %s", c.url, got, c.want)
+		}
+		if _, err := os.Stat(c.file); c.file != "" && err != nil {
+			t.Errorf("Open(%q): %v", c.url, err)
 		}
 		if _, err := s.ListProducts(t.Context(), store.ProductQuery{}); err != nil {
 			t.Errorf("Open(%q): listing: %v", c.url, err)
