@@ -118,6 +118,9 @@ type Runtime struct {
 	mu    sync.Mutex
 	deps  map[string]*sync.RWMutex // per deployment: Apply holds R, network teardown W
 	pulls map[string]*pull
+	// netCreate serialises network creation per deployment in this
+	// process, so concurrent applies of its stacks make one network.
+	netCreate map[string]*sync.Mutex
 
 	// reserved holds subnets this runtime picked and is creating
 	// networks with, so concurrent creations pick different ones.
@@ -152,13 +155,14 @@ func New(cli *client.Client, opts *Options) (*Runtime, error) {
 		return nil, err
 	}
 	r := &Runtime{
-		cli:      cli,
-		opts:     o,
-		lb:       labeler{prefix: o.LabelPrefix, namespace: namespaceValue(o.Namespace)},
-		sem:      semaphore.NewWeighted(int64(o.Parallelism)),
-		deps:     map[string]*sync.RWMutex{},
-		pulls:    map[string]*pull{},
-		reserved: map[netip.Prefix]bool{},
+		cli:       cli,
+		opts:      o,
+		lb:        labeler{prefix: o.LabelPrefix, namespace: namespaceValue(o.Namespace)},
+		sem:       semaphore.NewWeighted(int64(o.Parallelism)),
+		deps:      map[string]*sync.RWMutex{},
+		pulls:     map[string]*pull{},
+		reserved:  map[netip.Prefix]bool{},
+		netCreate: map[string]*sync.Mutex{},
 	}
 	r.hub = newHub(cli, r.lb)
 	return r, nil

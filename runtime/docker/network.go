@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -17,10 +18,20 @@ import (
 )
 
 // ensureNetwork returns the deployment's bridge network, creating it on
-// first use. The engine allows several networks of one name; when
-// concurrent creations made more than one, every caller settles on the
+// first use. Creations for one deployment are serialised in this process;
+// the engine allows several networks of one name, so when creations by
+// several processes made more than one, every caller settles on the
 // oldest and removes its own extra.
 func (r *Runtime) ensureNetwork(ctx context.Context, dep string) (netRef, error) {
+	r.mu.Lock()
+	l := r.netCreate[dep]
+	if l == nil {
+		l = &sync.Mutex{}
+		r.netCreate[dep] = l
+	}
+	r.mu.Unlock()
+	l.Lock()
+	defer l.Unlock()
 	nets, err := r.listNetworks(ctx, dep)
 	if err != nil {
 		return netRef{}, err
