@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/stackwave/stackwave/internal/redact"
 	"github.com/stackwave/stackwave/product"
 	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/stack"
@@ -69,7 +70,7 @@ type operation struct {
 
 	rec       *recorder
 	ev        *dispatcher
-	redact    func(string) string
+	redact    *redact.Redactor
 	leaseLost atomic.Bool
 	leaseAt   time.Time // when the lease was last requested
 	leaseCtx  context.Context
@@ -298,7 +299,7 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 	} else if o.plan, err = NewPlan(o.fromDeps); err != nil {
 		return nil, err
 	}
-	o.redact = redactor(envValues(o.fromDeps, o.toDeps))
+	o.redact = redact.New(secrets(o, o.fromDeps, o.toDeps)...)
 
 	now := time.Now()
 	var opRec store.Operation
@@ -375,17 +376,31 @@ func replacePrefixed(params map[string]string, prefix string, values map[string]
 	}
 }
 
-func envValues(deps ...stack.Deps) []string {
-	var out []string
+func secrets(o *operation, deps ...stack.Deps) []redact.Secret {
+	var out []redact.Secret
 	for _, d := range deps {
 		for _, tier := range d {
 			for si := range tier {
 				for k := range tier[si].Services {
 					for _, kv := range tier[si].Services[k].Envs {
-						if _, v, ok := strings.Cut(kv, "="); ok && v != "" {
-							out = append(out, v)
+						if key, v, ok := strings.Cut(kv, "="); ok && v != "" {
+							out = append(out, redact.Secret{Key: key, Value: v})
 						}
 					}
+				}
+			}
+		}
+	}
+	for _, vars := range []map[string]string{o.vars, o.fromVars} {
+		for k, v := range vars {
+			out = append(out, redact.Secret{Key: k, Value: v})
+		}
+	}
+	for _, fs := range []files{o.fromFiles, o.toFiles} {
+		for _, svcs := range fs {
+			for _, paths := range svcs {
+				for p, b := range paths {
+					out = append(out, redact.Secret{Key: p, Value: string(b)})
 				}
 			}
 		}
@@ -626,9 +641,7 @@ func (o *operation) emit(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	if o.redact != nil {
-		e.Message = o.redact(e.Message)
-	}
+	e.Message = o.redact.String(e.Message)
 	o.ev.emit(e)
 	o.rec.event(e.record())
 }
@@ -644,6 +657,7 @@ func (o *operation) reporter(stackName string) runtime.Reporter {
 }
 
 func (o *operation) addErr(err error) {
+	err = o.redact.Error(err)
 	o.mu.Lock()
 	o.errs = multierror.Append(o.errs, err)
 	o.mu.Unlock()
@@ -669,7 +683,7 @@ func (o *operation) wasTouched(name string) bool {
 
 // stackFailed records the failure of a stack in a phase.
 func (o *operation) stackFailed(name string, tier int, phase string, err error) {
-	err = redactError(o.redact, runtime.MapError(o.e.rt, err))
+	err = o.redact.Error(runtime.MapError(o.e.rt, err))
 	se := &StackError{Stack: name, Phase: phase, Err: err}
 	var rse *runtime.ServiceError
 	if errors.As(err, &rse) {
