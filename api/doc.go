@@ -133,10 +133,11 @@
 //	     "Invalid request" (rules broken, a limit exceeded, unknown query
 //	     parameter, unknown failure policy...)
 //	401  no valid credentials (WWW-Authenticate: Bearer)
-//	403  the policy does not allow the action on the resource; the detail
-//	     says which and why
+//	403  the policy does not allow the action on a collection (listing,
+//	     creating) or on a resource the caller may see; the detail says
+//	     which and why
 //	404  no such route, product, version, template, deployment or
-//	     operation
+//	     operation, or one the caller may not see
 //	405  the route exists for other methods (Allow lists them)
 //	409  the request conflicts with the current state: a stale revision,
 //	     a name taken (except on create product, which answers 400 as the
@@ -169,9 +170,26 @@
 // api/auth has both interfaces and the built-ins: bearer tokens from a
 // file, and JSON policies of Allow and Deny statements with wildcard
 // actions and resources, where an explicit Deny wins and nothing is
-// allowed unless a statement allows it. A route that names a product,
-// version or template that does not exist judges the name given, so a
-// caller learns nothing of resources it may not see.
+// allowed unless a statement allows it.
+//
+// Deny means not found: when a route's action on a product, version,
+// template, deployment or operation the caller named is denied, and the
+// caller may not see that resource either (stackwave:GetProduct,
+// GetVersion, GetTemplate or GetDeployment on it), the answer is the 404
+// that a missing resource gets, naming it as the caller did, in the same
+// body whether it exists or not; a missing resource is judged by the
+// name given. A caller who may see the resource gets 403 with the reason.
+// The reason of every denial stays in the server's audit log.
+//
+// # Audit log
+//
+// Every request that may change something (any method but GET, HEAD and
+// OPTIONS) and every request refused for want of credentials or rights
+// is logged once, at level Info with the message "audit", through
+// Options.Logger: request_id, principal, action, resource, outcome
+// (succeeded, failed, denied, unauthenticated), status, and for a denial
+// the authorizer's reason. Bodies, parameters and values are never
+// logged.
 //
 // Without an Authorizer every caller may do everything: serve such a
 // Server on loopback only, as "stackwave serve" does.

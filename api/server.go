@@ -212,6 +212,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.log.Info("request", "request_id", id, "method", r.Method, "path", r.URL.Path, "route", c.r.Pattern,
 			"principal", principal, "status", rw.status, "bytes", rw.bytes, "duration", time.Since(start))
+		c.audit(principal)
 	}()
 
 	if h, pattern := s.mux.Handler(r); pattern == "" {
@@ -233,6 +234,48 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mux.ServeHTTP(rw, r.WithContext(withCall(r.Context(), c)))
+}
+
+// Outcomes in the audit log.
+const (
+	OutcomeSucceeded       = "succeeded"
+	OutcomeFailed          = "failed"
+	OutcomeDenied          = "denied"
+	OutcomeUnauthenticated = "unauthenticated"
+)
+
+// audit logs, once, a request that may change something (any method but
+// GET, HEAD and OPTIONS) or that was refused for want of credentials or
+// rights: principal, action, resource, outcome, status and request ID,
+// and for a denial the authorizer's reason, which the caller may not
+// have been told (it may have been answered 404). Bodies, parameters and
+// values are never logged.
+func (c *call) audit(principal string) {
+	status := c.w.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	outcome := OutcomeSucceeded
+	switch {
+	case c.denial != nil || status == http.StatusForbidden:
+		outcome = OutcomeDenied
+	case status == http.StatusUnauthorized:
+		outcome = OutcomeUnauthenticated
+	case status >= 400:
+		outcome = OutcomeFailed
+	}
+	switch c.r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		if outcome != OutcomeDenied && outcome != OutcomeUnauthenticated {
+			return
+		}
+	}
+	attrs := []any{"request_id", c.id, "principal", principal, "action", c.action, "resource", c.resource,
+		"outcome", outcome, "status", status}
+	if c.denial != nil {
+		attrs = append(attrs, "reason", c.denial.Error())
+	}
+	c.s.log.Info("audit", attrs...)
 }
 
 // wrap returns the handler of a route: it authenticates the caller and
@@ -292,6 +335,10 @@ type call struct {
 	action    string
 	principal *auth.Principal
 	q         url.Values // the query, checked against the route's parameters
+	// resource is the last resource the route's action was authorized
+	// on, and denial the authorizer's refusal, for the audit log.
+	resource string
+	denial   error
 }
 
 // authorize checks that the caller may perform the route's action on
@@ -302,18 +349,46 @@ func (c *call) authorize(resources ...string) error {
 
 func (c *call) authorizeAction(action string, resources ...string) error {
 	az := c.s.opts.Authorizer
-	if az == nil {
-		return nil
-	}
 	for _, res := range resources {
+		if action == c.action {
+			c.resource = res
+		}
+		if az == nil {
+			continue
+		}
 		if err := az.Authorize(c.r.Context(), c.principal, action, res); err != nil {
 			if errors.Is(err, auth.ErrDenied) {
+				c.resource, c.denial = res, err
 				return err
 			}
 			return newError(http.StatusInternalServerError, MsgInternal).withCause(fmt.Errorf("authorize: %w", err))
 		}
 	}
 	return nil
+}
+
+// may reports whether the caller may perform action on res, recording
+// nothing.
+func (c *call) may(action, res string) bool {
+	az := c.s.opts.Authorizer
+	return az == nil || az.Authorize(c.r.Context(), c.principal, action, res) == nil
+}
+
+// hide answers a denial on a resource the caller named (kind and key as
+// the caller wrote them) exactly as the absence of that resource, unless
+// the caller may see it (action see on one of res): callers learn
+// nothing of resources they may not see, whether they exist or not. The
+// audit log keeps the real reason. Other errors pass unchanged.
+func (c *call) hide(err error, kind, key, see string, res ...string) error {
+	if !errors.Is(err, auth.ErrDenied) {
+		return err
+	}
+	for _, r := range res {
+		if c.may(see, r) {
+			return err
+		}
+	}
+	return notFound(kind, key).withCause(err)
 }
 
 // body reads the request body, at most MaxBodyBytes of it (413 beyond).
