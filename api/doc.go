@@ -122,6 +122,14 @@
 // that a replica took over after a crash. A reconnecting EventSource that
 // has seen the end gets 204, which stops it.
 //
+// Streams are bounded: each write must complete within
+// Options.StreamWriteTimeout (a client that does not read is dropped),
+// a server serves at most Options.MaxStreams at once and a principal
+// holds at most Options.MaxStreamsPerPrincipal (429 Too Many Requests,
+// with Retry-After, beyond), and [Server.CloseStreams] ends every stream
+// at once, a write blocked on a silent client included, and answers new
+// ones 503.
+//
 // # Status codes
 //
 //	200  success
@@ -147,8 +155,10 @@
 //	     update to an inactive version (detail type "Inactive", field
 //	     product_version_id)
 //	413  the body is larger than Options.MaxBodyBytes
+//	429  too many streams, of the caller or of the server
 //	500  an internal error (see the log under the request ID)
 //	501  a deployment route on a Server without executor
+//	503  a stream asked for while the server shuts down
 //	623  "Create Product Error": the store failed to create the product
 //	624  "Delete Product Error": the product is deployed (the detail names
 //	     the deployments) or the store failed

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -64,6 +65,18 @@ type Options struct {
 	// instances a scale may reach); nil means validate.DefaultLimits().
 	// A negative field lifts that limit.
 	Limits *validate.Limits
+	// StreamWriteTimeout bounds each write and flush of a stream (event
+	// streams, and any other long-lived response): a client that does
+	// not read for this long is dropped. Zero means
+	// DefaultStreamWriteTimeout; negative, no bound.
+	StreamWriteTimeout time.Duration
+	// MaxStreams bounds the streams served at once (429 beyond); zero
+	// means DefaultMaxStreams, negative no bound.
+	MaxStreams int
+	// MaxStreamsPerPrincipal bounds the streams one principal holds at
+	// once (429 beyond); zero means DefaultMaxStreamsPerPrincipal,
+	// negative no bound.
+	MaxStreamsPerPrincipal int
 	// AccessKeys verify the signatures of the Service Catalog
 	// compatible API (see CatalogHandler); nil refuses its requests.
 	AccessKeys *auth.AccessKeys
@@ -80,6 +93,7 @@ type Server struct {
 
 	closeOnce sync.Once
 	closing   chan struct{}
+	streams   streams
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -107,6 +121,15 @@ func New(st *store.Store, ex *deploy.Executor, opts *Options) *Server {
 	if s.opts.RequestID == nil {
 		s.opts.RequestID = newRequestID
 	}
+	if s.opts.StreamWriteTimeout == 0 {
+		s.opts.StreamWriteTimeout = DefaultStreamWriteTimeout
+	}
+	if s.opts.MaxStreams == 0 {
+		s.opts.MaxStreams = DefaultMaxStreams
+	}
+	if s.opts.MaxStreamsPerPrincipal == 0 {
+		s.opts.MaxStreamsPerPrincipal = DefaultMaxStreamsPerPrincipal
+	}
 	if s.opts.Limits == nil {
 		s.opts.Limits = validate.DefaultLimits()
 	}
@@ -124,12 +147,19 @@ func New(st *store.Store, ex *deploy.Executor, opts *Options) *Server {
 	return s
 }
 
-// CloseStreams ends the event streams in progress and makes new ones end
-// at once, so that http.Server.Shutdown, which waits for every request,
-// can complete: register it with http.Server.RegisterOnShutdown.
+// CloseStreams ends the streams in progress, a write blocked on a client
+// that does not read included, and answers new ones 503, so that
+// http.Server.Shutdown, which waits for every request, completes within
+// its grace period: register it with http.Server.RegisterOnShutdown.
 func (s *Server) CloseStreams() {
-	s.closeOnce.Do(func() { close(s.closing) })
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		s.streams.closeAll()
+	})
 }
+
+// Streams returns the number of streams in progress.
+func (s *Server) Streams() int { return s.streams.count() }
 
 // route is one entry of the route table.
 type route struct {
@@ -482,9 +512,14 @@ func (c *call) writeJSON(status int, b []byte) {
 func (c *call) fail(err error) {
 	if c.w.wroteHeader {
 		// A stream already started: nothing more can be said.
-		if c.r.Context().Err() != nil {
+		switch {
+		case c.r.Context().Err() != nil:
 			c.s.log.Info("client went away", "request_id", c.id, "error", err)
-		} else {
+		case errors.Is(err, errStreamClosed):
+			c.s.log.Info("stream closed by the server", "request_id", c.id)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			c.s.log.Info("client dropped: it did not read within the stream write timeout", "request_id", c.id)
+		default:
 			c.s.log.Error("request failed after the response started", "request_id", c.id, "error", err)
 		}
 		return
