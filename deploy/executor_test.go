@@ -624,7 +624,9 @@ func TestEscapedAndShortSecretsNeverLeave(t *testing.T) {
 			deps := threeTiers()
 			deps[0][0].Services[0].Envs = []string{"DB_PIN=" + value}
 			vid := e.version("v1", deps)
-			e.rt.Inject(sim.Fault{Kind: sim.FailApply, Stack: "db", Err: fmt.Errorf("refused env %q; env was DB_PIN=%s", "DB_PIN="+value, strings.Split(value, "\n")[1%len(strings.Split(value, "\n"))])})
+			lines := strings.Split(value, "\n")
+			e.rt.Inject(sim.Fault{Kind: sim.FailApply, Stack: "db", Err: &runtime.ServiceError{Stack: "db", Service: "mysql",
+				Err: fmt.Errorf("refused env %q", "DB_PIN="+value), Logs: append([]string{"DB_PIN=" + value}, lines...)}})
 			_, err := e.ex.Launch(context.Background(), deploy.Request{Deployment: "shop", VersionID: vid})
 			leaks := func(where, s string) {
 				t.Helper()
@@ -649,6 +651,11 @@ func TestEscapedAndShortSecretsNeverLeave(t *testing.T) {
 			d, _ := e.st.GetDeployment(context.Background(), "shop")
 			b, _ := json.Marshal(d)
 			leaks("record", fmt.Sprint(d)+string(b))
+			var se *runtime.ServiceError
+			if !errors.As(err, &se) || len(se.Logs) == 0 {
+				t.Fatalf("no service error with logs in %v", err)
+			}
+			leaks("service error", strings.Join(se.Logs, "\n")+se.Reason)
 		})
 	}
 }

@@ -688,6 +688,12 @@ func (o *operation) stackFailed(name string, tier int, phase string, err error) 
 	var rse *runtime.ServiceError
 	if errors.As(err, &rse) {
 		se.Service = rse.Service
+		// What errors.As reaches is redacted too: the last log lines
+		// of a container that printed its environment.
+		rse.Reason = o.redact.String(rse.Reason)
+		for i, l := range rse.Logs {
+			rse.Logs[i] = o.redact.String(l)
+		}
 	}
 	o.addErr(se)
 	o.setStack(name, tier, StateFailed, "", se.Error())
