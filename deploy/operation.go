@@ -299,7 +299,7 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 	} else if o.plan, err = NewPlan(o.fromDeps); err != nil {
 		return nil, err
 	}
-	o.redact = redact.New(secrets(o, o.fromDeps, o.toDeps)...)
+	o.redact = redact.New(secrets([]stack.Deps{o.fromDeps, o.toDeps}, []map[string]string{o.vars, o.fromVars}, []files{o.fromFiles, o.toFiles})...)
 
 	now := time.Now()
 	var opRec store.Operation
@@ -376,7 +376,9 @@ func replacePrefixed(params map[string]string, prefix string, values map[string]
 	}
 }
 
-func secrets(o *operation, deps ...stack.Deps) []redact.Secret {
+// secrets returns the values the redactor of a deployment hides: env
+// values, launch variables and rendered config files.
+func secrets(deps []stack.Deps, vars []map[string]string, fs []files) []redact.Secret {
 	var out []redact.Secret
 	for _, d := range deps {
 		for _, tier := range d {
@@ -391,13 +393,13 @@ func secrets(o *operation, deps ...stack.Deps) []redact.Secret {
 			}
 		}
 	}
-	for _, vars := range []map[string]string{o.vars, o.fromVars} {
-		for k, v := range vars {
+	for _, vs := range vars {
+		for k, v := range vs {
 			out = append(out, redact.Secret{Key: k, Value: v})
 		}
 	}
-	for _, fs := range []files{o.fromFiles, o.toFiles} {
-		for _, svcs := range fs {
+	for _, f := range fs {
+		for _, svcs := range f {
 			for _, paths := range svcs {
 				for p, b := range paths {
 					out = append(out, redact.Secret{Key: p, Value: string(b)})
