@@ -168,9 +168,9 @@ func FuzzString(f *testing.F) {
 	})
 }
 
-// BenchmarkString measures an event message against the secrets of a
-// deployment of 20 services with 5 env values each.
-func BenchmarkString(b *testing.B) {
+// benchSecrets are the secrets of a deployment of 20 services with 5 env
+// values each, one in five secret by its key.
+func benchSecrets() []redact.Secret {
 	var ss []redact.Secret
 	for i := range 100 {
 		ss = append(ss, redact.Secret{Key: fmt.Sprintf("VAR_%d", i), Value: fmt.Sprintf("value-number-%d", i)})
@@ -178,11 +178,34 @@ func BenchmarkString(b *testing.B) {
 			ss = append(ss, redact.Secret{Key: fmt.Sprintf("PASSWORD_%d", i), Value: fmt.Sprintf("pw%d", i)})
 		}
 	}
-	r := redact.New(ss...)
-	msg := "stack db: service postgres: container stackwave-prod-db-postgres-1 is ready (3 of 3 instances healthy)"
+	return ss
+}
+
+const benchMsg = "stack db: service postgres: container stackwave-prod-db-postgres-1 is ready (3 of 3 instances healthy)"
+
+// BenchmarkString measures an event message against the secrets of
+// benchSecrets.
+func BenchmarkString(b *testing.B) {
+	r := redact.New(benchSecrets()...)
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = r.String(msg)
+		_ = r.String(benchMsg)
+	}
+}
+
+// BenchmarkStringRawOnly is the former literal matching of raw values
+// from six bytes on, for comparison.
+func BenchmarkStringRawOnly(b *testing.B) {
+	var pairs []string
+	for _, s := range benchSecrets() {
+		if len(s.Value) >= 6 {
+			pairs = append(pairs, s.Value, redact.Marker)
+		}
+	}
+	r := strings.NewReplacer(pairs...)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = r.Replace(benchMsg)
 	}
 }
 
