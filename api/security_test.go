@@ -191,3 +191,38 @@ func TestAuditOnce(t *testing.T) {
 		t.Errorf("the log shows an env value:\n%s", h.log)
 	}
 }
+
+// TestStoredVarsNotReadThroughTemplates: a caller who may update a
+// deployment but not read its variables cannot make a template fail on
+// a stored value and read it in the error.
+func TestStoredVarsNotReadThroughTemplates(t *testing.T) {
+	h := newHarness(t, nil)
+	_, vid := h.create(seedDoc(t))
+	var sub api.Submitted
+	h.must("POST", "/api/deployments", `{"name": "kodo", "product_version_id": "`+vid+`",
+  "vars": {"db_password": "hunter2-stored", "pin": "4242"},
+  "config_templates": {"/authproxy_in/qboxauthproxy.conf": "listen 9085 {{.Vars.db_password}} {{.Vars.pin}}\n"}}`, &sub)
+	h.waitOp("kodo", sub.OperationID)
+	for name, tpl := range map[string]string{
+		"own function": `{{addr .Vars.db_password .Vars.pin}}`,
+		"builtin":      `{{index .Vars.db_password 99}}{{.Vars.pin}}`,
+		"call":         `{{call .Vars.db_password}}{{.Vars.pin}}`,
+		"field":        `{{.Vars.db_password.Nope}}{{.Vars.pin}}`,
+		"slice":        `{{slice .Vars.db_password 1 99}}{{.Vars.pin}}`,
+		"comparison":   `{{if lt .Vars.db_password 3}}{{end}}{{.Vars.pin}}`,
+	} {
+		res := h.do("POST", "/api/deployments/kodo/update", `{"product_version_id": "`+vid+`",
+  "config_templates": {"/authproxy_in/qboxauthproxy.conf": `+strconv.Quote(tpl)+`}}`)
+		if res.status != 400 {
+			t.Errorf("%s: %s, want 400", name, res)
+		}
+		if testing.Verbose() {
+			t.Logf("%s: %s", name, res.body)
+		}
+		for _, v := range []string{"hunter2", "unter2-st", "4242"} {
+			if strings.Contains(string(res.body), v) {
+				t.Errorf("%s: the answer shows a stored value: %s", name, res)
+			}
+		}
+	}
+}
