@@ -122,8 +122,15 @@ func (st *stream) kill() {
 	_ = st.rc.SetWriteDeadline(time.Unix(1, 0))
 }
 
-// Close gives the stream's place back.
+// Close gives the stream's place back, and lifts its write deadline,
+// which would otherwise outlive it on a kept-alive connection of a server
+// without WriteTimeout.
 func (st *stream) Close() {
+	st.mu.Lock()
+	if !st.closed {
+		_ = st.rc.SetWriteDeadline(time.Time{})
+	}
+	st.mu.Unlock()
 	ss := &st.c.s.streams
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
