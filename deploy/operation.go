@@ -288,7 +288,8 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 		if typ == store.OpUpdate && resume == nil {
 			obs, err := e.observe(ctx, name)
 			if err != nil {
-				return nil, fmt.Errorf("%s %s: %w", typ, name, err)
+				red := redact.New(secrets([]stack.Deps{o.fromDeps, o.toDeps}, []map[string]string{o.vars, o.fromVars}, []files{o.fromFiles, o.toFiles})...)
+				return nil, fmt.Errorf("%s %s: %w", typ, name, red.Error(err))
 			}
 			markApplied(o.changes, d, e.stackSpecs(name, o.productName, o.toDeps, o.toFiles, o.to), obs, true)
 			for _, rs := range d.Stacks {
