@@ -187,6 +187,13 @@ func TestAuditOnce(t *testing.T) {
 	if a := audits(bad.header.Get("X-Request-Id")); len(a) != 1 || !strings.Contains(a[0], "outcome=failed status=404") {
 		t.Errorf("failed delete: %q", a)
 	}
+	var created api.CreateProductResponse
+	create.decode(t, &created)
+	launch := h.do("POST", "/api/deployments", `{"name": "w1", "product_version_id": "`+created.VersionID+`"}`)
+	if a := audits(launch.header.Get("X-Request-Id")); len(a) != 1 ||
+		!strings.Contains(a[0], "action=stackwave:LaunchProduct resource=swn:deployment/w1 outcome=succeeded") {
+		t.Errorf("launch: %q", a)
+	}
 	if strings.Contains(h.log.String(), "sup3r-s3cret") {
 		t.Errorf("the log shows an env value:\n%s", h.log)
 	}

@@ -365,8 +365,9 @@ type call struct {
 	action    string
 	principal *auth.Principal
 	q         url.Values // the query, checked against the route's parameters
-	// resource is the last resource the route's action was authorized
-	// on, and denial the authorizer's refusal, for the audit log.
+	// resource is the first resource the route's action was authorized
+	// on (or the one denied), and denial the authorizer's refusal, for
+	// the audit log.
 	resource string
 	denial   error
 }
@@ -380,8 +381,8 @@ func (c *call) authorize(resources ...string) error {
 func (c *call) authorizeAction(action string, resources ...string) error {
 	az := c.s.opts.Authorizer
 	for _, res := range resources {
-		if action == c.action {
-			c.resource = res
+		if action == c.action && c.resource == "" {
+			c.resource = res // the route's first resource, for the audit
 		}
 		if az == nil {
 			continue
