@@ -513,13 +513,19 @@ func (c *call) writeJSON(status int, b []byte) {
 func (c *call) fail(err error) {
 	if c.w.wroteHeader {
 		// A stream already started: nothing more can be said.
+		closing := false
+		select {
+		case <-c.s.closing:
+			closing = true
+		default:
+		}
 		switch {
-		case c.r.Context().Err() != nil:
-			c.s.log.Info("client went away", "request_id", c.id, "error", err)
-		case errors.Is(err, errStreamClosed):
+		case closing || errors.Is(err, errStreamClosed):
 			c.s.log.Info("stream closed by the server", "request_id", c.id)
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			c.s.log.Info("client dropped: it did not read within the stream write timeout", "request_id", c.id)
+		case c.r.Context().Err() != nil:
+			c.s.log.Info("client went away", "request_id", c.id, "error", err)
 		default:
 			c.s.log.Error("request failed after the response started", "request_id", c.id, "error", err)
 		}

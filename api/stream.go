@@ -41,6 +41,7 @@ type stream struct {
 
 	mu     sync.Mutex
 	closed bool
+	broken bool // a write failed
 }
 
 // openStream takes a place among the streams, or answers 429 when the
@@ -89,7 +90,19 @@ func (st *stream) Write(b []byte) (int, error) {
 	if err := st.arm(); err != nil {
 		return 0, err
 	}
-	return st.c.w.Write(b)
+	n, err := st.c.w.Write(b)
+	st.failed(err)
+	return n, err
+}
+
+// failed records a failed write: the connection is then done for, and
+// its deadline stays.
+func (st *stream) failed(err error) {
+	if err != nil {
+		st.mu.Lock()
+		st.broken = true
+		st.mu.Unlock()
+	}
 }
 
 // Flush sends what was written within the write timeout.
@@ -97,7 +110,9 @@ func (st *stream) Flush() error {
 	if err := st.arm(); err != nil {
 		return err
 	}
-	return st.rc.Flush()
+	err := st.rc.Flush()
+	st.failed(err)
+	return err
 }
 
 // arm sets the write deadline of the next write, unless the server
@@ -122,12 +137,12 @@ func (st *stream) kill() {
 	_ = st.rc.SetWriteDeadline(time.Unix(1, 0))
 }
 
-// Close gives the stream's place back, and lifts its write deadline,
-// which would otherwise outlive it on a kept-alive connection of a server
-// without WriteTimeout.
+// Close gives the stream's place back, and lifts the write deadline of a
+// stream that ended well, which would otherwise outlive it on a
+// kept-alive connection of a server without WriteTimeout.
 func (st *stream) Close() {
 	st.mu.Lock()
-	if !st.closed {
+	if !st.closed && !st.broken {
 		_ = st.rc.SetWriteDeadline(time.Time{})
 	}
 	st.mu.Unlock()
