@@ -93,7 +93,15 @@
 //     *deploy.OperationError aggregating one *deploy.StackError per failure,
 //     through which errors.Is and errors.As reach each cause.
 //
-// Env values never appear in errors or events: they may hold secrets.
+// Secret values never appear in errors, events, stack states, operation
+// messages or API answers: every message that leaves an operation passes
+// one redactor that knows the deployment's env values, launch variables
+// and rendered config files in every form a back-end prints them (raw,
+// quoted, escaped, URL- and base64-encoded, line by line). Values of keys
+// that look secret (PASSWORD, TOKEN, KEY, PIN...) are hidden whatever
+// their length, other values from 6 bytes on and shorter ones where they
+// are printed as KEY=value; text in which a value still shows once
+// decoded is withheld whole.
 //
 // # Testing
 //

@@ -429,7 +429,13 @@ func (s *Server) catalogCreateProduct(c *catalogCall) (any, error) {
 		return nil, err
 	}
 	ctx := c.r.Context()
-	if _, err := s.st.GetTemplate(ctx, doc.TemplateURL); errors.Is(err, store.ErrNotFound) {
+	// A template the caller may neither read nor create is answered as a
+	// missing one.
+	t, err := s.st.GetTemplate(ctx, doc.TemplateURL)
+	if errors.Is(err, store.ErrNotFound) || err == nil && !c.may(ActionGetTemplate, TemplateResource(t.ID)) && !c.may(ActionCreateTemplate, TemplateResource(t.ID)) {
+		if err == nil {
+			c.resource, c.denial = TemplateResource(t.ID), fmt.Errorf("%w: %s may not perform %s on %s", auth.ErrDenied, c.principal.Name, ActionGetTemplate, TemplateResource(t.ID))
+		}
 		return nil, invalidParameter(versionParamsName+".TemplateUrl", "no template %s in this catalog", *vp.TemplateURL)
 	} else if err != nil {
 		return nil, err

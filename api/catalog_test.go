@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -24,17 +25,19 @@ import (
 	"github.com/stackwave/stackwave/api"
 	"github.com/stackwave/stackwave/api/auth"
 	"github.com/stackwave/stackwave/product"
+	"github.com/stackwave/stackwave/stack"
 	"github.com/stackwave/stackwave/store"
 )
 
 // Access keys of the tests: ci may create products and templates, reader
 // may not.
 const (
-	ciKey       = "LTAI5tStackwaveCI01"
-	ciSecret    = "3q9zPp0cXv1T8mWb5yKd7LrA2sHn"
-	readerKey   = "LTAI5tStackwaveRD01"
-	readerKeyS  = "Vb6Nk2Qw8Zt4Yc1Rm7Xp5Ls3Jd9Ge"
-	catalogPol  = `{"Statement": [{"Effect": "Allow", "Principal": "group:deployers", "Action": ["stackwave:Create*"], "Resource": "*"}]}`
+	ciKey      = "LTAI5tStackwaveCI01"
+	ciSecret   = "3q9zPp0cXv1T8mWb5yKd7LrA2sHn"
+	readerKey  = "LTAI5tStackwaveRD01"
+	readerKeyS = "Vb6Nk2Qw8Zt4Yc1Rm7Xp5Ls3Jd9Ge"
+	catalogPol = `{"Statement": [{"Effect": "Allow", "Principal": "group:deployers", "Action": ["stackwave:Create*"], "Resource": "*"},
+  {"Effect": "Deny", "Principal": "*", "Action": ["stackwave:CreateTemplate", "stackwave:GetTemplate"], "Resource": "swn:template/tpl-hidden"}]}`
 	templateDoc = `[[{"stack_name": "web", "services": [{"service_name": "nginx", "unit_type": "1U1G",
   "image": {"name": "nginx", "tag": "1.27"}, "envs": {"API_KEY": "sup3r-s3cret"}}]}]]`
 )
@@ -267,6 +270,43 @@ func TestCatalogTemplateURLs(t *testing.T) {
 			t.Errorf("CatalogTemplateURL(%q) takes it", bad)
 		}
 	}
+}
+
+// A template the caller may neither read nor create answers as a
+// missing one.
+func TestCatalogHiddenTemplateIsMissing(t *testing.T) {
+	cs := newCatalogServer(t, nil, nil)
+	c := cs.client(t, ciKey, ciSecret, false)
+	if _, err := cs.st.CreateTemplate(context.Background(), &store.Template{ID: "tpl-hidden", StackDeps: mustDeps(t, templateDoc)}); err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, id := range []string{"tpl-hidden", "tpl-absent"} {
+		_, err := call(c, "CreateProduct", "POST", map[string]any{"ProductName": "p-" + id, "ProductType": "Ros", "ProviderName": "IT",
+			"ProductVersionParameters": shrink(&versionParameters{TemplateUrl: dara.String(store.TemplateURLPrefix + id)})}, nil)
+		if err == nil {
+			t.Fatalf("%s: a product was created", id)
+		}
+		msgs = append(msgs, strings.ReplaceAll(regexp.MustCompile(`req-\d+`).ReplaceAllString(err.Error(), "req"), id, "ID"))
+	}
+	if msgs[0] != msgs[1] {
+		t.Errorf("hidden and missing templates answer differently:\n%s\n%s", msgs[0], msgs[1])
+	}
+	if !strings.Contains(msgs[0], "no template") {
+		t.Errorf("answer: %s", msgs[0])
+	}
+	if !strings.Contains(cs.log.String(), "outcome=denied") {
+		t.Errorf("no audit of the denial:\n%s", cs.log)
+	}
+}
+
+func mustDeps(t *testing.T, doc string) stack.Deps {
+	t.Helper()
+	var deps stack.Deps
+	if err := product.DecodeJSON([]byte(doc), &deps); err != nil {
+		t.Fatal(err)
+	}
+	return deps
 }
 
 // Every refusal is an error of the SDK's own type with the cloud API's

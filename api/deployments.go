@@ -79,7 +79,7 @@ func (s *Server) productVersion(c *call, id string) (*product.Version, error) {
 		return nil, err
 	}
 	if err := c.authorize(ProductResource(v.ProductID)); err != nil {
-		return nil, err
+		return nil, c.hide(err, "version", id, ActionGetVersion, VersionResource(v.ID))
 	}
 	return v, nil
 }
@@ -112,7 +112,7 @@ func (s *Server) submit(c *call, op store.OpType, req deploy.Request) error {
 func (c *call) deploymentName() (string, error) {
 	name := c.r.PathValue("name")
 	if err := c.authorize(DeploymentResource(name)); err != nil {
-		return "", err
+		return "", c.hide(err, "deployment", name, ActionGetDeployment, DeploymentResource(name))
 	}
 	if fe := validate.DNSLabel("name", name); fe != nil {
 		return "", notFound("deployment", name)

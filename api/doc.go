@@ -122,6 +122,14 @@
 // that a replica took over after a crash. A reconnecting EventSource that
 // has seen the end gets 204, which stops it.
 //
+// Streams are bounded: each write must complete within
+// Options.StreamWriteTimeout (a client that does not read is dropped),
+// a server serves at most Options.MaxStreams at once and a principal
+// holds at most Options.MaxStreamsPerPrincipal (429 Too Many Requests,
+// with Retry-After, beyond), and [Server.CloseStreams] ends every stream
+// at once, a write blocked on a silent client included, and answers new
+// ones 503.
+//
 // # Status codes
 //
 //	200  success
@@ -133,10 +141,11 @@
 //	     "Invalid request" (rules broken, a limit exceeded, unknown query
 //	     parameter, unknown failure policy...)
 //	401  no valid credentials (WWW-Authenticate: Bearer)
-//	403  the policy does not allow the action on the resource; the detail
-//	     says which and why
+//	403  the policy does not allow the action on a collection (listing,
+//	     creating) or on a resource the caller may see; the detail says
+//	     which and why
 //	404  no such route, product, version, template, deployment or
-//	     operation
+//	     operation, or one the caller may not see
 //	405  the route exists for other methods (Allow lists them)
 //	409  the request conflicts with the current state: a stale revision,
 //	     a name taken (except on create product, which answers 400 as the
@@ -146,8 +155,10 @@
 //	     update to an inactive version (detail type "Inactive", field
 //	     product_version_id)
 //	413  the body is larger than Options.MaxBodyBytes
+//	429  too many streams, of the caller or of the server
 //	500  an internal error (see the log under the request ID)
 //	501  a deployment route on a Server without executor
+//	503  a stream asked for while the server shuts down
 //	623  "Create Product Error": the store failed to create the product
 //	624  "Delete Product Error": the product is deployed (the detail names
 //	     the deployments) or the store failed
@@ -169,9 +180,26 @@
 // api/auth has both interfaces and the built-ins: bearer tokens from a
 // file, and JSON policies of Allow and Deny statements with wildcard
 // actions and resources, where an explicit Deny wins and nothing is
-// allowed unless a statement allows it. A route that names a product,
-// version or template that does not exist judges the name given, so a
-// caller learns nothing of resources it may not see.
+// allowed unless a statement allows it.
+//
+// Deny means not found: when a route's action on a product, version,
+// template, deployment or operation the caller named is denied, and the
+// caller may not see that resource either (stackwave:GetProduct,
+// GetVersion, GetTemplate or GetDeployment on it), the answer is the 404
+// that a missing resource gets, naming it as the caller did, in the same
+// body whether it exists or not; a missing resource is judged by the
+// name given. A caller who may see the resource gets 403 with the reason.
+// The reason of every denial stays in the server's audit log.
+//
+// # Audit log
+//
+// Every request that may change something (any method but GET, HEAD and
+// OPTIONS) and every request refused for want of credentials or rights
+// is logged once, at level Info with the message "audit", through
+// Options.Logger: request_id, principal, action, resource, outcome
+// (succeeded, failed, denied, unauthenticated), status, and for a denial
+// the authorizer's reason. Bodies, parameters and values are never
+// logged.
 //
 // Without an Authorizer every caller may do everything: serve such a
 // Server on loopback only, as "stackwave serve" does.

@@ -45,6 +45,8 @@ const (
 	MsgTooLarge         = "Request body too large"
 	MsgInternal         = "Internal error"
 	MsgNotImplemented   = "Not implemented"
+	MsgTooManyRequests  = "Too many requests"
+	MsgUnavailable      = "Service unavailable"
 )
 
 // Detail types. The first six are validate's field error types.
@@ -65,6 +67,7 @@ const (
 	TypeUnauthenticated = "Unauthenticated"
 	TypeDenied          = "Denied"
 	TypeInternal        = "Internal"
+	TypeUnavailable     = "Unavailable"
 )
 
 // Error is the body of every error response:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -99,15 +100,18 @@ func (s *Server) streamEvents(c *call) error {
 		return nil
 	}
 
+	w, err := c.openStream()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
 	h := c.w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("X-Accel-Buffering", "no") // no buffering in nginx
-	rc := http.NewResponseController(c.w)
-	// Streams outlive the server's read and write timeouts.
-	_ = rc.SetReadDeadline(time.Time{})
-	_ = rc.SetWriteDeadline(time.Time{})
 	c.w.WriteHeader(http.StatusOK)
-	fmt.Fprintf(c.w, "retry: %d\n\n", retryMillis)
+	if _, err := fmt.Fprintf(w, "retry: %d\n\n", retryMillis); err != nil {
+		return err
+	}
 
 	heartbeat := time.NewTimer(heartbeatInterval)
 	defer heartbeat.Stop()
@@ -117,19 +121,19 @@ func (s *Server) streamEvents(c *call) error {
 	ended := false
 	for {
 		for _, e := range evs {
-			if err := writeEvent(c.w, name, e); err != nil {
+			if err := writeEvent(w, name, e); err != nil {
 				return err
 			}
 			heartbeat.Reset(heartbeatInterval)
 			if e.OperationID == opID && (e.Type == string(deploy.EventOperationDone) || e.Type == string(deploy.EventOperationFailed)) {
-				if err := rc.Flush(); err != nil {
+				if err := w.Flush(); err != nil {
 					return err
 				}
 				s.awaitOutcome(c, sub, name, opID)
 				return nil
 			}
 		}
-		if err := rc.Flush(); err != nil {
+		if err := w.Flush(); err != nil {
 			return err
 		}
 		if len(evs) == eventBatch {
@@ -147,7 +151,7 @@ func (s *Server) streamEvents(c *call) error {
 		case <-s.closing:
 			return nil
 		case <-heartbeat.C:
-			if _, err := fmt.Fprint(c.w, ": keep-alive\n\n"); err != nil {
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
 				return err
 			}
 			heartbeat.Reset(heartbeatInterval)
@@ -224,7 +228,7 @@ func (s *Server) events(c *call, sub *store.EventSubscription, name string) ([]s
 	return evs, err
 }
 
-func writeEvent(w http.ResponseWriter, deployment string, e store.Event) error {
+func writeEvent(w io.Writer, deployment string, e store.Event) error {
 	data, err := marshal(Event{Deployment: deployment, Event: e})
 	if err != nil {
 		return err

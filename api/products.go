@@ -255,7 +255,7 @@ func (s *Server) resolveProduct(c *call) (*product.Product, error) {
 	p, err := s.st.GetProduct(c.r.Context(), key)
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
 		if err := c.authorize(ProductResource(key)); err != nil {
-			return nil, err
+			return nil, c.hide(err, "product", key, ActionGetProduct, ProductResource(key))
 		}
 		return nil, notFound("product", key)
 	}
@@ -263,7 +263,7 @@ func (s *Server) resolveProduct(c *call) (*product.Product, error) {
 		return nil, err
 	}
 	if err := c.authorize(ProductResource(p.ID)); err != nil {
-		return nil, err
+		return nil, c.hide(err, "product", key, ActionGetProduct, ProductResource(p.ID))
 	}
 	return p, nil
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -64,6 +65,18 @@ type Options struct {
 	// instances a scale may reach); nil means validate.DefaultLimits().
 	// A negative field lifts that limit.
 	Limits *validate.Limits
+	// StreamWriteTimeout bounds each write and flush of a stream (event
+	// streams, and any other long-lived response): a client that does
+	// not read for this long is dropped. Zero means
+	// DefaultStreamWriteTimeout; negative, no bound.
+	StreamWriteTimeout time.Duration
+	// MaxStreams bounds the streams served at once (429 beyond); zero
+	// means DefaultMaxStreams, negative no bound.
+	MaxStreams int
+	// MaxStreamsPerPrincipal bounds the streams one principal holds at
+	// once (429 beyond); zero means DefaultMaxStreamsPerPrincipal,
+	// negative no bound.
+	MaxStreamsPerPrincipal int
 	// AccessKeys verify the signatures of the Service Catalog
 	// compatible API (see CatalogHandler); nil refuses its requests.
 	AccessKeys *auth.AccessKeys
@@ -80,6 +93,7 @@ type Server struct {
 
 	closeOnce sync.Once
 	closing   chan struct{}
+	streams   streams
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -107,6 +121,15 @@ func New(st *store.Store, ex *deploy.Executor, opts *Options) *Server {
 	if s.opts.RequestID == nil {
 		s.opts.RequestID = newRequestID
 	}
+	if s.opts.StreamWriteTimeout == 0 {
+		s.opts.StreamWriteTimeout = DefaultStreamWriteTimeout
+	}
+	if s.opts.MaxStreams == 0 {
+		s.opts.MaxStreams = DefaultMaxStreams
+	}
+	if s.opts.MaxStreamsPerPrincipal == 0 {
+		s.opts.MaxStreamsPerPrincipal = DefaultMaxStreamsPerPrincipal
+	}
 	if s.opts.Limits == nil {
 		s.opts.Limits = validate.DefaultLimits()
 	}
@@ -124,12 +147,19 @@ func New(st *store.Store, ex *deploy.Executor, opts *Options) *Server {
 	return s
 }
 
-// CloseStreams ends the event streams in progress and makes new ones end
-// at once, so that http.Server.Shutdown, which waits for every request,
-// can complete: register it with http.Server.RegisterOnShutdown.
+// CloseStreams ends the streams in progress, a write blocked on a client
+// that does not read included, and answers new ones 503, so that
+// http.Server.Shutdown, which waits for every request, completes within
+// its grace period: register it with http.Server.RegisterOnShutdown.
 func (s *Server) CloseStreams() {
-	s.closeOnce.Do(func() { close(s.closing) })
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		s.streams.closeAll()
+	})
 }
+
+// Streams returns the number of streams in progress.
+func (s *Server) Streams() int { return s.streams.count() }
 
 // route is one entry of the route table.
 type route struct {
@@ -212,6 +242,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.log.Info("request", "request_id", id, "method", r.Method, "path", r.URL.Path, "route", c.r.Pattern,
 			"principal", principal, "status", rw.status, "bytes", rw.bytes, "duration", time.Since(start))
+		c.audit(principal)
 	}()
 
 	if h, pattern := s.mux.Handler(r); pattern == "" {
@@ -233,6 +264,48 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mux.ServeHTTP(rw, r.WithContext(withCall(r.Context(), c)))
+}
+
+// Outcomes in the audit log.
+const (
+	OutcomeSucceeded       = "succeeded"
+	OutcomeFailed          = "failed"
+	OutcomeDenied          = "denied"
+	OutcomeUnauthenticated = "unauthenticated"
+)
+
+// audit logs, once, a request that may change something (any method but
+// GET, HEAD and OPTIONS) or that was refused for want of credentials or
+// rights: principal, action, resource, outcome, status and request ID,
+// and for a denial the authorizer's reason, which the caller may not
+// have been told (it may have been answered 404). Bodies, parameters and
+// values are never logged.
+func (c *call) audit(principal string) {
+	status := c.w.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	outcome := OutcomeSucceeded
+	switch {
+	case c.denial != nil || status == http.StatusForbidden:
+		outcome = OutcomeDenied
+	case status == http.StatusUnauthorized:
+		outcome = OutcomeUnauthenticated
+	case status >= 400:
+		outcome = OutcomeFailed
+	}
+	switch c.r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		if outcome != OutcomeDenied && outcome != OutcomeUnauthenticated {
+			return
+		}
+	}
+	attrs := []any{"request_id", c.id, "principal", principal, "action", c.action, "resource", c.resource,
+		"outcome", outcome, "status", status}
+	if c.denial != nil {
+		attrs = append(attrs, "reason", c.denial.Error())
+	}
+	c.s.log.Info("audit", attrs...)
 }
 
 // wrap returns the handler of a route: it authenticates the caller and
@@ -292,6 +365,11 @@ type call struct {
 	action    string
 	principal *auth.Principal
 	q         url.Values // the query, checked against the route's parameters
+	// resource is the first resource the route's action was authorized
+	// on (or the one denied), and denial the authorizer's refusal, for
+	// the audit log.
+	resource string
+	denial   error
 }
 
 // authorize checks that the caller may perform the route's action on
@@ -302,18 +380,46 @@ func (c *call) authorize(resources ...string) error {
 
 func (c *call) authorizeAction(action string, resources ...string) error {
 	az := c.s.opts.Authorizer
-	if az == nil {
-		return nil
-	}
 	for _, res := range resources {
+		if action == c.action && c.resource == "" {
+			c.resource = res // the route's first resource, for the audit
+		}
+		if az == nil {
+			continue
+		}
 		if err := az.Authorize(c.r.Context(), c.principal, action, res); err != nil {
 			if errors.Is(err, auth.ErrDenied) {
+				c.resource, c.denial = res, err
 				return err
 			}
 			return newError(http.StatusInternalServerError, MsgInternal).withCause(fmt.Errorf("authorize: %w", err))
 		}
 	}
 	return nil
+}
+
+// may reports whether the caller may perform action on res, recording
+// nothing.
+func (c *call) may(action, res string) bool {
+	az := c.s.opts.Authorizer
+	return az == nil || az.Authorize(c.r.Context(), c.principal, action, res) == nil
+}
+
+// hide answers a denial on a resource the caller named (kind and key as
+// the caller wrote them) exactly as the absence of that resource, unless
+// the caller may see it (action see on one of res): callers learn
+// nothing of resources they may not see, whether they exist or not. The
+// audit log keeps the real reason. Other errors pass unchanged.
+func (c *call) hide(err error, kind, key, see string, res ...string) error {
+	if !errors.Is(err, auth.ErrDenied) {
+		return err
+	}
+	for _, r := range res {
+		if c.may(see, r) {
+			return err
+		}
+	}
+	return notFound(kind, key).withCause(err)
 }
 
 // body reads the request body, at most MaxBodyBytes of it (413 beyond).
@@ -407,9 +513,20 @@ func (c *call) writeJSON(status int, b []byte) {
 func (c *call) fail(err error) {
 	if c.w.wroteHeader {
 		// A stream already started: nothing more can be said.
-		if c.r.Context().Err() != nil {
+		closing := false
+		select {
+		case <-c.s.closing:
+			closing = true
+		default:
+		}
+		switch {
+		case closing || errors.Is(err, errStreamClosed):
+			c.s.log.Info("stream closed by the server", "request_id", c.id)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			c.s.log.Info("client dropped: it did not read within the stream write timeout", "request_id", c.id)
+		case c.r.Context().Err() != nil:
 			c.s.log.Info("client went away", "request_id", c.id, "error", err)
-		} else {
+		default:
 			c.s.log.Error("request failed after the response started", "request_id", c.id, "error", err)
 		}
 		return

@@ -82,7 +82,7 @@ func (s *Server) resolveVersion(c *call) (*product.Version, error) {
 	v, err := s.st.GetVersion(c.r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
 		if err := c.authorize(VersionResource(id)); err != nil {
-			return nil, err
+			return nil, c.hide(err, "version", id, ActionGetVersion, VersionResource(id))
 		}
 		return nil, notFound("version", id)
 	}
@@ -90,7 +90,7 @@ func (s *Server) resolveVersion(c *call) (*product.Version, error) {
 		return nil, err
 	}
 	if err := c.authorize(VersionResource(v.ID)); err != nil {
-		return nil, err
+		return nil, c.hide(err, "version", id, ActionGetVersion, VersionResource(v.ID))
 	}
 	return v, nil
 }
@@ -173,7 +173,7 @@ func (s *Server) getTemplate(c *call) error {
 	t, err := s.st.GetTemplate(c.r.Context(), key)
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
 		if err := c.authorize(TemplateResource(key)); err != nil {
-			return err
+			return c.hide(err, "template", key, ActionGetTemplate, TemplateResource(key))
 		}
 		return notFound("template", key)
 	}
@@ -181,7 +181,7 @@ func (s *Server) getTemplate(c *call) error {
 		return err
 	}
 	if err := c.authorize(TemplateResource(t.ID)); err != nil {
-		return err
+		return c.hide(err, "template", key, ActionGetTemplate, TemplateResource(t.ID))
 	}
 	return c.ok(TemplateResponse{TemplateID: t.ID, TemplateURL: t.URL, Template: s.redactTemplate(t), RequestID: c.id})
 }

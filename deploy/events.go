@@ -2,11 +2,11 @@ package deploy
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/stackwave/stackwave/internal/redact"
 	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/store"
 )
@@ -98,11 +98,11 @@ type dispatcher struct {
 	closed bool
 	done   chan struct{}
 	sinks  []func(Event)
-	redact func(string) string
+	redact *redact.Redactor
 }
 
-func newDispatcher(redact func(string) string, sinks ...func(Event)) *dispatcher {
-	d := &dispatcher{done: make(chan struct{}), redact: redact}
+func newDispatcher(red *redact.Redactor, sinks ...func(Event)) *dispatcher {
+	d := &dispatcher{done: make(chan struct{}), redact: red}
 	d.cond = sync.NewCond(&d.mu)
 	for _, s := range sinks {
 		if s != nil {
@@ -117,9 +117,7 @@ func (d *dispatcher) emit(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	if d.redact != nil {
-		e.Message = d.redact(e.Message)
-	}
+	e.Message = d.redact.String(e.Message)
 	d.mu.Lock()
 	if !d.closed {
 		d.queue = append(d.queue, e)
@@ -158,55 +156,6 @@ func (d *dispatcher) close() {
 	d.cond.Signal()
 	d.mu.Unlock()
 	<-d.done
-}
-
-// redactor replaces every env value of a spec in s with "<redacted>".
-// Values shorter than six bytes are left alone: they would blank out port
-// numbers, short names and ordinary words, and are no secrets worth the
-// name. stackwave's own messages never contain env values; this guards
-// against back-ends whose errors echo a container's configuration.
-// minRedacted is the length from which env values are redacted.
-const minRedacted = 6
-
-func redactor(values []string) func(string) string {
-	if len(values) == 0 {
-		return nil
-	}
-	// Longer values first, so a value containing another is hidden whole.
-	values = slices.Clone(values)
-	slices.SortFunc(values, func(a, b string) int { return len(b) - len(a) })
-	pairs := make([]string, 0, 2*len(values))
-	for _, v := range values {
-		if len(v) >= minRedacted {
-			pairs = append(pairs, v, "<redacted>")
-		}
-	}
-	if len(pairs) == 0 {
-		return nil
-	}
-	r := strings.NewReplacer(pairs...)
-	return r.Replace
-}
-
-// redactedError hides env values in an error's message while keeping the
-// error chain for errors.Is and errors.As.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
-
-func redactError(redact func(string) string, err error) error {
-	if err == nil || redact == nil {
-		return err
-	}
-	msg := err.Error()
-	if r := redact(msg); r != msg {
-		return &redactedError{msg: r, err: err}
-	}
-	return err
 }
 
 func eventf(t EventType, stackName, service, format string, args ...any) Event {

@@ -2,9 +2,11 @@ package deploy_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -604,6 +606,57 @@ func TestEnvValuesNeverInEventsOrErrors(t *testing.T) {
 	d, _ := e.st.GetDeployment(context.Background(), "shop")
 	if strings.Contains(fmt.Sprint(d), "hunter2") {
 		t.Fatalf("record shows the secret")
+	}
+}
+
+// TestEscapedAndShortSecretsNeverLeave: a back-end that quotes a value
+// (Docker prints a NUL as \x00) or prints a short one still shows none of
+// them, in the error, the events or the record.
+func TestEscapedAndShortSecretsNeverLeave(t *testing.T) {
+	for name, value := range map[string]string{
+		"escaped": "ctl\x07bell\"q\\b\tz",
+		"short":   "77331",
+		"unicode": "pässwörd",
+		"lines":   "first-line-x\nsecond-line-y",
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, nil, nil)
+			deps := threeTiers()
+			deps[0][0].Services[0].Envs = []string{"DB_PIN=" + value}
+			vid := e.version("v1", deps)
+			lines := strings.Split(value, "\n")
+			e.rt.Inject(sim.Fault{Kind: sim.FailApply, Stack: "db", Err: &runtime.ServiceError{Stack: "db", Service: "mysql",
+				Err: fmt.Errorf("refused env %q", "DB_PIN="+value), Logs: append([]string{"DB_PIN=" + value}, lines...)}})
+			_, err := e.ex.Launch(context.Background(), deploy.Request{Deployment: "shop", VersionID: vid})
+			leaks := func(where, s string) {
+				t.Helper()
+				for _, f := range []string{value, strconv.Quote(value), strings.Trim(strconv.Quote(value), `"`)} {
+					if strings.Contains(s, f) {
+						t.Fatalf("%s shows %q: %s", where, f, s)
+					}
+				}
+				for _, line := range strings.Split(value, "\n") {
+					if strings.Contains(s, line) {
+						t.Fatalf("%s shows %q: %s", where, line, s)
+					}
+				}
+			}
+			if err == nil {
+				t.Fatal("the launch succeeded")
+			}
+			leaks("error", err.Error())
+			for _, ev := range e.eventLog() {
+				leaks("event", ev.Message)
+			}
+			d, _ := e.st.GetDeployment(context.Background(), "shop")
+			b, _ := json.Marshal(d)
+			leaks("record", fmt.Sprint(d)+string(b))
+			var se *runtime.ServiceError
+			if !errors.As(err, &se) || len(se.Logs) == 0 {
+				t.Fatalf("no service error with logs in %v", err)
+			}
+			leaks("service error", strings.Join(se.Logs, "\n")+se.Reason)
+		})
 	}
 }
 

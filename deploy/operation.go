@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/stackwave/stackwave/internal/redact"
 	"github.com/stackwave/stackwave/product"
 	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/stack"
@@ -69,7 +70,7 @@ type operation struct {
 
 	rec       *recorder
 	ev        *dispatcher
-	redact    func(string) string
+	redact    *redact.Redactor
 	leaseLost atomic.Bool
 	leaseAt   time.Time // when the lease was last requested
 	leaseCtx  context.Context
@@ -287,7 +288,8 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 		if typ == store.OpUpdate && resume == nil {
 			obs, err := e.observe(ctx, name)
 			if err != nil {
-				return nil, fmt.Errorf("%s %s: %w", typ, name, err)
+				red := redact.New(secrets([]stack.Deps{o.fromDeps, o.toDeps}, []map[string]string{o.vars, o.fromVars}, []files{o.fromFiles, o.toFiles})...)
+				return nil, fmt.Errorf("%s %s: %w", typ, name, red.Error(err))
 			}
 			markApplied(o.changes, d, e.stackSpecs(name, o.productName, o.toDeps, o.toFiles, o.to), obs, true)
 			for _, rs := range d.Stacks {
@@ -298,7 +300,7 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 	} else if o.plan, err = NewPlan(o.fromDeps); err != nil {
 		return nil, err
 	}
-	o.redact = redactor(envValues(o.fromDeps, o.toDeps))
+	o.redact = redact.New(secrets([]stack.Deps{o.fromDeps, o.toDeps}, []map[string]string{o.vars, o.fromVars}, []files{o.fromFiles, o.toFiles})...)
 
 	now := time.Now()
 	var opRec store.Operation
@@ -375,17 +377,33 @@ func replacePrefixed(params map[string]string, prefix string, values map[string]
 	}
 }
 
-func envValues(deps ...stack.Deps) []string {
-	var out []string
+// secrets returns the values the redactor of a deployment hides: env
+// values, launch variables and rendered config files.
+func secrets(deps []stack.Deps, vars []map[string]string, fs []files) []redact.Secret {
+	var out []redact.Secret
 	for _, d := range deps {
 		for _, tier := range d {
 			for si := range tier {
 				for k := range tier[si].Services {
 					for _, kv := range tier[si].Services[k].Envs {
-						if _, v, ok := strings.Cut(kv, "="); ok && v != "" {
-							out = append(out, v)
+						if key, v, ok := strings.Cut(kv, "="); ok && v != "" {
+							out = append(out, redact.Secret{Key: key, Value: v})
 						}
 					}
+				}
+			}
+		}
+	}
+	for _, vs := range vars {
+		for k, v := range vs {
+			out = append(out, redact.Secret{Key: k, Value: v})
+		}
+	}
+	for _, f := range fs {
+		for _, svcs := range f {
+			for _, paths := range svcs {
+				for p, b := range paths {
+					out = append(out, redact.Secret{Key: p, Value: string(b)})
 				}
 			}
 		}
@@ -626,9 +644,7 @@ func (o *operation) emit(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	if o.redact != nil {
-		e.Message = o.redact(e.Message)
-	}
+	e.Message = o.redact.String(e.Message)
 	o.ev.emit(e)
 	o.rec.event(e.record())
 }
@@ -644,6 +660,7 @@ func (o *operation) reporter(stackName string) runtime.Reporter {
 }
 
 func (o *operation) addErr(err error) {
+	err = o.redact.Error(err)
 	o.mu.Lock()
 	o.errs = multierror.Append(o.errs, err)
 	o.mu.Unlock()
@@ -669,11 +686,17 @@ func (o *operation) wasTouched(name string) bool {
 
 // stackFailed records the failure of a stack in a phase.
 func (o *operation) stackFailed(name string, tier int, phase string, err error) {
-	err = redactError(o.redact, runtime.MapError(o.e.rt, err))
+	err = o.redact.Error(runtime.MapError(o.e.rt, err))
 	se := &StackError{Stack: name, Phase: phase, Err: err}
 	var rse *runtime.ServiceError
 	if errors.As(err, &rse) {
 		se.Service = rse.Service
+		// What errors.As reaches is redacted too: the last log lines
+		// of a container that printed its environment.
+		rse.Reason = o.redact.String(rse.Reason)
+		for i, l := range rse.Logs {
+			rse.Logs[i] = o.redact.String(l)
+		}
 	}
 	o.addErr(se)
 	o.setStack(name, tier, StateFailed, "", se.Error())

@@ -3,12 +3,14 @@ package deploy
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"text/template"
 	"text/template/parse"
 
+	"github.com/stackwave/stackwave/internal/redact"
 	"github.com/stackwave/stackwave/stack"
 )
 
@@ -65,6 +67,38 @@ type RenderError struct {
 
 func (e *RenderError) Error() string {
 	return fmt.Sprintf("render config: stack %s service %s path %s: %s", e.Stack, e.Service, e.Path, e.Msg)
+}
+
+// execPrefix parses text/template's execution errors: "template: NAME:LINE:COL:
+// executing "NAME" at <NODE>: CAUSE".
+var execPrefix = regexp.MustCompile(`(?s)^template: .*?:(\d+):(\d+): executing ".*?" at <(.*?)>: (.*)$`)
+
+// execError describes a template that failed to execute by its name,
+// line, action and function, never by a value: the cause of a failed
+// function call, which may quote its arguments, is left out unless it is
+// one of stackwave's own functions, whose messages then pass a redactor
+// that treats every launch variable as secret.
+func execError(key string, err error, vars map[string]string) string {
+	head := "template " + strconv.Quote(key)
+	m := execPrefix.FindStringSubmatch(err.Error())
+	if m == nil {
+		return head + ": execution failed"
+	}
+	head += " line " + m[1] + " column " + m[2] + " at <" + m[3] + ">"
+	cause := m[4]
+	if fn, rest, ok := strings.Cut(strings.TrimPrefix(cause, "error calling "), ": "); ok && strings.HasPrefix(cause, "error calling ") {
+		switch fn {
+		case "host", "port", "addr":
+			cause = "error calling " + fn + ": " + rest
+		default:
+			return head + ": error calling " + fn
+		}
+	}
+	ss := make([]redact.Secret, 0, len(vars))
+	for k, v := range vars {
+		ss = append(ss, redact.Secret{Key: "SECRET_" + k, Value: v})
+	}
+	return head + ": " + redact.New(ss...).String(cause)
 }
 
 // hostFunc names a service for the other services of its deployment.
@@ -140,7 +174,7 @@ func renderFilesUse(deployment, productName string, deps stack.Deps, templates, 
 						data.Vars = map[string]string{}
 					}
 					if err := t.Execute(&b, data); err != nil {
-						return nil, &RenderError{Stack: s.Name, Service: svc.Name, Path: p, Msg: "template " + strconv.Quote(key) + ": " + err.Error()}
+						return nil, &RenderError{Stack: s.Name, Service: svc.Name, Path: p, Msg: execError(key, err, vars)}
 					}
 					files[p] = b.Bytes()
 				}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/stackwave/stackwave/internal/redact"
 	"github.com/stackwave/stackwave/runtime"
+	"github.com/stackwave/stackwave/stack"
 	"github.com/stackwave/stackwave/store"
 )
 
@@ -182,6 +184,7 @@ func (e *Executor) Status(ctx context.Context, name string, opts ...StatusOption
 		TargetVersionID: d.TargetVersionID, LastOperation: d.LastOperation(), ReconcilePaused: ReconcilePaused(d),
 	}
 	var specs []*runtime.StackSpec
+	var red *redact.Redactor
 	specErr := ""
 	if d.Status != store.StatusTerminated {
 		v, err := e.st.GetVersion(ctx, d.VersionID)
@@ -195,6 +198,7 @@ func (e *Executor) Status(ctx context.Context, name string, opts ...StatusOption
 				specErr = rerr.Error()
 			}
 			specs = e.stackSpecs(name, productName, deps, fs, v)
+			red = redact.New(secrets([]stack.Deps{deps}, []map[string]string{vars}, []files{fs})...)
 		case errors.Is(err, store.ErrNotFound):
 			specErr = "version " + d.VersionID + " not found"
 		default:
@@ -222,7 +226,7 @@ func (e *Executor) Status(ctx context.Context, name string, opts ...StatusOption
 	}
 	obs, err := e.rt.Observe(ctx, name)
 	if err != nil {
-		st.ObserveError = runtime.MapError(e.rt, err).Error()
+		st.ObserveError = red.String(runtime.MapError(e.rt, err).Error())
 		if st.Status == store.StatusAvailable {
 			st.Status = StatusDegraded
 		}
@@ -331,6 +335,15 @@ func (e *Executor) Status(ctx context.Context, name string, opts ...StatusOption
 	}
 	if d.Status == store.StatusTerminated && drifted {
 		st.Status = StatusDrifted
+	}
+	// What a back-end observed passes the redactor, as operation
+	// messages do.
+	for i := range st.Stacks {
+		ss := &st.Stacks[i]
+		ss.Reason = red.String(ss.Reason)
+		for k := range ss.Services {
+			ss.Services[k].DriftDetail = red.String(ss.Services[k].DriftDetail)
+		}
 	}
 	return st, nil
 }

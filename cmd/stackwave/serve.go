@@ -47,6 +47,7 @@ func runServe(args []string, env *cliEnv) int {
 	keyFile := fs.String("secret-key-file", "", "seal env values and launch variables in the store with these keys: base64 of 32 random bytes a line, the first sealing (rotate: put a new key first, keep the old ones until --reseal has run)")
 	reseal := fs.Bool("reseal", false, "with --secret-key-file: re-seal every stored secret with the first key, then serve")
 	accessKeysFile, limits := catalogFlags(fs)
+	streams := streamFlags(fs)
 	if code, ok := parseFlags(fs, args, env); !ok {
 		return code
 	}
@@ -61,6 +62,7 @@ func runServe(args []string, env *cliEnv) int {
 
 	log := slog.New(slog.NewTextHandler(env.stderr, nil))
 	opts := &api.Options{Logger: log, Limits: limits}
+	streams(opts)
 	if *accessKeysFile != "" {
 		keys, err := auth.LoadAccessKeys(*accessKeysFile, nil)
 		if err != nil {
@@ -267,4 +269,15 @@ func isLoopback(ctx context.Context, addr string) bool {
 		}
 	}
 	return true
+}
+
+// streamFlags declares the bounds of event streams; the returned function
+// puts them in the API options.
+func streamFlags(fs *flag.FlagSet) func(*api.Options) {
+	timeout := fs.Duration("stream-write-timeout", api.DefaultStreamWriteTimeout, "drop a stream client that does not read for this long; -1s: never")
+	total := fs.Int("max-streams", api.DefaultMaxStreams, "most event streams served at once (429 beyond); -1: no limit")
+	per := fs.Int("max-streams-per-principal", api.DefaultMaxStreamsPerPrincipal, "most event streams one caller holds at once (429 beyond); -1: no limit")
+	return func(o *api.Options) {
+		o.StreamWriteTimeout, o.MaxStreams, o.MaxStreamsPerPrincipal = *timeout, *total, *per
+	}
 }

@@ -1,0 +1,364 @@
+// Package redact hides secret values in text that leaves stackwave: the
+// messages of operations, events and stack states, the errors of
+// runtimes and the answers of the API.
+//
+// A Redactor knows the secret values of one deployment (env values,
+// launch variables, rendered config files) and replaces each of them with
+// Marker in every form a back-end may print it:
+//
+//   - raw;
+//   - Go-quoted (strconv.Quote, QuoteToASCII, QuoteToGraphic, as %q
+//     prints), without the quotes;
+//   - JSON-escaped, with and without HTML escaping;
+//   - shell-quoted (inside single quotes, and inside double quotes);
+//   - URL-encoded, as a query value and as a path segment;
+//   - base64 (standard and URL alphabets, padded and raw), at each of the
+//     three alignments the value may have in a longer encoded text;
+//   - each line of a multi-line value, in the forms above.
+//
+// # Which values are hidden
+//
+// A value whose key looks secret (see LooksSecret: PASSWORD, SECRET,
+// TOKEN, KEY, PIN, PASS, CREDENTIAL, ...) is hidden whatever its length,
+// even a single character, which is then blanked out wherever it occurs.
+// Any other value is hidden wherever it occurs once it is at least
+// MinLength bytes long; a shorter one (a port, a log level, "true") is
+// hidden where it is printed as an assignment, KEY=value, which is how a
+// container printing its environment shows it, and left alone elsewhere,
+// so that ordinary words and numbers in messages survive. Lines of a
+// multi-line value are hidden on their own from MinLength bytes (shorter
+// lines, such as "}" of a JSON document, only as part of the whole).
+// Base64 forms are hidden when the value holds at least three bytes at
+// the alignment considered.
+//
+// # Text that cannot be proven clean
+//
+// After the replacement, a text that holds escapes (backslash escapes or
+// %XX) is decoded once more; if a hidden value then shows, the back-end
+// escaped it in a way not listed above, and the whole text is replaced
+// with Withheld rather than echoed.
+package redact
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Marker replaces a hidden value.
+const Marker = "<redacted>"
+
+// Withheld replaces a text that cannot be proven free of secret values.
+const Withheld = "<message withheld: it may hold a secret value>"
+
+// MinLength is the length from which values of keys that do not look
+// secret are hidden wherever they occur.
+const MinLength = 6
+
+// Secret is a value to hide and the key that names it (an env name, a
+// launch variable, a config file path).
+type Secret struct {
+	Key, Value string
+}
+
+// secretWords are the parts of key names that mark their values secret.
+var secretWords = []string{
+	"PASSWORD", "PASSWD", "PASS", "PWD", "SECRET", "TOKEN", "KEY", "PIN",
+	"CREDENTIAL", "CRED", "AUTH", "PRIVATE", "CERT", "SALT", "SIGNATURE",
+	"DSN", "CONNECTION", "SESSION", "COOKIE", "OTP",
+}
+
+// LooksSecret reports whether a key names a secret value: whether, in
+// upper case, it contains one of PASSWORD, PASSWD, PASS, PWD, SECRET,
+// TOKEN, KEY, PIN, CREDENTIAL, CRED, AUTH, PRIVATE, CERT, SALT,
+// SIGNATURE, DSN, CONNECTION, SESSION, COOKIE or OTP.
+func LooksSecret(key string) bool {
+	k := strings.ToUpper(key)
+	for _, w := range secretWords {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Redactor hides a set of secret values. The nil *Redactor hides
+// nothing. It is safe for concurrent use.
+type Redactor struct {
+	r *strings.Replacer
+	// check are the raw values looked for in a decoded text.
+	check []string
+}
+
+// New returns a Redactor of the secrets, or nil when there is nothing
+// to hide.
+func New(secrets ...Secret) *Redactor {
+	forms := map[string]string{} // old -> new
+	check := map[string]bool{}
+	for _, s := range secrets {
+		v := s.Value
+		if v == "" {
+			continue
+		}
+		secret := LooksSecret(s.Key)
+		if secret || len(v) >= MinLength {
+			check[v] = true
+			for _, f := range Forms(v) {
+				forms[f] = Marker
+			}
+		} else if s.Key != "" {
+			// KEY=value, also quoted as a whole.
+			kv := s.Key + "=" + v
+			check[kv] = true
+			for _, f := range quotedForms(kv) {
+				forms[f] = s.Key + "=" + Marker
+			}
+		}
+		if strings.ContainsAny(v, "\r\n") {
+			for line := range strings.Lines(v) {
+				line = strings.TrimRight(line, "\r\n")
+				if len(line) < MinLength {
+					continue
+				}
+				check[line] = true
+				for _, f := range Forms(line) {
+					forms[f] = Marker
+				}
+			}
+		}
+	}
+	if len(forms) == 0 {
+		return nil
+	}
+	olds := make([]string, 0, len(forms))
+	for f := range forms {
+		olds = append(olds, f)
+	}
+	// Longer forms first: the replacer prefers earlier pairs, so a value
+	// that contains another is hidden whole.
+	slices.SortFunc(olds, func(a, b string) int {
+		if d := len(b) - len(a); d != 0 {
+			return d
+		}
+		return strings.Compare(a, b)
+	})
+	// The marker and the summary first, kept as they are, so that
+	// redacting twice changes nothing ("e" of "<redacted>").
+	pairs := make([]string, 0, 2*len(olds)+4)
+	pairs = append(pairs, Withheld, Withheld, Marker, Marker)
+	for _, o := range olds {
+		pairs = append(pairs, o, forms[o])
+	}
+	r := &Redactor{r: strings.NewReplacer(pairs...)}
+	for v := range check {
+		r.check = append(r.check, v)
+	}
+	slices.Sort(r.check)
+	return r
+}
+
+// Forms returns the forms of v that New hides: raw, quoted, escaped,
+// encoded; see the package documentation.
+func Forms(v string) []string {
+	out := quotedForms(v)
+	out = append(out, url.QueryEscape(v), url.PathEscape(v))
+	// Shell: inside single quotes, ' is written '\'' or '"'"'; inside
+	// double quotes, \ " $ and ` take a backslash.
+	out = append(out,
+		strings.ReplaceAll(v, "'", `'\''`),
+		strings.ReplaceAll(v, "'", `'"'"'`),
+		strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "`", "\\`").Replace(v))
+	out = append(out, base64Forms(v)...)
+	slices.Sort(out)
+	return slices.Compact(slices.DeleteFunc(out, func(s string) bool { return s == "" }))
+}
+
+// quotedForms returns v raw, Go-quoted and JSON-escaped, without quotes.
+func quotedForms(v string) []string {
+	out := []string{v, unquote(strconv.Quote(v)), unquote(strconv.QuoteToASCII(v)), unquote(strconv.QuoteToGraphic(v))}
+	if b, err := json.Marshal(v); err == nil {
+		out = append(out, unquote(string(b)))
+	}
+	var sb strings.Builder
+	enc := json.NewEncoder(&sb)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(v) == nil {
+		out = append(out, unquote(strings.TrimSuffix(sb.String(), "\n")))
+	}
+	return out
+}
+
+func unquote(q string) string { return q[1 : len(q)-1] }
+
+var encodings = []*base64.Encoding{base64.StdEncoding, base64.URLEncoding}
+
+// base64Forms returns the encodings of v, and the parts of the encodings
+// of a longer text holding v that depend on v alone, at each alignment.
+func base64Forms(v string) []string {
+	var out []string
+	for _, enc := range encodings {
+		out = append(out, enc.EncodeToString([]byte(v)))
+		for skip := range 3 {
+			// At alignment skip, v's bytes from skip on start a group of
+			// three; only whole groups encode to characters of v alone.
+			if len(v)-skip < 3 {
+				continue
+			}
+			b := []byte(v[skip:])
+			b = b[:len(b)/3*3]
+			out = append(out, enc.WithPadding(base64.NoPadding).EncodeToString(b))
+		}
+	}
+	return out
+}
+
+// String returns s with every hidden value replaced with Marker, or
+// Withheld when a hidden value shows once its escapes are decoded.
+func (r *Redactor) String(s string) string {
+	if r == nil || s == "" {
+		return s
+	}
+	out := r.r.Replace(s)
+	if strings.ContainsAny(out, `\%`) {
+		// Each piece between markers on its own: a marker may hold a
+		// short value ("e" of "<redacted>").
+		for piece := range strings.SplitSeq(out, Marker) {
+			d := decode(piece)
+			for _, v := range r.check {
+				if strings.Contains(d, v) {
+					return Withheld
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Error returns err with its message redacted, or err itself when its
+// message holds nothing to hide. The result unwraps to err, for
+// errors.Is and errors.As.
+func (r *Redactor) Error(err error) error {
+	if r == nil || err == nil {
+		return err
+	}
+	msg := err.Error()
+	if red := r.String(msg); red != msg {
+		return &Error{msg: red, err: err}
+	}
+	return err
+}
+
+// Error is an error whose message was redacted; it unwraps to the
+// original.
+type Error struct {
+	msg string
+	err error
+}
+
+func (e *Error) Error() string { return e.msg }
+func (e *Error) Unwrap() error { return e.err }
+
+// Redacted reports whether err's message was redacted by a Redactor.
+func Redacted(err error) bool {
+	var e *Error
+	return errors.As(err, &e)
+}
+
+// decode undoes backslash escapes (Go, JSON, C, shell) and %XX escapes,
+// leaving whatever does not decode as it is.
+func decode(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 3
+		case c == '\\' && i+1 < len(s):
+			n, w := decodeEscape(s[i:])
+			if w == 0 {
+				b.WriteByte(c)
+				i++
+				continue
+			}
+			b.WriteString(n)
+			i += w
+		default:
+			b.WriteByte(c)
+			i++
+		}
+	}
+	return b.String()
+}
+
+// decodeEscape decodes the escape at the start of s (which starts with a
+// backslash) and returns it and its width, or width 0.
+func decodeEscape(s string) (string, int) {
+	switch e := s[1]; e {
+	case 'n':
+		return "\n", 2
+	case 't':
+		return "\t", 2
+	case 'r':
+		return "\r", 2
+	case 'a':
+		return "\a", 2
+	case 'b':
+		return "\b", 2
+	case 'f':
+		return "\f", 2
+	case 'v':
+		return "\v", 2
+	case 'e':
+		return "\x1b", 2
+	case '\\', '"', '\'', '/', '$', '`', ' ':
+		return string(e), 2
+	case 'x':
+		if len(s) >= 4 && isHex(s[2]) && isHex(s[3]) {
+			return string([]byte{unhex(s[2])<<4 | unhex(s[3])}), 4
+		}
+	case 'u', 'U':
+		n := 4
+		if e == 'U' {
+			n = 8
+		}
+		if len(s) >= 2+n {
+			if v, err := strconv.ParseUint(s[2:2+n], 16, 32); err == nil {
+				if utf8.ValidRune(rune(v)) {
+					return string(rune(v)), 2 + n
+				}
+			}
+		}
+	case '0', '1', '2', '3':
+		if len(s) >= 4 && isOct(s[2]) && isOct(s[3]) {
+			return string([]byte{(e-'0')<<6 | (s[2]-'0')<<3 | (s[3] - '0')}), 4
+		}
+		if e == '0' {
+			return "\x00", 2
+		}
+	}
+	return "", 0
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func isOct(c byte) bool { return '0' <= c && c <= '7' }
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	default:
+		return c - 'A' + 10
+	}
+}

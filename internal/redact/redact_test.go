@@ -1,0 +1,221 @@
+package redact_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stackwave/stackwave/internal/redact"
+)
+
+// secrets is a set of values of every awkward kind.
+var secrets = []redact.Secret{
+	{"DB_PIN", "77331"},
+	{"API_TOKEN", "s3cr3t-t0ken-value"},
+	{"TLS_PRIVATE_KEY", "-----BEGIN KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9\r\nline-two-of-key\n-----END KEY-----"},
+	{"ADMIN_PASSWORD", "pässwörd-ünïcødé-密码"},
+	{"DB_PASS", "nul\x00byte'quote\"dq\\bs$dollar`tick"},
+	{"SHORT_SECRET", "q"},
+	{"GREETING", "hello-world-value"},
+}
+
+// leaks prints v the ways back-ends do.
+func leaks(v string) []string {
+	out := []string{
+		"value " + v + " refused",
+		fmt.Sprintf("invalid env %q", v),
+		fmt.Sprintf("invalid env %+q", v),
+		"shell: sh -c 'echo " + strings.ReplaceAll(v, "'", `'\''`) + "'",
+		"url: http://h/?p=" + url.QueryEscape(v) + "&x=1",
+		"path: http://h/" + url.PathEscape(v) + "/x",
+		"upper percent: " + strings.ToUpper(url.QueryEscape(v)),
+	}
+	if b, err := json.Marshal(map[string]string{"v": v}); err == nil {
+		out = append(out, "json: "+string(b))
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding} {
+		for _, prefix := range []string{"", "a", "ab", "abc"} {
+			out = append(out, "b64: "+enc.EncodeToString([]byte(prefix+v+"tail")))
+		}
+	}
+	for line := range strings.Lines(v) {
+		out = append(out, "line: "+strconv.Quote(strings.TrimRight(line, "\r\n")))
+	}
+	return out
+}
+
+func TestNoFormSurvives(t *testing.T) {
+	r := redact.New(secrets...)
+	for _, s := range secrets {
+		for _, msg := range leaks(s.Value) {
+			got := r.String(msg)
+			if got == redact.Withheld {
+				continue
+			}
+			for _, f := range redact.Forms(s.Value) {
+				if len(s.Value) < 3 && !strings.Contains(got, s.Value) {
+					continue
+				}
+				if strings.Contains(got, f) && !strings.Contains(redact.Marker, f) {
+					t.Errorf("%s: %q\nredacted to %q\nstill holds %q", s.Key, msg, got, f)
+				}
+			}
+		}
+	}
+}
+
+func TestEscapedBeyondFormsIsWithheld(t *testing.T) {
+	r := redact.New(redact.Secret{"PASSWORD", "abc\x00def"})
+	// Octal escapes are no form of ours; the decoded text shows the value.
+	if got := r.String(`bad value "abc\000def"`); got != redact.Withheld {
+		t.Errorf("got %q, want it withheld", got)
+	}
+	if got := r.String(`bad value "abc\x00def"`); got != `bad value "<redacted>"` {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestPolicy(t *testing.T) {
+	r := redact.New(
+		redact.Secret{"PIN", "7"},
+		redact.Secret{"LOG_LEVEL", "info"},
+		redact.Secret{"MOTD", "welcome-all"},
+		redact.Secret{"CONFIG", "a: 1\nlong-line-of-config\n}"},
+	)
+	for in, want := range map[string]string{
+		"exit 17":                    "exit 1" + redact.Marker,
+		"level info, LOG_LEVEL=info": "level info, LOG_LEVEL=" + redact.Marker,
+		`env "LOG_LEVEL=info"`:       `env "LOG_LEVEL=` + redact.Marker + `"`,
+		"say welcome-all":            "say " + redact.Marker,
+		"cfg long-line-of-config }":  "cfg " + redact.Marker + " }",
+		"nothing to hide, a: 1":      "nothing to hide, a: 1",
+	} {
+		if got := r.String(in); got != want {
+			t.Errorf("String(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestIdempotent(t *testing.T) {
+	r := redact.New(redact.Secret{"PIN", "e"}, redact.Secret{"PASSWORD", "withheld"})
+	once := r.String("see e and withheld")
+	if once != "s"+redact.Marker+redact.Marker+" "+redact.Marker+" and "+redact.Marker {
+		t.Fatalf("once: %q", once)
+	}
+	if twice := r.String(once); twice != once {
+		t.Fatalf("twice: %q", twice)
+	}
+	if r.String(redact.Withheld) != redact.Withheld {
+		t.Fatal("the summary changed")
+	}
+}
+
+func TestNil(t *testing.T) {
+	var r *redact.Redactor
+	if r.String("x") != "x" || r.Error(fs.ErrNotExist) != fs.ErrNotExist {
+		t.Fatal("the nil Redactor changed its input")
+	}
+	if redact.New(redact.Secret{"A", ""}) != nil {
+		t.Fatal("empty values make a Redactor")
+	}
+}
+
+func TestErrorKeepsChain(t *testing.T) {
+	r := redact.New(redact.Secret{"TOKEN", "tok"})
+	err := r.Error(fmt.Errorf("open tok: %w", fs.ErrNotExist))
+	if err.Error() != "open "+redact.Marker+": file does not exist" {
+		t.Errorf("message %q", err)
+	}
+	if !errors.Is(err, fs.ErrNotExist) || !redact.Redacted(err) {
+		t.Error("the chain is lost")
+	}
+}
+
+func TestLooksSecret(t *testing.T) {
+	for k, want := range map[string]bool{
+		"DB_PASSWORD": true, "api_key": true, "PIN": true, "GitHubToken": true,
+		"PORT": false, "LOG_LEVEL": false, "HOST": false,
+	} {
+		if redact.LooksSecret(k) != want {
+			t.Errorf("LooksSecret(%q) = %v", k, !want)
+		}
+	}
+}
+
+func FuzzString(f *testing.F) {
+	f.Add("p\x00w", "x p\x00w y")
+	f.Add("ab", `"a\x62"`)
+	f.Fuzz(func(t *testing.T, secret, msg string) {
+		if secret == "" {
+			return
+		}
+		r := redact.New(redact.Secret{"PASSWORD", secret})
+		got := r.String(msg + secret + fmt.Sprintf("%q", secret))
+		if got == redact.Withheld {
+			return
+		}
+		for piece := range strings.SplitSeq(got, redact.Marker) {
+			if strings.Contains(piece, secret) {
+				t.Fatalf("secret %q shows in %q", secret, got)
+			}
+		}
+	})
+}
+
+// benchSecrets are the secrets of a deployment of 20 services with 5 env
+// values each, one in five secret by its key.
+func benchSecrets() []redact.Secret {
+	var ss []redact.Secret
+	for i := range 100 {
+		ss = append(ss, redact.Secret{Key: fmt.Sprintf("VAR_%d", i), Value: fmt.Sprintf("value-number-%d", i)})
+		if i%5 == 0 {
+			ss = append(ss, redact.Secret{Key: fmt.Sprintf("PASSWORD_%d", i), Value: fmt.Sprintf("pw%d", i)})
+		}
+	}
+	return ss
+}
+
+const benchMsg = "stack db: service postgres: container stackwave-prod-db-postgres-1 is ready (3 of 3 instances healthy)"
+
+// BenchmarkString measures an event message against the secrets of
+// benchSecrets.
+func BenchmarkString(b *testing.B) {
+	r := redact.New(benchSecrets()...)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = r.String(benchMsg)
+	}
+}
+
+// BenchmarkStringRawOnly is the former literal matching of raw values
+// from six bytes on, for comparison.
+func BenchmarkStringRawOnly(b *testing.B) {
+	var pairs []string
+	for _, s := range benchSecrets() {
+		if len(s.Value) >= 6 {
+			pairs = append(pairs, s.Value, redact.Marker)
+		}
+	}
+	r := strings.NewReplacer(pairs...)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = r.Replace(benchMsg)
+	}
+}
+
+func BenchmarkNew(b *testing.B) {
+	var ss []redact.Secret
+	for i := range 100 {
+		ss = append(ss, redact.Secret{Key: fmt.Sprintf("VAR_%d", i), Value: fmt.Sprintf("value-number-%d", i)})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = redact.New(ss...)
+	}
+}
