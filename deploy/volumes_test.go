@@ -28,4 +28,3 @@ func TestRollbackKeepsDataOfBefore(t *testing.T) {
 func TestResumedRollbackKeepsDataOfBefore(t *testing.T) {
 	simVolumes(t, volumecase.ResumedRollbackKeepsDataOfBefore)
 }
-
