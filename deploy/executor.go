@@ -33,7 +33,9 @@ const (
 	Continue Policy = "continue"
 	// Rollback stops, tears down what the operation created in reverse
 	// order and, for an update, restores the previous version; the
-	// deployment ends in status Tainted. It deletes only the volumes the
+	// deployment ends in status Tainted. A rollback that is interrupted
+	// or fails itself leaves status Error (OperationError.RolledBack
+	// unset): Tainted always means undone. It deletes only the volumes the
 	// operation created (the operation's NewVolumeStacks, recorded
 	// before anything was created): a stack added back whose volumes an
 	// earlier update or termination kept is removed with its data kept,

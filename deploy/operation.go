@@ -491,11 +491,11 @@ func (o *operation) run(parent context.Context) (*Result, error) {
 	o.leaseCtx = leaseCtx
 	stopLease := o.keepLease(ctx, func(err error) { cancel(err); leaseLost(err) })
 
-	verb := "started"
 	if o.resumed {
-		verb = "resumed by " + o.e.opts.Owner
+		o.emit(Event{Type: EventOperationResumed, Message: o.describe() + " resumed by " + o.e.opts.Owner})
+	} else {
+		o.emit(Event{Type: EventOperationStarted, Message: o.describe() + " started"})
 	}
-	o.emit(Event{Type: EventOperationStarted, Message: o.describe() + " " + verb})
 
 	rolledBack := false
 	switch o.typ {
@@ -1095,10 +1095,23 @@ func (o *operation) runApply(ctx context.Context) bool {
 		o.removeTiers(ctx, byTierDesc(rs), keepData, o.policy)
 	}
 	if o.failed() && o.policy == Rollback && ctx.Err() == nil {
+		// Rolled back means undone: a rollback that was itself
+		// interrupted or failed leaves the deployment in Error, what
+		// runs kept as it is.
+		n := o.errCount()
 		o.rollback(ctx)
-		return true
+		return ctx.Err() == nil && o.errCount() == n
 	}
 	return false
+}
+
+func (o *operation) errCount() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.errs == nil {
+		return 0
+	}
+	return len(o.errs.Errors)
 }
 
 // strays returns the stacks that exist for the deployment (recorded or
