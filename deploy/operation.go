@@ -361,6 +361,18 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 			if cur := d.Operation(opRec.ID); cur != nil {
 				*cur = opRec
 			}
+			// The executor that left the operation may have created
+			// stacks it could not record: the record lists what runs.
+			if obs, oerr := e.rt.Observe(ctx, name); oerr == nil {
+				for _, ost := range obs.Stacks {
+					if d.Stack(ost.Name) == nil {
+						d.Stacks = append(d.Stacks, store.StackState{
+							Name: ost.Name, Tier: ost.Tier, State: StateInterrupted,
+							Message: "found on the runtime when the operation was resumed", UpdatedAt: now,
+						})
+					}
+				}
+			}
 		} else {
 			d.Operations = append(d.Operations, opRec)
 		}
