@@ -23,6 +23,22 @@ import (
 )
 
 // Stack states recorded in the deployment record.
+//
+// The record lists every stack an operation touched, from the moment it
+// is about to be applied, and every stack found running when an
+// operation is resumed. A stack whose operation failed or was
+// interrupted may therefore be listed without existing on the runtime
+// (StateFailed or StateInterrupted, with the reason in its message; its
+// health in Status is missing); a stack that runs is always listed. The
+// next launch or update converges both.
+//
+// Events are written by the executor that runs the operation. An
+// operation has one operation-started and one operation-resumed per
+// resume; each executor run that ends it writes one operation-done or
+// operation-failed, the last event of the operation. An executor that
+// dies loses the events it had not written yet (its operation-started
+// among them when it died at once); the executor that resumes goes on
+// from the record.
 const (
 	StateApplying    = "applying"
 	StateWaiting     = "waiting"
