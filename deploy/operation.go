@@ -1062,7 +1062,7 @@ func (o *operation) removeStack(ctx context.Context, r removal, deleteData bool)
 	if deleteData {
 		msg = "volumes deleted"
 		o.rec.update(func(d *store.Deployment) {
-			d.VolumeStacks = slices.DeleteFunc(d.VolumeStacks, func(s string) bool { return s == r.name })
+			d.VolumeStacks = slices.DeleteFunc(slices.Clone(d.VolumeStacks), func(s string) bool { return s == r.name })
 		})
 	}
 	o.emit(Event{Type: EventStackRemoved, Stack: r.name, Message: msg})

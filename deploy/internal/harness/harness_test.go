@@ -67,7 +67,7 @@ func stores(t *testing.T) map[string]func(t *testing.T) harness.Config {
 // default seeds; STACKWAVE_HARNESS_CASES, _SEED and _STEPS run others
 // (see the package doc).
 func TestHarness(t *testing.T) {
-	cases := envInt(t, "STACKWAVE_HARNESS_CASES", 30)
+	cases := envInt(t, "STACKWAVE_HARNESS_CASES", 60)
 	first := envInt(t, "STACKWAVE_HARNESS_SEED", 1)
 	steps := envInt(t, "STACKWAVE_HARNESS_STEPS", 12)
 	for name, open := range stores(t) {
