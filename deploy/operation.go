@@ -173,6 +173,18 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%s %s: %w", typ, name, err)
 	}
+	if resume != nil {
+		if !exists {
+			return nil, fmt.Errorf("resume %s: deployment %w", name, store.ErrNotFound)
+		}
+		// The operation may have ended between the read that found it
+		// in progress and the lease: resume only what still is.
+		last := d.LastOperation()
+		if d.Status != store.StatusUnderChange || last == nil || last.ID != resume.ID || last.Status != store.OpInProgress {
+			return nil, fmt.Errorf("resume %s: %w (status %s)", name, ErrNothingToResume, d.Status)
+		}
+		resume = last
+	}
 	if resume == nil {
 		switch {
 		case typ == store.OpLaunch && exists && !relaunchable(d):

@@ -11,8 +11,9 @@
 // later call so that they hit the rollback), the executor killed
 // mid-operation (its store writes fail and its work stops, its lease
 // expires) or closed (it hands the operation over) and the operation
-// resumed by the other one, or the caller's context cancelled
-// mid-operation, also during a rollback. [Run] plays a case on a store the caller opens (memory,
+// resumed by the other one, the other executor trying to resume while
+// the operation runs, or the caller's context cancelled mid-operation,
+// also during a rollback. [Run] plays a case on a store the caller opens (memory,
 // SQLite, PostgreSQL) and returns the first broken invariant; [Shrink]
 // drops steps and versions while the case still fails.
 //
@@ -21,7 +22,9 @@
 // Checked after every step, once no operation runs:
 //
 //   - No lease is held and no operation is InProgress; the deployment is
-//     not UnderChange.
+//     not UnderChange. While an operation runs, the other executor cannot
+//     resume the deployment (ErrBusy, or ErrNothingToResume once it
+//     ended).
 //   - The returned error and the record agree: nil means the operation
 //     Succeeded and the deployment is Available (Terminated for a
 //     terminate); an error of an operation that was recorded means it
@@ -123,6 +126,9 @@ type Step struct {
 	// HandOver makes the kill a Close: the executor hands the operation
 	// over (records it, releases the lease) instead of dying.
 	HandOver bool `json:"hand_over,omitempty"`
+	// Contend makes the other executor try to resume the deployment
+	// while the step's operation runs: it must be refused.
+	Contend bool `json:"contend,omitempty"`
 }
 
 // Fault is a sim.Fault as a case stores it.
@@ -187,6 +193,7 @@ func Generate(seed uint64, steps int) *Case {
 			s.Kill = 1 + r.IntN(2)
 		}
 		s.HandOver = s.Kill > 0 && r.IntN(2) == 0
+		s.Contend = s.Kill == 0 && r.IntN(4) == 0
 		if s.CancelOn != "" {
 			s.Cancel = 1 + r.IntN(2)
 		}
@@ -389,6 +396,9 @@ func describe(s Step) string {
 	if s.Cancel > 0 || s.CancelOn != "" {
 		fmt.Fprintf(&b, ", cancelled at event %d %s", max(s.Cancel, 1), s.CancelOn)
 	}
+	if s.Contend {
+		b.WriteString(", the other executor contending")
+	}
 	return b.String()
 }
 
@@ -479,8 +489,18 @@ func (r *runner) step(s Step) error {
 	}
 	var res *deploy.Result
 	h, err := x.ex.Submit(ctx, s.Op, req)
+	var contended error
+	if err == nil && s.Contend {
+		_, cerr := r.exs[(s.Executor+1)%2].ex.Resume(r.ctx, Deployment)
+		if !errors.Is(cerr, deploy.ErrBusy) && !errors.Is(cerr, deploy.ErrNothingToResume) && !errors.Is(cerr, store.ErrNotFound) {
+			contended = fmt.Errorf("the other executor resumed the deployment while an operation ran: %v", cerr)
+		}
+	}
 	if err == nil {
 		res, err = h.Wait(r.ctx)
+	}
+	if contended != nil {
+		return contended
 	}
 	x.mu.Lock()
 	x.onEvent = nil
