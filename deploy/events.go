@@ -17,6 +17,10 @@ type EventType string
 // Event types. Service events come from the runtime and keep its names.
 const (
 	EventOperationStarted EventType = "operation-started"
+	// EventOperationResumed: an executor took over an operation left in
+	// progress (Resume); an operation has one operation-started, and one
+	// operation-resumed per resume.
+	EventOperationResumed EventType = "operation-resumed"
 	EventOperationDone    EventType = "operation-done"
 	EventOperationFailed  EventType = "operation-failed"
 	// EventOperationHandedOver: the executor closed and left the

@@ -33,7 +33,13 @@ const (
 	Continue Policy = "continue"
 	// Rollback stops, tears down what the operation created in reverse
 	// order and, for an update, restores the previous version; the
-	// deployment ends in status Tainted.
+	// deployment ends in status Tainted. A rollback that is interrupted
+	// or fails itself leaves status Error (OperationError.RolledBack
+	// unset): Tainted always means undone. It deletes only the volumes the
+	// operation created (the operation's NewVolumeStacks, recorded
+	// before anything was created): a stack added back whose volumes an
+	// earlier update or termination kept is removed with its data kept,
+	// by this executor or by one that resumes the operation.
 	Rollback Policy = "rollback"
 )
 
@@ -210,7 +216,10 @@ func (e *Executor) Update(ctx context.Context, req Request) (*Result, error) {
 }
 
 // Terminate removes every stack of a deployment in reverse tier order.
-// Volumes are kept unless req.DeleteData is set. The record stays, with
+// Volumes are kept unless req.DeleteData is set, which deletes every
+// volume of the deployment: of its stacks, of stacks earlier updates
+// removed (the record's VolumeStacks) and of any other the runtime
+// lists for it. The record stays, with
 // status Terminated, until deleted from the store.
 func (e *Executor) Terminate(ctx context.Context, req Request) (*Result, error) {
 	return e.Run(ctx, store.OpTerminate, req)

@@ -24,6 +24,22 @@ import (
 )
 
 // Stack states recorded in the deployment record.
+//
+// The record lists every stack an operation touched, from the moment it
+// is about to be applied, and every stack found running when an
+// operation is resumed. A stack whose operation failed or was
+// interrupted may therefore be listed without existing on the runtime
+// (StateFailed or StateInterrupted, with the reason in its message; its
+// health in Status is missing); a stack that runs is always listed. The
+// next launch or update converges both.
+//
+// Events are written by the executor that runs the operation. An
+// operation has one operation-started and one operation-resumed per
+// resume; each executor run that ends it writes one operation-done or
+// operation-failed, the last event of the operation. An executor that
+// dies loses the events it had not written yet (its operation-started
+// among them when it died at once); the executor that resumes goes on
+// from the record.
 const (
 	StateApplying    = "applying"
 	StateWaiting     = "waiting"
@@ -49,6 +65,9 @@ type operation struct {
 	resumed  bool
 	relaunch bool // launch of a deployment that runs nothing (terminated, or its launch rolled back)
 	purge    bool // terminate with DeleteData of a terminated deployment: its kept volumes go
+	// newVols holds the stacks whose volumes this operation creates
+	// (the record's NewVolumeStacks): the only data a rollback deletes.
+	newVols map[string]bool
 
 	productName      string
 	from, to         *product.Version
@@ -154,6 +173,18 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 	exists := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%s %s: %w", typ, name, err)
+	}
+	if resume != nil {
+		if !exists {
+			return nil, fmt.Errorf("resume %s: deployment %w", name, store.ErrNotFound)
+		}
+		// The operation may have ended between the read that found it
+		// in progress and the lease: resume only what still is.
+		last := d.LastOperation()
+		if d.Status != store.StatusUnderChange || last == nil || last.ID != resume.ID || last.Status != store.OpInProgress {
+			return nil, fmt.Errorf("resume %s: %w (status %s)", name, ErrNothingToResume, d.Status)
+		}
+		resume = last
 	}
 	if resume == nil {
 		switch {
@@ -321,12 +352,26 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 		}
 	}
 	o.id = opRec.ID
+	// The volumes a launch or update may create are recorded before
+	// anything is created: in the deployment, for Terminate with
+	// DeleteData, and in the operation, for its rollback.
+	var held []string
+	if exists {
+		held = d.VolumeStacks
+	}
+	if resume == nil && o.to != nil {
+		opRec.NewVolumeStacks, held = e.newVolumeStacks(ctx, name, o.fromDeps, o.toDeps, held)
+	}
+	o.newVols = map[string]bool{}
+	for _, s := range opRec.NewVolumeStacks {
+		o.newVols[s] = true
+	}
 
 	if !exists {
 		d = &store.Deployment{
 			Name: name, ProductID: o.to.ProductID, VersionID: o.to.ID, TargetVersionID: o.to.ID,
 			Runtime: e.rt.Name(), Parameters: params, Status: store.StatusUnderChange,
-			Operations: []store.Operation{opRec},
+			VolumeStacks: held, Operations: []store.Operation{opRec},
 		}
 		if d, err = e.st.CreateDeployment(ctx, d); err != nil {
 			return nil, fmt.Errorf("%s %s: %w", typ, name, err)
@@ -335,6 +380,7 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 		d.Status = store.StatusUnderChange
 		d.Parameters = params
 		d.Runtime = e.rt.Name()
+		d.VolumeStacks = held
 		if o.to != nil {
 			d.TargetVersionID = o.to.ID
 		}
@@ -344,6 +390,18 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 		if resume != nil {
 			if cur := d.Operation(opRec.ID); cur != nil {
 				*cur = opRec
+			}
+			// The executor that left the operation may have created
+			// stacks it could not record: the record lists what runs.
+			if obs, oerr := e.rt.Observe(ctx, name); oerr == nil {
+				for _, ost := range obs.Stacks {
+					if d.Stack(ost.Name) == nil {
+						d.Stacks = append(d.Stacks, store.StackState{
+							Name: ost.Name, Tier: ost.Tier, State: StateInterrupted,
+							Message: "found on the runtime when the operation was resumed", UpdatedAt: now,
+						})
+					}
+				}
 			}
 		} else {
 			d.Operations = append(d.Operations, opRec)
@@ -364,6 +422,63 @@ func relaunchable(d *store.Deployment) bool {
 	}
 	last := d.LastOperation()
 	return d.Status == store.StatusTainted && last != nil && last.Type == store.OpLaunch && len(d.Stacks) == 0
+}
+
+// newVolumeStacks returns the stacks of to with volumes that had none
+// before (neither in held, the record's VolumeStacks, nor in from, nor
+// on the runtime), and held with every stack of to that has volumes
+// added, both sorted. When the runtime cannot list its volumes, every
+// stack counts as having had some: a rollback then keeps their data.
+func (e *Executor) newVolumeStacks(ctx context.Context, name string, from, to stack.Deps, held []string) (created, all []string) {
+	before := map[string]bool{}
+	for _, s := range held {
+		before[s] = true
+	}
+	for _, s := range stacksWithVolumes(from) {
+		before[s] = true
+	}
+	all = slices.Clone(held)
+	for _, s := range stacksWithVolumes(to) {
+		if !before[s] {
+			created = append(created, s)
+		}
+		if !slices.Contains(all, s) {
+			all = append(all, s)
+		}
+	}
+	if vl, ok := e.rt.(runtime.VolumeLister); ok && len(created) > 0 {
+		// Volumes the record does not know of: a deployment of the
+		// same name deleted with its data kept, a record written
+		// before stacks' volumes were recorded.
+		vols, err := vl.Volumes(ctx, name)
+		if err != nil {
+			created = nil
+		}
+		for _, v := range vols {
+			before[v.Stack] = true
+		}
+		created = slices.DeleteFunc(created, func(s string) bool { return before[s] })
+	}
+	slices.Sort(created)
+	slices.Sort(all)
+	return created, all
+}
+
+// stacksWithVolumes returns the stacks of deps whose services mount
+// volumes.
+func stacksWithVolumes(deps stack.Deps) []string {
+	var out []string
+	for _, tier := range deps {
+		for i := range tier {
+			for j := range tier[i].Services {
+				if len(tier[i].Services[j].VolumeArgs) > 0 {
+					out = append(out, tier[i].Name)
+					break
+				}
+			}
+		}
+	}
+	return out
 }
 
 func replacePrefixed(params map[string]string, prefix string, values map[string]string) {
@@ -434,11 +549,11 @@ func (o *operation) run(parent context.Context) (*Result, error) {
 	o.leaseCtx = leaseCtx
 	stopLease := o.keepLease(ctx, func(err error) { cancel(err); leaseLost(err) })
 
-	verb := "started"
 	if o.resumed {
-		verb = "resumed by " + o.e.opts.Owner
+		o.emit(Event{Type: EventOperationResumed, Message: o.describe() + " resumed by " + o.e.opts.Owner})
+	} else {
+		o.emit(Event{Type: EventOperationStarted, Message: o.describe() + " started"})
 	}
-	o.emit(Event{Type: EventOperationStarted, Message: o.describe() + " " + verb})
 
 	rolledBack := false
 	switch o.typ {
@@ -940,7 +1055,7 @@ type removal struct {
 // removeTiers removes stacks tier by tier in the order given, the stacks
 // of one tier concurrently. With a policy other than Continue it stops
 // after a tier with a failure.
-func (o *operation) removeTiers(ctx context.Context, tiers [][]removal, deleteData bool, policy Policy) {
+func (o *operation) removeTiers(ctx context.Context, tiers [][]removal, deleteData func(stack string) bool, policy Policy) {
 	for ti, tier := range tiers {
 		if ctx.Err() != nil || policy != Continue && o.failed() {
 			for _, rest := range tiers[ti:] {
@@ -953,7 +1068,7 @@ func (o *operation) removeTiers(ctx context.Context, tiers [][]removal, deleteDa
 		var g errgroup.Group
 		for _, r := range tier {
 			g.Go(func() error {
-				o.removeStack(ctx, r, deleteData)
+				o.removeStack(ctx, r, deleteData(r.name))
 				return nil
 			})
 		}
@@ -981,9 +1096,15 @@ func (o *operation) removeStack(ctx context.Context, r removal, deleteData bool)
 	msg := "volumes kept"
 	if deleteData {
 		msg = "volumes deleted"
+		o.rec.update(func(d *store.Deployment) {
+			d.VolumeStacks = slices.DeleteFunc(slices.Clone(d.VolumeStacks), func(s string) bool { return s == r.name })
+		})
 	}
 	o.emit(Event{Type: EventStackRemoved, Stack: r.name, Message: msg})
 }
+
+// keepData keeps the volumes of every stack removed.
+func keepData(string) bool { return false }
 
 // byTierDesc groups removals by tier, last tier first.
 func byTierDesc(rs []removal) [][]removal {
@@ -1034,13 +1155,26 @@ func (o *operation) runApply(ctx context.Context) bool {
 		if o.resumed || o.relaunch {
 			rs = append(rs, o.strays(ctx, o.toDeps, rs)...)
 		}
-		o.removeTiers(ctx, byTierDesc(rs), false, o.policy)
+		o.removeTiers(ctx, byTierDesc(rs), keepData, o.policy)
 	}
 	if o.failed() && o.policy == Rollback && ctx.Err() == nil {
+		// Rolled back means undone: a rollback that was itself
+		// interrupted or failed leaves the deployment in Error, what
+		// runs kept as it is.
+		n := o.errCount()
 		o.rollback(ctx)
-		return true
+		return ctx.Err() == nil && o.errCount() == n
 	}
 	return false
+}
+
+func (o *operation) errCount() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.errs == nil {
+		return 0
+	}
+	return len(o.errs.Errors)
 }
 
 // strays returns the stacks that exist for the deployment (recorded or
@@ -1091,10 +1225,10 @@ func (o *operation) rollback(ctx context.Context) {
 			restore[sc.Stack] = true
 		}
 	}
-	// Volumes of added stacks were created by this operation, unless the
-	// deployment ran before and kept them.
-	deleteData := o.typ == store.OpUpdate || !o.relaunch
-	o.removeTiers(ctx, byTierDesc(adds), deleteData, Continue)
+	// Only the volumes this operation created go: those of a stack
+	// added now that held data before (kept by an earlier removal or
+	// termination) stay.
+	o.removeTiers(ctx, byTierDesc(adds), func(s string) bool { return o.newVols[s] }, Continue)
 	if len(restore) == 0 || o.from == nil {
 		return
 	}
@@ -1127,29 +1261,33 @@ func (o *operation) runTerminate(ctx context.Context) {
 		}
 	}
 	strays := o.strays(ctx, o.fromDeps, nil)
-	if o.purge {
-		// Nothing runs: what is left are the volumes earlier removals
-		// kept, of the version's stacks and of any other.
+	if o.req.DeleteData {
+		// The volumes earlier removals kept go too: of stacks an update
+		// removed, of a terminated deployment's stacks, of any other
+		// the record or the runtime knows.
 		strays = append(strays, o.volumeStacks(ctx, o.fromDeps, strays)...)
 	}
 	tiers := byTierDesc(rs)
 	if len(strays) > 0 {
 		tiers = append([][]removal{strays}, tiers...)
 	}
-	o.removeTiers(ctx, tiers, o.req.DeleteData, o.policy)
+	o.removeTiers(ctx, tiers, func(string) bool { return o.req.DeleteData }, o.policy)
 }
 
-// volumeStacks returns the stacks that have volumes on the runtime but
-// are not in deps nor listed, when the runtime lists volumes.
+// volumeStacks returns the stacks that may hold volumes, by the record
+// and by the runtime when it lists volumes, but are not in deps nor
+// listed.
 func (o *operation) volumeStacks(ctx context.Context, deps stack.Deps, listed []removal) []removal {
-	vl, ok := o.e.rt.(runtime.VolumeLister)
-	if !ok {
-		return nil
+	var vols []runtime.VolumeState
+	for _, s := range o.rec.snapshot().VolumeStacks {
+		vols = append(vols, runtime.VolumeState{Stack: s})
 	}
-	vols, err := vl.Volumes(ctx, o.name)
-	if err != nil {
-		o.addErr(fmt.Errorf("list volumes: %w", runtime.MapError(o.e.rt, err)))
-		return nil
+	if vl, ok := o.e.rt.(runtime.VolumeLister); ok {
+		got, err := vl.Volumes(ctx, o.name)
+		if err != nil {
+			o.addErr(fmt.Errorf("list volumes: %w", runtime.MapError(o.e.rt, err)))
+		}
+		vols = append(vols, got...)
 	}
 	seen := map[string]bool{}
 	for _, tier := range deps {

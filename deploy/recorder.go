@@ -272,9 +272,7 @@ func isTransient(err error) bool {
 }
 
 func cloneDeployment(d *store.Deployment) *store.Deployment {
-	c := *d
+	c := d.Clone()
 	c.Parameters = maps.Clone(d.Parameters)
-	c.Stacks = slices.Clone(d.Stacks)
-	c.Operations = slices.Clone(d.Operations)
-	return &c
+	return c
 }

@@ -301,6 +301,11 @@ func checkDeployment(d *Deployment) error {
 			return err
 		}
 	}
+	for i, name := range d.VolumeStacks {
+		if err := checkKey("volume_stacks["+strconv.Itoa(i)+"]", name); err != nil {
+			return err
+		}
+	}
 	for i := range d.Operations {
 		if err := checkOperation("operations["+strconv.Itoa(i)+"]", &d.Operations[i]); err != nil {
 			return err
@@ -330,6 +335,11 @@ func checkOperation(f string, op *Operation) error {
 		{".owner", op.Owner}, {".message", op.Message},
 	} {
 		if err := checkText(f+t.field, t.s, maxTextLength); err != nil {
+			return err
+		}
+	}
+	for i, name := range op.NewVolumeStacks {
+		if err := checkKey(f+".new_volume_stacks["+strconv.Itoa(i)+"]", name); err != nil {
 			return err
 		}
 	}

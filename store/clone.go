@@ -39,7 +39,11 @@ func (d *Deployment) Clone() *Deployment {
 		c.Parameters = maps.Clone(d.Parameters)
 	}
 	c.Stacks = slices.Clone(d.Stacks)
+	c.VolumeStacks = slices.Clone(d.VolumeStacks)
 	c.Operations = slices.Clone(d.Operations)
+	for i := range c.Operations {
+		c.Operations[i].NewVolumeStacks = slices.Clone(c.Operations[i].NewVolumeStacks)
+	}
 	return &c
 }
 

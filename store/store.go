@@ -161,6 +161,12 @@ type Deployment struct {
 	Parameters      map[string]string `json:"parameters,omitempty"`
 	Status          Status            `json:"status"`
 	Stacks          []StackState      `json:"stacks,omitempty"`
+	// VolumeStacks names, sorted, the stacks whose volumes may exist on
+	// the runtime: every stack applied with volumes, recorded before
+	// they are created, until it is removed with its data. Stacks that
+	// an update removed keep their volumes and stay listed, so that
+	// Terminate with DeleteData finds them.
+	VolumeStacks []string `json:"volume_stacks,omitempty"`
 	// Operations is the history, oldest first, capped by the store.
 	Operations []Operation `json:"operations,omitempty"`
 	CreatedAt  time.Time   `json:"created_at"`
@@ -233,20 +239,26 @@ const (
 
 // Operation is one change made to a deployment.
 type Operation struct {
-	ID            string    `json:"operation_id"`
-	Type          OpType    `json:"type"`
-	Status        OpStatus  `json:"status"`
-	FromVersionID string    `json:"from_version_id,omitempty"`
-	ToVersionID   string    `json:"to_version_id,omitempty"`
-	Policy        string    `json:"policy,omitempty"`
-	Stack         string    `json:"stack_name,omitempty"`
-	Service       string    `json:"service_name,omitempty"`
-	Instances     int       `json:"instances,omitempty"`
-	DeleteData    bool      `json:"delete_data,omitempty"`
-	Owner         string    `json:"owner,omitempty"`
-	StartedAt     time.Time `json:"started_at"`
-	EndedAt       time.Time `json:"ended_at,omitzero"`
-	Message       string    `json:"message,omitempty"`
+	ID            string   `json:"operation_id"`
+	Type          OpType   `json:"type"`
+	Status        OpStatus `json:"status"`
+	FromVersionID string   `json:"from_version_id,omitempty"`
+	ToVersionID   string   `json:"to_version_id,omitempty"`
+	Policy        string   `json:"policy,omitempty"`
+	Stack         string   `json:"stack_name,omitempty"`
+	Service       string   `json:"service_name,omitempty"`
+	Instances     int      `json:"instances,omitempty"`
+	DeleteData    bool     `json:"delete_data,omitempty"`
+	// NewVolumeStacks names, sorted, the stacks of a launch or update
+	// whose volumes the operation creates: stacks with volumes that had
+	// none when it started. It is recorded before anything is created,
+	// and a rollback, resumed or not, deletes the data of these stacks
+	// and of no other.
+	NewVolumeStacks []string  `json:"new_volume_stacks,omitempty"`
+	Owner           string    `json:"owner,omitempty"`
+	StartedAt       time.Time `json:"started_at"`
+	EndedAt         time.Time `json:"ended_at,omitzero"`
+	Message         string    `json:"message,omitempty"`
 }
 
 // Event is one entry of a deployment's append-only event log.

@@ -104,6 +104,48 @@ func TestReopen(t *testing.T) {
 	}
 }
 
+// TestMigrateVolumeStacks opens a database of schema 1, which has no
+// record of the stacks whose volumes a deployment holds: its deployments
+// read as holding none known, and the column then takes what is written.
+func TestMigrateVolumeStacks(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "stackwave.db")
+	s := open(t, path, nil)
+	p, err := s.CreateProduct(ctx, &product.Product{Name: "p", ProviderName: "Acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "1", StackDeps: storetest.Spec("1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateDeployment(ctx, &store.Deployment{Name: "old", ProductID: p.ID, VersionID: v.ID, VolumeStacks: []string{"a"}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db := rawDB(t, path)
+	for _, q := range []string{"ALTER TABLE deployments DROP COLUMN volume_stacks", "DELETE FROM schema_migrations WHERE version > 1"} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s = open(t, path, nil)
+	d, err := s.GetDeployment(ctx, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.VolumeStacks != nil {
+		t.Errorf("migrated deployment holds volume stacks %q, want none known", d.VolumeStacks)
+	}
+	d.VolumeStacks = []string{"b"}
+	if _, err := s.UpdateDeployment(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if d, err = s.GetDeployment(ctx, "old"); err != nil || len(d.VolumeStacks) != 1 || d.VolumeStacks[0] != "b" {
+		t.Errorf("after the migration: %v, %v", d.VolumeStacks, err)
+	}
+}
+
 func TestNewerSchema(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "stackwave.db")
 	open(t, path, nil).Close()

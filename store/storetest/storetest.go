@@ -83,6 +83,7 @@ func Run(t *testing.T, newStore func(t *testing.T) *store.Store) {
 		{"Deployments/UpdateStale", testUpdateDeploymentStale},
 		{"Deployments/ConcurrentUpdate", testConcurrentUpdate},
 		{"Deployments/HistoryCap", testHistoryCap},
+		{"Deployments/VolumeStacks", testVolumeStacks},
 		{"Deployments/Delete", testDeleteDeployment},
 		{"Events/AppendList", testEvents},
 		{"Events/Filter", testEventsFilter},
@@ -194,9 +195,11 @@ func newDeployment(name string, v *product.Version) *store.Deployment {
 		Parameters: map[string]string{"replicas": "2", "domain": "example.test"},
 		Status:     store.StatusUnderChange,
 		Stacks:     []store.StackState{{Name: "web", Tier: 0, State: "Starting", UpdatedAt: start}},
+		// db's volumes are older than the deployment's launch.
+		VolumeStacks: []string{"db", "web"},
 		Operations: []store.Operation{{
 			ID: "op-1", Type: store.OpLaunch, Status: store.OpInProgress,
-			ToVersionID: v.ID, Owner: "replica-a", StartedAt: start,
+			ToVersionID: v.ID, NewVolumeStacks: []string{"web"}, Owner: "replica-a", StartedAt: start,
 		}},
 	}
 }
@@ -1024,6 +1027,8 @@ func testCreateGetDeployment(t *testing.T, s *store.Store) {
 	in.Parameters["replicas"] = "9"
 	got.Operations[0].Status = store.OpFailed
 	got.Stacks[0].State = "changed"
+	got.VolumeStacks[0] = "changed"
+	got.Operations[0].NewVolumeStacks[0] = "changed"
 	again, _ := s.GetDeployment(ctx, "web-1")
 	diff(t, "deployment after changing given and returned values", d, again)
 
@@ -1038,6 +1043,28 @@ func testCreateGetDeployment(t *testing.T, s *store.Store) {
 	}
 	if plain.Status != store.StatusUnderChange {
 		t.Errorf("empty status stored as %q, want UnderChange", plain.Status)
+	}
+}
+
+// testVolumeStacks checks that the stacks whose volumes a deployment may
+// hold are kept as written, emptied and filled again, by every update.
+func testVolumeStacks(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	_, _, d := setup(t, s, "vols")
+	for _, vols := range [][]string{nil, {"a"}, {"a", "b", "c"}, {"b"}} {
+		d.VolumeStacks = vols
+		d.Operations[0].NewVolumeStacks = vols
+		var err error
+		if d, err = s.UpdateDeployment(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetDeployment(ctx, "vols")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got.VolumeStacks, vols) || !slices.Equal(got.Operations[0].NewVolumeStacks, vols) {
+			t.Errorf("wrote volume stacks %q, read %q and %q", vols, got.VolumeStacks, got.Operations[0].NewVolumeStacks)
+		}
 	}
 }
 
@@ -1067,6 +1094,8 @@ func testInvalidDeployment(t *testing.T, s *store.Store) {
 		{"bad status", with(func(d *store.Deployment) { d.Status = "Happy" }), "status"},
 		{"bad operation", with(func(d *store.Deployment) { d.Operations[0].Type = "dance" }), "operations[0].type"},
 		{"NUL parameter", with(func(d *store.Deployment) { d.Parameters["x"] = "a\x00b" }), "parameters.x"},
+		{"bad volume stack", with(func(d *store.Deployment) { d.VolumeStacks[1] = "" }), "volume_stacks[1]"},
+		{"bad new volume stack", with(func(d *store.Deployment) { d.Operations[0].NewVolumeStacks[0] = "a\x00b" }), "operations[0].new_volume_stacks[0]"},
 	}
 	for _, c := range invalid {
 		_, err := s.CreateDeployment(ctx, c.d)

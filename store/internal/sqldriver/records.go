@@ -67,7 +67,7 @@ func (d *Driver) templateCols() string {
 
 func (d *Driver) deploymentCols() string {
 	return `name, product_id, version_id, target_version_id, runtime, status, ` + d.dl.JSON("parameters") + `, ` +
-		d.dl.JSON("stacks") + `, ` + d.dl.JSON("operations") + `, created_at, updated_at, revision`
+		d.dl.JSON("stacks") + `, ` + d.dl.JSON("operations") + `, ` + d.dl.JSON("volume_stacks") + `, created_at, updated_at, revision`
 }
 
 const leaseCols = `deployment, owner, acquired_at, expires_at`
@@ -159,7 +159,7 @@ func scanDeployment(r row) (*store.Deployment, error) {
 	var x store.Deployment
 	var target sql.NullString
 	err := r.Scan(&x.Name, &x.ProductID, &x.VersionID, &target, &x.Runtime, &x.Status,
-		jsonCol{&x.Parameters}, jsonCol{&x.Stacks}, jsonCol{&x.Operations},
+		jsonCol{&x.Parameters}, jsonCol{&x.Stacks}, jsonCol{&x.Operations}, jsonCol{&x.VolumeStacks},
 		timeCol{&x.CreatedAt}, timeCol{&x.UpdatedAt}, &x.Revision)
 	x.TargetVersionID = target.String
 	return &x, err

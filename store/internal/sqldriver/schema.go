@@ -103,6 +103,10 @@ CREATE TABLE leases (
 	expires_at  {Time} NOT NULL
 );
 `,
+	// 2: the stacks whose volumes a deployment may hold.
+	`
+ALTER TABLE deployments ADD COLUMN volume_stacks {JSON:volume_stacks} DEFAULT 'null';
+`,
 }
 
 var jsonColumn = regexp.MustCompile(`\{JSON:(\w+)\}`)

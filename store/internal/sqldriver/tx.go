@@ -228,40 +228,44 @@ func (t *tx) UpdateTemplate(_ context.Context, tpl *store.Template) error {
 }
 
 // deploymentJSON encodes the JSON columns of a deployment.
-func deploymentJSON(x *store.Deployment) (params, stacks, ops string, err error) {
+func deploymentJSON(x *store.Deployment) (params, stacks, ops, vols string, err error) {
 	if params, err = encode(x.Parameters); err != nil {
 		return
 	}
 	if stacks, err = encode(x.Stacks); err != nil {
 		return
 	}
-	ops, err = encode(x.Operations)
+	if ops, err = encode(x.Operations); err != nil {
+		return
+	}
+	vols, err = encode(x.VolumeStacks)
 	return
 }
 
 func (t *tx) InsertDeployment(_ context.Context, x *store.Deployment) error {
-	params, stacks, ops, err := deploymentJSON(x)
+	params, stacks, ops, vols, err := deploymentJSON(x)
 	if err != nil {
 		return err
 	}
 	tm := t.d.dl.Time
 	_, err = t.exec(`INSERT INTO deployments (name, product_id, version_id, target_version_id, runtime, status,
-	parameters, stacks, operations, created_at, updated_at, revision) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+	parameters, stacks, operations, volume_stacks, created_at, updated_at, revision)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		x.Name, x.ProductID, x.VersionID, nullable(x.TargetVersionID), x.Runtime, x.Status,
-		params, stacks, ops, tm(x.CreatedAt), tm(x.UpdatedAt), x.Revision)
+		params, stacks, ops, vols, tm(x.CreatedAt), tm(x.UpdatedAt), x.Revision)
 	return t.mapped(err, store.ErrNotFound)
 }
 
 func (t *tx) UpdateDeployment(_ context.Context, x *store.Deployment, revision int64) error {
-	params, stacks, ops, err := deploymentJSON(x)
+	params, stacks, ops, vols, err := deploymentJSON(x)
 	if err != nil {
 		return err
 	}
 	tm := t.d.dl.Time
 	res, err := t.exec(`UPDATE deployments SET version_id = $1, target_version_id = $2, runtime = $3, status = $4,
-	parameters = $5, stacks = $6, operations = $7, updated_at = $8, revision = $9
-WHERE name = $10 AND revision = $11`,
-		x.VersionID, nullable(x.TargetVersionID), x.Runtime, x.Status, params, stacks, ops,
+	parameters = $5, stacks = $6, operations = $7, volume_stacks = $8, updated_at = $9, revision = $10
+WHERE name = $11 AND revision = $12`,
+		x.VersionID, nullable(x.TargetVersionID), x.Runtime, x.Status, params, stacks, ops, vols,
 		tm(x.UpdatedAt), x.Revision, x.Name, revision)
 	return changed(res, t.mapped(err, store.ErrNotFound))
 }
