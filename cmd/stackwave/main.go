@@ -24,9 +24,15 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Exit codes.
@@ -38,12 +44,6 @@ const (
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
-}
-
-type command struct {
-	name  string
-	usage string
-	run   func(args []string, env *cliEnv) int
 }
 
 // cliEnv is what a command reads and writes, so tests run commands in
@@ -78,47 +78,157 @@ func (e *cliEnv) errorf(format string, args ...any) {
 	fmt.Fprintf(e.stderr, "stackwave: "+format+"\n", args...)
 }
 
-func commands() []command {
-	return []command{
-		{"validate", "validate -f FILE        check a product document (FILE - reads stdin)", runValidate},
-		{"plan", "plan -f FILE [-o text|json] [--name NAME]   show the start and teardown order, or what apply would change", runPlan},
-		{"apply", "apply -f FILE --name NAME [--runtime R] [--policy P]   register the product and launch or update a deployment", runApply},
-		{"quickstart", "quickstart [--runtime memory]   build a demo image and deploy a kodo-double-shaped product", runQuickstart},
-		{"status", "status NAME             show a deployment's stacks, services and endpoints", runStatus},
-		{"destroy", "destroy NAME [--delete-data]   terminate a deployment, last tier first", runDestroy},
-		{"serve", "serve [--addr ADDR] [--store URL] [--runtime docker|kube|memory] [--tokens FILE --policy FILE]\n" +
-			"                          serve the control-plane API", runServe},
-		{"products", "products list|get|create|delete [--server URL]   call the API's product routes", runProducts},
-		{"version", "version                 print the version", runVersion},
-	}
-}
+// runner runs a command once its flags are parsed, with its positional
+// arguments, and returns the exit code.
+type runner func(args []string) int
+
+// exitCode is the error a command returns to make the process exit with
+// that code; it has printed its own message.
+type exitCode int
+
+func (c exitCode) Error() string { return fmt.Sprintf("exit %d", int(c)) }
+
+// usageError is a command line cobra or a command refused.
+type usageError struct{ error }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return runEnv(args, &cliEnv{stdin: stdin, stdout: stdout, stderr: stderr})
 }
 
+// runEnv runs the command line args and returns the exit code.
 func runEnv(args []string, env *cliEnv) int {
-	stderr := env.stderr
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stderr)
-		if len(args) == 0 {
-			return exitUsage
-		}
+	root := newRoot(env)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteC()
+	var code exitCode
+	switch {
+	case err == nil:
 		return exitOK
+	case errors.As(err, &code):
+		return int(code)
 	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(args[1:], env)
-		}
+	env.errorf("%v", err)
+	if cmd == nil {
+		cmd = root
 	}
-	env.errorf("unknown command %q", args[0])
-	usage(stderr)
+	fmt.Fprintf(env.stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	return exitUsage
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: stackwave COMMAND [flags]\n\ncommands:")
-	for _, c := range commands() {
-		fmt.Fprintln(w, "  "+c.usage)
+// newRoot returns the command tree, writing to env.
+func newRoot(env *cliEnv) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "stackwave",
+		Short: "Validate, plan and deploy stackwave products, and serve the control-plane API",
+		Long: `stackwave validates product documents, plans and deploys them on Docker,
+Kubernetes or a simulated runtime, and serves the HTTP API of package api.`,
+		Version:       buildVersion().String(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		// With no command, print the usage and fail: a script that lost
+		// its arguments should not succeed.
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unknown command %q for %q", args[0], c.CommandPath())
+			}
+			c.SetOut(env.stderr)
+			c.Usage()
+			return exitCode(exitUsage)
+		},
 	}
+	root.SetIn(env.stdin)
+	root.SetOut(env.stdout)
+	root.SetErr(env.stderr)
+	root.SetVersionTemplate("stackwave {{.Version}}\n")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		leaf(env, &cobra.Command{Use: "validate -f FILE", Short: "Check a product document against the rules",
+			Long:    "validate decodes a product document (JSON or YAML, - for stdin) and lists every\nrule it breaks, each with its field path, line and column.",
+			Example: "  stackwave validate -f examples/kodo-double.json\n  cat product.yaml | stackwave validate -f -"}, validateCmd),
+		leaf(env, &cobra.Command{Use: "plan -f FILE [--name NAME]", Short: "Show the start and teardown order, or what apply would change",
+			Example: "  stackwave plan -f examples/kodo-double.json\n  stackwave plan -f product.json --name shop -o json"}, planCmd),
+		leaf(env, &cobra.Command{Use: "apply -f FILE --name NAME", Short: "Register the product and launch or update a deployment",
+			Long:    "apply registers the document's product and version (a version with the same content\nis reused), then launches the deployment or updates it to that version, tier by\ntier, and exits 0 only when it converged.",
+			Example: "  stackwave apply -f examples/kodo-double.json --name shop\n  stackwave apply -f product.json --name shop --policy rollback --config-dir conf/ --var region=eu"}, applyCmd),
+		leaf(env, &cobra.Command{Use: "quickstart", Short: "Build a demo image and deploy a kodo-double-shaped product",
+			Example: "  stackwave quickstart\n  stackwave quickstart --runtime memory"}, quickstartCmd),
+		leaf(env, &cobra.Command{Use: "status NAME", Short: "Show a deployment's health, sync, stacks, services and endpoints",
+			Example: "  stackwave status shop\n  stackwave status shop --instances -o json"}, statusCmd),
+		leaf(env, &cobra.Command{Use: "destroy NAME", Short: "Terminate a deployment, last tier first",
+			Example: "  stackwave destroy shop\n  stackwave destroy shop --delete-data"}, destroyCmd),
+		leaf(env, &cobra.Command{Use: "serve", Short: "Serve the control-plane HTTP API",
+			Long: `serve answers the HTTP API of package api until SIGINT or SIGTERM, then
+finishes the requests in flight. At start and every --lease-ttl it resumes the
+operations of replicas that died, once their lease has expired. Without
+--policy every caller may do everything, so it listens on loopback only.`,
+			Example: "  stackwave serve --addr 127.0.0.1:8080\n  stackwave serve --store postgres://user:pw@db/stackwave --tokens tokens --policy policy.json --reconcile 30s"}, serveCmd),
+		group(env, &cobra.Command{Use: "products", Short: "List, show, create and delete products through the API"},
+			leaf(env, &cobra.Command{Use: "list", Short: "List products",
+				Example: "  stackwave products list --server http://127.0.0.1:8080\n  stackwave products list -q web --page-size 10 -o json"}, productsListCmd),
+			leaf(env, &cobra.Command{Use: "get ID|NAME", Short: "Show a product and its versions",
+				Example: "  stackwave products get kodo-double"}, productsGetCmd),
+			leaf(env, &cobra.Command{Use: "create -f FILE", Short: "Register a product document (JSON or YAML)",
+				Example: "  stackwave products create -f examples/kodo-double.json"}, productsCreateCmd),
+			leaf(env, &cobra.Command{Use: "delete ID|NAME", Short: "Delete a product and its versions",
+				Example: "  stackwave products delete kodo-double"}, productsDeleteCmd),
+		),
+		leaf(env, &cobra.Command{Use: "version", Short: "Print the module version, commit and Go version",
+			Example: "  stackwave version\n  stackwave --version"}, versionCmd),
+	)
+	return root
+}
+
+// longNames are the long names of the one-letter flags, which are also
+// their shorthands: -f and --file are one flag.
+var longNames = map[string]string{"f": "file", "o": "output", "q": "query"}
+
+// leaf makes c run the command build returns, with the flags build
+// defines.
+func leaf(env *cliEnv, c *cobra.Command, build func(fs *flag.FlagSet, env *cliEnv) runner) *cobra.Command {
+	name, _, _ := strings.Cut(c.Use, " ")
+	gfs := flag.NewFlagSet(name, flag.ContinueOnError)
+	run := build(gfs, env)
+	gfs.VisitAll(func(f *flag.Flag) {
+		pf := pflag.PFlagFromGoFlag(f)
+		if long, ok := longNames[f.Name]; ok {
+			pf.Name, pf.Shorthand = long, f.Name
+		}
+		c.Flags().AddFlag(pf)
+	})
+	c.RunE = func(_ *cobra.Command, args []string) error {
+		if code := run(args); code != exitOK {
+			return exitCode(code)
+		}
+		return nil
+	}
+	return c
+}
+
+// group makes c the parent of subs; c alone is a usage error.
+func group(env *cliEnv, c *cobra.Command, subs ...*cobra.Command) *cobra.Command {
+	c.AddCommand(subs...)
+	c.Args = cobra.ArbitraryArgs
+	c.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("unknown command %q for %q", args[0], c.CommandPath())
+		}
+		c.SetOut(env.stderr)
+		c.Usage()
+		return exitCode(exitUsage)
+	}
+	return c
+}
+
+// wantArgs checks that a command got want positional arguments.
+func wantArgs(env *cliEnv, cmd string, args []string, want int, what string) ([]string, int, bool) {
+	if len(args) == want {
+		return args, exitOK, true
+	}
+	if want == 0 || len(args) > want {
+		env.errorf("%s: unexpected argument %q", cmd, args[want])
+	} else {
+		env.errorf("%s: want %s", cmd, what)
+	}
+	fmt.Fprintf(env.stderr, "Run 'stackwave %s --help' for usage.\n", cmd)
+	return nil, exitUsage, false
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -33,63 +34,64 @@ const (
 
 // runQuickstart builds the demo image (on Docker), applies a
 // kodo-double-shaped product, and shows where its endpoints answer.
-func runQuickstart(args []string, env *cliEnv) int {
-	fs := newFlags("quickstart", env)
+func quickstartCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	name := fs.String("name", "quickstart", "deployment name")
 	output := fs.String("progress", "auto", "progress display: auto, live, plain, none")
 	backends := addBackendFlags(fs)
-	if code, ok := parseFlags(fs, args, env); !ok {
-		return code
-	}
-	ctx, cancel := signalContext()
-	defer cancel()
+	return func(args []string) int {
+		if _, code, ok := wantArgs(env, "quickstart", args, 0, ""); !ok {
+			return code
+		}
+		ctx, cancel := signalContext()
+		defer cancel()
 
-	image := demoRepository + ":latest"
-	if backends.runtime != runtimeMemory {
-		ref, err := buildDemoImage(ctx, env)
+		image := demoRepository + ":latest"
+		if backends.runtime != runtimeMemory {
+			ref, err := buildDemoImage(ctx, env)
+			if err != nil {
+				env.errorf("quickstart: %v", err)
+				if backends.runtime == runtimeAuto {
+					env.errorf("quickstart: without Docker, try: stackwave quickstart --runtime memory")
+				}
+				return exitInvalid
+			}
+			image = ref
+		}
+		dir, err := os.MkdirTemp("", "stackwave-quickstart-")
 		if err != nil {
 			env.errorf("quickstart: %v", err)
-			if backends.runtime == runtimeAuto {
-				env.errorf("quickstart: without Docker, try: stackwave quickstart --runtime memory")
-			}
 			return exitInvalid
 		}
-		image = ref
-	}
-	dir, err := os.MkdirTemp("", "stackwave-quickstart-")
-	if err != nil {
-		env.errorf("quickstart: %v", err)
-		return exitInvalid
-	}
-	defer os.RemoveAll(dir)
-	imgName, imgTag, _ := strings.Cut(image, ":")
-	doc := strings.NewReplacer("IMAGE_NAME", imgName, "IMAGE_TAG", imgTag).Replace(quickstartProduct)
-	docFile := filepath.Join(dir, "product.json")
-	tplFile := filepath.Join(dir, "qboxauthproxy.conf")
-	if err := os.WriteFile(docFile, []byte(doc), 0o600); err != nil {
-		env.errorf("quickstart: %v", err)
-		return exitInvalid
-	}
-	if err := os.WriteFile(tplFile, []byte(quickstartTemplate), 0o600); err != nil {
-		env.errorf("quickstart: %v", err)
-		return exitInvalid
-	}
+		defer os.RemoveAll(dir)
+		imgName, imgTag, _ := strings.Cut(image, ":")
+		doc := strings.NewReplacer("IMAGE_NAME", imgName, "IMAGE_TAG", imgTag).Replace(quickstartProduct)
+		docFile := filepath.Join(dir, "product.json")
+		tplFile := filepath.Join(dir, "qboxauthproxy.conf")
+		if err := os.WriteFile(docFile, []byte(doc), 0o600); err != nil {
+			env.errorf("quickstart: %v", err)
+			return exitInvalid
+		}
+		if err := os.WriteFile(tplFile, []byte(quickstartTemplate), 0o600); err != nil {
+			env.errorf("quickstart: %v", err)
+			return exitInvalid
+		}
 
-	applyArgs := []string{"-f", docFile, "--name", *name, "--config", demoConfigPath + "=" + tplFile,
-		"--progress", *output, "--runtime", backends.runtime}
-	if backends.store != "" {
-		applyArgs = append(applyArgs, "--store", backends.store)
+		applyArgs := []string{"-f", docFile, "--name", *name, "--config", demoConfigPath + "=" + tplFile,
+			"--progress", *output, "--runtime", backends.runtime}
+		if backends.store != "" {
+			applyArgs = append(applyArgs, "--store", backends.store)
+		}
+		// On the simulated runtime the deployment lives in this process: show
+		// the status from within apply, there is nothing to call afterwards.
+		if code := runEnv(append([]string{"apply"}, applyArgs...), env); code != exitOK {
+			return code
+		}
+		if backends.runtime == runtimeMemory {
+			fmt.Fprintln(env.stdout, "\nThe simulated runtime ran this in memory; run it on Docker with: stackwave quickstart")
+			return exitOK
+		}
+		return checkEndpoints(ctx, backends, *name, env)
 	}
-	// On the simulated runtime the deployment lives in this process: show
-	// the status from within apply, there is nothing to call afterwards.
-	if code := runApply(applyArgs, env); code != exitOK {
-		return code
-	}
-	if backends.runtime == runtimeMemory {
-		fmt.Fprintln(env.stdout, "\nThe simulated runtime ran this in memory; run it on Docker with: stackwave quickstart")
-		return exitOK
-	}
-	return checkEndpoints(ctx, backends, *name, env)
 }
 
 // buildDemoImage builds the demo image from source when it is missing.

@@ -35,8 +35,7 @@ const (
 	shutdownTimeout = 30 * time.Second
 )
 
-func runServe(args []string, env *cliEnv) int {
-	fs := newFlags("serve", env)
+func serveCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	storeURL := fs.String("store", "sqlite:stackwave.db", "store: "+strings.Join(storeurl.Schemes, ", "))
 	rtName := fs.String("runtime", "docker", "runtime: "+runtimeNames)
@@ -47,155 +46,157 @@ func runServe(args []string, env *cliEnv) int {
 	keyFile := fs.String("secret-key-file", "", "seal env values and launch variables in the store with these keys: base64 of 32 random bytes a line, the first sealing (rotate: put a new key first, keep the old ones until --reseal has run)")
 	reseal := fs.Bool("reseal", false, "with --secret-key-file: re-seal every stored secret with the first key, then serve")
 	accessKeysFile, limits := catalogFlags(fs)
-	if code, ok := parseFlags(fs, args, env); !ok {
-		return code
-	}
-	if err := limits.Check(); err != nil {
-		env.errorf("--%v", err)
-		return exitUsage
-	}
-	if *leaseTTL < time.Second {
-		env.errorf("--lease-ttl %s: want 1s or more", *leaseTTL)
-		return exitUsage
-	}
+	return func(args []string) int {
+		if _, code, ok := wantArgs(env, "serve", args, 0, ""); !ok {
+			return code
+		}
+		if err := limits.Check(); err != nil {
+			env.errorf("--%v", err)
+			return exitUsage
+		}
+		if *leaseTTL < time.Second {
+			env.errorf("--lease-ttl %s: want 1s or more", *leaseTTL)
+			return exitUsage
+		}
 
-	log := slog.New(slog.NewTextHandler(env.stderr, nil))
-	opts := &api.Options{Logger: log, Limits: limits}
-	if *accessKeysFile != "" {
-		keys, err := auth.LoadAccessKeys(*accessKeysFile, nil)
-		if err != nil {
-			env.errorf("%v", err)
-			return exitUsage
+		log := slog.New(slog.NewTextHandler(env.stderr, nil))
+		opts := &api.Options{Logger: log, Limits: limits}
+		if *accessKeysFile != "" {
+			keys, err := auth.LoadAccessKeys(*accessKeysFile, nil)
+			if err != nil {
+				env.errorf("%v", err)
+				return exitUsage
+			}
+			opts.AccessKeys = keys
 		}
-		opts.AccessKeys = keys
-	}
-	if *tokensFile != "" {
-		toks, err := auth.LoadTokens(*tokensFile)
-		if err != nil {
-			env.errorf("%v", err)
-			return exitUsage
+		if *tokensFile != "" {
+			toks, err := auth.LoadTokens(*tokensFile)
+			if err != nil {
+				env.errorf("%v", err)
+				return exitUsage
+			}
+			opts.Authenticator = toks
 		}
-		opts.Authenticator = toks
-	}
-	if *policyFile != "" {
-		pol, err := auth.LoadPolicy(*policyFile)
-		if err != nil {
-			env.errorf("%v", err)
-			return exitUsage
+		if *policyFile != "" {
+			pol, err := auth.LoadPolicy(*policyFile)
+			if err != nil {
+				env.errorf("%v", err)
+				return exitUsage
+			}
+			opts.Authorizer = pol
 		}
-		opts.Authorizer = pol
-	}
-	ctx, stop := signal.NotifyContext(env.context(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if opts.Authorizer == nil {
-		if !isLoopback(ctx, *addr) {
-			env.errorf("--addr %s is not a loopback address: without --policy every caller may do everything; give --policy FILE (and --tokens FILE), or listen on 127.0.0.1", *addr)
-			return exitUsage
+		ctx, stop := signal.NotifyContext(env.context(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if opts.Authorizer == nil {
+			if !isLoopback(ctx, *addr) {
+				env.errorf("--addr %s is not a loopback address: without --policy every caller may do everything; give --policy FILE (and --tokens FILE), or listen on 127.0.0.1", *addr)
+				return exitUsage
+			}
 		}
-	}
 
-	rt, closeRuntime, err := openRuntime(ctx, *rtName)
-	if err != nil {
-		env.errorf("%v", err)
-		if errors.Is(err, errUnknownRuntime) {
-			return exitUsage
-		}
-		return exitInvalid
-	}
-	defer closeRuntime()
-	var sopts *store.Options
-	if *keyFile != "" {
-		keys, err := store.ReadKeyFile(*keyFile)
+		rt, closeRuntime, err := openRuntime(ctx, *rtName)
 		if err != nil {
-			env.errorf("--secret-key-file: %v", err)
-			return exitUsage
+			env.errorf("%v", err)
+			if errors.Is(err, errUnknownRuntime) {
+				return exitUsage
+			}
+			return exitInvalid
 		}
-		sopts = &store.Options{Keys: keys}
-	}
-	st, err := storeurl.OpenOptions(ctx, *storeURL, sopts)
-	if err != nil {
-		env.errorf("%v", err)
-		return exitInvalid
-	}
-	defer st.Close()
-	if *reseal {
-		if sopts == nil {
-			env.errorf("--reseal needs --secret-key-file")
-			return exitUsage
+		defer closeRuntime()
+		var sopts *store.Options
+		if *keyFile != "" {
+			keys, err := store.ReadKeyFile(*keyFile)
+			if err != nil {
+				env.errorf("--secret-key-file: %v", err)
+				return exitUsage
+			}
+			sopts = &store.Options{Keys: keys}
 		}
-		n, err := st.Reseal(ctx)
+		st, err := storeurl.OpenOptions(ctx, *storeURL, sopts)
 		if err != nil {
 			env.errorf("%v", err)
 			return exitInvalid
 		}
-		fmt.Fprintf(env.stderr, "stackwave: re-sealed %d records with key %s\n", n, sopts.Keys.KeyID())
-	}
-	if *rtName == "memory" && !strings.HasPrefix(*storeURL, "memory:") {
-		env.errorf("runtime memory simulates containers in this process: after a restart the store's deployments run nowhere")
-	}
-	ex := deploy.New(rt, st, &deploy.Options{LeaseTTL: *leaseTTL})
-	srv := api.New(st, ex, opts)
+		defer st.Close()
+		if *reseal {
+			if sopts == nil {
+				env.errorf("--reseal needs --secret-key-file")
+				return exitUsage
+			}
+			n, err := st.Reseal(ctx)
+			if err != nil {
+				env.errorf("%v", err)
+				return exitInvalid
+			}
+			fmt.Fprintf(env.stderr, "stackwave: re-sealed %d records with key %s\n", n, sopts.Keys.KeyID())
+		}
+		if *rtName == "memory" && !strings.HasPrefix(*storeURL, "memory:") {
+			env.errorf("runtime memory simulates containers in this process: after a restart the store's deployments run nowhere")
+		}
+		ex := deploy.New(rt, st, &deploy.Options{LeaseTTL: *leaseTTL})
+		srv := api.New(st, ex, opts)
 
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		env.errorf("%v", err)
+		ln, err := net.Listen("tcp", *addr)
+		if err != nil {
+			env.errorf("%v", err)
+			ex.Close()
+			return exitInvalid
+		}
+		hs := &http.Server{
+			Handler:           srv,
+			ReadHeaderTimeout: readHeaderTimeout,
+			ReadTimeout:       readTimeout,
+			WriteTimeout:      writeTimeout,
+			IdleTimeout:       idleTimeout,
+			MaxHeaderBytes:    maxHeaderBytes,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		hs.RegisterOnShutdown(srv.CloseStreams)
+
+		// Take over the operations of replicas that died, at start and then
+		// every lease TTL.
+		resumed := make(chan struct{})
+		go func() {
+			defer close(resumed)
+			resumeLoop(ctx, ex, st, *leaseTTL, log)
+		}()
+
+		reconciled := startReconciler(ctx, ex, *reconcile, log)
+
+		served := make(chan error, 1)
+		go func() { served <- hs.Serve(ln) }()
+		url := "http://" + ln.Addr().String()
+		if opts.Authorizer == nil {
+			env.errorf("no --policy: every caller may do everything, so the server listens on loopback only")
+		}
+		fmt.Fprintf(env.stderr, "stackwave: serving the API on %s (runtime %s)\n", url, rt.Name())
+		if env.listening != nil {
+			env.listening(url)
+		}
+
+		code := exitOK
+		select {
+		case <-ctx.Done():
+			env.errorf("shutting down")
+		case err := <-served:
+			env.errorf("%v", err)
+			code = exitInvalid
+		}
+		stop()
+		<-resumed
+		reconciled()
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		if err := hs.Shutdown(sctx); err != nil {
+			env.errorf("shutdown: %v", err)
+			_ = hs.Close()
+		}
+		// Operations still running are handed over: left in progress with
+		// their leases released, another replica (or this one restarted)
+		// resumes them at once.
 		ex.Close()
-		return exitInvalid
+		return code
 	}
-	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	hs.RegisterOnShutdown(srv.CloseStreams)
-
-	// Take over the operations of replicas that died, at start and then
-	// every lease TTL.
-	resumed := make(chan struct{})
-	go func() {
-		defer close(resumed)
-		resumeLoop(ctx, ex, st, *leaseTTL, log)
-	}()
-
-	reconciled := startReconciler(ctx, ex, *reconcile, log)
-
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	url := "http://" + ln.Addr().String()
-	if opts.Authorizer == nil {
-		env.errorf("no --policy: every caller may do everything, so the server listens on loopback only")
-	}
-	fmt.Fprintf(env.stderr, "stackwave: serving the API on %s (runtime %s)\n", url, rt.Name())
-	if env.listening != nil {
-		env.listening(url)
-	}
-
-	code := exitOK
-	select {
-	case <-ctx.Done():
-		env.errorf("shutting down")
-	case err := <-served:
-		env.errorf("%v", err)
-		code = exitInvalid
-	}
-	stop()
-	<-resumed
-	reconciled()
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		env.errorf("shutdown: %v", err)
-		_ = hs.Close()
-	}
-	// Operations still running are handed over: left in progress with
-	// their leases released, another replica (or this one restarted)
-	// resumes them at once.
-	ex.Close()
-	return code
 }
 
 // catalogFlags declares the flags of what serve accepts: the access keys
@@ -267,4 +268,9 @@ func isLoopback(ctx context.Context, addr string) bool {
 		}
 	}
 	return true
+}
+
+// runServe runs `stackwave serve args`.
+func runServe(args []string, env *cliEnv) int {
+	return runEnv(append([]string{"serve"}, args...), env)
 }

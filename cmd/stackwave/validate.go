@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	goruntime "runtime"
 	"runtime/debug"
 
 	"github.com/stackwave/stackwave/deploy"
@@ -18,29 +19,6 @@ import (
 
 // maxDocument bounds the size of a product document read by the CLI.
 const maxDocument = 64 << 20
-
-func newFlags(name string, env *cliEnv) *flag.FlagSet {
-	fs := flag.NewFlagSet("stackwave "+name, flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
-	return fs
-}
-
-// parseFlags parses a command's flags. It returns false and the exit code
-// when the command must not run: after -h (0), or for a bad flag or a
-// stray argument (2), which would otherwise be ignored silently.
-func parseFlags(fs *flag.FlagSet, args []string, env *cliEnv) (int, bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, false
-		}
-		return exitUsage, false
-	}
-	if fs.NArg() > 0 {
-		env.errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
-		return exitUsage, false
-	}
-	return exitOK, true
-}
 
 // readDocument reads FILE, or stdin for "-".
 func readDocument(file string, env *cliEnv) ([]byte, error) {
@@ -115,23 +93,23 @@ func displayName(file string) string {
 	return file
 }
 
-func runValidate(args []string, env *cliEnv) int {
-	fs := newFlags("validate", env)
+func validateCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	file := fs.String("f", "", "product document, JSON or YAML (- for stdin)")
-	if code, ok := parseFlags(fs, args, env); !ok {
-		return code
+	return func(args []string) int {
+		if _, code, ok := wantArgs(env, "validate", args, 0, ""); !ok {
+			return code
+		}
+		doc, code := loadDocument(*file, env)
+		if code != exitOK {
+			return code
+		}
+		tiers, stacks, services := doc.StackDeps.Counts()
+		fmt.Fprintf(env.stdout, "product %s is valid: %d tiers, %d stacks, %d services\n", doc.Name, tiers, stacks, services)
+		return exitOK
 	}
-	doc, code := loadDocument(*file, env)
-	if code != exitOK {
-		return code
-	}
-	tiers, stacks, services := doc.StackDeps.Counts()
-	fmt.Fprintf(env.stdout, "product %s is valid: %d tiers, %d stacks, %d services\n", doc.Name, tiers, stacks, services)
-	return exitOK
 }
 
-func runPlan(args []string, env *cliEnv) int {
-	fs := newFlags("plan", env)
+func planCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	file := fs.String("f", "", "product document, JSON or YAML (- for stdin)")
 	output := fs.String("o", "text", "output format: text or json")
 	name := fs.String("name", "", "show what applying the document to this deployment would change, drift included")
@@ -142,73 +120,127 @@ func runPlan(args []string, env *cliEnv) int {
 	fs.Var(configs, "config", "with --name: config template KEY=FILE, as for apply (repeatable)")
 	vars := kvFlag{}
 	fs.Var(vars, "var", "with --name: template variable NAME=VALUE, as for apply (repeatable)")
-	if code, ok := parseFlags(fs, args, env); !ok {
-		return code
-	}
-	if *output != "text" && *output != "json" {
-		env.errorf("-o %q: want text or json", *output)
-		return exitUsage
-	}
-	doc, code := loadDocument(*file, env)
-	if code != exitOK {
-		return code
-	}
-	if *name != "" {
-		templates, err := loadTemplates(*configDir, configs)
-		if err != nil {
-			env.errorf("plan: %v", err)
+	return func(args []string) int {
+		if _, code, ok := wantArgs(env, "plan", args, 0, ""); !ok {
+			return code
+		}
+		if *output != "text" && *output != "json" {
+			env.errorf("-o %q: want text or json", *output)
 			return exitUsage
 		}
-		req := deploy.Request{Deployment: *name}
-		if len(templates) > 0 {
-			req.ConfigTemplates = templates
+		doc, code := loadDocument(*file, env)
+		if code != exitOK {
+			return code
 		}
-		if len(vars) > 0 {
-			req.Vars = vars
+		if *name != "" {
+			templates, err := loadTemplates(*configDir, configs)
+			if err != nil {
+				env.errorf("plan: %v", err)
+				return exitUsage
+			}
+			req := deploy.Request{Deployment: *name}
+			if len(templates) > 0 {
+				req.ConfigTemplates = templates
+			}
+			if len(vars) > 0 {
+				req.Vars = vars
+			}
+			return previewApply(doc, req, *storeURL, *rtName, *output, env)
 		}
-		return previewApply(doc, req, *storeURL, *rtName, *output, env)
-	}
-	plan, err := deploy.NewPlan(doc.StackDeps)
-	if err != nil {
-		env.errorf("%v", err)
-		return exitInvalid
-	}
-	if *output == "json" {
-		enc := json.NewEncoder(env.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(plan); err != nil {
+		plan, err := deploy.NewPlan(doc.StackDeps)
+		if err != nil {
+			env.errorf("%v", err)
+			return exitInvalid
+		}
+		if *output == "json" {
+			enc := json.NewEncoder(env.stdout)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(plan); err != nil {
+				env.errorf("%v", err)
+				return exitInvalid
+			}
+			return exitOK
+		}
+		fmt.Fprintf(env.stdout, "product %s: ", doc.Name)
+		if err := plan.WriteText(env.stdout); err != nil {
 			env.errorf("%v", err)
 			return exitInvalid
 		}
 		return exitOK
 	}
-	fmt.Fprintf(env.stdout, "product %s: ", doc.Name)
-	if err := plan.WriteText(env.stdout); err != nil {
-		env.errorf("%v", err)
-		return exitInvalid
-	}
-	return exitOK
 }
 
-func runVersion(args []string, env *cliEnv) int {
-	fs := newFlags("version", env)
-	if code, ok := parseFlags(fs, args, env); !ok {
-		return code
+func versionCmd(fs *flag.FlagSet, env *cliEnv) runner {
+	output := addOutputFlag(fs)
+	return func(args []string) int {
+		if _, code, ok := wantArgs(env, "version", args, 0, ""); !ok {
+			return code
+		}
+		v := buildVersion()
+		if *output != "text" {
+			return writeOutput(env, *output, v)
+		}
+		fmt.Fprintf(env.stdout, "stackwave %s\n", v)
+		return exitOK
 	}
-	version, goVersion := "(devel)", ""
+}
+
+// version, when set at link time (-ldflags "-X main.version=v1.2.3"),
+// overrides the module version of the build info.
+var version string
+
+// versionInfo is what stackwave was built from.
+type versionInfo struct {
+	// Version is the module version: a release tag when installed with
+	// go install ...@version, "(devel)" when built from a work tree.
+	Version string `json:"version"`
+	// Commit, Time and Modified describe the VCS revision built from,
+	// when the build recorded it.
+	Commit   string `json:"commit,omitempty"`
+	Time     string `json:"commit_time,omitempty"`
+	Modified bool   `json:"modified,omitempty"`
+	// Go is the Go version and Platform the target it was built for.
+	Go       string `json:"go"`
+	Platform string `json:"platform"`
+}
+
+func buildVersion() versionInfo {
+	v := versionInfo{Version: "(devel)", Go: goruntime.Version(), Platform: goruntime.GOOS + "/" + goruntime.GOARCH}
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		goVersion = bi.GoVersion
 		if bi.Main.Version != "" {
-			version = bi.Main.Version
+			v.Version = bi.Main.Version
 		}
 		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && version == "(devel)" {
-				version = "(devel " + s.Value[:min(12, len(s.Value))] + ")"
+			switch s.Key {
+			case "vcs.revision":
+				v.Commit = s.Value
+			case "vcs.time":
+				v.Time = s.Value
+			case "vcs.modified":
+				v.Modified = s.Value == "true"
 			}
 		}
 	}
-	fmt.Fprintf(env.stdout, "stackwave %s %s\n", version, goVersion)
-	return exitOK
+	if version != "" {
+		v.Version = version
+	}
+	return v
+}
+
+// String is the one-line form: version, commit, Go version and platform.
+func (v versionInfo) String() string {
+	s := v.Version
+	if v.Commit != "" {
+		s += " (commit " + v.Commit[:min(12, len(v.Commit))]
+		if v.Time != "" {
+			s += ", " + v.Time
+		}
+		if v.Modified {
+			s += ", modified"
+		}
+		s += ")"
+	}
+	return s + " " + v.Go + " " + v.Platform
 }
 
 // previewApply prints what `apply --name` would change, without changing
