@@ -79,13 +79,13 @@ func applyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		st, err := backends.openStore(ctx)
 		if err != nil {
 			env.errorf("apply: store: %v", err)
-			return exitInvalid
+			return codeOf(err)
 		}
 		defer st.Close()
 		rt, closeRT, err := backends.openRuntime(ctx)
 		if err != nil {
 			env.errorf("apply: %v", err)
-			return exitInvalid
+			return codeOf(err)
 		}
 		defer closeRT()
 		prog := newProgress(*output, env.stdout)
@@ -103,23 +103,23 @@ func applyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		// and the runtime are checked before the catalog is written.
 		if doc.Active != nil && !*doc.Active {
 			env.errorf("apply: the document marks its version inactive (\"active\": false): it cannot be launched or updated to")
-			return exitInvalid
+			return exitConflict
 		}
 		if err := precheck(ctx, ex, req, doc); err != nil {
 			env.errorf("apply: %v", err)
-			return exitInvalid
+			return codeOf(err)
 		}
 		p, v, err := register(ctx, st, doc, *versionName)
 		if err != nil {
 			env.errorf("apply: %v", err)
-			return exitInvalid
+			return codeOf(err)
 		}
 		req.VersionID = v.ID
 		op := store.OpLaunch
 		if d, err := st.GetDeployment(ctx, *name); err == nil && d.Status != store.StatusTerminated {
 			if d.ProductID != p.ID {
 				env.errorf("apply: deployment %s runs product %s, not %s", *name, d.ProductID, p.Name)
-				return exitInvalid
+				return exitConflict
 			}
 			op = store.OpUpdate
 		}
@@ -131,7 +131,7 @@ func applyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		}
 		if err != nil {
 			env.errorf("%v", err)
-			return exitInvalid
+			return opCode(err)
 		}
 		return printStatus(ctx, ex, *name, "text", env)
 	}
@@ -258,7 +258,7 @@ func loadTemplates(dir string, files map[string]string) (map[string]string, erro
 }
 
 func statusCmd(fs *flag.FlagSet, env *cliEnv) runner {
-	output := fs.String("o", "text", "output format: text or json")
+	output := addOutputFlag(fs)
 	page := addInstanceFlags(fs)
 	backends := addBackendFlags(fs)
 	return func(args []string) int {
@@ -272,7 +272,7 @@ func statusCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		ex, closeAll, err := openExecutor(ctx, backends, nil)
 		if err != nil {
 			env.errorf("status: %v", err)
-			return exitInvalid
+			return codeOf(err)
 		}
 		defer closeAll()
 		return printStatus(ctx, ex, name, *output, env, page.options()...)
@@ -295,14 +295,14 @@ func destroyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		ex, closeAll, err := openExecutor(ctx, backends, prog.event)
 		if err != nil {
 			env.errorf("destroy: %v", err)
-			return exitInvalid
+			return codeOf(err)
 		}
 		defer closeAll()
 		_, err = ex.Terminate(ctx, deploy.Request{Deployment: name, DeleteData: *deleteData})
 		prog.done()
 		if err != nil {
 			env.errorf("%v", err)
-			return exitInvalid
+			return opCode(err)
 		}
 		kept := "volumes kept"
 		if *deleteData {
@@ -334,14 +334,14 @@ func printStatus(ctx context.Context, ex *deploy.Executor, name, output string, 
 	st, err := ex.Status(ctx, name, opts...)
 	if err != nil {
 		env.errorf("status: %v", err)
-		return exitInvalid
+		return codeOf(err)
 	}
 	code := exitOK
 	if st.Status != store.StatusAvailable && st.Status != store.StatusTerminated {
-		code = exitInvalid
+		code = exitFailed
 	}
-	if output == "json" {
-		return max(writeJSON(env.stdout, st, env), code)
+	if output != "text" {
+		return max(writeOutput(env, output, st), code)
 	}
 	writeStatus(env.stdout, st)
 	return code

@@ -1,25 +1,25 @@
 // Command stackwave validates, plans and deploys stackwave products, and
 // serves the control-plane API.
 //
-//	stackwave validate -f product.json
-//	stackwave plan -f product.json [-o text|json]
-//	stackwave serve [--addr 127.0.0.1:8080] [--store sqlite:stackwave.db] [--runtime docker|kube|memory] [--tokens FILE --policy FILE] [--lease-ttl 30s]
-//	                [--access-keys FILE] [--max-services N --max-tiers N --max-stacks-per-tier N --max-envs-per-service N
-//	                 --max-instances-per-service N --max-instances N --max-ports N --max-document-bytes N]
+//	stackwave validate -f product.json [-o text|json|yaml]
+//	stackwave plan -f product.json [--name NAME] [-o text|json|yaml]
+//	stackwave apply -f product.json --name NAME [--runtime docker|kube|memory] [--policy P]
+//	stackwave status NAME [--instances] [-o text|json|yaml]
+//	stackwave destroy NAME [--delete-data]
+//	stackwave serve [--addr 127.0.0.1:8080] [--store sqlite:stackwave.db] [--runtime docker|kube|memory] ...
 //	stackwave products list|get|create|delete [--server URL]
-//	stackwave version
+//	stackwave version | --version
+//	stackwave completion bash|zsh|fish|powershell
+//	stackwave help COMMAND
 //
 // serve answers the HTTP API of package api until SIGINT or SIGTERM, then
-// finishes the requests in flight. At start and every --lease-ttl it
-// resumes the operations of replicas that died, once their lease has
-// expired. Without --policy every caller may do everything, so it listens
-// on loopback only. The products commands are
-// a client of that API: --server (or STACKWAVE_SERVER) names the server,
-// --token-file (or STACKWAVE_TOKEN) the bearer token.
+// finishes the requests in flight; the client commands call it, --server
+// (or STACKWAVE_SERVER) naming the server and --token-file (or
+// STACKWAVE_TOKEN) the bearer token.
 //
-// Exit codes: 0 success, 1 the product breaks the rules (or the operation
-// or the request failed), 2 the document cannot be decoded or the command
-// line is wrong.
+// Exit codes, the same in every mode: 0 done and converged, 1 failed or
+// not healthy, 2 usage or invalid input, 3 not found, 4 conflict or busy,
+// 5 cannot reach the runtime, the store or the server.
 package main
 
 import (
@@ -35,12 +35,6 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// Exit codes.
-const (
-	exitOK      = 0
-	exitInvalid = 1
-	exitUsage   = 2
-)
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))

@@ -61,7 +61,7 @@ func TestValidateRulesBroken(t *testing.T) {
 	doc = strings.Replace(doc, `"MYSQL_ALLOW_EMPTY_PASSWORD=1"`, `"MYSQL_ALLOW_EMPTY_PASSWORD=1", "MYSQL_ALLOW_EMPTY_PASSWORD=s3cr3t"`, 1)
 	file := writeFile(t, "broken.json", doc)
 	code, out, errOut := cli(t, "", "validate", "-f", file)
-	if code != 1 || out != "" {
+	if code != 2 || out != "" {
 		t.Fatalf("exit %d, stdout %q", code, out)
 	}
 	lines := strings.Split(strings.TrimSuffix(errOut, "\n"), "\n")
@@ -149,7 +149,7 @@ func TestPlanJSON(t *testing.T) {
 func TestPlanRefusesBrokenDocument(t *testing.T) {
 	doc := strings.Replace(seed(t), `{"stack_name": "kodo-2",`, `{"stack_name": "kodo-2", "depends_on": ["kodo-1"],`, 1)
 	code, out, errOut := cli(t, doc, "plan", "-f", "-")
-	if code != 1 || out != "" || !strings.HasPrefix(errOut, "stack_deps[1][1].depends_on[0]: Invalid value: \"kodo-1\"") {
+	if code != 2 || out != "" || !strings.HasPrefix(errOut, "stack_deps[1][1].depends_on[0]: Invalid value: \"kodo-1\"") {
 		t.Errorf("exit %d: %q %q", code, out, errOut)
 	}
 }

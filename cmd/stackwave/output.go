@@ -43,20 +43,20 @@ func writeOutput(env *cliEnv, format string, v any) int {
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		env.errorf("%v", err)
-		return exitInvalid
+		return codeOf(err)
 	}
 	data := buf.Bytes()
 	if format == "yaml" {
 		y, err := yaml.JSONToYAML(data)
 		if err != nil {
 			env.errorf("%v", err)
-			return exitInvalid
+			return codeOf(err)
 		}
 		data = y
 	}
 	if _, err := env.stdout.Write(data); err != nil {
 		env.errorf("%v", err)
-		return exitInvalid
+		return codeOf(err)
 	}
 	return exitOK
 }

@@ -28,22 +28,20 @@ const requestTimeout = time.Minute
 
 // clientFlags are the flags every client command takes.
 type clientFlags struct {
-	server, tokenFile, output string
+	server, tokenFile string
+	output            *string
 }
 
 func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	cf := &clientFlags{}
 	fs.StringVar(&cf.server, "server", "", "API server URL (default $STACKWAVE_SERVER or "+defaultServer+")")
 	fs.StringVar(&cf.tokenFile, "token-file", "", "file holding the bearer token (default: $STACKWAVE_TOKEN)")
-	fs.StringVar(&cf.output, "o", "text", "output format: text or json")
+	cf.output = addOutputFlag(fs)
 	return cf
 }
 
 // client returns the API client the flags and the environment describe.
 func (cf *clientFlags) client(env *cliEnv) (*api.Client, error) {
-	if cf.output != "text" && cf.output != "json" {
-		return nil, fmt.Errorf("-o %q: want text or json", cf.output)
-	}
 	c := &api.Client{URL: cf.server, Token: env.getenv("STACKWAVE_TOKEN")}
 	if c.URL == "" {
 		c.URL = env.getenv("STACKWAVE_SERVER")
@@ -73,7 +71,7 @@ func apiFailed(env *cliEnv, err error) int {
 	var e *api.Error
 	if !errors.As(err, &e) {
 		env.errorf("%v", err)
-		return exitInvalid
+		return codeOf(err)
 	}
 	msg := e.Code + " " + e.Message
 	if e.RequestID != "" {
@@ -87,19 +85,9 @@ func apiFailed(env *cliEnv, err error) int {
 			fmt.Fprintf(env.stderr, "  %s: %s\n", d.Type, d.Detail)
 		}
 	}
-	return exitInvalid
+	return codeOf(err)
 }
 
-func printJSON(env *cliEnv, v any) int {
-	enc := json.NewEncoder(env.stdout)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		env.errorf("%v", err)
-		return exitInvalid
-	}
-	return exitOK
-}
 
 func productsListCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	cf := addClientFlags(fs)
@@ -123,8 +111,8 @@ func productsListCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		if err != nil {
 			return apiFailed(env, err)
 		}
-		if cf.output == "json" {
-			return printJSON(env, list)
+		if *cf.output != "text" {
+			return writeOutput(env, *cf.output, list)
 		}
 		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tNAME\tPROVIDER\tVISIBILITY\tCREATED")
@@ -156,8 +144,8 @@ func productsGetCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		if err != nil {
 			return apiFailed(env, err)
 		}
-		if cf.output == "json" {
-			return printJSON(env, res)
+		if *cf.output != "text" {
+			return writeOutput(env, *cf.output, res)
 		}
 		p := res.Product
 		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
@@ -223,7 +211,7 @@ func productsCreateCmd(fs *flag.FlagSet, env *cliEnv) runner {
 			// YAML: send its JSON form.
 			if data, err = json.Marshal(doc); err != nil {
 				env.errorf("%v", err)
-				return exitInvalid
+				return codeOf(err)
 			}
 		}
 		ctx, cancel := context.WithTimeout(env.context(), requestTimeout)
@@ -232,8 +220,8 @@ func productsCreateCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		if err != nil {
 			return apiFailed(env, err)
 		}
-		if cf.output == "json" {
-			return printJSON(env, res)
+		if *cf.output != "text" {
+			return writeOutput(env, *cf.output, res)
 		}
 		fmt.Fprintf(env.stdout, "created product %s: product_id %s, product_version_id %s\n", doc.Name, res.ProductID, res.VersionID)
 		return exitOK
@@ -258,8 +246,8 @@ func productsDeleteCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		if err != nil {
 			return apiFailed(env, err)
 		}
-		if cf.output == "json" {
-			return printJSON(env, res)
+		if *cf.output != "text" {
+			return writeOutput(env, *cf.output, res)
 		}
 		fmt.Fprintf(env.stdout, "deleted product %s (%s)\n", pos[0], res.ProductID)
 		return exitOK

@@ -53,14 +53,14 @@ func quickstartCmd(fs *flag.FlagSet, env *cliEnv) runner {
 				if backends.runtime == runtimeAuto {
 					env.errorf("quickstart: without Docker, try: stackwave quickstart --runtime memory")
 				}
-				return exitInvalid
+				return codeOf(err)
 			}
 			image = ref
 		}
 		dir, err := os.MkdirTemp("", "stackwave-quickstart-")
 		if err != nil {
 			env.errorf("quickstart: %v", err)
-			return exitInvalid
+			return codeOf(err)
 		}
 		defer os.RemoveAll(dir)
 		imgName, imgTag, _ := strings.Cut(image, ":")
@@ -69,11 +69,11 @@ func quickstartCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		tplFile := filepath.Join(dir, "qboxauthproxy.conf")
 		if err := os.WriteFile(docFile, []byte(doc), 0o600); err != nil {
 			env.errorf("quickstart: %v", err)
-			return exitInvalid
+			return codeOf(err)
 		}
 		if err := os.WriteFile(tplFile, []byte(quickstartTemplate), 0o600); err != nil {
 			env.errorf("quickstart: %v", err)
-			return exitInvalid
+			return codeOf(err)
 		}
 
 		applyArgs := []string{"-f", docFile, "--name", *name, "--config", demoConfigPath + "=" + tplFile,
@@ -125,13 +125,13 @@ func checkEndpoints(ctx context.Context, backends *backendFlags, name string, en
 	ex, closeAll, err := openExecutor(ctx, backends, nil)
 	if err != nil {
 		env.errorf("quickstart: %v", err)
-		return exitInvalid
+		return codeOf(err)
 	}
 	defer closeAll()
 	st, err := ex.Status(ctx, name)
 	if err != nil {
 		env.errorf("quickstart: %v", err)
-		return exitInvalid
+		return codeOf(err)
 	}
 	fmt.Fprintln(env.stdout, "\nendpoints:")
 	hc := &http.Client{Timeout: 5 * time.Second}
@@ -162,7 +162,7 @@ func checkEndpoints(ctx context.Context, backends *backendFlags, name string, en
 	}
 	fmt.Fprintf(env.stdout, "\nstatus: stackwave status %s; remove it: stackwave destroy %s --delete-data\n", name, name)
 	if failed {
-		return exitInvalid
+		return exitFailed
 	}
 	return exitOK
 }

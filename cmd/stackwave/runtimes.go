@@ -63,7 +63,7 @@ func openDocker(ctx context.Context) (runtime.Runtime, func() error, error) {
 	defer cancel()
 	if _, err := rt.Client().Ping(pctx, client.PingOptions{}); err != nil {
 		rt.Close()
-		return nil, nil, fmt.Errorf("docker engine unreachable: %w", err)
+		return nil, nil, unreachable(fmt.Errorf("docker engine unreachable: %w", err))
 	}
 	return rt, rt.Close, nil
 }
@@ -74,7 +74,7 @@ func openKube(ctx context.Context) (runtime.Runtime, func() error, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
 	if err != nil {
-		return nil, nil, fmt.Errorf("kubernetes: no usable kubeconfig (KUBECONFIG or ~/.kube/config): %w", err)
+		return nil, nil, unreachable(fmt.Errorf("kubernetes: no usable kubeconfig (KUBECONFIG or ~/.kube/config): %w", err))
 	}
 	rt, err := kube.New(cfg, nil)
 	if err != nil {
@@ -84,7 +84,7 @@ func openKube(ctx context.Context) (runtime.Runtime, func() error, error) {
 	defer cancel()
 	if _, err := rt.Clientset().Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(pctx); err != nil {
 		rt.Close()
-		return nil, nil, fmt.Errorf("kubernetes API server %s unreachable: %w", cfg.Host, err)
+		return nil, nil, unreachable(fmt.Errorf("kubernetes API server %s unreachable: %w", cfg.Host, err))
 	}
 	return rt, rt.Close, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -97,10 +96,7 @@ func serveCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		rt, closeRuntime, err := openRuntime(ctx, *rtName)
 		if err != nil {
 			env.errorf("%v", err)
-			if errors.Is(err, errUnknownRuntime) {
-				return exitUsage
-			}
-			return exitInvalid
+			return codeOf(err)
 		}
 		defer closeRuntime()
 		var sopts *store.Options
@@ -115,7 +111,7 @@ func serveCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		st, err := storeurl.OpenOptions(ctx, *storeURL, sopts)
 		if err != nil {
 			env.errorf("%v", err)
-			return exitInvalid
+			return codeOf(err)
 		}
 		defer st.Close()
 		if *reseal {
@@ -126,7 +122,7 @@ func serveCmd(fs *flag.FlagSet, env *cliEnv) runner {
 			n, err := st.Reseal(ctx)
 			if err != nil {
 				env.errorf("%v", err)
-				return exitInvalid
+				return codeOf(err)
 			}
 			fmt.Fprintf(env.stderr, "stackwave: re-sealed %d records with key %s\n", n, sopts.Keys.KeyID())
 		}
@@ -140,7 +136,7 @@ func serveCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		if err != nil {
 			env.errorf("%v", err)
 			ex.Close()
-			return exitInvalid
+			return exitFailed
 		}
 		hs := &http.Server{
 			Handler:           srv,
@@ -180,7 +176,7 @@ func serveCmd(fs *flag.FlagSet, env *cliEnv) runner {
 			env.errorf("shutting down")
 		case err := <-served:
 			env.errorf("%v", err)
-			code = exitInvalid
+			code = exitFailed
 		}
 		stop()
 		<-resumed

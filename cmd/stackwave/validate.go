@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -49,41 +48,100 @@ func readDocument(file string, env *cliEnv) ([]byte, error) {
 // loadDocument reads, decodes and validates a document. It prints the
 // problems and returns a non-zero exit code when the document is unusable.
 func loadDocument(file string, env *cliEnv) (*product.Document, int) {
+	doc, r, code := checkDocument(file, env)
+	if code == exitOK {
+		return doc, code
+	}
+	switch {
+	case r == nil:
+	case r.decodeErr != nil:
+		var de *product.DecodeError
+		if errors.As(r.decodeErr, &de) && file != "-" {
+			fmt.Fprintf(env.stderr, "%s: %v\n", file, r.decodeErr)
+		} else {
+			fmt.Fprintln(env.stderr, r.decodeErr)
+		}
+	case r.sizeErr != nil:
+		env.errorf("%s: %v", displayName(file), r.sizeErr)
+	default:
+		for _, p := range r.Problems {
+			fmt.Fprintln(env.stderr, p.text)
+		}
+		env.errorf("%s: %d problems", displayName(file), len(r.Problems))
+	}
+	return nil, code
+}
+
+// docReport is what validate -o json|yaml prints.
+type docReport struct {
+	Valid    bool      `json:"valid"`
+	Product  string    `json:"product,omitempty"`
+	Tiers    int       `json:"tiers,omitempty"`
+	Stacks   int       `json:"stacks,omitempty"`
+	Services int       `json:"services,omitempty"`
+	Problems []problem `json:"problems,omitempty"`
+
+	decodeErr, sizeErr error
+}
+
+// problem is one reason a document is refused.
+type problem struct {
+	// Field is the path as the document wrote it; empty for the
+	// document as a whole.
+	Field string `json:"field,omitempty"`
+	Type  string `json:"type,omitempty"`
+	// Detail says what is wrong; it never shows an env value.
+	Detail string `json:"detail"`
+	// Line and Column locate a decoding problem (1-based).
+	Line   int `json:"line,omitempty"`
+	Column int `json:"column,omitempty"`
+
+	text string
+}
+
+// checkDocument reads, decodes and validates a document. A document that
+// cannot be read returns a nil report and prints why.
+func checkDocument(file string, env *cliEnv) (*product.Document, *docReport, int) {
 	data, err := readDocument(file, env)
 	if err != nil {
 		env.errorf("%v", err)
-		return nil, exitUsage
+		return nil, nil, exitUsage
 	}
+	r := &docReport{}
 	// The limits of a server with the default flags: a document valid
 	// here is accepted there.
 	opts := &validate.Options{Limits: validate.DefaultLimits()}
 	if err := validate.Size(len(data), opts); err != nil {
-		env.errorf("%s: %v", displayName(file), err)
-		return nil, exitInvalid
+		r.sizeErr = err
+		r.Problems = []problem{{Detail: err.Error(), text: err.Error()}}
+		return nil, r, exitUsage
 	}
 	doc, err := product.Decode(data)
 	if err != nil {
+		r.decodeErr = err
+		p := problem{Detail: err.Error(), text: err.Error()}
 		var de *product.DecodeError
-		if errors.As(err, &de) && file != "-" {
-			fmt.Fprintf(env.stderr, "%s: %v\n", file, err)
-		} else {
-			fmt.Fprintln(env.stderr, err)
+		if errors.As(err, &de) {
+			p.Field, p.Line, p.Column, p.Detail = de.Field, de.Line, de.Column, de.Msg
 		}
-		return nil, exitUsage
+		r.Problems = []problem{p}
+		return nil, r, exitUsage
 	}
+	r.Product = doc.Name
 	if err := validate.Document(doc, opts); err != nil {
 		var ve *validate.Error
 		if errors.As(err, &ve) {
 			for _, fe := range ve.Errors {
-				fmt.Fprintln(env.stderr, fe.Error())
+				r.Problems = append(r.Problems, problem{Field: fe.Field, Type: fe.Type.String(), Detail: fe.Detail, text: fe.Error()})
 			}
-			env.errorf("%s: %d problems", displayName(file), len(ve.Errors))
 		} else {
-			env.errorf("%v", err)
+			r.Problems = []problem{{Detail: err.Error(), text: err.Error()}}
 		}
-		return nil, exitInvalid
+		return nil, r, exitUsage
 	}
-	return doc, exitOK
+	r.Valid = true
+	r.Tiers, r.Stacks, r.Services = doc.StackDeps.Counts()
+	return doc, r, exitOK
 }
 
 func displayName(file string) string {
@@ -95,9 +153,17 @@ func displayName(file string) string {
 
 func validateCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	file := fs.String("f", "", "product document, JSON or YAML (- for stdin)")
+	output := addOutputFlag(fs)
 	return func(args []string) int {
 		if _, code, ok := wantArgs(env, "validate", args, 0, ""); !ok {
 			return code
+		}
+		if *output != "text" {
+			_, r, code := checkDocument(*file, env)
+			if r == nil {
+				return code
+			}
+			return max(writeOutput(env, *output, r), code)
 		}
 		doc, code := loadDocument(*file, env)
 		if code != exitOK {
@@ -111,7 +177,7 @@ func validateCmd(fs *flag.FlagSet, env *cliEnv) runner {
 
 func planCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	file := fs.String("f", "", "product document, JSON or YAML (- for stdin)")
-	output := fs.String("o", "text", "output format: text or json")
+	output := addOutputFlag(fs)
 	name := fs.String("name", "", "show what applying the document to this deployment would change, drift included")
 	storeURL := fs.String("store", "sqlite:stackwave.db", "catalog store holding the deployment (with --name)")
 	rtName := fs.String("runtime", runtimeAuto, "with --name: runtime to observe for drift: docker, kube, auto (docker when reachable; drift is not checked when it is not)")
@@ -123,10 +189,6 @@ func planCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	return func(args []string) int {
 		if _, code, ok := wantArgs(env, "plan", args, 0, ""); !ok {
 			return code
-		}
-		if *output != "text" && *output != "json" {
-			env.errorf("-o %q: want text or json", *output)
-			return exitUsage
 		}
 		doc, code := loadDocument(*file, env)
 		if code != exitOK {
@@ -150,21 +212,15 @@ func planCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		plan, err := deploy.NewPlan(doc.StackDeps)
 		if err != nil {
 			env.errorf("%v", err)
-			return exitInvalid
+			return codeOf(err)
 		}
-		if *output == "json" {
-			enc := json.NewEncoder(env.stdout)
-			enc.SetIndent("", "  ")
-			if err := enc.Encode(plan); err != nil {
-				env.errorf("%v", err)
-				return exitInvalid
-			}
-			return exitOK
+		if *output != "text" {
+			return writeOutput(env, *output, plan)
 		}
 		fmt.Fprintf(env.stdout, "product %s: ", doc.Name)
 		if err := plan.WriteText(env.stdout); err != nil {
 			env.errorf("%v", err)
-			return exitInvalid
+			return codeOf(err)
 		}
 		return exitOK
 	}
@@ -260,13 +316,13 @@ func previewApply(doc *product.Document, req deploy.Request, storeURL, rtName, o
 			env.errorf("plan: drift not checked: %v", err)
 		default:
 			env.errorf("plan: %v", err)
-			return exitInvalid
+			return codeOf(err)
 		}
 	}
 	st, err := storeurl.Open(ctx, storeURL)
 	if err != nil {
 		env.errorf("plan: store: %v", err)
-		return exitInvalid
+		return codeOf(err)
 	}
 	defer st.Close()
 	deps := doc.StackDeps
@@ -274,7 +330,7 @@ func previewApply(doc *product.Document, req deploy.Request, storeURL, rtName, o
 		t, err := st.GetTemplate(ctx, doc.TemplateURL)
 		if err != nil {
 			env.errorf("plan: template %s: %v", doc.TemplateURL, err)
-			return exitInvalid
+			return codeOf(err)
 		}
 		deps = t.StackDeps
 	}
@@ -283,15 +339,15 @@ func previewApply(doc *product.Document, req deploy.Request, storeURL, rtName, o
 	cs, err := ex.PreviewChanges(ctx, req, deps)
 	if err != nil {
 		env.errorf("plan: %v", err)
-		return exitInvalid
+		return codeOf(err)
 	}
-	if output == "json" {
-		return writeJSON(env.stdout, cs, env)
+	if output != "text" {
+		return writeOutput(env, output, cs)
 	}
 	fmt.Fprintf(env.stdout, "deployment %s: ", name)
 	if err := cs.WriteText(env.stdout); err != nil {
 		env.errorf("%v", err)
-		return exitInvalid
+		return codeOf(err)
 	}
 	return exitOK
 }
