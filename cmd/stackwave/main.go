@@ -35,7 +35,6 @@ import (
 	"github.com/spf13/pflag"
 )
 
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

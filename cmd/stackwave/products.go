@@ -88,7 +88,6 @@ func apiFailed(env *cliEnv, err error) int {
 	return codeOf(err)
 }
 
-
 func productsListCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	cf := addClientFlags(fs)
 	var q store.ProductQuery

@@ -186,4 +186,3 @@ func (p *liveProgress) done() {
 	p.redraw()
 	p.mu.Unlock()
 }
-
