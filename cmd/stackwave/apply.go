@@ -74,8 +74,22 @@ func applyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 			env.errorf("apply: %v", err)
 			return exitUsage
 		}
+		req := deploy.Request{Deployment: *name, Policy: pol, Timeout: *timeout}
+		if len(templates) > 0 {
+			req.ConfigTemplates = templates
+		}
+		if len(vars) > 0 {
+			req.Vars = vars
+		}
 		ctx, cancel := signalContext()
 		defer cancel()
+		if env.serverURL() != "" {
+			if *timeout != 0 {
+				env.errorf("apply: --timeout is the server's: leave it out with --server")
+				return exitUsage
+			}
+			return applyRemote(ctx, env, backends, doc, req, *versionName, *output)
+		}
 		st, err := backends.openStore(ctx)
 		if err != nil {
 			env.errorf("apply: store: %v", err)
@@ -92,13 +106,6 @@ func applyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		ex := deploy.New(rt, st, &deploy.Options{OnEvent: prog.event})
 		defer ex.Close()
 
-		req := deploy.Request{Deployment: *name, Policy: pol, Timeout: *timeout}
-		if len(templates) > 0 {
-			req.ConfigTemplates = templates
-		}
-		if len(vars) > 0 {
-			req.Vars = vars
-		}
 		// A request that will be refused changes nothing: templates, vars
 		// and the runtime are checked before the catalog is written.
 		if doc.Active != nil && !*doc.Active {
@@ -266,22 +273,24 @@ func statusCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		if !ok {
 			return code
 		}
-		name := pos[0]
-		ctx, cancel := signalContext()
-		defer cancel()
-		ex, closeAll, err := openExecutor(ctx, backends, nil)
-		if err != nil {
-			env.errorf("status: %v", err)
-			return codeOf(err)
+		code = exitOK
+		if c := withDeployments(env, backends, "status", func(ctx context.Context, d deployments) error {
+			st, err := d.Status(ctx, pos[0], page)
+			if err != nil {
+				return err
+			}
+			code = showStatus(env, st, *output)
+			return nil
+		}); c != exitOK {
+			return c
 		}
-		defer closeAll()
-		return printStatus(ctx, ex, name, *output, env, page.options()...)
+		return code
 	}
 }
 
 func destroyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	deleteData := fs.Bool("delete-data", false, "also delete volumes")
-	output := fs.String("progress", "auto", "progress display: auto, live, plain, none")
+	o := addOpFlags(fs)
 	backends := addBackendFlags(fs)
 	return func(args []string) int {
 		pos, code, ok := wantArgs(env, "destroy", args, 1, "a deployment NAME")
@@ -289,20 +298,9 @@ func destroyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 			return code
 		}
 		name := pos[0]
-		ctx, cancel := signalContext()
-		defer cancel()
-		prog := newProgress(*output, env.stdout)
-		ex, closeAll, err := openExecutor(ctx, backends, prog.event)
-		if err != nil {
-			env.errorf("destroy: %v", err)
-			return codeOf(err)
-		}
-		defer closeAll()
-		_, err = ex.Terminate(ctx, deploy.Request{Deployment: name, DeleteData: *deleteData})
-		prog.done()
-		if err != nil {
-			env.errorf("%v", err)
-			return opCode(err)
+		code = runOperation(env, backends, o, store.OpTerminate, deploy.Request{Deployment: name, DeleteData: *deleteData}, name, true)
+		if code != exitOK || o.detach {
+			return code
 		}
 		kept := "volumes kept"
 		if *deleteData {
@@ -336,6 +334,12 @@ func printStatus(ctx context.Context, ex *deploy.Executor, name, output string, 
 		env.errorf("status: %v", err)
 		return codeOf(err)
 	}
+	return showStatus(env, st, output)
+}
+
+// showStatus prints st and returns the exit code: non-zero unless the
+// deployment is Available or Terminated.
+func showStatus(env *cliEnv, st *deploy.Status, output string) int {
 	code := exitOK
 	if st.Status != store.StatusAvailable && st.Status != store.StatusTerminated {
 		code = exitFailed

@@ -28,6 +28,8 @@ type backendFlags struct {
 	// ephemeral allows --runtime memory with a store that outlives the
 	// process.
 	ephemeral bool
+	// faults are the --fault rules for --runtime memory.
+	faults []string
 }
 
 func addBackendFlags(fs *flag.FlagSet) *backendFlags {

@@ -33,6 +33,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/stackwave/stackwave/store"
 )
 
 func main() {
@@ -51,6 +53,17 @@ type cliEnv struct {
 	env func(string) string
 	// listening, when set, is told the URL serve listens on.
 	listening func(url string)
+	// server and tokenFile are the global --server and --token-file.
+	server, tokenFile string
+}
+
+// serverURL is the server the commands call: --server, else
+// STACKWAVE_SERVER; empty means the local store and runtime.
+func (e *cliEnv) serverURL() string {
+	if e.server != "" {
+		return e.server
+	}
+	return e.getenv("STACKWAVE_SERVER")
 }
 
 func (e *cliEnv) context() context.Context {
@@ -134,6 +147,8 @@ Kubernetes or a simulated runtime, and serves the HTTP API of package api.`,
 	root.SetErr(env.stderr)
 	root.SetVersionTemplate("stackwave {{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.PersistentFlags().StringVar(&env.server, "server", "", "call this stackwave serve (http:// or https:// URL) instead of using the local store and runtime (default $STACKWAVE_SERVER)")
+	root.PersistentFlags().StringVar(&env.tokenFile, "token-file", "", "with --server: file holding the bearer token (default: $STACKWAVE_TOKEN)")
 	root.AddCommand(
 		leaf(env, &cobra.Command{Use: "validate -f FILE", Short: "Check a product document against the rules",
 			Long:    "validate decodes a product document (JSON or YAML, - for stdin) and lists every\nrule it breaks, each with its field path, line and column.",
@@ -165,6 +180,28 @@ operations of replicas that died, once their lease has expired. Without
 			leaf(env, &cobra.Command{Use: "delete ID|NAME", Short: "Delete a product and its versions",
 				Example: "  stackwave products delete kodo-double"}, productsDeleteCmd),
 		),
+		leaf(env, &cobra.Command{Use: "restart NAME STACK", Short: "Restart a stack's services",
+			Example: "  stackwave restart shop kodo-1\n  stackwave restart shop kodo-1 --server http://127.0.0.1:8080 --detach"}, stackOpCmd(store.OpRestart)),
+		leaf(env, &cobra.Command{Use: "stop NAME STACK", Short: "Stop a stack's services, keeping them",
+			Example: "  stackwave stop shop kodo-2"}, stackOpCmd(store.OpStop)),
+		leaf(env, &cobra.Command{Use: "start NAME STACK", Short: "Start a stopped stack's services",
+			Example: "  stackwave start shop kodo-2"}, stackOpCmd(store.OpStart)),
+		leaf(env, &cobra.Command{Use: "scale NAME STACK/SERVICE N", Short: "Set the number of instances of a service",
+			Example: "  stackwave scale shop kodo-1/authproxy-in 3"}, scaleCmd),
+		group(env, &cobra.Command{Use: "deployments", Aliases: []string{"deployment"}, Short: "List deployments, show one, or its history of operations"},
+			leaf(env, &cobra.Command{Use: "list", Short: "List deployments",
+				Example: "  stackwave deployments list\n  stackwave deployments list -o json"}, deploymentsListCmd),
+			leaf(env, &cobra.Command{Use: "get NAME", Short: "Show a deployment (as status does)",
+				Example: "  stackwave deployments get shop -o yaml"}, statusCmd),
+			leaf(env, &cobra.Command{Use: "history NAME", Short: "List a deployment's operations, oldest first",
+				Example: "  stackwave deployments history shop"}, historyCmd),
+		),
+		leaf(env, &cobra.Command{Use: "events NAME", Short: "Show the events of a deployment's operation, live with --follow",
+			Long: `events prints the events of a deployment's last operation (or --operation).
+With --follow it waits for the events of a running operation until it ends.
+Each event has a sequence number: --after-seq N resumes after event N, as a
+broken connection does.`,
+			Example: "  stackwave events shop\n  stackwave events shop --follow\n  stackwave events shop --operation op-0123 --after-seq 12 -o json"}, eventsCmd),
 		leaf(env, &cobra.Command{Use: "version", Short: "Print the module version, commit and Go version",
 			Example: "  stackwave version\n  stackwave --version"}, versionCmd),
 	)

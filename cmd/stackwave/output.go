@@ -34,6 +34,17 @@ func addOutputFlag(fs *flag.FlagSet) *string {
 	return (*string)(&o)
 }
 
+// writeCompactJSON writes v as JSON on one line.
+func writeCompactJSON(env *cliEnv, v any) int {
+	enc := json.NewEncoder(env.stdout)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		env.errorf("%v", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
 // writeOutput writes v as JSON or YAML (the JSON form's fields, in
 // YAML) to stdout and returns the exit code.
 func writeOutput(env *cliEnv, format string, v any) int {

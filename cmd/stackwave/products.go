@@ -26,40 +26,41 @@ const defaultServer = "http://127.0.0.1:8080"
 // requestTimeout bounds one call of a client command.
 const requestTimeout = time.Minute
 
-// clientFlags are the flags every client command takes.
+// clientFlags are the flags every client command takes besides the
+// global --server and --token-file.
 type clientFlags struct {
-	server, tokenFile string
-	output            *string
+	output *string
 }
 
 func addClientFlags(fs *flag.FlagSet) *clientFlags {
-	cf := &clientFlags{}
-	fs.StringVar(&cf.server, "server", "", "API server URL (default $STACKWAVE_SERVER or "+defaultServer+")")
-	fs.StringVar(&cf.tokenFile, "token-file", "", "file holding the bearer token (default: $STACKWAVE_TOKEN)")
-	cf.output = addOutputFlag(fs)
-	return cf
+	return &clientFlags{output: addOutputFlag(fs)}
 }
 
-// client returns the API client the flags and the environment describe.
+// client returns the API client the flags and the environment describe;
+// the catalog commands call defaultServer when none is named.
 func (cf *clientFlags) client(env *cliEnv) (*api.Client, error) {
-	c := &api.Client{URL: cf.server, Token: env.getenv("STACKWAVE_TOKEN")}
-	if c.URL == "" {
-		c.URL = env.getenv("STACKWAVE_SERVER")
+	url := env.serverURL()
+	if url == "" {
+		url = defaultServer
 	}
-	if c.URL == "" {
-		c.URL = defaultServer
-	}
+	return newClient(env, url)
+}
+
+// newClient returns a client of the server at url, with the token of
+// --token-file or STACKWAVE_TOKEN.
+func newClient(env *cliEnv, url string) (*api.Client, error) {
+	c := &api.Client{URL: url, Token: env.getenv("STACKWAVE_TOKEN")}
 	if !strings.HasPrefix(c.URL, "http://") && !strings.HasPrefix(c.URL, "https://") {
 		return nil, fmt.Errorf("--server %q: want an http:// or https:// URL", c.URL)
 	}
-	if cf.tokenFile != "" {
-		b, err := os.ReadFile(cf.tokenFile)
+	if env.tokenFile != "" {
+		b, err := os.ReadFile(env.tokenFile)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("--token-file: %w", err)
 		}
 		c.Token = strings.TrimSpace(string(b))
 		if c.Token == "" {
-			return nil, fmt.Errorf("%s: empty token file", cf.tokenFile)
+			return nil, fmt.Errorf("--token-file %s: empty token file", env.tokenFile)
 		}
 	}
 	return c, nil

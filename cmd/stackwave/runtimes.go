@@ -31,7 +31,7 @@ func openRuntime(ctx context.Context, name string) (runtime.Runtime, func() erro
 	case "memory":
 		// Containers simulated in this process (runtime/sim): for trying
 		// things out and for tests, with no Docker or cluster.
-		return sim.New(nil), nop, nil
+		return newSim(), nop, nil
 	case "docker":
 		return openDocker(ctx)
 	case "kube":
@@ -39,6 +39,11 @@ func openRuntime(ctx context.Context, name string) (runtime.Runtime, func() erro
 	}
 	return nil, nil, fmt.Errorf("%w %q: want %s", errUnknownRuntime, name, runtimeNames)
 }
+
+// newSim makes the runtime of --runtime memory. Tests replace it to share
+// one simulated runtime between commands run in process, as a Docker
+// engine is shared between commands.
+var newSim = func() *sim.Runtime { return sim.New(nil) }
 
 // dockerHostIPEnv names the variable that sets the host address Docker
 // publishes ports on; the command line binds loopback unless told.
