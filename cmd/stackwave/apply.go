@@ -52,6 +52,8 @@ func applyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	timeout := fs.Duration("timeout", 0, "give up after this long (0: no limit)")
 	output := fs.String("progress", "auto", "progress display: auto (live on a terminal), live, plain, none")
 	backends := addBackendFlags(fs)
+	addFaultFlag(fs, backends)
+	concurrency := addConcurrencyFlag(fs)
 	return func(args []string) int {
 		if _, code, ok := wantArgs(env, "apply", args, 0, ""); !ok {
 			return code
@@ -83,9 +85,13 @@ func applyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		}
 		ctx, cancel := signalContext()
 		defer cancel()
+		if *concurrency < 0 {
+			env.errorf("apply: --concurrency %d: want 0 (the default, %d) or more", *concurrency, deploy.DefaultConcurrency)
+			return exitUsage
+		}
 		if env.serverURL() != "" {
-			if *timeout != 0 {
-				env.errorf("apply: --timeout is the server's: leave it out with --server")
+			if *timeout != 0 || *concurrency != 0 {
+				env.errorf("apply: --timeout and --concurrency are the server's: leave them out with --server")
 				return exitUsage
 			}
 			return applyRemote(ctx, env, backends, doc, req, *versionName, *output)
@@ -103,7 +109,7 @@ func applyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		}
 		defer closeRT()
 		prog := newProgress(*output, env.stdout)
-		ex := deploy.New(rt, st, &deploy.Options{OnEvent: prog.event})
+		ex := deploy.New(rt, st, &deploy.Options{OnEvent: prog.event, Concurrency: *concurrency})
 		defer ex.Close()
 
 		// A request that will be refused changes nothing: templates, vars

@@ -51,7 +51,7 @@ func TestApplyErrors(t *testing.T) {
 	}{
 		"no name":         {[]string{"apply", "-f", seedFile, "--runtime", "memory"}, 2, "--name is required"},
 		"bad policy":      {[]string{"apply", "-f", seedFile, "--name", "k", "--runtime", "memory", "--policy", "yolo"}, 2, "want fail-fast, continue or rollback"},
-		"no template":     {[]string{"apply", "-f", seedFile, "--name", "k", "--runtime", "memory", "--progress", "none"}, 2, "no template: give ConfigTemplates one of"},
+		"no template":     {[]string{"apply", "-f", seedFile, "--name", "k", "--runtime", "memory", "--progress", "none"}, 2, "no template: give --config (or a file of --config-dir) for one of"},
 		"unknown runtime": {[]string{"apply", "-f", seedFile, "--name", "k", "--runtime", "vm"}, 2, `unknown runtime "vm"`},
 		"bad var":         {[]string{"apply", "-f", seedFile, "--name", "k", "--var", "novalue"}, 2, "want KEY=VALUE"},
 	} {

@@ -75,7 +75,8 @@ func applyRemote(ctx context.Context, env *cliEnv, b *backendFlags, doc *product
 		fmt.Fprintf(env.stdout, "%s is up to date\n", req.Deployment)
 	}
 	if rec.Status != store.OpSucceeded {
-		env.errorf("%s %s: %s", op, req.Deployment, rec.Message)
+		// The operation's message, as the executor's error says locally.
+		env.errorf("%s", orDefault(rec.Message, fmt.Sprintf("%s %s: %s", op, req.Deployment, rec.Status)))
 		return exitFailed
 	}
 	st, err := r.Status(ctx, req.Deployment, nil)

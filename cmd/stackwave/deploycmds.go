@@ -84,7 +84,7 @@ func runOperation(env *cliEnv, b *backendFlags, o *opFlags, op store.OpType, req
 		return exitOK
 	}
 	if rec.Status != store.OpSucceeded {
-		env.errorf("%s %s: %s %s", op, what, rec.Status, rec.Message)
+		env.errorf("%s", orDefault(rec.Message, fmt.Sprintf("%s %s: %s", op, what, rec.Status)))
 		return exitFailed
 	}
 	if !quiet {

@@ -59,7 +59,7 @@ func codeOf(err error) int {
 		}
 		return exitFailed
 	case errors.Is(err, validate.ErrInvalid), errors.Is(err, store.ErrInvalid), errors.Is(err, deploy.ErrInvalidRequest),
-		errors.Is(err, product.ErrInvalidArgs), errors.Is(err, runtime.ErrInvalid), errors.Is(err, errUnknownRuntime), errors.Is(err, errEphemeralRuntime):
+		errors.Is(err, product.ErrInvalidArgs), errors.Is(err, runtime.ErrInvalid), errors.Is(err, errUnknownRuntime), errors.Is(err, errEphemeralRuntime), errors.Is(err, errFaultsNeedMemory):
 		return exitUsage
 	case errors.Is(err, store.ErrNotFound):
 		return exitNotFound

@@ -81,8 +81,14 @@ func (e *cliEnv) getenv(key string) string {
 }
 
 func (e *cliEnv) errorf(format string, args ...any) {
-	fmt.Fprintf(e.stderr, "stackwave: "+format+"\n", args...)
+	fmt.Fprintln(e.stderr, "stackwave: "+flagWords.Replace(fmt.Sprintf(format, args...)))
 }
+
+// flagWords rewrites the words of the Go API in messages of the packages
+// into the flags that set them on the command line.
+var flagWords = strings.NewReplacer(
+	"give ConfigTemplates one of", "give --config (or a file of --config-dir) for one of",
+)
 
 // runner runs a command once its flags are parsed, with its positional
 // arguments, and returns the exit code.

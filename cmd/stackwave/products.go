@@ -81,9 +81,9 @@ func apiFailed(env *cliEnv, err error) int {
 	env.errorf("%s", msg)
 	for _, d := range e.Details {
 		if d.Field != "" {
-			fmt.Fprintf(env.stderr, "  %s: %s: %s\n", d.Field, d.Type, d.Detail)
+			fmt.Fprintf(env.stderr, "  %s: %s: %s\n", d.Field, d.Type, flagWords.Replace(d.Detail))
 		} else {
-			fmt.Fprintf(env.stderr, "  %s: %s\n", d.Type, d.Detail)
+			fmt.Fprintf(env.stderr, "  %s: %s\n", d.Type, flagWords.Replace(d.Detail))
 		}
 	}
 	return codeOf(err)

@@ -37,10 +37,16 @@ const (
 func quickstartCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	name := fs.String("name", "quickstart", "deployment name")
 	output := fs.String("progress", "auto", "progress display: auto, live, plain, none")
+	policy := fs.String("policy", "fail-fast", "failure policy: fail-fast, continue or rollback")
 	backends := addBackendFlags(fs)
+	addFaultFlag(fs, backends)
 	return func(args []string) int {
 		if _, code, ok := wantArgs(env, "quickstart", args, 0, ""); !ok {
 			return code
+		}
+		if len(backends.faults) > 0 && backends.runtime != runtimeMemory {
+			env.errorf("quickstart: %v", errFaultsNeedMemory)
+			return exitUsage
 		}
 		ctx, cancel := signalContext()
 		defer cancel()
@@ -77,9 +83,10 @@ func quickstartCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		}
 
 		applyArgs := []string{"-f", docFile, "--name", *name, "--config", demoConfigPath + "=" + tplFile,
-			"--progress", *output, "--runtime", backends.runtime}
-		if backends.store != "" {
-			applyArgs = append(applyArgs, "--store", backends.store)
+			"--progress", *output, "--policy", *policy}
+		applyArgs = append(applyArgs, backends.args()...)
+		for _, f := range backends.faults {
+			applyArgs = append(applyArgs, "--fault", f)
 		}
 		// On the simulated runtime the deployment lives in this process: show
 		// the status from within apply, there is nothing to call afterwards.
@@ -160,7 +167,10 @@ func checkEndpoints(ctx context.Context, backends *backendFlags, name string, en
 			}
 		}
 	}
-	fmt.Fprintf(env.stdout, "\nstatus: stackwave status %s; remove it: stackwave destroy %s --delete-data\n", name, name)
+	// The hint carries the flags that name the store and runtime: without
+	// them the commands would look elsewhere.
+	flags := strings.Join(append([]string{""}, backends.args()...), " ")
+	fmt.Fprintf(env.stdout, "\nstatus: stackwave status %s%s; remove it: stackwave destroy %s --delete-data%s\n", name, flags, name, flags)
 	if failed {
 		return exitFailed
 	}

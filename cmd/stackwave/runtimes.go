@@ -25,13 +25,20 @@ var errUnknownRuntime = errors.New("unknown runtime")
 
 // openRuntime returns the runtime --runtime names and the function that
 // releases it. Each back-end is one case of the switch.
-func openRuntime(ctx context.Context, name string) (runtime.Runtime, func() error, error) {
+func openRuntime(ctx context.Context, name string, faults []string) (runtime.Runtime, func() error, error) {
 	nop := func() error { return nil }
+	if len(faults) > 0 && name != "memory" {
+		return nil, nil, errFaultsNeedMemory
+	}
 	switch name {
 	case "memory":
 		// Containers simulated in this process (runtime/sim): for trying
 		// things out and for tests, with no Docker or cluster.
-		return newSim(), nop, nil
+		rt, err := withFaults(newSim(), faults)
+		if err != nil {
+			return nil, nil, err
+		}
+		return rt, nop, nil
 	case "docker":
 		return openDocker(ctx)
 	case "kube":

@@ -38,6 +38,9 @@ func serveCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	storeURL := fs.String("store", "sqlite:stackwave.db", "store: "+strings.Join(storeurl.Schemes, ", "))
 	rtName := fs.String("runtime", "docker", "runtime: "+runtimeNames)
+	concurrency := addConcurrencyFlag(fs)
+	var faults []string
+	fs.Var(faultFlag{&faults}, "fault", faultUsage)
 	tokensFile := fs.String("tokens", "", "bearer token file: TOKEN PRINCIPAL [GROUP...] per line")
 	policyFile := fs.String("policy", "", "policy file: JSON Allow and Deny statements")
 	reconcile := fs.Duration("reconcile", 0, reconcileUsage)
@@ -51,6 +54,10 @@ func serveCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		}
 		if err := limits.Check(); err != nil {
 			env.errorf("--%v", err)
+			return exitUsage
+		}
+		if *concurrency < 0 {
+			env.errorf("--concurrency %d: want 0 (the default, %d) or more", *concurrency, deploy.DefaultConcurrency)
 			return exitUsage
 		}
 		if *leaseTTL < time.Second {
@@ -93,7 +100,7 @@ func serveCmd(fs *flag.FlagSet, env *cliEnv) runner {
 			}
 		}
 
-		rt, closeRuntime, err := openRuntime(ctx, *rtName)
+		rt, closeRuntime, err := openRuntime(ctx, *rtName, faults)
 		if err != nil {
 			env.errorf("%v", err)
 			return codeOf(err)
@@ -129,7 +136,7 @@ func serveCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		if *rtName == "memory" && !strings.HasPrefix(*storeURL, "memory:") {
 			env.errorf("runtime memory simulates containers in this process: after a restart the store's deployments run nowhere")
 		}
-		ex := deploy.New(rt, st, &deploy.Options{LeaseTTL: *leaseTTL})
+		ex := deploy.New(rt, st, &deploy.Options{LeaseTTL: *leaseTTL, Concurrency: *concurrency})
 		srv := api.New(st, ex, opts)
 
 		ln, err := net.Listen("tcp", *addr)
