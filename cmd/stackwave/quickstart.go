@@ -167,10 +167,7 @@ func checkEndpoints(ctx context.Context, backends *backendFlags, name string, en
 			}
 		}
 	}
-	// The hint carries the flags that name the store and runtime: without
-	// them the commands would look elsewhere.
-	flags := strings.Join(append([]string{""}, backends.args()...), " ")
-	fmt.Fprintf(env.stdout, "\nstatus: stackwave status %s%s; remove it: stackwave destroy %s --delete-data%s\n", name, flags, name, flags)
+	fmt.Fprintln(env.stdout, "\n"+quickstartHint(name, backends))
 	if failed {
 		return exitFailed
 	}
@@ -195,4 +192,12 @@ func get(ctx context.Context, hc *http.Client, url string) (string, error) {
 		return "", fmt.Errorf("%s: %s", res.Status, bytes.TrimSpace(b))
 	}
 	return string(b), nil
+}
+
+// quickstartHint is the closing line of quickstart. It carries the flags
+// that name the store and runtime: without them the commands it shows
+// would look elsewhere.
+func quickstartHint(name string, b *backendFlags) string {
+	flags := strings.Join(append([]string{""}, b.args()...), " ")
+	return fmt.Sprintf("status: stackwave status %s%s; remove it: stackwave destroy %s --delete-data%s", name, flags, name, flags)
 }
