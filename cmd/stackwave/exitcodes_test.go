@@ -19,6 +19,14 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"plan", "-f", seedFile, "-o", "xml"}, 2, "want text, json or yaml"},
 		{[]string{"validate", "-f", broken}, 2, "1 problems"},
 		{[]string{"apply", "-f", seedFile, "--name", "k", "--runtime", "memory", "--store", "sqlite:x.db"}, 2, "--allow-ephemeral-runtime"},
+		{[]string{"restart", "shop", "kodo-1", "--detach", "--runtime", "memory"}, 2, "--detach needs --server"},
+		{[]string{"status", "x", "--server", "http://127.0.0.1:1", "--store", "memory:"}, 2, "the server's to choose"},
+		{[]string{"status", "x", "--server", "ftp://127.0.0.1:1"}, 2, "want an http:// or https:// URL"},
+		// Nothing listens on port 1: the server cannot be reached.
+		{[]string{"status", "x", "--server", "http://127.0.0.1:1"}, 5, "connection refused"},
+		{[]string{"restart", "x", "a", "--server", "http://127.0.0.1:1", "--progress", "none"}, 5, "connection refused"},
+		{[]string{"deployments", "list", "--server", "http://127.0.0.1:1"}, 5, "connection refused"},
+		{[]string{"products", "list", "--server", "http://127.0.0.1:1"}, 5, "connection refused"},
 	} {
 		code, _, errOut := cli(t, "", c.args...)
 		if code != c.code || !strings.Contains(errOut, c.err) {

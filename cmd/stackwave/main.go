@@ -7,15 +7,25 @@
 //	stackwave status NAME [--instances] [-o text|json|yaml]
 //	stackwave destroy NAME [--delete-data]
 //	stackwave serve [--addr 127.0.0.1:8080] [--store sqlite:stackwave.db] [--runtime docker|kube|memory] ...
-//	stackwave products list|get|create|delete [--server URL]
+//	stackwave restart|stop|start NAME STACK [--detach]
+//	stackwave scale NAME STACK/SERVICE N [--detach]
+//	stackwave deployments list | get NAME | history NAME
+//	stackwave events NAME [--follow] [--operation ID] [--after-seq N]
+//	stackwave products list|get|create|delete
+//	stackwave versions list|get|activate|deactivate|guidance
+//	stackwave templates create|get
 //	stackwave version | --version
 //	stackwave completion bash|zsh|fish|powershell
 //	stackwave help COMMAND
 //
 // serve answers the HTTP API of package api until SIGINT or SIGTERM, then
-// finishes the requests in flight; the client commands call it, --server
-// (or STACKWAVE_SERVER) naming the server and --token-file (or
-// STACKWAVE_TOKEN) the bearer token.
+// finishes the requests in flight. With --server (or STACKWAVE_SERVER),
+// and --token-file (or STACKWAVE_TOKEN) for the bearer token, apply,
+// status, destroy and the day-two commands call a serve instead of the
+// local store and runtime, with the same output and exit codes; the
+// products, versions and templates commands always call a server.
+// --runtime memory --fault TARGET=KIND makes the simulated runtime fail
+// on purpose, to try failure policies.
 //
 // Exit codes, the same in every mode: 0 done and converged, 1 failed or
 // not healthy, 2 usage or invalid input, 3 not found, 4 conflict or busy,
