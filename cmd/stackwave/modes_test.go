@@ -28,16 +28,16 @@ type mode struct {
 
 // localMode runs commands on a SQLite store and one simulated runtime
 // shared by the commands, as a Docker engine would be.
-func localMode(t *testing.T, faults ...string) mode {
+func localMode(t *testing.T, faults ...sim.Fault) mode {
 	rt := sim.New(nil)
+	for _, f := range faults {
+		rt.Inject(f)
+	}
 	old := newSim
 	newSim = func() *sim.Runtime { return rt }
 	t.Cleanup(func() { newSim = old })
 	db := "sqlite:" + filepath.Join(t.TempDir(), "sw.db")
 	args := []string{"--runtime", "memory", "--store", db, "--allow-ephemeral-runtime"}
-	for _, f := range faults {
-		args = append(args, "--fault", f)
-	}
 	return mode{name: "local", args: args}
 }
 
@@ -88,7 +88,7 @@ var (
 	idPattern       = regexp.MustCompile(`\b(prod|pv|op|req|tpl)-[0-9a-z]{16,}\b`)
 	timePattern     = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z|\b\d\d:\d\d:\d\d\.\d{3}\b`)
 	portPattern     = regexp.MustCompile(`127\.0\.0\.1:\d+`)
-	ownerPattern    = regexp.MustCompile(`owner: \S+`)
+	ownerPattern    = regexp.MustCompile(`("owner": "[^"]*"|owner: \S+)`)
 	tempPath        = regexp.MustCompile(regexp.QuoteMeta(os.TempDir()) + `/\S+`)
 	durationPattern = regexp.MustCompile(`\b\d+(\.\d+)?(ns|µs|ms|s|m)\b`)
 )
@@ -98,7 +98,7 @@ var (
 func normalize(s string) string {
 	s = idPattern.ReplaceAllStringFunc(s, func(id string) string { return id[:strings.IndexByte(id, '-')] + "-ID" })
 	s = timePattern.ReplaceAllString(s, "TIME")
-	s = ownerPattern.ReplaceAllString(s, "owner: OWNER")
+	s = ownerPattern.ReplaceAllString(s, "owner: OWNER") // the executor's process
 	// Stacks of one tier start at once: which gets which port varies.
 	s = portPattern.ReplaceAllString(s, "127.0.0.1:PORT")
 	s = durationPattern.ReplaceAllString(s, "DUR")
@@ -184,12 +184,47 @@ func TestDayTwoBothModes(t *testing.T) {
 	}
 	local := script(t, localMode(t), lines)
 	remote := script(t, remoteMode(t), lines)
-	if local != remote {
-		if dir := os.Getenv("STACKWAVE_TRANSCRIPTS"); dir != "" {
-			os.WriteFile(filepath.Join(dir, "local"), []byte(local), 0o644)
-			os.WriteFile(filepath.Join(dir, "remote"), []byte(remote), 0o644)
-		}
-		t.Errorf("local and remote differ:\n--- local\n%s\n--- remote\n%s", local, remote)
-	}
+	sameInBothModes(t, local, remote)
 	golden(t, "daytwo.golden", local)
+}
+
+// TestFailedDeploymentBothModes: a deployment whose launch failed exits 1
+// from status in every format, and the same in both modes.
+func TestFailedDeploymentBothModes(t *testing.T) {
+	tpl := writeFile(t, "proxy.conf", seedTemplate)
+	lines := [][]string{
+		{"apply", "-f", seedWithDB(t), "--name", "shop", "--config", "/authproxy_in/qboxauthproxy.conf=" + tpl, "--progress", "none"},
+		{"status", "shop"},
+		{"status", "shop", "-o", "json"},
+		{"status", "shop", "-o", "yaml"},
+		{"deployments", "history", "shop"},
+	}
+	// The first tier, which has one stack, fails: nothing runs at once
+	// with it, so the outcome does not depend on timing.
+	local := script(t, localMode(t, sim.Fault{Kind: sim.ExitOnStart, Stack: "mysql-cluster", Service: "mysql-1", ExitCode: 3}), lines)
+	remote := script(t, remoteMode(t, "--fault", "mysql-cluster/mysql-1=exit:3"), lines)
+	sameInBothModes(t, local, remote)
+	for i, want := range []string{"exit 1\n", "exit 1\n", "exit 1\n", "exit 1\n", "exit 0\n"} {
+		parts := strings.Split(local, "$ stackwave ")
+		if !strings.Contains(parts[i+1], want) {
+			t.Errorf("%s: want %s", parts[i+1], want)
+		}
+	}
+	if !strings.Contains(local, `"status": "Error"`) || !strings.Contains(local, "status: Error") {
+		t.Errorf("status does not say Error:\n%s", local)
+	}
+}
+
+// sameInBothModes fails unless the transcripts of the two modes are the
+// same. With STACKWAVE_TRANSCRIPTS=DIR it writes them there, for diff.
+func sameInBothModes(t *testing.T, local, remote string) {
+	t.Helper()
+	if local == remote {
+		return
+	}
+	if dir := os.Getenv("STACKWAVE_TRANSCRIPTS"); dir != "" {
+		os.WriteFile(filepath.Join(dir, "local"), []byte(local), 0o644)
+		os.WriteFile(filepath.Join(dir, "remote"), []byte(remote), 0o644)
+	}
+	t.Errorf("local and remote differ:\n--- local\n%s\n--- remote\n%s", local, remote)
 }
