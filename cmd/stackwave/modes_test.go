@@ -172,6 +172,7 @@ func TestDayTwoBothModes(t *testing.T) {
 		{"deployments", "history", "shop"},
 		{"deployments", "get", "shop", "-o", "yaml"},
 		{"events", "shop"},
+		{"events", "shop", "--after-seq", "36", "-o", "json"},
 		{"status", "nope"},
 		{"restart", "nope", "kodo-1", "--progress", "none"},
 		{"restart", "shop", "nope", "--progress", "none"},
