@@ -39,8 +39,7 @@ func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
-func runApply(args []string, env *cliEnv) int {
-	fs := newFlags("apply", env)
+func applyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	file := fs.String("f", "", "product document, JSON or YAML (- for stdin)")
 	name := fs.String("name", "", "deployment name (a DNS label)")
 	policy := fs.String("policy", "fail-fast", "failure policy: fail-fast, continue or rollback")
@@ -53,87 +52,102 @@ func runApply(args []string, env *cliEnv) int {
 	timeout := fs.Duration("timeout", 0, "give up after this long (0: no limit)")
 	output := fs.String("progress", "auto", "progress display: auto (live on a terminal), live, plain, none")
 	backends := addBackendFlags(fs)
-	if code, ok := parseFlags(fs, args, env); !ok {
-		return code
-	}
-	if *name == "" {
-		env.errorf("apply: --name is required")
-		return exitUsage
-	}
-	pol, err := deploy.ParsePolicy(*policy)
-	if err != nil {
-		env.errorf("apply: %v", err)
-		return exitUsage
-	}
-	doc, code := loadDocument(*file, env)
-	if code != exitOK {
-		return code
-	}
-	templates, err := loadTemplates(*configDir, configs)
-	if err != nil {
-		env.errorf("apply: %v", err)
-		return exitUsage
-	}
-	ctx, cancel := signalContext()
-	defer cancel()
-	st, err := backends.openStore(ctx)
-	if err != nil {
-		env.errorf("apply: store: %v", err)
-		return exitInvalid
-	}
-	defer st.Close()
-	rt, closeRT, err := backends.openRuntime(ctx)
-	if err != nil {
-		env.errorf("apply: %v", err)
-		return exitInvalid
-	}
-	defer closeRT()
-	prog := newProgress(*output, env.stdout)
-	ex := deploy.New(rt, st, &deploy.Options{OnEvent: prog.event})
-	defer ex.Close()
-
-	req := deploy.Request{Deployment: *name, Policy: pol, Timeout: *timeout}
-	if len(templates) > 0 {
-		req.ConfigTemplates = templates
-	}
-	if len(vars) > 0 {
-		req.Vars = vars
-	}
-	// A request that will be refused changes nothing: templates, vars
-	// and the runtime are checked before the catalog is written.
-	if doc.Active != nil && !*doc.Active {
-		env.errorf("apply: the document marks its version inactive (\"active\": false): it cannot be launched or updated to")
-		return exitInvalid
-	}
-	if err := precheck(ctx, ex, req, doc); err != nil {
-		env.errorf("apply: %v", err)
-		return exitInvalid
-	}
-	p, v, err := register(ctx, st, doc, *versionName)
-	if err != nil {
-		env.errorf("apply: %v", err)
-		return exitInvalid
-	}
-	req.VersionID = v.ID
-	op := store.OpLaunch
-	if d, err := st.GetDeployment(ctx, *name); err == nil && d.Status != store.StatusTerminated {
-		if d.ProductID != p.ID {
-			env.errorf("apply: deployment %s runs product %s, not %s", *name, d.ProductID, p.Name)
-			return exitInvalid
+	addFaultFlag(fs, backends)
+	concurrency := addConcurrencyFlag(fs)
+	return func(args []string) int {
+		if _, code, ok := wantArgs(env, "apply", args, 0, ""); !ok {
+			return code
 		}
-		op = store.OpUpdate
+		if *name == "" {
+			env.errorf("apply: --name is required")
+			return exitUsage
+		}
+		pol, err := deploy.ParsePolicy(*policy)
+		if err != nil {
+			env.errorf("apply: %v", err)
+			return exitUsage
+		}
+		doc, code := loadDocument(*file, env)
+		if code != exitOK {
+			return code
+		}
+		templates, err := loadTemplates(*configDir, configs)
+		if err != nil {
+			env.errorf("apply: %v", err)
+			return exitUsage
+		}
+		req := deploy.Request{Deployment: *name, Policy: pol, Timeout: *timeout}
+		if len(templates) > 0 {
+			req.ConfigTemplates = templates
+		}
+		if len(vars) > 0 {
+			req.Vars = vars
+		}
+		ctx, cancel := signalContext()
+		defer cancel()
+		if *concurrency < 0 {
+			env.errorf("apply: --concurrency %d: want 0 (the default, %d) or more", *concurrency, deploy.DefaultConcurrency)
+			return exitUsage
+		}
+		if env.serverURL() != "" {
+			if *timeout != 0 || *concurrency != 0 {
+				env.errorf("apply: --timeout and --concurrency are the server's: leave them out with --server")
+				return exitUsage
+			}
+			return applyRemote(ctx, env, backends, doc, req, *versionName, *output)
+		}
+		st, err := backends.openStore(ctx)
+		if err != nil {
+			env.errorf("apply: store: %v", err)
+			return codeOf(err)
+		}
+		defer st.Close()
+		rt, closeRT, err := backends.openRuntime(ctx)
+		if err != nil {
+			env.errorf("apply: %v", err)
+			return codeOf(err)
+		}
+		defer closeRT()
+		prog := newProgress(*output, env.stdout)
+		ex := deploy.New(rt, st, &deploy.Options{OnEvent: prog.event, Concurrency: *concurrency})
+		defer ex.Close()
+
+		// A request that will be refused changes nothing: templates, vars
+		// and the runtime are checked before the catalog is written.
+		if doc.Active != nil && !*doc.Active {
+			env.errorf("apply: the document marks its version inactive (\"active\": false): it cannot be launched or updated to")
+			return exitConflict
+		}
+		if err := precheck(ctx, ex, req, doc); err != nil {
+			env.errorf("apply: %v", err)
+			return codeOf(err)
+		}
+		p, v, err := register(ctx, st, doc, *versionName)
+		if err != nil {
+			env.errorf("apply: %v", err)
+			return codeOf(err)
+		}
+		req.VersionID = v.ID
+		op := store.OpLaunch
+		if d, err := st.GetDeployment(ctx, *name); err == nil && d.Status != store.StatusTerminated {
+			if d.ProductID != p.ID {
+				env.errorf("apply: deployment %s runs product %s, not %s", *name, d.ProductID, p.Name)
+				return exitConflict
+			}
+			op = store.OpUpdate
+		}
+		fmt.Fprintf(env.stderr, "%s %s: product %s (%s), version %s (%s)\n", op, *name, p.Name, p.ID, v.Name, v.ID)
+		res, err := ex.Run(ctx, op, req)
+		prog.done()
+		if res != nil && res.Changes != nil && op == store.OpUpdate && res.Changes.Empty() {
+			fmt.Fprintf(env.stdout, "%s is up to date\n", *name)
+		}
+		if err != nil {
+			env.errorf("%v", err)
+			return opCode(err)
+		}
+		return printStatus(ctx, ex, *name, "text", env)
 	}
-	fmt.Fprintf(env.stderr, "%s %s: product %s (%s), version %s (%s)\n", op, *name, p.Name, p.ID, v.Name, v.ID)
-	res, err := ex.Run(ctx, op, req)
-	prog.done()
-	if res != nil && res.Changes != nil && op == store.OpUpdate && res.Changes.Empty() {
-		fmt.Fprintf(env.stdout, "%s is up to date\n", *name)
-	}
-	if err != nil {
-		env.errorf("%v", err)
-		return exitInvalid
-	}
-	return printStatus(ctx, ex, *name, "text", env)
 }
 
 // precheck checks what applying doc would do without changing anything:
@@ -256,77 +270,51 @@ func loadTemplates(dir string, files map[string]string) (map[string]string, erro
 	return out, nil
 }
 
-func runStatus(args []string, env *cliEnv) int {
-	fs := newFlags("status", env)
-	output := fs.String("o", "text", "output format: text or json")
+func statusCmd(fs *flag.FlagSet, env *cliEnv) runner {
+	output := addOutputFlag(fs)
 	page := addInstanceFlags(fs)
 	backends := addBackendFlags(fs)
-	name, code, ok := parseNamed(fs, args, env)
-	if !ok {
-		return code
-	}
-	ctx, cancel := signalContext()
-	defer cancel()
-	ex, closeAll, err := openExecutor(ctx, backends, nil)
-	if err != nil {
-		env.errorf("status: %v", err)
-		return exitInvalid
-	}
-	defer closeAll()
-	return printStatus(ctx, ex, name, *output, env, page.options()...)
-}
-
-func runDestroy(args []string, env *cliEnv) int {
-	fs := newFlags("destroy", env)
-	deleteData := fs.Bool("delete-data", false, "also delete volumes")
-	output := fs.String("progress", "auto", "progress display: auto, live, plain, none")
-	backends := addBackendFlags(fs)
-	name, code, ok := parseNamed(fs, args, env)
-	if !ok {
-		return code
-	}
-	ctx, cancel := signalContext()
-	defer cancel()
-	prog := newProgress(*output, env.stdout)
-	ex, closeAll, err := openExecutor(ctx, backends, prog.event)
-	if err != nil {
-		env.errorf("destroy: %v", err)
-		return exitInvalid
-	}
-	defer closeAll()
-	_, err = ex.Terminate(ctx, deploy.Request{Deployment: name, DeleteData: *deleteData})
-	prog.done()
-	if err != nil {
-		env.errorf("%v", err)
-		return exitInvalid
-	}
-	kept := "volumes kept"
-	if *deleteData {
-		kept = "volumes deleted"
-	}
-	fmt.Fprintf(env.stdout, "%s terminated (%s)\n", name, kept)
-	return exitOK
-}
-
-// parseNamed parses flags and one positional NAME, in any order.
-func parseNamed(fs *flag.FlagSet, args []string, env *cliEnv) (string, int, bool) {
-	var name string
-	var rest []string
-	for i := 0; i < len(args); i++ {
-		if !strings.HasPrefix(args[i], "-") && name == "" {
-			name = args[i]
-			continue
+	return func(args []string) int {
+		pos, code, ok := wantArgs(env, "status", args, 1, "a deployment NAME")
+		if !ok {
+			return code
 		}
-		rest = append(rest, args[i])
+		code = exitOK
+		if c := withDeployments(env, backends, "status", func(ctx context.Context, d deployments) error {
+			st, err := d.Status(ctx, pos[0], page)
+			if err != nil {
+				return err
+			}
+			code = showStatus(env, st, *output)
+			return nil
+		}); c != exitOK {
+			return c
+		}
+		return code
 	}
-	if code, ok := parseFlags(fs, rest, env); !ok {
-		return "", code, false
+}
+
+func destroyCmd(fs *flag.FlagSet, env *cliEnv) runner {
+	deleteData := fs.Bool("delete-data", false, "also delete volumes")
+	o := addOpFlags(fs)
+	backends := addBackendFlags(fs)
+	return func(args []string) int {
+		pos, code, ok := wantArgs(env, "destroy", args, 1, "a deployment NAME")
+		if !ok {
+			return code
+		}
+		name := pos[0]
+		code = runOperation(env, backends, o, store.OpTerminate, deploy.Request{Deployment: name, DeleteData: *deleteData}, name, true)
+		if code != exitOK || o.detach {
+			return code
+		}
+		kept := "volumes kept"
+		if *deleteData {
+			kept = "volumes deleted"
+		}
+		fmt.Fprintf(env.stdout, "%s terminated (%s)\n", name, kept)
+		return exitOK
 	}
-	if name == "" {
-		env.errorf("%s: a deployment NAME is required", strings.TrimPrefix(fs.Name(), "stackwave "))
-		return "", exitUsage, false
-	}
-	return name, exitOK, true
 }
 
 func openExecutor(ctx context.Context, b *backendFlags, onEvent func(deploy.Event)) (*deploy.Executor, func(), error) {
@@ -350,14 +338,20 @@ func printStatus(ctx context.Context, ex *deploy.Executor, name, output string, 
 	st, err := ex.Status(ctx, name, opts...)
 	if err != nil {
 		env.errorf("status: %v", err)
-		return exitInvalid
+		return codeOf(err)
 	}
+	return showStatus(env, st, output)
+}
+
+// showStatus prints st and returns the exit code: non-zero unless the
+// deployment is Available or Terminated.
+func showStatus(env *cliEnv, st *deploy.Status, output string) int {
 	code := exitOK
 	if st.Status != store.StatusAvailable && st.Status != store.StatusTerminated {
-		code = exitInvalid
+		code = exitFailed
 	}
-	if output == "json" {
-		return max(writeJSON(env.stdout, st, env), code)
+	if output != "text" {
+		return max(writeOutput(env, output, st), code)
 	}
 	writeStatus(env.stdout, st)
 	return code

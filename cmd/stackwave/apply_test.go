@@ -51,8 +51,8 @@ func TestApplyErrors(t *testing.T) {
 	}{
 		"no name":         {[]string{"apply", "-f", seedFile, "--runtime", "memory"}, 2, "--name is required"},
 		"bad policy":      {[]string{"apply", "-f", seedFile, "--name", "k", "--runtime", "memory", "--policy", "yolo"}, 2, "want fail-fast, continue or rollback"},
-		"no template":     {[]string{"apply", "-f", seedFile, "--name", "k", "--runtime", "memory", "--progress", "none"}, 1, "no template: give ConfigTemplates one of"},
-		"unknown runtime": {[]string{"apply", "-f", seedFile, "--name", "k", "--runtime", "vm"}, 1, `unknown runtime "vm"`},
+		"no template":     {[]string{"apply", "-f", seedFile, "--name", "k", "--runtime", "memory", "--progress", "none"}, 2, "no template: give --config (or a file of --config-dir) for one of"},
+		"unknown runtime": {[]string{"apply", "-f", seedFile, "--name", "k", "--runtime", "vm"}, 2, `unknown runtime "vm"`},
 		"bad var":         {[]string{"apply", "-f", seedFile, "--name", "k", "--var", "novalue"}, 2, "want KEY=VALUE"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -72,7 +72,7 @@ func TestPlanAgainstADeployment(t *testing.T) {
 	// for, saying why; nothing is recorded.
 	code, _, errOut := cli(t, "", "apply", "-f", file, "--name", "kodo", "--runtime", "memory", "--store", db,
 		"--config", "/authproxy_in/qboxauthproxy.conf="+tpl, "--progress", "none")
-	if code != 1 || !strings.Contains(errOut, "they stop when it exits") || !strings.Contains(errOut, "--allow-ephemeral-runtime") {
+	if code != 2 || !strings.Contains(errOut, "they stop when it exits") || !strings.Contains(errOut, "--allow-ephemeral-runtime") {
 		t.Fatalf("apply --runtime memory --store %s: exit %d\n%s", db, code, errOut)
 	}
 	if code, out, errOut := cli(t, "", "apply", "-f", file, "--name", "kodo", "--runtime", "memory", "--store", db, "--allow-ephemeral-runtime",
@@ -87,7 +87,7 @@ func TestPlanAgainstADeployment(t *testing.T) {
 	// A document whose templates no longer render is refused by plan
 	// as by apply: mysql-1 without its port breaks the proxy's file.
 	broken := writeFile(t, "broken.json", seed(t))
-	if code, out, errOut := cli(t, "", "plan", "-f", broken, "--name", "kodo", "--store", db, "--runtime", "memory"); code != 1 ||
+	if code, out, errOut := cli(t, "", "plan", "-f", broken, "--name", "kodo", "--store", db, "--runtime", "memory"); code != 2 ||
 		!strings.Contains(errOut, "mysql-cluster/mysql-1 has no access point ports") {
 		t.Fatalf("plan of a document that does not render: exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -143,7 +143,7 @@ func TestApplyRefusesBeforeRegistering(t *testing.T) {
 		args = append([]string{"apply", "-f", seedWithDB(t), "--name", "kodo", "--runtime", "memory", "--store", db,
 			"--allow-ephemeral-runtime", "--progress", "none"}, args...)
 		code, _, errOut := cli(t, "", args...)
-		if code != 1 {
+		if code != 2 {
 			t.Errorf("%s: exit %d\n%s", name, code, errOut)
 		}
 		if name != "no template" && !strings.Contains(errOut, "unused input") {

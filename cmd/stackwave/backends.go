@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/stackwave/stackwave/deploy"
 	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/store"
 	"github.com/stackwave/stackwave/store/storeurl"
@@ -28,6 +29,8 @@ type backendFlags struct {
 	// ephemeral allows --runtime memory with a store that outlives the
 	// process.
 	ephemeral bool
+	// faults are the --fault rules for --runtime memory.
+	faults []string
 }
 
 func addBackendFlags(fs *flag.FlagSet) *backendFlags {
@@ -36,6 +39,32 @@ func addBackendFlags(fs *flag.FlagSet) *backendFlags {
 	fs.StringVar(&b.runtime, "runtime", runtimeAuto, "runtime: docker, kube (KUBECONFIG), memory (simulated, in this process), auto (docker when reachable)")
 	fs.BoolVar(&b.ephemeral, "allow-ephemeral-runtime", false, "allow --runtime memory with a --store that outlives this process (its records then describe deployments that run nowhere)")
 	return b
+}
+
+// addConcurrencyFlag adds --concurrency: deploy.Options.Concurrency.
+func addConcurrencyFlag(fs *flag.FlagSet) *int {
+	return fs.Int("concurrency", 0, fmt.Sprintf("runtime calls (apply, remove, init scripts, lifecycle) in flight at once; 0 means %d", deploy.DefaultConcurrency))
+}
+
+// addFaultFlag adds --fault to the flags of b.
+func addFaultFlag(fs *flag.FlagSet, b *backendFlags) {
+	fs.Var(faultFlag{&b.faults}, "fault", faultUsage)
+}
+
+// args returns the flags that name the same store and runtime (not the
+// faults), for a command to print or run.
+func (b *backendFlags) args() []string {
+	var a []string
+	if b.store != "" {
+		a = append(a, "--store", b.store)
+	}
+	if b.runtime != runtimeAuto && b.runtime != "" {
+		a = append(a, "--runtime", b.runtime)
+	}
+	if b.ephemeral {
+		a = append(a, "--allow-ephemeral-runtime")
+	}
+	return a
 }
 
 // storeURL returns the store to open: the flag, or the default for the
@@ -68,13 +97,16 @@ var errEphemeralRuntime = errors.New("--runtime memory simulates containers insi
 // engine answers.
 func (b *backendFlags) openRuntime(ctx context.Context) (runtime.Runtime, func() error, error) {
 	if b.runtime == runtimeAuto || b.runtime == "" {
-		rt, closeRT, err := openRuntime(ctx, runtimeDocker)
+		if len(b.faults) > 0 {
+			return nil, nil, errFaultsNeedMemory
+		}
+		rt, closeRT, err := openRuntime(ctx, runtimeDocker, nil)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: %v", errNoRuntime, err)
 		}
 		return rt, closeRT, nil
 	}
-	return openRuntime(ctx, b.runtime)
+	return openRuntime(ctx, b.runtime, b.faults)
 }
 
 // errNoRuntime is returned when auto finds no runtime.

@@ -57,20 +57,20 @@ func TestValidateRefusals(t *testing.T) {
 		{name: "invalid UTF-8", old: `"shop"`, new: "\"sh\xffop\"", code: 2, want: "line 1, column 21: product_name: invalid UTF-8 in a string"},
 		{name: "a YAML name twice", doc: "product_name: shop\nproduct_name: evil\n", code: 2, want: `line 2, column 1: product_name: duplicate field "product_name"`},
 		{name: "a YAML 1.1 boolean", doc: "product_name: shop\nactive: yes\n", code: 2, want: `line 2, column 9: active: expected boolean, got string "yes"`},
-		{name: "an env name of an envs object", old: `"PORT": "80"`, new: `"1BAD": "80"`, code: 1,
+		{name: "an env name of an envs object", old: `"PORT": "80"`, new: `"1BAD": "80"`, code: 2,
 			want: `stack_deps[0][0].services[0].envs.1BAD: Invalid value: "1BAD=<redacted>": env names must match`},
-		{name: "a port of the single access point", old: `"backend_ports": [80]`, new: `"backend_ports": [0]`, code: 1,
+		{name: "a port of the single access point", old: `"backend_ports": [80]`, new: `"backend_ports": [0]`, code: 2,
 			want: "stack_deps[0][0].services[0].access_point.backend_ports[0]: Invalid value: 0"},
-		{name: "NUL in an env value", old: `"API_KEY": "` + inputSecret + `"`, new: `"API_KEY": "` + inputSecret + `\u0000"`, code: 1,
+		{name: "NUL in an env value", old: `"API_KEY": "` + inputSecret + `"`, new: `"API_KEY": "` + inputSecret + `\u0000"`, code: 2,
 			want: `stack_deps[0][0].services[0].envs.API_KEY: Invalid value: "API_KEY=<redacted>": env values must not contain NUL`},
-		{name: "NUL in a command", old: `"daemon off;"`, new: `"daemon\u0000off;"`, code: 1, want: "stack_deps[0][0].services[0].command[2]: Invalid value"},
-		{name: "a control character in a config path", old: `"/etc/nginx/nginx.conf"`, new: `"/etc/nginx/nginx\u0007.conf"`, code: 1,
+		{name: "NUL in a command", old: `"daemon off;"`, new: `"daemon\u0000off;"`, code: 2, want: "stack_deps[0][0].services[0].command[2]: Invalid value"},
+		{name: "a control character in a config path", old: `"/etc/nginx/nginx.conf"`, new: `"/etc/nginx/nginx\u0007.conf"`, code: 2,
 			want: "stack_deps[0][0].services[0].config_paths[0]: Invalid value"},
-		{name: "a name with a trailing space", old: `"shop"`, new: `"shop "`, code: 1, want: `product_name: Invalid value: "shop ": must not end with a space`},
-		{name: "a name with a zero-width space", old: `"shop"`, new: `"sh\u200bop"`, code: 1, want: `product_name: Invalid value: "sh\u200bop": must not contain invisible characters such as U+200B`},
-		{name: "a name with a direction override", old: `"shop"`, new: `"shop\u202e"`, code: 1, want: `product_name: Invalid value: "shop\u202e": must not contain direction controls (U+202E)`},
-		{name: "a name shaped like an ID", old: `"shop"`, new: `"prod-0123456789abcdef"`, code: 1, want: "product_name: Invalid value: \"prod-0123456789abcdef\": must not have the shape of an ID"},
-		{name: "too many services", doc: manyServices(5001), code: 1,
+		{name: "a name with a trailing space", old: `"shop"`, new: `"shop "`, code: 2, want: `product_name: Invalid value: "shop ": must not end with a space`},
+		{name: "a name with a zero-width space", old: `"shop"`, new: `"sh\u200bop"`, code: 2, want: `product_name: Invalid value: "sh\u200bop": must not contain invisible characters such as U+200B`},
+		{name: "a name with a direction override", old: `"shop"`, new: `"shop\u202e"`, code: 2, want: `product_name: Invalid value: "shop\u202e": must not contain direction controls (U+202E)`},
+		{name: "a name shaped like an ID", old: `"shop"`, new: `"prod-0123456789abcdef"`, code: 2, want: "product_name: Invalid value: \"prod-0123456789abcdef\": must not have the shape of an ID"},
+		{name: "too many services", doc: manyServices(5001), code: 2,
 			want: "stack_deps: Too many: must have at most 5000 services in a product (limit max-services), got 5001"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -99,7 +99,7 @@ func TestValidateRefusals(t *testing.T) {
 		t.Errorf("the document itself: exit %d %s %s", code, out, errOut)
 	}
 	big := writeFile(t, "big.json", `{"product_name": "big", "description": "`+strings.Repeat("x", 4<<20)+`"}`)
-	if code, _, errOut := cli(t, "", "validate", "-f", big); code != 1 || !strings.Contains(errOut, "limit max-document-bytes") {
+	if code, _, errOut := cli(t, "", "validate", "-f", big); code != 2 || !strings.Contains(errOut, "limit max-document-bytes") {
 		t.Errorf("a large document: exit %d %s", code, errOut)
 	}
 }

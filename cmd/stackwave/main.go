@@ -1,49 +1,54 @@
 // Command stackwave validates, plans and deploys stackwave products, and
 // serves the control-plane API.
 //
-//	stackwave validate -f product.json
-//	stackwave plan -f product.json [-o text|json]
-//	stackwave serve [--addr 127.0.0.1:8080] [--store sqlite:stackwave.db] [--runtime docker|kube|memory] [--tokens FILE --policy FILE] [--lease-ttl 30s]
-//	                [--access-keys FILE] [--max-services N --max-tiers N --max-stacks-per-tier N --max-envs-per-service N
-//	                 --max-instances-per-service N --max-instances N --max-ports N --max-document-bytes N]
-//	stackwave products list|get|create|delete [--server URL]
-//	stackwave version
+//	stackwave validate -f product.json [-o text|json|yaml]
+//	stackwave plan -f product.json [--name NAME] [-o text|json|yaml]
+//	stackwave apply -f product.json --name NAME [--runtime docker|kube|memory] [--policy P]
+//	stackwave status NAME [--instances] [-o text|json|yaml]
+//	stackwave destroy NAME [--delete-data]
+//	stackwave serve [--addr 127.0.0.1:8080] [--store sqlite:stackwave.db] [--runtime docker|kube|memory] ...
+//	stackwave restart|stop|start NAME STACK [--detach]
+//	stackwave scale NAME STACK/SERVICE N [--detach]
+//	stackwave deployments list | get NAME | history NAME
+//	stackwave events NAME [--follow] [--operation ID] [--after-seq N]
+//	stackwave products list|get|create|delete
+//	stackwave versions list|get|activate|deactivate|guidance
+//	stackwave templates create|get
+//	stackwave version | --version
+//	stackwave completion bash|zsh|fish|powershell
+//	stackwave help COMMAND
 //
 // serve answers the HTTP API of package api until SIGINT or SIGTERM, then
-// finishes the requests in flight. At start and every --lease-ttl it
-// resumes the operations of replicas that died, once their lease has
-// expired. Without --policy every caller may do everything, so it listens
-// on loopback only. The products commands are
-// a client of that API: --server (or STACKWAVE_SERVER) names the server,
-// --token-file (or STACKWAVE_TOKEN) the bearer token.
+// finishes the requests in flight. With --server (or STACKWAVE_SERVER),
+// and --token-file (or STACKWAVE_TOKEN) for the bearer token, apply,
+// status, destroy and the day-two commands call a serve instead of the
+// local store and runtime, with the same output and exit codes; the
+// products, versions and templates commands always call a server.
+// --runtime memory --fault TARGET=KIND makes the simulated runtime fail
+// on purpose, to try failure policies.
 //
-// Exit codes: 0 success, 1 the product breaks the rules (or the operation
-// or the request failed), 2 the document cannot be decoded or the command
-// line is wrong.
+// Exit codes, the same in every mode: 0 done and converged, 1 failed or
+// not healthy, 2 usage or invalid input, 3 not found, 4 conflict or busy,
+// 5 cannot reach the runtime, the store or the server.
 package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
-)
+	"strings"
 
-// Exit codes.
-const (
-	exitOK      = 0
-	exitInvalid = 1
-	exitUsage   = 2
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/stackwave/stackwave/store"
 )
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
-}
-
-type command struct {
-	name  string
-	usage string
-	run   func(args []string, env *cliEnv) int
 }
 
 // cliEnv is what a command reads and writes, so tests run commands in
@@ -58,6 +63,17 @@ type cliEnv struct {
 	env func(string) string
 	// listening, when set, is told the URL serve listens on.
 	listening func(url string)
+	// server and tokenFile are the global --server and --token-file.
+	server, tokenFile string
+}
+
+// serverURL is the server the commands call: --server, else
+// STACKWAVE_SERVER; empty means the local store and runtime.
+func (e *cliEnv) serverURL() string {
+	if e.server != "" {
+		return e.server
+	}
+	return e.getenv("STACKWAVE_SERVER")
 }
 
 func (e *cliEnv) context() context.Context {
@@ -75,50 +91,208 @@ func (e *cliEnv) getenv(key string) string {
 }
 
 func (e *cliEnv) errorf(format string, args ...any) {
-	fmt.Fprintf(e.stderr, "stackwave: "+format+"\n", args...)
+	fmt.Fprintln(e.stderr, "stackwave: "+flagWords.Replace(fmt.Sprintf(format, args...)))
 }
 
-func commands() []command {
-	return []command{
-		{"validate", "validate -f FILE        check a product document (FILE - reads stdin)", runValidate},
-		{"plan", "plan -f FILE [-o text|json] [--name NAME]   show the start and teardown order, or what apply would change", runPlan},
-		{"apply", "apply -f FILE --name NAME [--runtime R] [--policy P]   register the product and launch or update a deployment", runApply},
-		{"quickstart", "quickstart [--runtime memory]   build a demo image and deploy a kodo-double-shaped product", runQuickstart},
-		{"status", "status NAME             show a deployment's stacks, services and endpoints", runStatus},
-		{"destroy", "destroy NAME [--delete-data]   terminate a deployment, last tier first", runDestroy},
-		{"serve", "serve [--addr ADDR] [--store URL] [--runtime docker|kube|memory] [--tokens FILE --policy FILE]\n" +
-			"                          serve the control-plane API", runServe},
-		{"products", "products list|get|create|delete [--server URL]   call the API's product routes", runProducts},
-		{"version", "version                 print the version", runVersion},
-	}
-}
+// flagWords rewrites the words of the Go API in messages of the packages
+// into the flags that set them on the command line.
+var flagWords = strings.NewReplacer(
+	"give ConfigTemplates one of", "give --config (or a file of --config-dir) for one of",
+)
+
+// runner runs a command once its flags are parsed, with its positional
+// arguments, and returns the exit code.
+type runner func(args []string) int
+
+// exitCode is the error a command returns to make the process exit with
+// that code; it has printed its own message.
+type exitCode int
+
+func (c exitCode) Error() string { return fmt.Sprintf("exit %d", int(c)) }
+
+// usageError is a command line cobra or a command refused.
+type usageError struct{ error }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return runEnv(args, &cliEnv{stdin: stdin, stdout: stdout, stderr: stderr})
 }
 
+// runEnv runs the command line args and returns the exit code.
 func runEnv(args []string, env *cliEnv) int {
-	stderr := env.stderr
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stderr)
-		if len(args) == 0 {
-			return exitUsage
-		}
+	root := newRoot(env)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteC()
+	var code exitCode
+	switch {
+	case err == nil:
 		return exitOK
+	case errors.As(err, &code):
+		return int(code)
 	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(args[1:], env)
-		}
+	env.errorf("%v", err)
+	if cmd == nil {
+		cmd = root
 	}
-	env.errorf("unknown command %q", args[0])
-	usage(stderr)
+	fmt.Fprintf(env.stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	return exitUsage
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: stackwave COMMAND [flags]\n\ncommands:")
-	for _, c := range commands() {
-		fmt.Fprintln(w, "  "+c.usage)
+// newRoot returns the command tree, writing to env.
+func newRoot(env *cliEnv) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "stackwave",
+		Short: "Validate, plan and deploy stackwave products, and serve the control-plane API",
+		Long: `stackwave validates product documents, plans and deploys them on Docker,
+Kubernetes or a simulated runtime, and serves the HTTP API of package api.`,
+		Version:       buildVersion().String(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		// With no command, print the usage and fail: a script that lost
+		// its arguments should not succeed.
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unknown command %q for %q", args[0], c.CommandPath())
+			}
+			c.SetOut(env.stderr)
+			c.Usage()
+			return exitCode(exitUsage)
+		},
 	}
+	root.SetIn(env.stdin)
+	root.SetOut(env.stdout)
+	root.SetErr(env.stderr)
+	root.SetVersionTemplate("stackwave {{.Version}}\n")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.PersistentFlags().StringVar(&env.server, "server", "", "call this stackwave serve (http:// or https:// URL) instead of using the local store and runtime (default $STACKWAVE_SERVER)")
+	root.PersistentFlags().StringVar(&env.tokenFile, "token-file", "", "with --server: file holding the bearer token (default: $STACKWAVE_TOKEN)")
+	root.AddCommand(
+		leaf(env, &cobra.Command{Use: "validate -f FILE", Short: "Check a product document against the rules",
+			Long:    "validate decodes a product document (JSON or YAML, - for stdin) and lists every\nrule it breaks, each with its field path, line and column.",
+			Example: "  stackwave validate -f examples/kodo-double.json\n  cat product.yaml | stackwave validate -f -"}, validateCmd),
+		leaf(env, &cobra.Command{Use: "plan -f FILE [--name NAME]", Short: "Show the start and teardown order, or what apply would change",
+			Example: "  stackwave plan -f examples/kodo-double.json\n  stackwave plan -f product.json --name shop -o json"}, planCmd),
+		leaf(env, &cobra.Command{Use: "apply -f FILE --name NAME", Short: "Register the product and launch or update a deployment",
+			Long:    "apply registers the document's product and version (a version with the same content\nis reused), then launches the deployment or updates it to that version, tier by\ntier, and exits 0 only when it converged.",
+			Example: "  stackwave apply -f examples/kodo-double.json --name shop\n  stackwave apply -f product.json --name shop --policy rollback --config-dir conf/ --var region=eu"}, applyCmd),
+		leaf(env, &cobra.Command{Use: "quickstart", Short: "Build a demo image and deploy a kodo-double-shaped product",
+			Example: "  stackwave quickstart\n  stackwave quickstart --runtime memory"}, quickstartCmd),
+		leaf(env, &cobra.Command{Use: "status NAME", Short: "Show a deployment's health, sync, stacks, services and endpoints",
+			Example: "  stackwave status shop\n  stackwave status shop --instances -o json"}, statusCmd),
+		leaf(env, &cobra.Command{Use: "destroy NAME", Short: "Terminate a deployment, last tier first",
+			Example: "  stackwave destroy shop\n  stackwave destroy shop --delete-data"}, destroyCmd),
+		leaf(env, &cobra.Command{Use: "serve", Short: "Serve the control-plane HTTP API",
+			Long: `serve answers the HTTP API of package api until SIGINT or SIGTERM, then
+finishes the requests in flight. At start and every --lease-ttl it resumes the
+operations of replicas that died, once their lease has expired. Without
+--policy every caller may do everything, so it listens on loopback only.`,
+			Example: "  stackwave serve --addr 127.0.0.1:8080\n  stackwave serve --store postgres://user:pw@db/stackwave --tokens tokens --policy policy.json --reconcile 30s"}, serveCmd),
+		group(env, &cobra.Command{Use: "products", Short: "List, show, create and delete products through the API"},
+			leaf(env, &cobra.Command{Use: "list", Short: "List products",
+				Example: "  stackwave products list --server http://127.0.0.1:8080\n  stackwave products list -q web --page-size 10 -o json"}, productsListCmd),
+			leaf(env, &cobra.Command{Use: "get ID|NAME", Short: "Show a product and its versions",
+				Example: "  stackwave products get kodo-double"}, productsGetCmd),
+			leaf(env, &cobra.Command{Use: "create -f FILE", Short: "Register a product document (JSON or YAML)",
+				Example: "  stackwave products create -f examples/kodo-double.json"}, productsCreateCmd),
+			leaf(env, &cobra.Command{Use: "delete ID|NAME", Short: "Delete a product and its versions",
+				Example: "  stackwave products delete kodo-double"}, productsDeleteCmd),
+		),
+		group(env, &cobra.Command{Use: "versions", Short: "List a product's versions, activate or deactivate one, set its guidance"},
+			leaf(env, &cobra.Command{Use: "list PRODUCT", Short: "List a product's versions",
+				Example: "  stackwave versions list kodo-double"}, versionsListCmd),
+			leaf(env, &cobra.Command{Use: "get VERSION", Short: "Show a version",
+				Example: "  stackwave versions get pv-0123456789abcdef -o yaml"}, versionsGetCmd),
+			leaf(env, &cobra.Command{Use: "activate VERSION", Short: "Let deployments launch or update to a version",
+				Example: "  stackwave versions activate pv-0123456789abcdef"}, versionsPatchCmd("activate", setActive(true), 1, "one version ID")),
+			leaf(env, &cobra.Command{Use: "deactivate VERSION", Short: "Refuse launches and updates to a version",
+				Example: "  stackwave versions deactivate pv-0123456789abcdef"}, versionsPatchCmd("deactivate", setActive(false), 1, "one version ID")),
+			leaf(env, &cobra.Command{Use: "guidance VERSION Default|Recommended|Latest|Deprecated|none", Short: "Set a version's guidance",
+				Example: "  stackwave versions guidance pv-0123456789abcdef Recommended"}, versionsPatchCmd("guidance", setGuidance, 2, "a version ID and a guidance")),
+		),
+		group(env, &cobra.Command{Use: "templates", Short: "Register and show templates of stack_deps that versions refer to"},
+			leaf(env, &cobra.Command{Use: "create -f FILE", Short: "Register a template",
+				Example: "  stackwave templates create -f template.yaml"}, templatesCreateCmd),
+			leaf(env, &cobra.Command{Use: "get ID|URL", Short: "Show a template",
+				Example: "  stackwave templates get tpl-0123456789abcdef"}, templatesGetCmd),
+		),
+		leaf(env, &cobra.Command{Use: "restart NAME STACK", Short: "Restart a stack's services",
+			Example: "  stackwave restart shop kodo-1\n  stackwave restart shop kodo-1 --server http://127.0.0.1:8080 --detach"}, stackOpCmd(store.OpRestart)),
+		leaf(env, &cobra.Command{Use: "stop NAME STACK", Short: "Stop a stack's services, keeping them",
+			Example: "  stackwave stop shop kodo-2"}, stackOpCmd(store.OpStop)),
+		leaf(env, &cobra.Command{Use: "start NAME STACK", Short: "Start a stopped stack's services",
+			Example: "  stackwave start shop kodo-2"}, stackOpCmd(store.OpStart)),
+		leaf(env, &cobra.Command{Use: "scale NAME STACK/SERVICE N", Short: "Set the number of instances of a service",
+			Example: "  stackwave scale shop kodo-1/authproxy-in 3"}, scaleCmd),
+		group(env, &cobra.Command{Use: "deployments", Aliases: []string{"deployment"}, Short: "List deployments, show one, or its history of operations"},
+			leaf(env, &cobra.Command{Use: "list", Short: "List deployments",
+				Example: "  stackwave deployments list\n  stackwave deployments list -o json"}, deploymentsListCmd),
+			leaf(env, &cobra.Command{Use: "get NAME", Short: "Show a deployment (as status does)",
+				Example: "  stackwave deployments get shop -o yaml"}, statusCmd),
+			leaf(env, &cobra.Command{Use: "history NAME", Short: "List a deployment's operations, oldest first",
+				Example: "  stackwave deployments history shop"}, historyCmd),
+		),
+		leaf(env, &cobra.Command{Use: "events NAME", Short: "Show the events of a deployment's operation, live with --follow",
+			Long: `events prints the events of a deployment's last operation (or --operation).
+With --follow it waits for the events of a running operation until it ends.
+Each event has a sequence number: --after-seq N resumes after event N, as a
+broken connection does.`,
+			Example: "  stackwave events shop\n  stackwave events shop --follow\n  stackwave events shop --operation op-0123 --after-seq 12 -o json"}, eventsCmd),
+		leaf(env, &cobra.Command{Use: "version", Short: "Print the module version, commit and Go version",
+			Example: "  stackwave version\n  stackwave --version"}, versionCmd),
+	)
+	return root
+}
+
+// longNames are the long names of the one-letter flags, which are also
+// their shorthands: -f and --file are one flag.
+var longNames = map[string]string{"f": "file", "o": "output", "q": "query"}
+
+// leaf makes c run the command build returns, with the flags build
+// defines.
+func leaf(env *cliEnv, c *cobra.Command, build func(fs *flag.FlagSet, env *cliEnv) runner) *cobra.Command {
+	name, _, _ := strings.Cut(c.Use, " ")
+	gfs := flag.NewFlagSet(name, flag.ContinueOnError)
+	run := build(gfs, env)
+	gfs.VisitAll(func(f *flag.Flag) {
+		pf := pflag.PFlagFromGoFlag(f)
+		if long, ok := longNames[f.Name]; ok {
+			pf.Name, pf.Shorthand = long, f.Name
+		}
+		c.Flags().AddFlag(pf)
+	})
+	c.RunE = func(_ *cobra.Command, args []string) error {
+		if code := run(args); code != exitOK {
+			return exitCode(code)
+		}
+		return nil
+	}
+	return c
+}
+
+// group makes c the parent of subs; c alone is a usage error.
+func group(env *cliEnv, c *cobra.Command, subs ...*cobra.Command) *cobra.Command {
+	c.AddCommand(subs...)
+	c.Args = cobra.ArbitraryArgs
+	c.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("unknown command %q for %q", args[0], c.CommandPath())
+		}
+		c.SetOut(env.stderr)
+		c.Usage()
+		return exitCode(exitUsage)
+	}
+	return c
+}
+
+// wantArgs checks that a command got want positional arguments.
+func wantArgs(env *cliEnv, cmd string, args []string, want int, what string) ([]string, int, bool) {
+	if len(args) == want {
+		return args, exitOK, true
+	}
+	if want == 0 || len(args) > want {
+		env.errorf("%s: unexpected argument %q", cmd, args[want])
+	} else {
+		env.errorf("%s: want %s", cmd, what)
+	}
+	fmt.Fprintf(env.stderr, "Run 'stackwave %s --help' for usage.\n", cmd)
+	return nil, exitUsage, false
 }

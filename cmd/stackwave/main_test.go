@@ -61,7 +61,7 @@ func TestValidateRulesBroken(t *testing.T) {
 	doc = strings.Replace(doc, `"MYSQL_ALLOW_EMPTY_PASSWORD=1"`, `"MYSQL_ALLOW_EMPTY_PASSWORD=1", "MYSQL_ALLOW_EMPTY_PASSWORD=s3cr3t"`, 1)
 	file := writeFile(t, "broken.json", doc)
 	code, out, errOut := cli(t, "", "validate", "-f", file)
-	if code != 1 || out != "" {
+	if code != 2 || out != "" {
 		t.Fatalf("exit %d, stdout %q", code, out)
 	}
 	lines := strings.Split(strings.TrimSuffix(errOut, "\n"), "\n")
@@ -149,7 +149,7 @@ func TestPlanJSON(t *testing.T) {
 func TestPlanRefusesBrokenDocument(t *testing.T) {
 	doc := strings.Replace(seed(t), `{"stack_name": "kodo-2",`, `{"stack_name": "kodo-2", "depends_on": ["kodo-1"],`, 1)
 	code, out, errOut := cli(t, doc, "plan", "-f", "-")
-	if code != 1 || out != "" || !strings.HasPrefix(errOut, "stack_deps[1][1].depends_on[0]: Invalid value: \"kodo-1\"") {
+	if code != 2 || out != "" || !strings.HasPrefix(errOut, "stack_deps[1][1].depends_on[0]: Invalid value: \"kodo-1\"") {
 		t.Errorf("exit %d: %q %q", code, out, errOut)
 	}
 }
@@ -165,25 +165,40 @@ func TestUsage(t *testing.T) {
 	for _, c := range []struct {
 		args []string
 		code int
-		err  string
+		out  string // in stdout for exit 0, else in stderr
 	}{
-		{nil, 2, "usage: stackwave COMMAND"},
-		{[]string{"deploy"}, 2, `unknown command "deploy"`},
-		{[]string{"help"}, 0, "usage:"},
-		{[]string{"-h"}, 0, "usage:"},
+		{nil, 2, "Usage:\n  stackwave [flags]\n  stackwave [command]"},
+		{[]string{"deploy"}, 2, `unknown command "deploy" for "stackwave"`},
+		{[]string{"help"}, 0, "Available Commands:"},
+		{[]string{"-h"}, 0, "Available Commands:"},
+		{[]string{"help", "status"}, 0, "Usage:\n  stackwave status NAME [flags]\n\nExamples:\n  stackwave status shop\n"},
+		{[]string{"status", "--help"}, 0, "--instances "},
+		{[]string{"--version"}, 0, "stackwave "},
 		{[]string{"validate"}, 2, "-f FILE is required"},
-		{[]string{"validate", "-x"}, 2, "flag provided but not defined: -x"},
+		{[]string{"validate", "-x"}, 2, "unknown shorthand flag: 'x' in -x"},
+		{[]string{"validate", "--bogus"}, 2, "unknown flag: --bogus\nRun 'stackwave validate --help' for usage."},
 		{[]string{"validate", "-f"}, 2, "flag needs an argument"},
 		{[]string{"validate", "-f", seedFile, "extra.json"}, 2, `unexpected argument "extra.json"`},
-		{[]string{"validate", "-h"}, 0, "Usage of stackwave validate"},
+		{[]string{"validate", "-h"}, 0, "Usage:\n  stackwave validate -f FILE [flags]"},
 		{[]string{"validate", "-f", "does-not-exist.json"}, 2, "does-not-exist.json"},
-		{[]string{"plan", "-f", seedFile, "-o", "yaml"}, 2, `-o "yaml": want text or json`},
-		{[]string{"plan", "--output", "json"}, 2, "flag provided but not defined"},
+		{[]string{"plan", "--outptu", "json"}, 2, "unknown flag: --outptu"},
+		{[]string{"status"}, 2, "status: want a deployment NAME"},
+		{[]string{"status", "a", "b"}, 2, `status: unexpected argument "b"`},
+		{[]string{"products"}, 2, "Available Commands:"},
+		{[]string{"products", "bogus"}, 2, `unknown command "bogus" for "stackwave products"`},
 		{[]string{"version", "now"}, 2, `unexpected argument "now"`},
+		{[]string{"completion", "fish"}, 0, "complete -c stackwave"},
+		{[]string{"completion", "zsh"}, 0, "#compdef stackwave"},
+		{[]string{"completion", "powershell"}, 0, "Register-ArgumentCompleter"},
+		{[]string{"completion", "bash"}, 0, "__start_stackwave"},
 	} {
 		code, out, errOut := cli(t, "", c.args...)
-		if code != c.code || !strings.Contains(errOut, c.err) {
-			t.Errorf("%q: exit %d, stderr %q; want %d and %q", c.args, code, errOut, c.code, c.err)
+		where := errOut
+		if c.code == 0 {
+			where = out
+		}
+		if code != c.code || !strings.Contains(where, c.out) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want %d and %q", c.args, code, out, errOut, c.code, c.out)
 		}
 		if c.code != 0 && out != "" {
 			t.Errorf("%q: stdout %q", c.args, out)

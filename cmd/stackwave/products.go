@@ -26,109 +26,44 @@ const defaultServer = "http://127.0.0.1:8080"
 // requestTimeout bounds one call of a client command.
 const requestTimeout = time.Minute
 
-const productsUsage = `usage: stackwave products COMMAND [flags]
-
-commands:
-  list   [--name NAME] [-q TEXT] [--page N] [--page-size N]   list products
-  get    ID|NAME                                              show a product and its versions
-  create -f FILE                                              register a product document (JSON or YAML)
-  delete ID|NAME                                              delete a product and its versions
-
-flags of every command:
-  --server URL       API server (default $STACKWAVE_SERVER or ` + defaultServer + `)
-  --token-file FILE  file holding the bearer token (default: $STACKWAVE_TOKEN)
-  -o text|json       output format`
-
-func runProducts(args []string, env *cliEnv) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(env.stderr, productsUsage)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
-	}
-	switch args[0] {
-	case "list":
-		return runProductsList(args[1:], env)
-	case "get":
-		return runProductsGet(args[1:], env)
-	case "create":
-		return runProductsCreate(args[1:], env)
-	case "delete":
-		return runProductsDelete(args[1:], env)
-	}
-	env.errorf("products: unknown command %q", args[0])
-	fmt.Fprintln(env.stderr, productsUsage)
-	return exitUsage
-}
-
-// clientFlags are the flags every client command takes.
+// clientFlags are the flags every client command takes besides the
+// global --server and --token-file.
 type clientFlags struct {
-	server, tokenFile, output string
+	output *string
 }
 
 func addClientFlags(fs *flag.FlagSet) *clientFlags {
-	cf := &clientFlags{}
-	fs.StringVar(&cf.server, "server", "", "API server URL (default $STACKWAVE_SERVER or "+defaultServer+")")
-	fs.StringVar(&cf.tokenFile, "token-file", "", "file holding the bearer token (default: $STACKWAVE_TOKEN)")
-	fs.StringVar(&cf.output, "o", "text", "output format: text or json")
-	return cf
+	return &clientFlags{output: addOutputFlag(fs)}
 }
 
-// client returns the API client the flags and the environment describe.
+// client returns the API client the flags and the environment describe;
+// the catalog commands call defaultServer when none is named.
 func (cf *clientFlags) client(env *cliEnv) (*api.Client, error) {
-	if cf.output != "text" && cf.output != "json" {
-		return nil, fmt.Errorf("-o %q: want text or json", cf.output)
+	url := env.serverURL()
+	if url == "" {
+		url = defaultServer
 	}
-	c := &api.Client{URL: cf.server, Token: env.getenv("STACKWAVE_TOKEN")}
-	if c.URL == "" {
-		c.URL = env.getenv("STACKWAVE_SERVER")
-	}
-	if c.URL == "" {
-		c.URL = defaultServer
-	}
+	return newClient(env, url)
+}
+
+// newClient returns a client of the server at url, with the token of
+// --token-file or STACKWAVE_TOKEN.
+func newClient(env *cliEnv, url string) (*api.Client, error) {
+	c := &api.Client{URL: url, Token: env.getenv("STACKWAVE_TOKEN")}
 	if !strings.HasPrefix(c.URL, "http://") && !strings.HasPrefix(c.URL, "https://") {
 		return nil, fmt.Errorf("--server %q: want an http:// or https:// URL", c.URL)
 	}
-	if cf.tokenFile != "" {
-		b, err := os.ReadFile(cf.tokenFile)
+	if env.tokenFile != "" {
+		b, err := os.ReadFile(env.tokenFile)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("--token-file: %w", err)
 		}
 		c.Token = strings.TrimSpace(string(b))
 		if c.Token == "" {
-			return nil, fmt.Errorf("%s: empty token file", cf.tokenFile)
+			return nil, fmt.Errorf("--token-file %s: empty token file", env.tokenFile)
 		}
 	}
 	return c, nil
-}
-
-// parseArgs parses flags given before or after the positional arguments,
-// of which it wants exactly want.
-func parseArgs(fs *flag.FlagSet, args []string, env *cliEnv, want int, what string) ([]string, int, bool) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, exitOK, false
-			}
-			return nil, exitUsage, false
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-	if len(pos) != want {
-		if want == 0 {
-			env.errorf("%s: unexpected argument %q", fs.Name(), pos[0])
-		} else {
-			env.errorf("%s: want %s", fs.Name(), what)
-		}
-		return nil, exitUsage, false
-	}
-	return pos, exitOK, true
 }
 
 // apiFailed prints an API error with its details and returns the exit
@@ -137,7 +72,7 @@ func apiFailed(env *cliEnv, err error) int {
 	var e *api.Error
 	if !errors.As(err, &e) {
 		env.errorf("%v", err)
-		return exitInvalid
+		return codeOf(err)
 	}
 	msg := e.Code + " " + e.Message
 	if e.RequestID != "" {
@@ -146,182 +81,175 @@ func apiFailed(env *cliEnv, err error) int {
 	env.errorf("%s", msg)
 	for _, d := range e.Details {
 		if d.Field != "" {
-			fmt.Fprintf(env.stderr, "  %s: %s: %s\n", d.Field, d.Type, d.Detail)
+			fmt.Fprintf(env.stderr, "  %s: %s: %s\n", d.Field, d.Type, flagWords.Replace(d.Detail))
 		} else {
-			fmt.Fprintf(env.stderr, "  %s: %s\n", d.Type, d.Detail)
+			fmt.Fprintf(env.stderr, "  %s: %s\n", d.Type, flagWords.Replace(d.Detail))
 		}
 	}
-	return exitInvalid
+	return codeOf(err)
 }
 
-func printJSON(env *cliEnv, v any) int {
-	enc := json.NewEncoder(env.stdout)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		env.errorf("%v", err)
-		return exitInvalid
-	}
-	return exitOK
-}
-
-func runProductsList(args []string, env *cliEnv) int {
-	fs := newFlags("products list", env)
+func productsListCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	cf := addClientFlags(fs)
 	var q store.ProductQuery
 	fs.StringVar(&q.Name, "name", "", "only the product with this exact name")
 	fs.StringVar(&q.Text, "q", "", "only products whose name, provider or description contains TEXT")
 	fs.IntVar(&q.Page, "page", 1, "page number")
 	fs.IntVar(&q.PageSize, "page-size", store.DefaultPageSize, fmt.Sprintf("products per page (1 to %d)", store.MaxPageSize))
-	if _, code, ok := parseArgs(fs, args, env, 0, ""); !ok {
-		return code
+	return func(args []string) int {
+		if _, code, ok := wantArgs(env, "products list", args, 0, ""); !ok {
+			return code
+		}
+		c, err := cf.client(env)
+		if err != nil {
+			env.errorf("%v", err)
+			return exitUsage
+		}
+		ctx, cancel := context.WithTimeout(env.context(), requestTimeout)
+		defer cancel()
+		list, err := c.ListProducts(ctx, q)
+		if err != nil {
+			return apiFailed(env, err)
+		}
+		if *cf.output != "text" {
+			return writeOutput(env, *cf.output, list)
+		}
+		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tPROVIDER\tVISIBILITY\tCREATED")
+		for _, p := range list.Products {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.ID, p.Name, p.ProviderName, p.Visibility, p.CreatedAt.UTC().Format(time.RFC3339))
+		}
+		tw.Flush()
+		pages := (list.Total + list.PageSize - 1) / list.PageSize
+		fmt.Fprintf(env.stdout, "page %d of %d, %d products\n", list.PageNumber, max(pages, 1), list.Total)
+		return exitOK
 	}
-	c, err := cf.client(env)
-	if err != nil {
-		env.errorf("%v", err)
-		return exitUsage
-	}
-	ctx, cancel := context.WithTimeout(env.context(), requestTimeout)
-	defer cancel()
-	list, err := c.ListProducts(ctx, q)
-	if err != nil {
-		return apiFailed(env, err)
-	}
-	if cf.output == "json" {
-		return printJSON(env, list)
-	}
-	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tPROVIDER\tVISIBILITY\tCREATED")
-	for _, p := range list.Products {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.ID, p.Name, p.ProviderName, p.Visibility, p.CreatedAt.UTC().Format(time.RFC3339))
-	}
-	tw.Flush()
-	pages := (list.Total + list.PageSize - 1) / list.PageSize
-	fmt.Fprintf(env.stdout, "page %d of %d, %d products\n", list.PageNumber, max(pages, 1), list.Total)
-	return exitOK
 }
 
-func runProductsGet(args []string, env *cliEnv) int {
-	fs := newFlags("products get", env)
+func productsGetCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	cf := addClientFlags(fs)
-	pos, code, ok := parseArgs(fs, args, env, 1, "one product ID or name")
-	if !ok {
-		return code
-	}
-	c, err := cf.client(env)
-	if err != nil {
-		env.errorf("%v", err)
-		return exitUsage
-	}
-	ctx, cancel := context.WithTimeout(env.context(), requestTimeout)
-	defer cancel()
-	res, err := c.GetProduct(ctx, pos[0])
-	if err != nil {
-		return apiFailed(env, err)
-	}
-	if cf.output == "json" {
-		return printJSON(env, res)
-	}
-	p := res.Product
-	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "product\t%s (%s)\n", p.Name, p.ID)
-	fmt.Fprintf(tw, "provider\t%s\n", p.ProviderName)
-	fmt.Fprintf(tw, "visibility\t%s\n", p.Visibility)
-	if p.ProductType != "" {
-		fmt.Fprintf(tw, "type\t%s\n", p.ProductType)
-	}
-	if p.Description != "" {
-		fmt.Fprintf(tw, "description\t%s\n", p.Description)
-	}
-	if len(p.Tags) > 0 {
-		var tags []string
-		for _, k := range slices.Sorted(maps.Keys(p.Tags)) {
-			tags = append(tags, k+"="+p.Tags[k])
+	return func(args []string) int {
+		pos, code, ok := wantArgs(env, "products get", args, 1, "one product ID or name")
+		if !ok {
+			return code
 		}
-		fmt.Fprintf(tw, "tags\t%s\n", strings.Join(tags, ", "))
-	}
-	fmt.Fprintf(tw, "created\t%s\n", p.CreatedAt.UTC().Format(time.RFC3339))
-	fmt.Fprintf(tw, "revision\t%d\n", p.Revision)
-	tw.Flush()
-	fmt.Fprintln(env.stdout, "versions:")
-	tw = tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-	for _, v := range res.Versions {
-		active := "inactive"
-		if v.Active {
-			active = "active"
+		c, err := cf.client(env)
+		if err != nil {
+			env.errorf("%v", err)
+			return exitUsage
 		}
-		tiers, stacks, services := v.StackDeps.Counts()
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d tiers, %d stacks, %d services\n", v.ID, v.Name, v.Guidance, active, tiers, stacks, services)
+		ctx, cancel := context.WithTimeout(env.context(), requestTimeout)
+		defer cancel()
+		res, err := c.GetProduct(ctx, pos[0])
+		if err != nil {
+			return apiFailed(env, err)
+		}
+		if *cf.output != "text" {
+			return writeOutput(env, *cf.output, res)
+		}
+		p := res.Product
+		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "product\t%s (%s)\n", p.Name, p.ID)
+		fmt.Fprintf(tw, "provider\t%s\n", p.ProviderName)
+		fmt.Fprintf(tw, "visibility\t%s\n", p.Visibility)
+		if p.ProductType != "" {
+			fmt.Fprintf(tw, "type\t%s\n", p.ProductType)
+		}
+		if p.Description != "" {
+			fmt.Fprintf(tw, "description\t%s\n", p.Description)
+		}
+		if len(p.Tags) > 0 {
+			var tags []string
+			for _, k := range slices.Sorted(maps.Keys(p.Tags)) {
+				tags = append(tags, k+"="+p.Tags[k])
+			}
+			fmt.Fprintf(tw, "tags\t%s\n", strings.Join(tags, ", "))
+		}
+		fmt.Fprintf(tw, "created\t%s\n", p.CreatedAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(tw, "revision\t%d\n", p.Revision)
+		tw.Flush()
+		fmt.Fprintln(env.stdout, "versions:")
+		tw = tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+		for _, v := range res.Versions {
+			active := "inactive"
+			if v.Active {
+				active = "active"
+			}
+			tiers, stacks, services := v.StackDeps.Counts()
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d tiers, %d stacks, %d services\n", v.ID, v.Name, v.Guidance, active, tiers, stacks, services)
+		}
+		tw.Flush()
+		return exitOK
 	}
-	tw.Flush()
-	return exitOK
 }
 
-func runProductsCreate(args []string, env *cliEnv) int {
-	fs := newFlags("products create", env)
+func productsCreateCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	cf := addClientFlags(fs)
 	file := fs.String("f", "", "product document, JSON or YAML (- for stdin)")
-	if _, code, ok := parseArgs(fs, args, env, 0, ""); !ok {
-		return code
-	}
-	c, err := cf.client(env)
-	if err != nil {
-		env.errorf("%v", err)
-		return exitUsage
-	}
-	data, err := readDocument(*file, env)
-	if err != nil {
-		env.errorf("%v", err)
-		return exitUsage
-	}
-	// Decoding here reports a malformed document with its line; the rules
-	// are the server's to check, with its catalog.
-	doc, err := product.Decode(data)
-	if err != nil {
-		fmt.Fprintf(env.stderr, "%s: %v\n", displayName(*file), err)
-		return exitUsage
-	}
-	if t := bytes.TrimLeft(bytes.TrimPrefix(data, []byte("\ufeff")), " \t\r\n"); len(t) == 0 || t[0] != '{' {
-		// YAML: send its JSON form.
-		if data, err = json.Marshal(doc); err != nil {
-			env.errorf("%v", err)
-			return exitInvalid
+	return func(args []string) int {
+		if _, code, ok := wantArgs(env, "products create", args, 0, ""); !ok {
+			return code
 		}
+		c, err := cf.client(env)
+		if err != nil {
+			env.errorf("%v", err)
+			return exitUsage
+		}
+		data, err := readDocument(*file, env)
+		if err != nil {
+			env.errorf("%v", err)
+			return exitUsage
+		}
+		// Decoding here reports a malformed document with its line; the rules
+		// are the server's to check, with its catalog.
+		doc, err := product.Decode(data)
+		if err != nil {
+			fmt.Fprintf(env.stderr, "%s: %v\n", displayName(*file), err)
+			return exitUsage
+		}
+		if t := bytes.TrimLeft(bytes.TrimPrefix(data, []byte("\ufeff")), " \t\r\n"); len(t) == 0 || t[0] != '{' {
+			// YAML: send its JSON form.
+			if data, err = json.Marshal(doc); err != nil {
+				env.errorf("%v", err)
+				return codeOf(err)
+			}
+		}
+		ctx, cancel := context.WithTimeout(env.context(), requestTimeout)
+		defer cancel()
+		res, err := c.CreateProduct(ctx, data)
+		if err != nil {
+			return apiFailed(env, err)
+		}
+		if *cf.output != "text" {
+			return writeOutput(env, *cf.output, res)
+		}
+		fmt.Fprintf(env.stdout, "created product %s: product_id %s, product_version_id %s\n", doc.Name, res.ProductID, res.VersionID)
+		return exitOK
 	}
-	ctx, cancel := context.WithTimeout(env.context(), requestTimeout)
-	defer cancel()
-	res, err := c.CreateProduct(ctx, data)
-	if err != nil {
-		return apiFailed(env, err)
-	}
-	if cf.output == "json" {
-		return printJSON(env, res)
-	}
-	fmt.Fprintf(env.stdout, "created product %s: product_id %s, product_version_id %s\n", doc.Name, res.ProductID, res.VersionID)
-	return exitOK
 }
 
-func runProductsDelete(args []string, env *cliEnv) int {
-	fs := newFlags("products delete", env)
+func productsDeleteCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	cf := addClientFlags(fs)
-	pos, code, ok := parseArgs(fs, args, env, 1, "one product ID or name")
-	if !ok {
-		return code
+	return func(args []string) int {
+		pos, code, ok := wantArgs(env, "products delete", args, 1, "one product ID or name")
+		if !ok {
+			return code
+		}
+		c, err := cf.client(env)
+		if err != nil {
+			env.errorf("%v", err)
+			return exitUsage
+		}
+		ctx, cancel := context.WithTimeout(env.context(), requestTimeout)
+		defer cancel()
+		res, err := c.DeleteProduct(ctx, pos[0])
+		if err != nil {
+			return apiFailed(env, err)
+		}
+		if *cf.output != "text" {
+			return writeOutput(env, *cf.output, res)
+		}
+		fmt.Fprintf(env.stdout, "deleted product %s (%s)\n", pos[0], res.ProductID)
+		return exitOK
 	}
-	c, err := cf.client(env)
-	if err != nil {
-		env.errorf("%v", err)
-		return exitUsage
-	}
-	ctx, cancel := context.WithTimeout(env.context(), requestTimeout)
-	defer cancel()
-	res, err := c.DeleteProduct(ctx, pos[0])
-	if err != nil {
-		return apiFailed(env, err)
-	}
-	if cf.output == "json" {
-		return printJSON(env, res)
-	}
-	fmt.Fprintf(env.stdout, "deleted product %s (%s)\n", pos[0], res.ProductID)
-	return exitOK
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -186,15 +185,4 @@ func (p *liveProgress) done() {
 	p.mu.Lock()
 	p.redraw()
 	p.mu.Unlock()
-}
-
-// writeJSON writes v as indented JSON.
-func writeJSON(w io.Writer, v any, env *cliEnv) int {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		env.errorf("%v", err)
-		return exitInvalid
-	}
-	return exitOK
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -33,63 +34,71 @@ const (
 
 // runQuickstart builds the demo image (on Docker), applies a
 // kodo-double-shaped product, and shows where its endpoints answer.
-func runQuickstart(args []string, env *cliEnv) int {
-	fs := newFlags("quickstart", env)
+func quickstartCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	name := fs.String("name", "quickstart", "deployment name")
 	output := fs.String("progress", "auto", "progress display: auto, live, plain, none")
+	policy := fs.String("policy", "fail-fast", "failure policy: fail-fast, continue or rollback")
 	backends := addBackendFlags(fs)
-	if code, ok := parseFlags(fs, args, env); !ok {
-		return code
-	}
-	ctx, cancel := signalContext()
-	defer cancel()
+	addFaultFlag(fs, backends)
+	return func(args []string) int {
+		if _, code, ok := wantArgs(env, "quickstart", args, 0, ""); !ok {
+			return code
+		}
+		if len(backends.faults) > 0 && backends.runtime != runtimeMemory {
+			env.errorf("quickstart: %v", errFaultsNeedMemory)
+			return exitUsage
+		}
+		ctx, cancel := signalContext()
+		defer cancel()
 
-	image := demoRepository + ":latest"
-	if backends.runtime != runtimeMemory {
-		ref, err := buildDemoImage(ctx, env)
+		image := demoRepository + ":latest"
+		if backends.runtime != runtimeMemory {
+			ref, err := buildDemoImage(ctx, env)
+			if err != nil {
+				env.errorf("quickstart: %v", err)
+				if backends.runtime == runtimeAuto {
+					env.errorf("quickstart: without Docker, try: stackwave quickstart --runtime memory")
+				}
+				return codeOf(err)
+			}
+			image = ref
+		}
+		dir, err := os.MkdirTemp("", "stackwave-quickstart-")
 		if err != nil {
 			env.errorf("quickstart: %v", err)
-			if backends.runtime == runtimeAuto {
-				env.errorf("quickstart: without Docker, try: stackwave quickstart --runtime memory")
-			}
-			return exitInvalid
+			return codeOf(err)
 		}
-		image = ref
-	}
-	dir, err := os.MkdirTemp("", "stackwave-quickstart-")
-	if err != nil {
-		env.errorf("quickstart: %v", err)
-		return exitInvalid
-	}
-	defer os.RemoveAll(dir)
-	imgName, imgTag, _ := strings.Cut(image, ":")
-	doc := strings.NewReplacer("IMAGE_NAME", imgName, "IMAGE_TAG", imgTag).Replace(quickstartProduct)
-	docFile := filepath.Join(dir, "product.json")
-	tplFile := filepath.Join(dir, "qboxauthproxy.conf")
-	if err := os.WriteFile(docFile, []byte(doc), 0o600); err != nil {
-		env.errorf("quickstart: %v", err)
-		return exitInvalid
-	}
-	if err := os.WriteFile(tplFile, []byte(quickstartTemplate), 0o600); err != nil {
-		env.errorf("quickstart: %v", err)
-		return exitInvalid
-	}
+		defer os.RemoveAll(dir)
+		imgName, imgTag, _ := strings.Cut(image, ":")
+		doc := strings.NewReplacer("IMAGE_NAME", imgName, "IMAGE_TAG", imgTag).Replace(quickstartProduct)
+		docFile := filepath.Join(dir, "product.json")
+		tplFile := filepath.Join(dir, "qboxauthproxy.conf")
+		if err := os.WriteFile(docFile, []byte(doc), 0o600); err != nil {
+			env.errorf("quickstart: %v", err)
+			return codeOf(err)
+		}
+		if err := os.WriteFile(tplFile, []byte(quickstartTemplate), 0o600); err != nil {
+			env.errorf("quickstart: %v", err)
+			return codeOf(err)
+		}
 
-	applyArgs := []string{"-f", docFile, "--name", *name, "--config", demoConfigPath + "=" + tplFile,
-		"--progress", *output, "--runtime", backends.runtime}
-	if backends.store != "" {
-		applyArgs = append(applyArgs, "--store", backends.store)
+		applyArgs := []string{"-f", docFile, "--name", *name, "--config", demoConfigPath + "=" + tplFile,
+			"--progress", *output, "--policy", *policy}
+		applyArgs = append(applyArgs, backends.args()...)
+		for _, f := range backends.faults {
+			applyArgs = append(applyArgs, "--fault", f)
+		}
+		// On the simulated runtime the deployment lives in this process: show
+		// the status from within apply, there is nothing to call afterwards.
+		if code := runEnv(append([]string{"apply"}, applyArgs...), env); code != exitOK {
+			return code
+		}
+		if backends.runtime == runtimeMemory {
+			fmt.Fprintln(env.stdout, "\nThe simulated runtime ran this in memory; run it on Docker with: stackwave quickstart")
+			return exitOK
+		}
+		return checkEndpoints(ctx, backends, *name, env)
 	}
-	// On the simulated runtime the deployment lives in this process: show
-	// the status from within apply, there is nothing to call afterwards.
-	if code := runApply(applyArgs, env); code != exitOK {
-		return code
-	}
-	if backends.runtime == runtimeMemory {
-		fmt.Fprintln(env.stdout, "\nThe simulated runtime ran this in memory; run it on Docker with: stackwave quickstart")
-		return exitOK
-	}
-	return checkEndpoints(ctx, backends, *name, env)
 }
 
 // buildDemoImage builds the demo image from source when it is missing.
@@ -123,13 +132,13 @@ func checkEndpoints(ctx context.Context, backends *backendFlags, name string, en
 	ex, closeAll, err := openExecutor(ctx, backends, nil)
 	if err != nil {
 		env.errorf("quickstart: %v", err)
-		return exitInvalid
+		return codeOf(err)
 	}
 	defer closeAll()
 	st, err := ex.Status(ctx, name)
 	if err != nil {
 		env.errorf("quickstart: %v", err)
-		return exitInvalid
+		return codeOf(err)
 	}
 	fmt.Fprintln(env.stdout, "\nendpoints:")
 	hc := &http.Client{Timeout: 5 * time.Second}
@@ -158,9 +167,9 @@ func checkEndpoints(ctx context.Context, backends *backendFlags, name string, en
 			}
 		}
 	}
-	fmt.Fprintf(env.stdout, "\nstatus: stackwave status %s; remove it: stackwave destroy %s --delete-data\n", name, name)
+	fmt.Fprintln(env.stdout, "\n"+quickstartHint(name, backends))
 	if failed {
-		return exitInvalid
+		return exitFailed
 	}
 	return exitOK
 }
@@ -183,4 +192,12 @@ func get(ctx context.Context, hc *http.Client, url string) (string, error) {
 		return "", fmt.Errorf("%s: %s", res.Status, bytes.TrimSpace(b))
 	}
 	return string(b), nil
+}
+
+// quickstartHint is the closing line of quickstart. It carries the flags
+// that name the store and runtime: without them the commands it shows
+// would look elsewhere.
+func quickstartHint(name string, b *backendFlags) string {
+	flags := strings.Join(append([]string{""}, b.args()...), " ")
+	return fmt.Sprintf("status: stackwave status %s%s; remove it: stackwave destroy %s --delete-data%s", name, flags, name, flags)
 }

@@ -25,13 +25,20 @@ var errUnknownRuntime = errors.New("unknown runtime")
 
 // openRuntime returns the runtime --runtime names and the function that
 // releases it. Each back-end is one case of the switch.
-func openRuntime(ctx context.Context, name string) (runtime.Runtime, func() error, error) {
+func openRuntime(ctx context.Context, name string, faults []string) (runtime.Runtime, func() error, error) {
 	nop := func() error { return nil }
+	if len(faults) > 0 && name != "memory" {
+		return nil, nil, errFaultsNeedMemory
+	}
 	switch name {
 	case "memory":
 		// Containers simulated in this process (runtime/sim): for trying
 		// things out and for tests, with no Docker or cluster.
-		return sim.New(nil), nop, nil
+		rt, err := withFaults(newSim(), faults)
+		if err != nil {
+			return nil, nil, err
+		}
+		return rt, nop, nil
 	case "docker":
 		return openDocker(ctx)
 	case "kube":
@@ -39,6 +46,11 @@ func openRuntime(ctx context.Context, name string) (runtime.Runtime, func() erro
 	}
 	return nil, nil, fmt.Errorf("%w %q: want %s", errUnknownRuntime, name, runtimeNames)
 }
+
+// newSim makes the runtime of --runtime memory. Tests replace it to share
+// one simulated runtime between commands run in process, as a Docker
+// engine is shared between commands.
+var newSim = func() *sim.Runtime { return sim.New(nil) }
 
 // dockerHostIPEnv names the variable that sets the host address Docker
 // publishes ports on; the command line binds loopback unless told.
@@ -63,7 +75,7 @@ func openDocker(ctx context.Context) (runtime.Runtime, func() error, error) {
 	defer cancel()
 	if _, err := rt.Client().Ping(pctx, client.PingOptions{}); err != nil {
 		rt.Close()
-		return nil, nil, fmt.Errorf("docker engine unreachable: %w", err)
+		return nil, nil, unreachable(fmt.Errorf("docker engine unreachable: %w", err))
 	}
 	return rt, rt.Close, nil
 }
@@ -74,7 +86,7 @@ func openKube(ctx context.Context) (runtime.Runtime, func() error, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
 	if err != nil {
-		return nil, nil, fmt.Errorf("kubernetes: no usable kubeconfig (KUBECONFIG or ~/.kube/config): %w", err)
+		return nil, nil, unreachable(fmt.Errorf("kubernetes: no usable kubeconfig (KUBECONFIG or ~/.kube/config): %w", err))
 	}
 	rt, err := kube.New(cfg, nil)
 	if err != nil {
@@ -84,7 +96,7 @@ func openKube(ctx context.Context) (runtime.Runtime, func() error, error) {
 	defer cancel()
 	if _, err := rt.Clientset().Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(pctx); err != nil {
 		rt.Close()
-		return nil, nil, fmt.Errorf("kubernetes API server %s unreachable: %w", cfg.Host, err)
+		return nil, nil, unreachable(fmt.Errorf("kubernetes API server %s unreachable: %w", cfg.Host, err))
 	}
 	return rt, rt.Close, nil
 }

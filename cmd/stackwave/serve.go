@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -35,11 +34,13 @@ const (
 	shutdownTimeout = 30 * time.Second
 )
 
-func runServe(args []string, env *cliEnv) int {
-	fs := newFlags("serve", env)
+func serveCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	storeURL := fs.String("store", "sqlite:stackwave.db", "store: "+strings.Join(storeurl.Schemes, ", "))
 	rtName := fs.String("runtime", "docker", "runtime: "+runtimeNames)
+	concurrency := addConcurrencyFlag(fs)
+	var faults []string
+	fs.Var(faultFlag{&faults}, "fault", faultUsage)
 	tokensFile := fs.String("tokens", "", "bearer token file: TOKEN PRINCIPAL [GROUP...] per line")
 	policyFile := fs.String("policy", "", "policy file: JSON Allow and Deny statements")
 	reconcile := fs.Duration("reconcile", 0, reconcileUsage)
@@ -48,156 +49,159 @@ func runServe(args []string, env *cliEnv) int {
 	reseal := fs.Bool("reseal", false, "with --secret-key-file: re-seal every stored secret with the first key, then serve")
 	accessKeysFile, limits := catalogFlags(fs)
 	streams := streamFlags(fs)
-	if code, ok := parseFlags(fs, args, env); !ok {
+	return func(args []string) int {
+		if _, code, ok := wantArgs(env, "serve", args, 0, ""); !ok {
+			return code
+		}
+		if err := limits.Check(); err != nil {
+			env.errorf("--%v", err)
+			return exitUsage
+		}
+		if *concurrency < 0 {
+			env.errorf("--concurrency %d: want 0 (the default, %d) or more", *concurrency, deploy.DefaultConcurrency)
+			return exitUsage
+		}
+		if *leaseTTL < time.Second {
+			env.errorf("--lease-ttl %s: want 1s or more", *leaseTTL)
+			return exitUsage
+		}
+
+		log := slog.New(slog.NewTextHandler(env.stderr, nil))
+		opts := &api.Options{Logger: log, Limits: limits}
+		streams(opts)
+		if *accessKeysFile != "" {
+			keys, err := auth.LoadAccessKeys(*accessKeysFile, nil)
+			if err != nil {
+				env.errorf("%v", err)
+				return exitUsage
+			}
+			opts.AccessKeys = keys
+		}
+		if *tokensFile != "" {
+			toks, err := auth.LoadTokens(*tokensFile)
+			if err != nil {
+				env.errorf("%v", err)
+				return exitUsage
+			}
+			opts.Authenticator = toks
+		}
+		if *policyFile != "" {
+			pol, err := auth.LoadPolicy(*policyFile)
+			if err != nil {
+				env.errorf("%v", err)
+				return exitUsage
+			}
+			opts.Authorizer = pol
+		}
+		ctx, stop := signal.NotifyContext(env.context(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if opts.Authorizer == nil {
+			if !isLoopback(ctx, *addr) {
+				env.errorf("--addr %s is not a loopback address: without --policy every caller may do everything; give --policy FILE (and --tokens FILE), or listen on 127.0.0.1", *addr)
+				return exitUsage
+			}
+		}
+
+		rt, closeRuntime, err := openRuntime(ctx, *rtName, faults)
+		if err != nil {
+			env.errorf("%v", err)
+			return codeOf(err)
+		}
+		defer closeRuntime()
+		var sopts *store.Options
+		if *keyFile != "" {
+			keys, err := store.ReadKeyFile(*keyFile)
+			if err != nil {
+				env.errorf("--secret-key-file: %v", err)
+				return exitUsage
+			}
+			sopts = &store.Options{Keys: keys}
+		}
+		st, err := storeurl.OpenOptions(ctx, *storeURL, sopts)
+		if err != nil {
+			env.errorf("%v", err)
+			return codeOf(err)
+		}
+		defer st.Close()
+		if *reseal {
+			if sopts == nil {
+				env.errorf("--reseal needs --secret-key-file")
+				return exitUsage
+			}
+			n, err := st.Reseal(ctx)
+			if err != nil {
+				env.errorf("%v", err)
+				return codeOf(err)
+			}
+			fmt.Fprintf(env.stderr, "stackwave: re-sealed %d records with key %s\n", n, sopts.Keys.KeyID())
+		}
+		if *rtName == "memory" && !strings.HasPrefix(*storeURL, "memory:") {
+			env.errorf("runtime memory simulates containers in this process: after a restart the store's deployments run nowhere")
+		}
+		ex := deploy.New(rt, st, &deploy.Options{LeaseTTL: *leaseTTL, Concurrency: *concurrency})
+		srv := api.New(st, ex, opts)
+
+		ln, err := net.Listen("tcp", *addr)
+		if err != nil {
+			env.errorf("%v", err)
+			ex.Close()
+			return exitFailed
+		}
+		hs := &http.Server{
+			Handler:           srv,
+			ReadHeaderTimeout: readHeaderTimeout,
+			ReadTimeout:       readTimeout,
+			WriteTimeout:      writeTimeout,
+			IdleTimeout:       idleTimeout,
+			MaxHeaderBytes:    maxHeaderBytes,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		hs.RegisterOnShutdown(srv.CloseStreams)
+
+		// Take over the operations of replicas that died, at start and then
+		// every lease TTL.
+		resumed := make(chan struct{})
+		go func() {
+			defer close(resumed)
+			resumeLoop(ctx, ex, st, *leaseTTL, log)
+		}()
+
+		reconciled := startReconciler(ctx, ex, *reconcile, log)
+
+		served := make(chan error, 1)
+		go func() { served <- hs.Serve(ln) }()
+		url := "http://" + ln.Addr().String()
+		if opts.Authorizer == nil {
+			env.errorf("no --policy: every caller may do everything, so the server listens on loopback only")
+		}
+		fmt.Fprintf(env.stderr, "stackwave: serving the API on %s (runtime %s)\n", url, rt.Name())
+		if env.listening != nil {
+			env.listening(url)
+		}
+
+		code := exitOK
+		select {
+		case <-ctx.Done():
+			env.errorf("shutting down")
+		case err := <-served:
+			env.errorf("%v", err)
+			code = exitFailed
+		}
+		stop()
+		<-resumed
+		reconciled()
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		if err := hs.Shutdown(sctx); err != nil {
+			env.errorf("shutdown: %v", err)
+			_ = hs.Close()
+		}
+		// Operations still running are handed over: left in progress with
+		// their leases released, another replica (or this one restarted)
+		// resumes them at once.
+		ex.Close()
 		return code
 	}
-	if err := limits.Check(); err != nil {
-		env.errorf("--%v", err)
-		return exitUsage
-	}
-	if *leaseTTL < time.Second {
-		env.errorf("--lease-ttl %s: want 1s or more", *leaseTTL)
-		return exitUsage
-	}
-
-	log := slog.New(slog.NewTextHandler(env.stderr, nil))
-	opts := &api.Options{Logger: log, Limits: limits}
-	streams(opts)
-	if *accessKeysFile != "" {
-		keys, err := auth.LoadAccessKeys(*accessKeysFile, nil)
-		if err != nil {
-			env.errorf("%v", err)
-			return exitUsage
-		}
-		opts.AccessKeys = keys
-	}
-	if *tokensFile != "" {
-		toks, err := auth.LoadTokens(*tokensFile)
-		if err != nil {
-			env.errorf("%v", err)
-			return exitUsage
-		}
-		opts.Authenticator = toks
-	}
-	if *policyFile != "" {
-		pol, err := auth.LoadPolicy(*policyFile)
-		if err != nil {
-			env.errorf("%v", err)
-			return exitUsage
-		}
-		opts.Authorizer = pol
-	}
-	ctx, stop := signal.NotifyContext(env.context(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if opts.Authorizer == nil {
-		if !isLoopback(ctx, *addr) {
-			env.errorf("--addr %s is not a loopback address: without --policy every caller may do everything; give --policy FILE (and --tokens FILE), or listen on 127.0.0.1", *addr)
-			return exitUsage
-		}
-	}
-
-	rt, closeRuntime, err := openRuntime(ctx, *rtName)
-	if err != nil {
-		env.errorf("%v", err)
-		if errors.Is(err, errUnknownRuntime) {
-			return exitUsage
-		}
-		return exitInvalid
-	}
-	defer closeRuntime()
-	var sopts *store.Options
-	if *keyFile != "" {
-		keys, err := store.ReadKeyFile(*keyFile)
-		if err != nil {
-			env.errorf("--secret-key-file: %v", err)
-			return exitUsage
-		}
-		sopts = &store.Options{Keys: keys}
-	}
-	st, err := storeurl.OpenOptions(ctx, *storeURL, sopts)
-	if err != nil {
-		env.errorf("%v", err)
-		return exitInvalid
-	}
-	defer st.Close()
-	if *reseal {
-		if sopts == nil {
-			env.errorf("--reseal needs --secret-key-file")
-			return exitUsage
-		}
-		n, err := st.Reseal(ctx)
-		if err != nil {
-			env.errorf("%v", err)
-			return exitInvalid
-		}
-		fmt.Fprintf(env.stderr, "stackwave: re-sealed %d records with key %s\n", n, sopts.Keys.KeyID())
-	}
-	if *rtName == "memory" && !strings.HasPrefix(*storeURL, "memory:") {
-		env.errorf("runtime memory simulates containers in this process: after a restart the store's deployments run nowhere")
-	}
-	ex := deploy.New(rt, st, &deploy.Options{LeaseTTL: *leaseTTL})
-	srv := api.New(st, ex, opts)
-
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		env.errorf("%v", err)
-		ex.Close()
-		return exitInvalid
-	}
-	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	hs.RegisterOnShutdown(srv.CloseStreams)
-
-	// Take over the operations of replicas that died, at start and then
-	// every lease TTL.
-	resumed := make(chan struct{})
-	go func() {
-		defer close(resumed)
-		resumeLoop(ctx, ex, st, *leaseTTL, log)
-	}()
-
-	reconciled := startReconciler(ctx, ex, *reconcile, log)
-
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	url := "http://" + ln.Addr().String()
-	if opts.Authorizer == nil {
-		env.errorf("no --policy: every caller may do everything, so the server listens on loopback only")
-	}
-	fmt.Fprintf(env.stderr, "stackwave: serving the API on %s (runtime %s)\n", url, rt.Name())
-	if env.listening != nil {
-		env.listening(url)
-	}
-
-	code := exitOK
-	select {
-	case <-ctx.Done():
-		env.errorf("shutting down")
-	case err := <-served:
-		env.errorf("%v", err)
-		code = exitInvalid
-	}
-	stop()
-	<-resumed
-	reconciled()
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		env.errorf("shutdown: %v", err)
-		_ = hs.Close()
-	}
-	// Operations still running are handed over: left in progress with
-	// their leases released, another replica (or this one restarted)
-	// resumes them at once.
-	ex.Close()
-	return code
 }
 
 // catalogFlags declares the flags of what serve accepts: the access keys
@@ -271,8 +275,13 @@ func isLoopback(ctx context.Context, addr string) bool {
 	return true
 }
 
-// streamFlags declares the bounds of event streams; the returned function
-// puts them in the API options.
+// runServe runs `stackwave serve args`.
+func runServe(args []string, env *cliEnv) int {
+	return runEnv(append([]string{"serve"}, args...), env)
+}
+
+// streamFlags adds the flags that bound event streams and returns what sets
+// them on the API options.
 func streamFlags(fs *flag.FlagSet) func(*api.Options) {
 	timeout := fs.Duration("stream-write-timeout", api.DefaultStreamWriteTimeout, "drop a stream client that does not read for this long; -1s: never")
 	total := fs.Int("max-streams", api.DefaultMaxStreams, "most event streams served at once (429 beyond); -1: no limit")

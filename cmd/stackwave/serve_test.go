@@ -103,10 +103,10 @@ func TestServeRefusals(t *testing.T) {
 	}{
 		{[]string{"--addr", "0.0.0.0:0", "--runtime", "memory", "--store", "memory:"}, 2, "--addr 0.0.0.0:0 is not a loopback address: without --policy every caller may do everything"},
 		{[]string{"--addr", ":8080", "--runtime", "memory", "--store", "memory:"}, 2, "is not a loopback address"},
-		{[]string{"--runtime", "docker", "--store", "memory:"}, 1, "docker engine unreachable"},
-		{[]string{"--runtime", "kube", "--store", "memory:"}, 1, "kubernetes: no usable kubeconfig"},
+		{[]string{"--runtime", "docker", "--store", "memory:"}, 5, "docker engine unreachable"},
+		{[]string{"--runtime", "kube", "--store", "memory:"}, 5, "kubernetes: no usable kubeconfig"},
 		{[]string{"--runtime", "podman", "--store", "memory:"}, 2, `unknown runtime "podman": want docker, kube or memory`},
-		{[]string{"--runtime", "memory", "--store", "mongodb://x"}, 1, "unknown scheme"},
+		{[]string{"--runtime", "memory", "--store", "mongodb://x"}, 2, "unknown scheme"},
 		{[]string{"--runtime", "memory", "--store", "memory:", "--tokens", "/nonexistent"}, 2, "tokens:"},
 		{[]string{"--runtime", "memory", "--store", "memory:", "--policy", "/nonexistent"}, 2, "policy:"},
 		{[]string{"--runtime", "memory", "stray"}, 2, `unexpected argument "stray"`},
@@ -167,7 +167,7 @@ func TestServeAndProducts(t *testing.T) {
 	}
 	other := writeFile(t, "other.json", strings.Replace(string(seed), `"tag": "latest"`, `"tag": "other"`, 1))
 	code, out, errOut = s.client(t, nil, "products", "create", "-f", other)
-	if code != 1 || out != "" || !strings.Contains(errOut, "stackwave: 400 Invalid ProductName or StackDeps (request req-") ||
+	if code != 2 || out != "" || !strings.Contains(errOut, "stackwave: 400 Invalid ProductName or StackDeps (request req-") ||
 		!strings.Contains(errOut, `  product_name: Duplicate: a product named "kodo-double" already exists`) {
 		t.Errorf("create another document under the name: exit %d\n%s%s", code, out, errOut)
 	}
@@ -202,14 +202,18 @@ func TestServeAndProducts(t *testing.T) {
 		t.Errorf("delete: exit %d\n%s", code, out)
 	}
 	code, _, errOut = s.client(t, nil, "products", "get", "kodo-double")
-	if code != 1 || !strings.Contains(errOut, "stackwave: 404 Not found") || !strings.Contains(errOut, `NotFound: no product "kodo-double"`) {
+	if code != 3 || !strings.Contains(errOut, "stackwave: 404 Not found") || !strings.Contains(errOut, `NotFound: no product "kodo-double"`) {
 		t.Errorf("get after delete: exit %d\n%s", code, errOut)
 	}
 
-	for _, args := range [][]string{{"products", "get"}, {"products", "get", "a", "b"}, {"products", "list", "x"}, {"products", "frob"}, {"products", "list", "-o", "yaml"}} {
+	for _, args := range [][]string{{"products", "get"}, {"products", "get", "a", "b"}, {"products", "list", "x"}, {"products", "frob"}, {"products", "list", "-o", "bogus"}} {
 		if code, _, _ := s.client(t, nil, args...); code != 2 {
 			t.Errorf("%q: exit %d, want 2", args, code)
 		}
+	}
+
+	if code, out, errOut := s.client(t, nil, "products", "list", "-o", "yaml"); code != 0 || !strings.Contains(out, "page_size: ") {
+		t.Errorf("list -o yaml: exit %d\n%s%s", code, out, errOut)
 	}
 
 	if code := s.stop(); code != 0 {
