@@ -99,7 +99,7 @@
 // and rendered config files in every form a back-end prints them (raw,
 // quoted, escaped, URL- and base64-encoded, line by line). Values of keys
 // that look secret (PASSWORD, TOKEN, KEY, PIN...) are hidden whatever
-// their length, other values from 6 bytes on and shorter ones where they
+// their length (switches such as ALLOW_EMPTY_PASSWORD=1 excepted), other values from 6 bytes on and shorter ones where they
 // are printed as KEY=value; text in which a value still shows once
 // decoded is withheld whole.
 //

@@ -20,7 +20,10 @@
 //
 // A value whose key looks secret (see LooksSecret: PASSWORD, SECRET,
 // TOKEN, KEY, PIN, PASS, CREDENTIAL, ...) is hidden whatever its length,
-// even a single character, which is then blanked out wherever it occurs.
+// even a single character, which is then blanked out wherever it occurs,
+// unless it is a switch (0, 1, true, false, yes, no, on, off, y, n,
+// enabled, disabled: MYSQL_ALLOW_EMPTY_PASSWORD=1 says how a secret is
+// handled, not what it is), which is treated like a short ordinary value.
 // Any other value is hidden wherever it occurs once it is at least
 // MinLength bytes long; a shorter one (a port, a log level, "true") is
 // hidden where it is printed as an assignment, KEY=value, which is how a
@@ -87,6 +90,21 @@ func LooksSecret(key string) bool {
 	return false
 }
 
+// switches are values that only turn a setting on or off. Under a key
+// that looks secret (MYSQL_ALLOW_EMPTY_PASSWORD=1) they say how a secret
+// is handled, not what it is, and hiding them everywhere would blank out
+// every "1" or "no" of every message; they are hidden as KEY=value only.
+var switches = []string{"0", "1", "true", "false", "yes", "no", "on", "off", "y", "n", "enabled", "disabled"}
+
+func isSwitch(v string) bool {
+	for _, w := range switches {
+		if strings.EqualFold(v, w) {
+			return true
+		}
+	}
+	return false
+}
+
 // Redactor hides a set of secret values. The nil *Redactor hides
 // nothing. It is safe for concurrent use.
 type Redactor struct {
@@ -105,7 +123,7 @@ func New(secrets ...Secret) *Redactor {
 		if v == "" {
 			continue
 		}
-		secret := LooksSecret(s.Key)
+		secret := LooksSecret(s.Key) && !isSwitch(v)
 		if secret || len(v) >= MinLength {
 			check[v] = true
 			for _, f := range Forms(v) {

@@ -219,3 +219,12 @@ func BenchmarkNew(b *testing.B) {
 		_ = redact.New(ss...)
 	}
 }
+
+func TestSwitchesUnderSecretKeysKeepMessagesReadable(t *testing.T) {
+	r := redact.New(redact.Secret{Key: "MYSQL_ALLOW_EMPTY_PASSWORD", Value: "1"}, redact.Secret{Key: "DB_PIN", Value: "7"})
+	got := r.String("version v1 of 1 services; MYSQL_ALLOW_EMPTY_PASSWORD=1; pin 7")
+	want := "version v1 of 1 services; MYSQL_ALLOW_EMPTY_PASSWORD=" + redact.Marker + "; pin " + redact.Marker
+	if got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
