@@ -247,7 +247,7 @@ func TestServeWithPolicy(t *testing.T) {
 	code, _, errOut := s.client(t, env, "products", "delete", "kodo-double")
 	// The reader may not see products: it is told what a missing one
 	// gets, and the server's audit log keeps the reason.
-	if code != 1 || !strings.Contains(errOut, "404 Not found") || !strings.Contains(errOut, `no product "kodo-double"`) {
+	if code != 3 || !strings.Contains(errOut, "404 Not found") || !strings.Contains(errOut, `no product "kodo-double"`) {
 		t.Errorf("reader delete: exit %d\n%s", code, errOut)
 	}
 	if log := s.stderr.String(); !strings.Contains(log, "reader may not perform stackwave:DeleteProduct on swn:product/prod-") || !strings.Contains(log, "outcome=denied") {
