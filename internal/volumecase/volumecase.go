@@ -259,7 +259,7 @@ func ResumedRollbackKeepsDataOfBefore(t *testing.T, env *Env) {
 	_, _ = h.Wait(f.ctx)
 	a.Close()
 
-	b := f.executor(f.st, "b", 300*time.Millisecond, nil)
+	b := f.executor(f.st, "b", time.Minute, nil)
 	var res *deploy.Result
 	for {
 		res, err = b.Resume(f.ctx, name)

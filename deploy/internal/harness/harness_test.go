@@ -55,7 +55,12 @@ func stores(t *testing.T) map[string]func(t *testing.T) harness.Config {
 	}
 	if os.Getenv(pgtest.EnvURL) != "" {
 		m["postgres"] = func(t *testing.T) harness.Config {
-			return harness.Config{ServerClock: true, LeaseTTL: time.Second, Open: func(ctx context.Context) (store.Driver, error) {
+			// The server judges leases by its own clock, so a killed
+			// executor's lease is waited out for real; 4 s leaves renewals
+			// (a new connection's authentication included) room on a
+			// loaded machine, where 1 s lost leases in runs that had no
+			// fault.
+			return harness.Config{ServerClock: true, LeaseTTL: 4 * time.Second, Open: func(ctx context.Context) (store.Driver, error) {
 				return postgres.OpenDriver(ctx, pgtest.NewDatabase(t), nil)
 			}}
 		}
