@@ -29,6 +29,7 @@ func (s *Server) listDeployments(c *call) error {
 	if err != nil {
 		return err
 	}
+	deps = visibleDeployments(c, deps)
 	out := make([]DeploymentSummary, len(deps))
 	for i, d := range deps {
 		out[i] = summarize(d)

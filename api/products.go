@@ -233,7 +233,7 @@ func (s *Server) listProducts(c *call) error {
 	if len(details) > 0 {
 		return newError(http.StatusBadRequest, MsgInvalidRequest, details...)
 	}
-	res, err := s.st.ListProducts(c.r.Context(), store.ProductQuery{
+	res, err := s.visibleProducts(c.r.Context(), c, store.ProductQuery{
 		Name: q.Get("product_name"), Text: q.Get("q"), Page: page, PageSize: size, Newest: newest,
 	})
 	if err != nil {
@@ -277,7 +277,7 @@ func (s *Server) getProduct(c *call) error {
 	if err != nil {
 		return err
 	}
-	return c.ok(ProductResponse{Product: p, Versions: s.redactVersions(vs), RequestID: c.id})
+	return c.ok(ProductResponse{Product: p, Versions: s.redactVersions(visibleVersions(c, vs)), RequestID: c.id})
 }
 
 func (s *Server) updateProduct(c *call) error {
