@@ -330,6 +330,7 @@ func (s *Server) updateProduct(c *call) error {
 	if u.Revision != 0 && u.Revision != p.Revision {
 		return staleRevision("product", p.ID, u.Revision, p.Revision)
 	}
+	renamed := u.Name != nil && *u.Name != "" && *u.Name != p.Name
 	setIf(&p.Name, u.Name)
 	setIf(&p.ProviderName, u.ProviderName)
 	setIf(&p.Description, u.Description)
@@ -338,7 +339,7 @@ func (s *Server) updateProduct(c *call) error {
 	if u.Tags != nil {
 		p.Tags = u.Tags
 	}
-	if u.Name != nil && *u.Name != "" {
+	if renamed {
 		// A rename is judged on the new name too (see createProduct).
 		if err := c.authorize(ProductResource(*u.Name)); err != nil {
 			return err
