@@ -429,6 +429,15 @@ func (s *Server) catalogCreateProduct(c *catalogCall) (any, error) {
 		return nil, err
 	}
 	ctx := c.r.Context()
+	// As in the native API: the name is judged as a resource, and a name
+	// taken by a product the caller may not see answers the refusal a
+	// policy would give, not "already exists".
+	if err := c.authorize(ProductResource(doc.Name)); err != nil {
+		return nil, err
+	}
+	if err := s.hiddenName(ctx, c.call, doc.Name); err != nil {
+		return nil, err
+	}
 	// A template the caller may neither read nor create is answered as a
 	// missing one.
 	t, err := s.st.GetTemplate(ctx, doc.TemplateURL)
@@ -457,6 +466,9 @@ func (s *Server) catalogCreateProduct(c *catalogCall) (any, error) {
 			Guidance: doc.Guidance, Active: active, TemplateURL: doc.TemplateURL})
 	switch {
 	case errors.Is(err, store.ErrAlreadyExists):
+		if derr := s.hiddenName(ctx, c.call, doc.Name); derr != nil {
+			return nil, derr // taken meanwhile
+		}
 		return nil, invalidParameter("ProductName", "a product named %q already exists", doc.Name)
 	case errors.Is(err, store.ErrNotFound):
 		return nil, invalidParameter(versionParamsName+".TemplateUrl", "no template %s in this catalog", *vp.TemplateURL)

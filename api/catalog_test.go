@@ -377,12 +377,14 @@ func TestCatalogRefusals(t *testing.T) {
 		t.Errorf("%d products stored", page.Total)
 	}
 
-	// A name taken.
+	// A name taken, by a product ci may not see (the policy grants it no
+	// Get): answered as a refusal of the name, not as a duplicate
+	// (TestCreateOverHiddenName has the duplicate a caller may see).
 	if _, err := call(c, "CreateProduct", "POST", good(), nil); err != nil {
 		t.Fatal(err)
 	}
 	_, err := call(c, "CreateProduct", "POST", good(), nil)
-	sdkError(t, err, 400, "InvalidParameter", `"ProductName" is invalid: a product named "shop" already exists`)
+	sdkError(t, err, 403, "Forbidden.RAM", `ci may not perform stackwave:CreateProduct on swn:product/shop: no statement allows it`)
 
 	// CreateTemplate.
 	for _, tc := range []struct {

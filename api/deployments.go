@@ -29,6 +29,7 @@ func (s *Server) listDeployments(c *call) error {
 	if err != nil {
 		return err
 	}
+	deps = visibleDeployments(c, deps)
 	out := make([]DeploymentSummary, len(deps))
 	for i, d := range deps {
 		out[i] = summarize(d)
@@ -59,10 +60,18 @@ func (s *Server) launch(c *call) error {
 	if err != nil {
 		return err
 	}
-	return s.submit(c, store.OpLaunch, deploy.Request{
+	err = s.submit(c, store.OpLaunch, deploy.Request{
 		Deployment: req.Name, VersionID: req.VersionID, Policy: policy,
 		Vars: req.Vars, ConfigTemplates: req.ConfigTemplates,
 	})
+	if errors.Is(err, store.ErrAlreadyExists) {
+		// Neither the deployment's existence nor its status is told
+		// to a caller who may not see it.
+		if derr := c.takenFromView(DeploymentResource(req.Name), ActionGetDeployment, DeploymentResource(req.Name)); derr != nil {
+			return derr
+		}
+	}
+	return err
 }
 
 // productVersion reads the version a launch or update names and checks

@@ -191,6 +191,32 @@
 // name given. A caller who may see the resource gets 403 with the reason.
 // The reason of every denial stays in the server's audit log.
 //
+// Names are resources too: creating a product is authorized on
+// swn:product/* and then on swn:product/<name>, a rename on the new name,
+// and a launch on swn:deployment/<name>. A create, rename or launch under
+// a name taken by a product or deployment the caller may not see (no
+// GetProduct or GetDeployment on it) is answered with the 403 an
+// authorizer gives when it refuses the action on that name, in the native
+// API and in the Service Catalog compatible CreateProduct alike: not
+// "already exists", not the taken deployment's status and, for a product
+// document identical to the stored one, not the stored product's IDs.
+// Names are unique, so a name nobody may take is all such a caller
+// learns; a caller who may see the resource is told it exists.
+//
+// Listings show only what the caller may see: GET /api/products, the
+// versions in GET /api/products/{product} and
+// GET /api/products/{product}/versions, and GET /api/deployments list an
+// item only when the caller may get it (stackwave:GetProduct,
+// GetVersion or GetDeployment on it, the check above). The product
+// listing filters before it pages: page_number, page_size and total count
+// visible products only, so no page comes back short and no total counts
+// a hidden product. To do so the server reads every product that matches
+// the query (100 at a time) and asks the authorizer about each, on every
+// listing request; without an authorizer the store's page is answered as
+// it is. A product created during a listing may move others between the
+// store's pages: none is listed twice, one may be missed, as on any
+// listing read while the catalog changes.
+//
 // # Audit log
 //
 // Every request that may change something (any method but GET, HEAD and

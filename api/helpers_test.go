@@ -19,6 +19,7 @@ import (
 
 	"github.com/stackwave/stackwave/api"
 	"github.com/stackwave/stackwave/deploy"
+	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/runtime/sim"
 	"github.com/stackwave/stackwave/store"
 	"github.com/stackwave/stackwave/store/memory"
@@ -69,6 +70,8 @@ type harnessOptions struct {
 	sim   *sim.Options
 	store *store.Store // nil: a new memory store
 	noExe bool         // serve the catalog alone
+	// wrap, when set, wraps the simulated runtime the executor uses.
+	wrap func(*sim.Runtime) runtime.Runtime
 }
 
 func newHarness(t testing.TB, o *harnessOptions) *harness {
@@ -81,7 +84,11 @@ func newHarness(t testing.TB, o *harnessOptions) *harness {
 		h.st = memory.New(nil)
 	}
 	if !o.noExe {
-		h.ex = deploy.New(h.rt, h.st, &deploy.Options{LeaseTTL: 3 * time.Second})
+		var rt runtime.Runtime = h.rt
+		if o.wrap != nil {
+			rt = o.wrap(h.rt)
+		}
+		h.ex = deploy.New(rt, h.st, &deploy.Options{LeaseTTL: 3 * time.Second})
 		t.Cleanup(func() { h.ex.Close() })
 	}
 	opts := o.api

@@ -69,6 +69,18 @@ func (s *Server) createProduct(c *call) error {
 		return newError(StatusCreateProductError, MsgCreateProductError).withCause(err)
 	}
 	ctx := c.r.Context()
+	// The name is a resource too: a policy may refuse some names, and a
+	// name taken by a product the caller may not see is answered as such
+	// a refusal, never as a duplicate (nor, for the same document, with
+	// the records another caller made).
+	if doc.Name != "" {
+		if err := c.authorize(ProductResource(doc.Name)); err != nil {
+			return err
+		}
+		if err := s.hiddenName(ctx, c, doc.Name); err != nil {
+			return err
+		}
+	}
 
 	var details []Detail
 	if err := validate.Document(doc, s.validateOptions()); err != nil {
@@ -116,6 +128,12 @@ func (s *Server) createProduct(c *call) error {
 			Name: cmp.Or(doc.VersionName, DefaultVersionName), Description: doc.VersionDescription,
 			Guidance: doc.Guidance, Active: active, StackDeps: doc.StackDeps, TemplateURL: doc.TemplateURL,
 		})
+	if errors.Is(err, store.ErrAlreadyExists) {
+		// Taken meanwhile.
+		if derr := s.hiddenName(ctx, c, doc.Name); derr != nil {
+			return derr
+		}
+	}
 	if err != nil {
 		return s.createError(err, doc)
 	}
@@ -170,6 +188,26 @@ func (s *Server) nameTaken(ctx context.Context, name string) (bool, error) {
 		return false, err
 	}
 	return page.Total > 0, nil
+}
+
+// hiddenName returns the denial to answer when the product name a create
+// or rename asks for is taken by a product the caller may not see (see
+// takenFromView), and nil when the name is free or its product visible.
+func (s *Server) hiddenName(ctx context.Context, c *call, name string) error {
+	if s.opts.Authorizer == nil || name == "" {
+		return nil
+	}
+	page, err := s.st.ListProducts(ctx, store.ProductQuery{Name: name, PageSize: 1})
+	if errors.Is(err, store.ErrInvalid) {
+		return nil // the name itself is wrong, and reported
+	}
+	if err != nil {
+		return err
+	}
+	if len(page.Items) == 0 {
+		return nil
+	}
+	return c.takenFromView(ProductResource(name), ActionGetProduct, ProductResource(page.Items[0].ID), ProductResource(name))
 }
 
 // query reads the URL query, refusing parameters not in allowed, and
@@ -233,7 +271,7 @@ func (s *Server) listProducts(c *call) error {
 	if len(details) > 0 {
 		return newError(http.StatusBadRequest, MsgInvalidRequest, details...)
 	}
-	res, err := s.st.ListProducts(c.r.Context(), store.ProductQuery{
+	res, err := s.visibleProducts(c.r.Context(), c, store.ProductQuery{
 		Name: q.Get("product_name"), Text: q.Get("q"), Page: page, PageSize: size, Newest: newest,
 	})
 	if err != nil {
@@ -277,7 +315,7 @@ func (s *Server) getProduct(c *call) error {
 	if err != nil {
 		return err
 	}
-	return c.ok(ProductResponse{Product: p, Versions: s.redactVersions(vs), RequestID: c.id})
+	return c.ok(ProductResponse{Product: p, Versions: s.redactVersions(visibleVersions(c, vs)), RequestID: c.id})
 }
 
 func (s *Server) updateProduct(c *call) error {
@@ -292,6 +330,7 @@ func (s *Server) updateProduct(c *call) error {
 	if u.Revision != 0 && u.Revision != p.Revision {
 		return staleRevision("product", p.ID, u.Revision, p.Revision)
 	}
+	renamed := u.Name != nil && *u.Name != "" && *u.Name != p.Name
 	setIf(&p.Name, u.Name)
 	setIf(&p.ProviderName, u.ProviderName)
 	setIf(&p.Description, u.Description)
@@ -300,10 +339,19 @@ func (s *Server) updateProduct(c *call) error {
 	if u.Tags != nil {
 		p.Tags = u.Tags
 	}
+	if renamed {
+		// A rename is judged on the new name too (see createProduct).
+		if err := c.authorize(ProductResource(*u.Name)); err != nil {
+			return err
+		}
+	}
 	wctx, cancel := c.writeContext()
 	defer cancel()
 	np, err := s.st.UpdateProduct(wctx, p)
 	if errors.Is(err, store.ErrAlreadyExists) {
+		if derr := s.hiddenName(c.r.Context(), c, p.Name); derr != nil {
+			return derr
+		}
 		return newError(http.StatusConflict, MsgConflict, nameTaken(p.Name))
 	}
 	if err != nil {

@@ -422,6 +422,27 @@ func (c *call) hide(err error, kind, key, see string, res ...string) error {
 	return notFound(kind, key).withCause(err)
 }
 
+// takenFromView answers a create (or rename) of res whose name is taken
+// by a resource the caller may not see (action see on none of seeRes):
+// the same 403 an Authorizer gives when it refuses the route's action on
+// res, so that the answer does not confirm that anything exists there.
+// It returns nil when the caller may see the resource, which is then
+// reported as a duplicate. The audit log keeps the real reason.
+func (c *call) takenFromView(res, see string, seeRes ...string) error {
+	for _, r := range seeRes {
+		if c.may(see, r) {
+			return nil
+		}
+	}
+	name := auth.AnonymousName
+	if c.principal != nil {
+		name = c.principal.Name
+	}
+	c.resource = res
+	c.denial = fmt.Errorf("%w: %s is taken by a resource %s may not see", auth.ErrDenied, res, name)
+	return &auth.DeniedError{Principal: name, Action: c.action, Resource: res}
+}
+
 // body reads the request body, at most MaxBodyBytes of it (413 beyond).
 func (c *call) body() ([]byte, error) {
 	max := c.s.opts.MaxBodyBytes

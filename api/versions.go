@@ -72,7 +72,7 @@ func (s *Server) listVersions(c *call) error {
 	if err != nil {
 		return err
 	}
-	return c.ok(VersionList{Versions: s.redactVersions(vs), RequestID: c.id})
+	return c.ok(VersionList{Versions: s.redactVersions(visibleVersions(c, vs)), RequestID: c.id})
 }
 
 // resolveVersion reads the version the path names and checks that the

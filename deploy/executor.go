@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sync/semaphore"
 
+	"github.com/stackwave/stackwave/internal/redact"
 	"github.com/stackwave/stackwave/product"
 	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/stack"
@@ -373,7 +374,8 @@ func (e *Executor) PreviewSpec(ctx context.Context, name string, deps stack.Deps
 // failed or applied with another configuration, and, when the executor
 // has a runtime, stacks the runtime observes drifted, each as a repair
 // with its reason. Templates or variables that nothing uses are an
-// error, as for the operation itself.
+// error, as for the operation itself. What the runtime says in an error
+// is redacted, as in operation messages.
 func (e *Executor) PreviewChanges(ctx context.Context, req Request, deps stack.Deps) (*ChangeSet, error) {
 	name := req.Deployment
 	var to *product.Version
@@ -439,7 +441,10 @@ func (e *Executor) PreviewChanges(ctx context.Context, req Request, deps stack.D
 	var obs *runtime.DeploymentState
 	if e.rt != nil {
 		if obs, err = e.observe(ctx, name); err != nil {
-			return nil, fmt.Errorf("preview %s: %w", name, err)
+			// What the runtime says may quote the deployment's values:
+			// it passes the redactor, as for the update itself.
+			red := redact.New(secrets([]stack.Deps{fromDeps, toDeps}, []map[string]string{vars, fromVars}, []files{fromFiles, toFiles})...)
+			return nil, fmt.Errorf("preview %s: %w", name, red.Error(err))
 		}
 	}
 	markApplied(cs, d, e.stackSpecs(name, productName, toDeps, toFiles, to), obs, e.rt != nil)

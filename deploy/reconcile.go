@@ -7,7 +7,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stackwave/stackwave/internal/redact"
 	"github.com/stackwave/stackwave/runtime"
+	"github.com/stackwave/stackwave/stack"
 	"github.com/stackwave/stackwave/store"
 )
 
@@ -32,7 +34,9 @@ type ReconcilerOptions struct {
 	// repair failed is tried again; the wait doubles with each failure.
 	// Defaults 1s and 5m.
 	MinBackoff, MaxBackoff time.Duration
-	// OnError, when set, receives the errors of passes and repairs.
+	// OnError, when set, receives the errors of passes and repairs; the
+	// deployment's secret values are redacted from them, as from
+	// operation messages.
 	OnError func(deployment string, err error)
 }
 
@@ -76,6 +80,9 @@ type backoff struct {
 type desiredSpecs struct {
 	revision int64
 	targets  []*target
+	// redact hides the deployment's secret values in what the runtime
+	// answers, before it reaches OnError.
+	redact *redact.Redactor
 }
 
 // NewReconciler returns a reconciler of ex's deployments.
@@ -243,13 +250,14 @@ func (r *Reconciler) reconcile(ctx context.Context, d *store.Deployment) (reconc
 	if wait {
 		return reconcileSkipped, nil
 	}
-	specs, err := r.desired(ctx, d)
+	ds, err := r.desired(ctx, d)
 	if err != nil {
 		return reconcileChecked, err
 	}
+	specs := ds.targets
 	obs, err := r.ex.observe(ctx, d.Name)
 	if err != nil {
-		return reconcileChecked, fmt.Errorf("reconcile %s: %w", d.Name, err)
+		return reconcileChecked, fmt.Errorf("reconcile %s: %w", d.Name, ds.redact.Error(err))
 	}
 	why := drifted(d, specs, obs)
 	if why == "" {
@@ -271,7 +279,7 @@ func (r *Reconciler) reconcile(ctx context.Context, d *store.Deployment) (reconc
 			b.wait = min(2*b.wait, r.opts.MaxBackoff)
 		}
 		b.next = time.Now().Add(b.wait)
-		return reconcileFailed, fmt.Errorf("reconcile %s (%s): %w", d.Name, why, err)
+		return reconcileFailed, fmt.Errorf("reconcile %s (%s): %w", d.Name, ds.redact.String(why), ds.redact.Error(err))
 	}
 	delete(r.backoff, d.Name)
 	return reconcileRepaired, nil
@@ -290,12 +298,12 @@ func reconcilable(d *store.Deployment) bool {
 
 // desired returns the runtime specs of a deployment's recorded version,
 // rendered once per record revision.
-func (r *Reconciler) desired(ctx context.Context, d *store.Deployment) ([]*target, error) {
+func (r *Reconciler) desired(ctx context.Context, d *store.Deployment) (*desiredSpecs, error) {
 	r.mu.Lock()
 	ds := r.specs[d.Name]
 	r.mu.Unlock()
 	if ds != nil && ds.revision == d.Revision {
-		return ds.targets, nil
+		return ds, nil
 	}
 	v, err := r.ex.st.GetVersion(ctx, d.VersionID)
 	if err != nil {
@@ -313,10 +321,12 @@ func (r *Reconciler) desired(ctx context.Context, d *store.Deployment) ([]*targe
 	for i, s := range specs {
 		targets[i] = newTarget(s)
 	}
+	ds = &desiredSpecs{revision: d.Revision, targets: targets,
+		redact: redact.New(secrets([]stack.Deps{deps}, []map[string]string{vars}, []files{fs})...)}
 	r.mu.Lock()
-	r.specs[d.Name] = &desiredSpecs{revision: d.Revision, targets: targets}
+	r.specs[d.Name] = ds
 	r.mu.Unlock()
-	return targets, nil
+	return ds, nil
 }
 
 // drifted says why the runtime or record differs from a deployment's
