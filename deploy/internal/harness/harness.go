@@ -699,10 +699,9 @@ func (r *runner) runsExactly(d *store.Deployment, v *product.Version, obs *runti
 			if ost == nil {
 				return fmt.Errorf("stack %s does not run", s.Name)
 			}
-			// Not checked: ost.Tier == ti. A stack that moves to
-			// another tier unchanged is not applied again, and the
-			// runtime keeps the tier it was applied with.
-			_ = ti
+			if ost.Tier != ti {
+				return fmt.Errorf("stack %s runs in tier %d, want %d", s.Name, ost.Tier, ti)
+			}
 			if len(ost.Services) != len(s.Services) {
 				return fmt.Errorf("stack %s runs %d services, want %d", s.Name, len(ost.Services), len(s.Services))
 			}
