@@ -39,12 +39,13 @@ const (
 // service and its rendered config files (so a changed template or
 // variable modifies the services whose files it changes). The executor
 // then compares the target with what was last applied, not only with the
-// previous version: a stack whose recorded configuration hash differs
-// from the target's (a failed operation left another configuration), or
-// whose services the runtime observes drifted (runtime.Compare: missing,
-// stopped, image, replicas, hash, extra services), is a repair with the
-// reason; a stack that exists (recorded or observed) but is in neither
-// version is removed.
+// previous version: a stack whose recorded configuration hash or tier
+// differs from the target's (a failed operation left another
+// configuration), or whose services the runtime observes drifted
+// (runtime.Compare: missing, stopped, image, replicas, tier, hash, extra
+// services), is a repair with the reason; a stack that exists (recorded
+// or observed) but is in neither version is removed. A stack that moves
+// to another tier is a modification (StackChange.FromTier).
 type ChangeSet struct {
 	FromVersionID string        `json:"from_version_id,omitempty"`
 	ToVersionID   string        `json:"to_version_id,omitempty"`
