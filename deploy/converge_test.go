@@ -522,8 +522,9 @@ func TestTierMoveIsApplied(t *testing.T) {
 	}
 }
 
-// A stack whose record and runtime still hold its old tier (a move that
-// was interrupted, or applied by an earlier release) is repaired.
+// A stack the runtime still holds in its old tier (a move that was
+// interrupted, or applied by an earlier release) is drift: status says
+// so, plan shows the repair and the reconciler makes it.
 func TestTierMoveLeftUndoneIsRepaired(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	ctx := context.Background()
@@ -552,8 +553,10 @@ func TestTierMoveLeftUndoneIsRepaired(t *testing.T) {
 	if sc == nil || sc.Action != deploy.ActionRepair || !strings.Contains(sc.Reason, "tier 0, want 1") {
 		t.Fatalf("preview of the same version: %v, want app repaired for its tier", cs)
 	}
-	if _, err := e.ex.Update(ctx, deploy.Request{Deployment: "m", VersionID: vid}); err != nil {
-		t.Fatal(err)
+	// The reconciler repairs it, once.
+	r := deploy.NewReconciler(e.ex, nil)
+	if res, err := r.Pass(ctx); err != nil || res.Repaired != 1 {
+		t.Fatalf("reconciler pass %+v, %v; want app repaired", res, err)
 	}
 	obs, err := e.rt.Observe(ctx, "m")
 	if err != nil {
@@ -561,5 +564,11 @@ func TestTierMoveLeftUndoneIsRepaired(t *testing.T) {
 	}
 	if app := obs.Stack("app"); app == nil || app.Tier != 1 {
 		t.Errorf("after the repair the runtime reports app as %+v, want tier 1", app)
+	}
+	if res, err := r.Pass(ctx); err != nil || res.Repaired != 0 || res.Checked != 1 {
+		t.Errorf("second reconciler pass %+v, %v; want nothing to repair", res, err)
+	}
+	if res, err := e.ex.Update(ctx, deploy.Request{Deployment: "m", VersionID: vid}); err != nil || !res.Changes.Empty() {
+		t.Errorf("update after the repair: %v, changes\n%s", err, res.Changes)
 	}
 }
