@@ -30,9 +30,11 @@
 //     terminate); an error of an operation that was recorded means it
 //     Failed and the deployment is Error or Tainted.
 //   - Available: the runtime runs exactly the recorded version: the same
-//     stacks (none left over, none twice), each service with its spec's
-//     configuration hash, instance count, every instance running and
-//     ready; the record lists exactly those stacks with their hashes.
+//     stacks (none left over, none twice), each in its tier of the
+//     version (a stack that moved tier was applied again), each service
+//     with its spec's configuration hash, instance count, every instance
+//     running and ready; the record lists exactly those stacks with their
+//     hashes.
 //   - Every stack that runs is listed in the record, whatever its status
 //     (a resumed operation adds those its dead executor created).
 //   - Terminated: nothing runs; after Terminate with DeleteData no volume
