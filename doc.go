@@ -51,7 +51,7 @@
 // covers the spec and the rendered config files, and Observe reports the
 // image that actually runs; runtime.Compare judges, the same way for every
 // runtime, whether each service is in sync or drifted (missing, stopped,
-// image, replicas, hash) or extra. An update's change set compares the
+// image, replicas, tier, hash) or extra. An update's change set compares the
 // target with the previous version, with what the record says was last
 // applied and with what the runtime observes, so it repairs what a failed
 // operation or a hand-made change left behind; [deploy.Executor.Status]

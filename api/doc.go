@@ -93,7 +93,7 @@
 // then, with "recorded_status" the record's own), its health (running,
 // degraded, missing) apart from its sync (in-sync, drifted, out-of-date),
 // and per service what drifted ("drift": missing, stopped, image,
-// replicas, hash). Instances are listed only when asked, a page at a time,
+// replicas, tier, hash). Instances are listed only when asked, a page at a time,
 // so that no answer grows with the deployment: ?instances=true, with
 // instance_offset (default 0) and instance_limit (default 100, at most
 // 1000); "instances" in the answer gives the offset, limit, total and the

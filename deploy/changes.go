@@ -39,12 +39,13 @@ const (
 // service and its rendered config files (so a changed template or
 // variable modifies the services whose files it changes). The executor
 // then compares the target with what was last applied, not only with the
-// previous version: a stack whose recorded configuration hash differs
-// from the target's (a failed operation left another configuration), or
-// whose services the runtime observes drifted (runtime.Compare: missing,
-// stopped, image, replicas, hash, extra services), is a repair with the
-// reason; a stack that exists (recorded or observed) but is in neither
-// version is removed.
+// previous version: a stack whose recorded configuration hash or tier
+// differs from the target's (a failed operation left another
+// configuration), or whose services the runtime observes drifted
+// (runtime.Compare: missing, stopped, image, replicas, tier, hash, extra
+// services), is a repair with the reason; a stack that exists (recorded
+// or observed) but is in neither version is removed. A stack that moves
+// to another tier is a modification (StackChange.FromTier).
 type ChangeSet struct {
 	FromVersionID string        `json:"from_version_id,omitempty"`
 	ToVersionID   string        `json:"to_version_id,omitempty"`
@@ -59,8 +60,13 @@ type StackChange struct {
 	Tier   int    `json:"tier"`
 	Action Action `json:"action"`
 	// Replace is set when a modification replaces running instances (any
-	// change other than an instance count, init scripts or depends_on).
-	Replace  bool            `json:"replace,omitempty"`
+	// change other than an instance count, init scripts or depends_on,
+	// and a move to another tier on a runtime that labels instances with
+	// their tier and cannot relabel them in place, such as Docker).
+	Replace bool `json:"replace,omitempty"`
+	// FromTier is the tier the stack moves from, when a modification
+	// moves it to another tier (Tier); nil when it stays.
+	FromTier *int            `json:"from_tier,omitempty"`
 	Services []ServiceChange `json:"services,omitempty"`
 	// Fields lists changed stack-level fields (depends_on, init_scripts).
 	Fields []string `json:"fields,omitempty"`
@@ -135,9 +141,11 @@ func Diff(from, to stack.Deps) *ChangeSet { return diffFiles(from, to, nil, nil)
 func diffFiles(from, to stack.Deps, fromFiles, toFiles files) *ChangeSet {
 	cs := &ChangeSet{}
 	old := map[string]*stack.Stack{}
-	for _, tier := range from {
+	tierOf := map[string]int{}
+	for ti, tier := range from {
 		for i := range tier {
 			old[tier[i].Name] = &tier[i]
+			tierOf[tier[i].Name] = ti
 		}
 	}
 	seen := make(map[string]bool, len(old))
@@ -150,7 +158,7 @@ func diffFiles(from, to stack.Deps, fromFiles, toFiles files) *ChangeSet {
 				cs.Stacks = append(cs.Stacks, StackChange{Stack: s.Name, Tier: ti, Action: ActionAdd})
 				continue
 			}
-			cs.Stacks = append(cs.Stacks, diffStack(prev, s, ti, fromFiles[s.Name], toFiles[s.Name]))
+			cs.Stacks = append(cs.Stacks, diffStack(prev, s, tierOf[s.Name], ti, fromFiles[s.Name], toFiles[s.Name]))
 		}
 	}
 	for ti := len(from) - 1; ti >= 0; ti-- {
@@ -171,8 +179,14 @@ func (c *ChangeSet) reindex() {
 	}
 }
 
-func diffStack(from, to *stack.Stack, tier int, fromFiles, toFiles map[string]map[string][]byte) StackChange {
+func diffStack(from, to *stack.Stack, fromTier, tier int, fromFiles, toFiles map[string]map[string][]byte) StackChange {
 	sc := StackChange{Stack: to.Name, Tier: tier, Action: ActionNone}
+	if fromTier != tier {
+		// Runtimes label what they run with its tier, and teardown,
+		// status and drift read it back: a move is applied again.
+		sc.FromTier = &fromTier
+		sc.Replace = true
+	}
 	if !slices.Equal(from.DependsOn, to.DependsOn) {
 		sc.Fields = append(sc.Fields, "depends_on")
 	}
@@ -200,10 +214,25 @@ func diffStack(from, to *stack.Stack, tier int, fromFiles, toFiles map[string]ma
 			sc.Services = append(sc.Services, ServiceChange{Service: from.Services[i].Name, Action: ActionRemove})
 		}
 	}
-	if len(sc.Services) > 0 || len(sc.Fields) > 0 {
+	if len(sc.Services) > 0 || len(sc.Fields) > 0 || sc.FromTier != nil {
 		sc.Action = ActionModify
 	}
 	return sc
+}
+
+// Moved reports whether the change moves the stack to another tier.
+func (sc *StackChange) Moved() bool { return sc.FromTier != nil && *sc.FromTier != sc.Tier }
+
+// relabelInPlace clears Replace on the changes whose only replacement
+// was a tier move, for a runtime that relabels in place
+// (runtime.TierRelabeler).
+func (c *ChangeSet) relabelInPlace() {
+	for i := range c.Stacks {
+		sc := &c.Stacks[i]
+		if sc.Action == ActionModify && sc.Moved() && !slices.ContainsFunc(sc.Services, func(s ServiceChange) bool { return s.Replace }) {
+			sc.Replace = false
+		}
+	}
 }
 
 // changedFiles returns "files <path>" for each config file whose
@@ -308,6 +337,7 @@ func jsonPath(p cmp.Path) string {
 //	3 stacks: 1 to add, 1 to modify, 0 to remove, 1 unchanged
 //	  + kodo-3 (tier 1)
 //	  ~ kodo-1 (tier 1, replace): authproxy-in: image.tag
+//	  ~ kodo-2 (tier 2, replace): moved from tier 1 to tier 2
 //	    mysql-cluster (tier 0)
 func (c *ChangeSet) WriteText(w io.Writer) error {
 	var b bytes.Buffer
@@ -326,6 +356,9 @@ func (c *ChangeSet) WriteText(w io.Writer) error {
 		}
 		b.WriteString(")")
 		var parts []string
+		if sc.Moved() {
+			parts = append(parts, fmt.Sprintf("moved from tier %d to tier %d", *sc.FromTier, sc.Tier))
+		}
 		if sc.Reason != "" {
 			parts = append(parts, sc.Reason)
 		}

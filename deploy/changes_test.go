@@ -84,6 +84,59 @@ func TestDiffScaleOnlyDoesNotReplace(t *testing.T) {
 	}
 }
 
+// A stack that moves to another tier unchanged is modified: runtimes
+// label it with its tier. It replaces instances unless the runtime
+// relabels in place.
+func TestDiffTierMove(t *testing.T) {
+	db := stack.Stack{Name: "db", Services: []stack.Service{svc("mysql", "8")}}
+	app := stack.Stack{Name: "app", Services: []stack.Service{svc("web", "1")}}
+	cache := stack.Stack{Name: "cache", Services: []stack.Service{svc("redis", "7")}}
+	from := stack.Deps{{db, cache}, {app}}
+	to := stack.Deps{{db}, {cache}, {app}}
+	cs := Diff(from, to)
+	if add, modify, remove, repair, none := cs.Counts(); add+remove+repair != 0 || modify != 2 || none != 1 {
+		t.Fatalf("counts %d %d %d %d %d, want 2 modified (cache, app), 1 unchanged:\n%v", add, modify, remove, repair, none, cs)
+	}
+	for _, c := range []struct {
+		name     string
+		from, to int
+	}{{"cache", 0, 1}, {"app", 1, 2}} {
+		sc := cs.Stack(c.name)
+		if !sc.Moved() || *sc.FromTier != c.from || sc.Tier != c.to || !sc.Replace || len(sc.Services) != 0 {
+			t.Errorf("%s: got %+v, want a move from tier %d to %d that replaces", c.name, sc, c.from, c.to)
+		}
+	}
+	if sc := cs.Stack("db"); sc.Moved() || sc.FromTier != nil {
+		t.Errorf("db stays in tier 0, got %+v", sc)
+	}
+	want := "3 stacks: 0 to add, 2 to modify, 0 to remove, 1 unchanged\n" +
+		"    db (tier 0)\n" +
+		"  ~ cache (tier 1, replace): moved from tier 0 to tier 1\n" +
+		"  ~ app (tier 2, replace): moved from tier 1 to tier 2\n"
+	if got := cs.String(); got != want {
+		t.Errorf("text:\n%s\nwant:\n%s", got, want)
+	}
+	b, err := json.Marshal(cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"stack_name":"cache","tier":1,"action":"modify","replace":true,"from_tier":0`) {
+		t.Errorf("JSON does not tell the move: %s", b)
+	}
+
+	cs.relabelInPlace()
+	if sc := cs.Stack("cache"); sc.Replace || sc.Action != ActionModify {
+		t.Errorf("relabelled in place: got %+v, want a modification without replacement", sc)
+	}
+	// A move that also changes a service still replaces it.
+	to[1][0].Services = []stack.Service{svc("redis", "8")}
+	cs = Diff(from, to)
+	cs.relabelInPlace()
+	if sc := cs.Stack("cache"); !sc.Replace || !sc.Moved() {
+		t.Errorf("moved and changed: got %+v, want a replacing move", sc)
+	}
+}
+
 func TestDiffNilAndEmptySlicesAreEqual(t *testing.T) {
 	a := stack.Deps{{{Name: "s", Services: []stack.Service{{Name: "a", UnitType: "1U1G", Image: stack.Image{Name: "app", Tag: "1"}}}}}}
 	b := stack.Deps{{{Name: "s", Services: []stack.Service{{Name: "a", UnitType: "1U1G", Image: stack.Image{Name: "app", Tag: "1"}, Envs: []string{}, Command: []string{}}}}}}

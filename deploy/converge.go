@@ -98,6 +98,8 @@ func compareStack(t *target, rs *store.StackState, observed bool, os *runtime.St
 		sd.repair, sd.outOfDate = "state "+rs.State, true
 	case checkHash && rs.ConfigHash != "" && rs.ConfigHash != t.stackHash:
 		sd.repair, sd.outOfDate = "last applied with another configuration", true
+	case rs.Tier != spec.Tier:
+		sd.repair, sd.outOfDate = fmt.Sprintf("last applied in tier %d", rs.Tier), true
 	}
 	if !observed {
 		return sd

@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -445,5 +446,129 @@ func TestRollbackRestoresTheFilesOfBefore(t *testing.T) {
 	}
 	if res, err := e.ex.Update(ctx, deploy.Request{Deployment: "x", VersionID: v1}); err != nil || !res.Changes.Empty() {
 		t.Errorf("update to v1 after the rollback: %v\n%s", err, res.Changes)
+	}
+}
+
+// A stack that moves to another tier with an unchanged spec is applied
+// again: plan says so, the runtime then reports the new tier (sim
+// relabels in place: nothing is replaced), status shows it in sync, the
+// same update again changes nothing, and teardown removes it in the
+// order of its new tier.
+func TestTierMoveIsApplied(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	ctx := context.Background()
+	v1 := e.version("v1", stack.Deps{{stk("db", "mysql"), stk("app", "web")}})
+	v2 := e.version("v2", stack.Deps{{stk("db", "mysql")}, {stk("app", "web")}})
+	if _, err := e.ex.Launch(ctx, deploy.Request{Deployment: "m", VersionID: v1}); err != nil {
+		t.Fatal(err)
+	}
+	before := instanceIDs(t, e.rt, "m")
+
+	want := "2 stacks: 0 to add, 1 to modify, 0 to remove, 1 unchanged\n" +
+		"    db (tier 0)\n" +
+		"  ~ app (tier 1): moved from tier 0 to tier 1\n"
+	cs, err := e.ex.Preview(ctx, "m", v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cs.String(); got != want {
+		t.Errorf("preview:\n%s\nwant:\n%s", got, want)
+	}
+	res, err := e.ex.Update(ctx, deploy.Request{Deployment: "m", VersionID: v2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Changes.String(); got != want {
+		t.Errorf("update's change set:\n%s\nwant:\n%s", got, want)
+	}
+	obs, err := e.rt.Observe(ctx, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app := obs.Stack("app"); app == nil || app.Tier != 1 {
+		t.Fatalf("the runtime reports app as %+v, want it in tier 1", app)
+	}
+	if after := instanceIDs(t, e.rt, "m"); !maps.EqualFunc(before, after, slices.Equal[[]string]) {
+		t.Errorf("the move replaced instances on a runtime that relabels: before %v, after %v", before, after)
+	}
+	e.consistent("m")
+	st, err := e.ex.Status(ctx, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != store.StatusAvailable || st.Sync != deploy.SyncInSync {
+		t.Errorf("status %s sync %s, want Available in-sync", st.Status, st.Sync)
+	}
+	for _, s := range st.Stacks {
+		if want := map[string]int{"db": 0, "app": 1}[s.Name]; s.Tier != want || s.Sync != deploy.SyncInSync {
+			t.Errorf("status of %s: tier %d sync %s (%s), want tier %d in sync", s.Name, s.Tier, s.Sync, s.Reason, want)
+		}
+	}
+	if res, err := e.ex.Update(ctx, deploy.Request{Deployment: "m", VersionID: v2}); err != nil || !res.Changes.Empty() {
+		t.Errorf("the same update again: %v, changes\n%s", err, res.Changes)
+	}
+
+	if _, err := e.ex.Terminate(ctx, deploy.Request{Deployment: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	var removed []string
+	for _, ev := range e.eventLog() {
+		if ev.Type == deploy.EventStackRemoved {
+			removed = append(removed, ev.Stack)
+		}
+	}
+	if !slices.Equal(removed, []string{"app", "db"}) {
+		t.Errorf("teardown removed %v, want [app db] (app is in the later tier)", removed)
+	}
+}
+
+// A stack the runtime still holds in its old tier (a move that was
+// interrupted, or applied by an earlier release) is drift: status says
+// so, plan shows the repair and the reconciler makes it.
+func TestTierMoveLeftUndoneIsRepaired(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	ctx := context.Background()
+	deps := stack.Deps{{stk("db", "mysql")}, {stk("app", "web")}}
+	vid := e.version("v1", deps)
+	if _, err := e.ex.Launch(ctx, deploy.Request{Deployment: "m", VersionID: vid}); err != nil {
+		t.Fatal(err)
+	}
+	// Apply app as if it were still in tier 0.
+	old := &runtime.StackSpec{Deployment: "m", ProductID: e.pid, VersionID: vid, Tier: 0, Stack: deps[1][0]}
+	if err := e.rt.Apply(ctx, old, nil); err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.ex.Status(ctx, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Sync == deploy.SyncInSync {
+		t.Errorf("status in sync while app runs labelled tier 0")
+	}
+	cs, err := e.ex.Preview(ctx, "m", vid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := cs.Stack("app")
+	if sc == nil || sc.Action != deploy.ActionRepair || !strings.Contains(sc.Reason, "tier 0, want 1") {
+		t.Fatalf("preview of the same version: %v, want app repaired for its tier", cs)
+	}
+	// The reconciler repairs it, once.
+	r := deploy.NewReconciler(e.ex, nil)
+	if res, err := r.Pass(ctx); err != nil || res.Repaired != 1 {
+		t.Fatalf("reconciler pass %+v, %v; want app repaired", res, err)
+	}
+	obs, err := e.rt.Observe(ctx, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app := obs.Stack("app"); app == nil || app.Tier != 1 {
+		t.Errorf("after the repair the runtime reports app as %+v, want tier 1", app)
+	}
+	if res, err := r.Pass(ctx); err != nil || res.Repaired != 0 || res.Checked != 1 {
+		t.Errorf("second reconciler pass %+v, %v; want nothing to repair", res, err)
+	}
+	if res, err := e.ex.Update(ctx, deploy.Request{Deployment: "m", VersionID: vid}); err != nil || !res.Changes.Empty() {
+		t.Errorf("update after the repair: %v, changes\n%s", err, res.Changes)
 	}
 }

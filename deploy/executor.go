@@ -438,6 +438,9 @@ func (e *Executor) PreviewChanges(ctx context.Context, req Request, deps stack.D
 	fromFiles, _ := renderFiles(name, productName, fromDeps, fromTemplates, fromVars, e.host(name))
 	cs := diffFiles(fromDeps, toDeps, fromFiles, toFiles)
 	cs.FromVersionID, cs.ToVersionID = from.ID, to.ID
+	if runtime.RelabelsTier(e.rt) {
+		cs.relabelInPlace()
+	}
 	var obs *runtime.DeploymentState
 	if e.rt != nil {
 		if obs, err = e.observe(ctx, name); err != nil {

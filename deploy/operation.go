@@ -313,6 +313,9 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 			return nil, err
 		}
 		o.changes = diffFiles(o.fromDeps, o.toDeps, o.fromFiles, o.toFiles)
+		if runtime.RelabelsTier(e.rt) {
+			o.changes.relabelInPlace()
+		}
 		if o.from != nil {
 			o.changes.FromVersionID = o.from.ID
 		}

@@ -335,7 +335,7 @@ func drifted(d *store.Deployment, targets []*target, obs *runtime.DeploymentStat
 	for _, t := range targets {
 		name := t.spec.Stack.Name
 		rs, os := d.Stack(name), obs.Stack(name)
-		if rs != nil && rs.State == StateReady && rs.ConfigHash == t.stackHash && runtime.InSyncHashed(t.spec, t.svcHashes, os) {
+		if rs != nil && rs.State == StateReady && rs.ConfigHash == t.stackHash && rs.Tier == t.spec.Tier && runtime.InSyncHashed(t.spec, t.svcHashes, os) {
 			continue // the common case, without allocating
 		}
 		if sd := compareStack(t, rs, true, os, true); sd.repair != "" {

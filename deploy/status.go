@@ -119,8 +119,8 @@ type ServiceStatus struct {
 	// not in the version).
 	Sync string `json:"sync"`
 	// Drift lists what differs (runtime.DriftMissing, DriftStopped,
-	// DriftImage, DriftReplicas, DriftHash) and DriftDetail says it in
-	// words.
+	// DriftImage, DriftReplicas, DriftTier, DriftHash) and DriftDetail
+	// says it in words.
 	Drift       []string           `json:"drift,omitempty"`
 	DriftDetail string             `json:"drift_detail,omitempty"`
 	Image       string             `json:"image,omitempty"`

@@ -32,6 +32,9 @@ const (
 	// DriftHash: the service was applied with another configuration
 	// (its ServiceHash label or annotation differs).
 	DriftHash = "hash"
+	// DriftTier: the stack runs labelled with another tier than the
+	// spec's (it moved and was not applied again).
+	DriftTier = "tier"
 )
 
 // ServiceDrift is how one service of a stack compares with its spec.
@@ -41,7 +44,7 @@ type ServiceDrift struct {
 	// Sync is SyncInSync, SyncDrifted or SyncExtra.
 	Sync string `json:"sync"`
 	// Reasons lists what differs, for a drifted service: DriftMissing,
-	// DriftStopped, DriftImage, DriftReplicas, DriftHash.
+	// DriftStopped, DriftImage, DriftReplicas, DriftTier, DriftHash.
 	Reasons []string `json:"reasons,omitempty"`
 	// Detail says it in words, e.g. "image example/web:2, want
 	// example/web:1". It never holds env values or file contents.
@@ -84,6 +87,8 @@ func (d *ServiceDrift) String() string {
 //     reports one);
 //   - replicas: the number of instances differs from the spec's, unless
 //     the stack was stopped on purpose;
+//   - tier: the stack is observed in another tier than spec.Tier (it
+//     moved to another tier and was not applied since);
 //   - hash: the configuration hash differs from ServiceHash(spec, svc).
 //
 // A service that is running but not yet ready is in sync: readiness is
@@ -133,6 +138,10 @@ func CompareHashed(spec *StackSpec, hashes []string, observed *StackState) []Ser
 			d.Reasons = append(d.Reasons, DriftReplicas)
 			details = append(details, fmt.Sprintf("%d instances, want %d", n, want))
 		}
+		if observed.Tier != spec.Tier {
+			d.Reasons = append(d.Reasons, DriftTier)
+			details = append(details, fmt.Sprintf("tier %d, want %d", observed.Tier, spec.Tier))
+		}
 		h := ""
 		if i < len(hashes) {
 			h = hashes[i]
@@ -164,7 +173,7 @@ func CompareHashed(spec *StackSpec, hashes []string, observed *StackState) []Ser
 // sync, without building its result: the check a reconciler makes of
 // every stack on every pass.
 func InSyncHashed(spec *StackSpec, hashes []string, observed *StackState) bool {
-	if observed == nil || len(observed.Services) != len(spec.Stack.Services) {
+	if observed == nil || len(observed.Services) != len(spec.Stack.Services) || observed.Tier != spec.Tier {
 		return false
 	}
 	for i := range spec.Stack.Services {

@@ -120,6 +120,23 @@ type ErrorMapper interface {
 	MapError(err error) error
 }
 
+// TierRelabeler is implemented by runtimes that move a stack to another
+// tier (an Apply of the same stack with another StackSpec.Tier) by
+// relabelling what runs, without replacing instances. A runtime that
+// does not implement it replaces the stack's instances on such a move
+// (Docker: container labels cannot change). Either way, Observe then
+// reports the new tier.
+type TierRelabeler interface {
+	// RelabelsTier reports whether tier moves relabel in place.
+	RelabelsTier() bool
+}
+
+// RelabelsTier reports whether rt moves stacks to another tier in place.
+func RelabelsTier(rt Runtime) bool {
+	t, ok := rt.(TierRelabeler)
+	return ok && t.RelabelsTier()
+}
+
 // Reporter receives progress events from a runtime call. It may be nil.
 type Reporter func(Event)
 

@@ -20,8 +20,9 @@ import (
 )
 
 // Apply makes the stack's containers match spec. Services whose
-// runtime.ServiceHash is unchanged are left alone (a stopped one is
-// started); a changed service is replaced; instances are added or removed
+// runtime.ServiceHash and tier label are unchanged are left alone (a
+// stopped one is started); a changed service, or one of a stack that
+// moved to another tier, is replaced; instances are added or removed
 // to match the instance count; services no longer in the spec are removed
 // (their volumes stay). Images are checked first, so a missing image fails
 // Apply before anything changes.
@@ -160,17 +161,19 @@ func (r *Runtime) plan(spec *runtime.StackSpec, svc *stack.Service, have map[int
 			}
 		}
 	}
-	want := svc.Replicas()
+	want, tier := svc.Replicas(), strconv.Itoa(spec.Tier)
 	for n := 1; n <= want; n++ {
 		c, ok := have[n]
 		switch {
 		case !ok:
 			p.create = append(p.create, n)
-		case c.hash != p.hash || c.state == container.StateCreated || otherImage(c.image, svc.Image.Ref()):
+		case c.hash != p.hash || c.state == container.StateCreated || otherImage(c.image, svc.Image.Ref()) || r.lb.get(c.labels, keyTier) != tier:
 			// A container that never started may lack its files:
 			// make it again. One running another image was made
 			// behind the runtime's back (its labels copied): the
-			// spec's image replaces it.
+			// spec's image replaces it. One labelled with another
+			// tier belongs to a stack that moved: labels cannot
+			// change, so it is replaced.
 			p.replace = append(p.replace, n)
 		case c.state == container.StateRunning || c.state == container.StatePaused || c.state == container.StateRestarting:
 			p.unchanged = append(p.unchanged, c)

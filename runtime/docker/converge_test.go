@@ -175,3 +175,77 @@ func TestUpdateAfterFailedUpdateOnTheEngine(t *testing.T) {
 		t.Errorf("status %s sync %s version %s", st.Status, st.Sync, st.VersionID)
 	}
 }
+
+// A stack that moves to another tier unchanged is applied again on the
+// engine: container labels cannot change, so plan says its containers
+// are replaced, the update replaces them (start first) with containers
+// of the new tier, and the other stack is left alone.
+func TestTierMoveOnTheEngine(t *testing.T) {
+	t.Parallel()
+	rt := newRuntime(t, &docker.Options{ProbeBinary: probeBinary(t)})
+	image := img(t)
+	svc := func(name string) stack.Service {
+		return stack.Service{Name: name, UnitType: "1U1G", Image: image,
+			Envs:      []string{"TESTAPP_SERVICE=" + name, "TESTAPP_TCP=8080"},
+			Readiness: &stack.Probe{Type: stack.ProbeTCP, Port: 8080, Period: stack.Duration(200 * time.Millisecond)}}
+	}
+	a := stack.Stack{Name: "a", Services: []stack.Service{svc("db")}}
+	b := stack.Stack{Name: "b", Services: []stack.Service{svc("web")}}
+	cat := newCatalog(t, "tiermove", stack.Deps{{a, b}}, stack.Deps{{a}, {b}})
+	ex, _ := newExecutor(t, rt, cat.st)
+	ctx := ctxT(t, 5*time.Minute)
+	_, err := ex.Launch(ctx, deploy.Request{Deployment: "x", VersionID: cat.versions[0].ID})
+	must(t, err)
+	ids := func() map[string]string {
+		obs, err := rt.Observe(ctx, "x")
+		must(t, err)
+		out := map[string]string{}
+		for _, s := range obs.Stacks {
+			for _, sv := range s.Services {
+				for _, in := range sv.Instances {
+					out[s.Name] += in.ID + " "
+				}
+			}
+		}
+		return out
+	}
+	before := ids()
+
+	want := "2 stacks: 0 to add, 1 to modify, 0 to remove, 1 unchanged\n" +
+		"    a (tier 0)\n" +
+		"  ~ b (tier 1, replace): moved from tier 0 to tier 1\n"
+	cs, err := ex.Preview(ctx, "x", cat.versions[1].ID)
+	must(t, err)
+	if got := cs.String(); got != want {
+		t.Errorf("preview:\n%s\nwant:\n%s", got, want)
+	}
+	res, err := ex.Update(ctx, deploy.Request{Deployment: "x", VersionID: cat.versions[1].ID})
+	must(t, err)
+	if got := res.Changes.String(); got != want {
+		t.Errorf("update's change set:\n%s\nwant:\n%s", got, want)
+	}
+	obs, err := rt.Observe(ctx, "x")
+	must(t, err)
+	for name, tier := range map[string]int{"a": 0, "b": 1} {
+		if s := obs.Stack(name); s == nil || s.Tier != tier {
+			t.Errorf("the engine reports stack %s as %+v, want tier %d", name, s, tier)
+		}
+	}
+	after := ids()
+	if after["a"] != before["a"] {
+		t.Errorf("stack a was touched: %s, now %s", before["a"], after["a"])
+	}
+	if after["b"] == before["b"] {
+		t.Errorf("stack b kept containers %s labelled with its old tier", after["b"])
+	}
+	st, err := ex.Status(ctx, "x")
+	must(t, err)
+	if st.Status != store.StatusAvailable || st.Sync != deploy.SyncInSync {
+		t.Errorf("status %s sync %s, want Available in-sync", st.Status, st.Sync)
+	}
+	res, err = ex.Update(ctx, deploy.Request{Deployment: "x", VersionID: cat.versions[1].ID})
+	must(t, err)
+	if !res.Changes.Empty() {
+		t.Errorf("the same update again changes:\n%s", res.Changes)
+	}
+}

@@ -223,6 +223,11 @@ func deploymentSelector(deployment string) string {
 	return LabelManagedBy + "=" + ManagedBy + "," + LabelDeployment + "=" + deployment
 }
 
+// RelabelsTier reports true: the tier label stays off pod templates, so an
+// Apply that moves a stack to another tier relabels its objects and
+// restarts nothing (runtime.TierRelabeler).
+func (r *Runtime) RelabelsTier() bool { return true }
+
 // ServiceHost implements runtime.Addresser: services reach each other
 // through the ClusterIP Service of the service, in the same namespace.
 func (r *Runtime) ServiceHost(deployment, stackName, service string) string {

@@ -21,7 +21,8 @@
 //	}
 //
 // The suite checks apply, readiness and observation; idempotence by
-// config hash; replacing, scaling and dropping services without touching
+// config hash; moving a stack to another tier (Observe reports the new
+// tier); replacing, scaling and dropping services without touching
 // the others; failing fast when a service exits; timing out a service
 // that never becomes ready; removal, with volumes kept unless data is
 // deleted (for runtimes that implement runtime.VolumeLister); that a new
@@ -190,6 +191,7 @@ var tests = []struct {
 	{"ObserveOrder", testObserveOrder},
 	{"Idempotent", testIdempotent},
 	{"ReplaceChanged", testReplaceChanged},
+	{"TierMove", testTierMove},
 	{"Scale", testScale},
 	{"DropService", testDropService},
 	{"ExitAtStart", func(e *env) { testExit(e, 0) }},

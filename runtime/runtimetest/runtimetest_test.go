@@ -92,6 +92,8 @@ var mutants = map[string][]string{
 	"scale-replaces":     {"Scale"},
 	"forgets":            {"NewRuntimeObserves"},
 	"hides-image":        {"DriftInSync", "DriftByHand/image"},
+	"keeps-tier":         {"TierMove"},
+	"tier-replaces":      {"TierMove"},
 	"keeps-drift":        {"DriftByHand/remove", "DriftByHand/stop", "DriftByHand/image", "DriftByHand/scale"},
 }
 
@@ -118,6 +120,24 @@ func (m *mutant) Apply(ctx context.Context, spec *runtime.StackSpec, report runt
 		m.mu.Unlock()
 		if same {
 			return nil
+		}
+	case "keeps-tier":
+		// Leaves a stack that moved in the tier it runs in.
+		if ds, err := m.Runtime.Observe(ctx, spec.Deployment); err == nil {
+			if st := ds.Stack(spec.Stack.Name); st != nil && st.Tier != spec.Tier {
+				kept := *spec
+				kept.Tier = st.Tier
+				spec = &kept
+			}
+		}
+	case "tier-replaces":
+		// Says it relabels in place (sim does) but replaces instead.
+		if ds, err := m.Runtime.Observe(ctx, spec.Deployment); err == nil {
+			if st := ds.Stack(spec.Stack.Name); st != nil && st.Tier != spec.Tier {
+				if err := m.Runtime.Remove(ctx, spec.Ref(), runtime.RemoveOptions{}); err != nil {
+					return err
+				}
+			}
 		}
 	case "scale-replaces":
 		if ds, err := m.Runtime.Observe(ctx, spec.Deployment); err == nil && ds.Stack(spec.Stack.Name) != nil {

@@ -692,3 +692,65 @@ func testCancel(e *env) {
 		t.Errorf("Wait returned %v after it started, cancelled after %v; want it within %v", took, after, prompt)
 	}
 }
+
+// testTierMove applies a stack again, unchanged but in another tier: the
+// runtime must then report the new tier (teardown order, status and
+// drift read it), judge the stack in sync with the moved spec, and
+// drifted (runtime.DriftTier) against the old one. A runtime that
+// relabels in place (runtime.TierRelabeler) keeps the instances.
+func testTierMove(e *env) {
+	t := e.t
+	web := e.service("app", "web", Behavior{})
+	db := e.service("app", "db", Behavior{})
+	spec := e.spec("app", 0, web, db)
+	e.launch(spec)
+	before := e.observeStack("app")
+	if before.Tier != 0 {
+		t.Fatalf("Observe reports tier %d after an Apply in tier 0", before.Tier)
+	}
+
+	moved := e.spec("app", 1, web, db)
+	e.apply(e.rt, moved)
+	e.wait(e.rt, moved)
+	after := e.observeStack("app")
+	if after.Tier != 1 {
+		t.Errorf("Observe reports tier %d after the stack moved to tier 1", after.Tier)
+	}
+	if d := runtime.Compare(moved, after); !runtime.InSync(d) {
+		t.Errorf("moved stack is not in sync with its spec: %v", d)
+	}
+	if runtime.InSyncHashed(moved, nil, after) != runtime.InSync(runtime.Compare(moved, after)) {
+		t.Error("InSyncHashed and Compare disagree on the moved stack")
+	}
+	for _, d := range runtime.Compare(spec, after) {
+		if !slices.Contains(d.Reasons, runtime.DriftTier) {
+			t.Errorf("against the spec of tier 0, %s reports %v, want %s", d.Service, d.Reasons, runtime.DriftTier)
+		}
+	}
+	if runtime.RelabelsTier(e.rt) {
+		for _, name := range []string{"web", "db"} {
+			if d := sameInstances(before.Service(name), after.Service(name)); d != "" {
+				t.Errorf("runtime relabels tier moves in place, but the move touched %s: %s", name, d)
+			}
+		}
+	}
+	for _, name := range []string{"web", "db"} {
+		s := after.Service(name)
+		if s == nil {
+			t.Fatalf("service %s is gone after the move", name)
+		}
+		for _, in := range s.Instances {
+			if !in.Running || !in.Ready {
+				t.Errorf("instance %s after the move: running %v ready %v", in.Name, in.Running, in.Ready)
+			}
+		}
+	}
+
+	// The next Apply of the moved spec changes nothing.
+	events := e.apply(e.rt, moved)
+	for _, name := range []string{"web", "db"} {
+		if types := eventsOf(events, name); slices.ContainsFunc(types, func(typ runtime.EventType) bool { return typ != runtime.EventServiceUnchanged }) {
+			t.Errorf("Apply after the move reported %v for %s, want only %s", types, name, runtime.EventServiceUnchanged)
+		}
+	}
+}

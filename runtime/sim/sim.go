@@ -828,6 +828,11 @@ func (r *Runtime) removeStack(d *deployment, ref runtime.StackRef) error {
 	return nil
 }
 
+// RelabelsTier reports true: an Apply that moves a stack to another tier
+// records the new tier and replaces nothing, as Kubernetes does
+// (runtime.TierRelabeler).
+func (r *Runtime) RelabelsTier() bool { return true }
+
 // Observe reports the deployment's stacks by tier then name, services by
 // name and instances by number.
 func (r *Runtime) Observe(ctx context.Context, deployment string) (_ *runtime.DeploymentState, err error) {

@@ -30,9 +30,11 @@
 //     terminate); an error of an operation that was recorded means it
 //     Failed and the deployment is Error or Tainted.
 //   - Available: the runtime runs exactly the recorded version: the same
-//     stacks (none left over, none twice), each service with its spec's
-//     configuration hash, instance count, every instance running and
-//     ready; the record lists exactly those stacks with their hashes.
+//     stacks (none left over, none twice), each in its tier of the
+//     version (a stack that moved tier was applied again), each service
+//     with its spec's configuration hash, instance count, every instance
+//     running and ready; the record lists exactly those stacks with their
+//     hashes.
 //   - Every stack that runs is listed in the record, whatever its status
 //     (a resumed operation adds those its dead executor created).
 //   - Terminated: nothing runs; after Terminate with DeleteData no volume
@@ -699,10 +701,9 @@ func (r *runner) runsExactly(d *store.Deployment, v *product.Version, obs *runti
 			if ost == nil {
 				return fmt.Errorf("stack %s does not run", s.Name)
 			}
-			// Not checked: ost.Tier == ti. A stack that moves to
-			// another tier unchanged is not applied again, and the
-			// runtime keeps the tier it was applied with.
-			_ = ti
+			if ost.Tier != ti {
+				return fmt.Errorf("stack %s runs in tier %d, want %d", s.Name, ost.Tier, ti)
+			}
 			if len(ost.Services) != len(s.Services) {
 				return fmt.Errorf("stack %s runs %d services, want %d", s.Name, len(ost.Services), len(s.Services))
 			}
