@@ -69,6 +69,9 @@ type Options struct {
 	Latency func(deployment, stack, service string) (apply, ready time.Duration)
 	// BaseDomain ends the host names of domain access points.
 	BaseDomain string
+	// Output, when set, gives the lines each instance of a service
+	// writes to stdout and to stderr when it starts, for Logs.
+	Output func(deployment, stack, service string) (stdout, stderr []string)
 }
 
 // Runtime is the simulated runtime. Make one with New.
