@@ -170,3 +170,5 @@ func (w *frameWriter) flush() error {
 	}
 	return w.whole()
 }
+
+var _ runtime.LogReader = (*Runtime)(nil)

@@ -167,3 +167,5 @@ func (r *Runtime) follow(ctx context.Context, d *deployment, deployment string, 
 		}
 	}
 }
+
+var _ runtime.LogReader = (*Runtime)(nil)
