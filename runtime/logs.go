@@ -26,7 +26,9 @@ import (
 //     as one of a stopped stack on Kubernetes, gives no lines and no
 //     error.
 //   - The stream gives the lines of every selected instance, each
-//     tagged with its stack, service, instance and Output. Lines of one
+//     tagged with its stack, service, instance and Output (empty when
+//     the back-end records stdout and stderr as one, as Kubernetes
+//     does). Lines of one
 //     instance come in the order it wrote them (stdout and stderr
 //     interleaved as the runtime recorded them). Without Follow the
 //     instances come one after another in the order Observe lists them
@@ -102,7 +104,8 @@ type LogLine struct {
 	Stack    string `json:"stack"`
 	Service  string `json:"service"`
 	Instance string `json:"instance"`
-	Stream   Output `json:"stream"`
+	// Stream is empty when the runtime cannot tell the outputs apart.
+	Stream Output `json:"stream"`
 	// Time is when the runtime recorded the line, zero when it does not
 	// know.
 	Time time.Time `json:"time,omitzero"`

@@ -106,6 +106,10 @@ type Harness struct {
 	// that it does, and check the content of logs no further.
 	NoLogOutput string
 
+	// OneLogStream says the back-end records stdout and stderr as one
+	// log (Kubernetes), so lines carry no runtime.Output.
+	OneLogStream bool
+
 	// Tamper changes a service of a stack behind the runtime's back,
 	// through the back-end's own API, as someone with access to the
 	// engine would (docker rm -f, docker stop, kubectl set image,
