@@ -388,12 +388,14 @@ func testLogsFollow(e *env) {
 func testLogsFollowEnds(e *env) {
 	t := e.t
 	lr := e.logReader()
+	if e.h.NoLogOutput != "" {
+		// Its instances may not exist yet when Logs asks; the other log
+		// tests check the error once they do.
+		t.Skipf("the back-end's instances have no output (%s)", e.h.NoLogOutput)
+	}
 	spec := e.spec("app", 0, e.service("app", "web", Behavior{LogLines: 2, Exit: true, ExitAfter: 500 * time.Millisecond, ExitCode: 3}))
 	e.apply(e.rt, spec)
 	q := runtime.LogQuery{Stack: "app", Service: "web", Follow: true}
-	if e.logUnsupported(lr, q) {
-		return
-	}
 	ctx, cancel := e.ctx()
 	defer cancel()
 	s, err := lr.Logs(ctx, e.dep, q)
