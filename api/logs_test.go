@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +23,7 @@ import (
 
 // logHarness serves a launched "web-1" (stack web, service nginx) whose
 // instances print n lines to stdout and one to stderr.
-func logHarness(t *testing.T, n int, o *harnessOptions) *harness {
+func logHarness(t testing.TB, n int, o *harnessOptions) *harness {
 	t.Helper()
 	if o == nil {
 		o = &harnessOptions{}
@@ -42,7 +44,7 @@ func logHarness(t *testing.T, n int, o *harnessOptions) *harness {
 	return h
 }
 
-func decodeLogs(t *testing.T, body []byte) []api.LogEntry {
+func decodeLogs(t testing.TB, body []byte) []api.LogEntry {
 	t.Helper()
 	var out []api.LogEntry
 	sc := bufio.NewScanner(strings.NewReader(string(body)))
@@ -230,4 +232,36 @@ func TestLogsFollowCancel(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("CloseStreams did not end a following response")
 	}
+}
+
+// FuzzLogsQuery: any query string gets a response, never a panic: lines
+// or a 400/404 that names the problem.
+func FuzzLogsQuery(f *testing.F) {
+	for _, s := range []string{"", "stack=web&service=nginx&tail=2", "since=10m&timestamps=true", "tail=all&follow=false",
+		"since=2025-01-02T03:04:05.999999999Z", "instance=x&service=y", "tail=-1", "tail=99999999999999999999", "%zz"} {
+		f.Add(s)
+	}
+	h := logHarness(f, 2, nil)
+	f.Fuzz(func(t *testing.T, raw string) {
+		if q, err := url.ParseQuery(raw); err == nil {
+			if follow, _ := strconv.ParseBool(q.Get("follow")); follow {
+				return // a following response lasts as long as the instances
+			}
+		}
+		req := httptest.NewRequest("GET", "/api/deployments/web-1/logs", nil)
+		req.URL.RawQuery = raw
+		rec := httptest.NewRecorder()
+		h.srv.ServeHTTP(rec, req)
+		switch rec.Code {
+		case 200:
+			decodeLogs(t, rec.Body.Bytes())
+		case 400, 404:
+			var e api.Error
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || len(e.Details) == 0 {
+				t.Errorf("%q: %d %s", raw, rec.Code, rec.Body)
+			}
+		default:
+			t.Errorf("%q: %d %s", raw, rec.Code, rec.Body)
+		}
+	})
 }
