@@ -32,6 +32,9 @@ const (
 	ActionListOperations      = "stackwave:ListOperations"
 	ActionGetOperation        = "stackwave:GetOperation"
 	ActionStreamEvents        = "stackwave:StreamEvents"
+	// ActionReadLogs reads what a deployment's services write: kept
+	// apart from GetDeployment, as output may hold what status does not.
+	ActionReadLogs            = "stackwave:ReadLogs"
 	ActionReconcileDeployment = "stackwave:ReconcileDeployment"
 )
 

@@ -89,6 +89,7 @@ func TestAuthorization(t *testing.T) {
 		{"admin creates a template", alice, "POST", "/api/templates", tpl, 200},
 		{"admin restarts a stack", alice, "POST", "/api/deployments/ci-1/stacks/web/restart", "", 200},
 		{"admin streams events", alice, "GET", "/api/deployments/ci-1/events", "", 200},
+		{"admin reads logs", alice, "GET", "/api/deployments/ci-1/logs", "", 200},
 
 		{"Get* reads a product by name", bob, "GET", "/api/products/keep", "", 200},
 		{"Get* reads a product by ID", bob, "GET", "/api/products/prod-keep", "", 200},
@@ -109,6 +110,7 @@ func TestAuthorization(t *testing.T) {
 		{"deployer, denied product it may not see: not found", carol, "POST", "/api/deployments", `{"name": "ci-3", "product_version_id": "pv-keep"}`, 404},
 		{"deployer reads a deployment", carol, "GET", "/api/deployments/ci-1", "", 200},
 		{"deployer streams events", carol, "GET", "/api/deployments/ci-1/events", "", 200},
+		{"reading a deployment does not grant its logs", carol, "GET", "/api/deployments/ci-1/logs", "", 403},
 		{"deployer terminates", carol, "POST", "/api/deployments/ci-1/terminate", "", 200},
 		{"deployer may not delete records", carol, "DELETE", "/api/deployments/ci-1", "", 403},
 		{"deployer may not restart", carol, "POST", "/api/deployments/ci-1/stacks/web/restart", "", 403},

@@ -72,15 +72,7 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 		return fmt.Errorf("%s %s: read response: %w", method, path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		e := &Error{}
-		if json.Unmarshal(data, e) != nil || e.Message == "" {
-			e = &Error{Message: http.StatusText(resp.StatusCode), Code: strconv.Itoa(resp.StatusCode)}
-		}
-		e.Status = resp.StatusCode
-		if e.RequestID == "" {
-			e.RequestID = resp.Header.Get("X-Request-Id")
-		}
-		return e
+		return responseError(resp, data)
 	}
 	if out == nil {
 		return nil
@@ -135,6 +127,19 @@ func (c *Client) GetProduct(ctx context.Context, idOrName string) (*ProductRespo
 func (c *Client) DeleteProduct(ctx context.Context, idOrName string) (*DeleteProductResponse, error) {
 	out := new(DeleteProductResponse)
 	return out, c.Do(ctx, http.MethodDelete, "/api/products/"+url.PathEscape(idOrName), nil, out)
+}
+
+// responseError decodes an error response.
+func responseError(resp *http.Response, data []byte) *Error {
+	e := &Error{}
+	if json.Unmarshal(data, e) != nil || e.Message == "" {
+		e = &Error{Message: http.StatusText(resp.StatusCode), Code: strconv.Itoa(resp.StatusCode)}
+	}
+	e.Status = resp.StatusCode
+	if e.RequestID == "" {
+		e.RequestID = resp.Header.Get("X-Request-Id")
+	}
+	return e
 }
 
 // IsStatus reports whether err is an *Error with the given status.

@@ -52,6 +52,7 @@
 //	GET    /api/deployments/{name}/operations              ListOperations          swn:deployment/<name>
 //	GET    /api/deployments/{name}/operations/{operation}  GetOperation            swn:deployment/<name>
 //	GET    /api/deployments/{name}/events                  StreamEvents            swn:deployment/<name>
+//	GET    /api/deployments/{name}/logs                    ReadLogs                swn:deployment/<name>
 //	PUT    /api/deployments/{name}/reconcile               ReconcileDeployment     swn:deployment/<name>
 //	POST   /   (and GET /), Service Catalog compatible API  CreateProduct, CreateTemplate (see below)
 //
@@ -130,6 +131,52 @@
 // at once, a write blocked on a silent client included, and answers new
 // ones 503.
 //
+// # Logs
+//
+// GET /api/deployments/{name}/logs streams what the deployment's
+// instances wrote to stdout and stderr, read by the runtime
+// (runtime.LogReader: the Docker engine's container logs, the pods' logs
+// through the Kubernetes API, the simulated runtime's configured lines),
+// as NDJSON (Content-Type application/x-ndjson): one [LogEntry] per line,
+//
+//	{"stack":"web","service":"nginx","instance":"web-1-web-nginx-1","stream":"stdout","text":"GET / 200"}
+//
+// flushed as each line is read. Query parameters, all optional:
+//
+//	stack, service, instance  narrow the selection (service needs stack,
+//	                          instance needs service; an instance is named
+//	                          as GET /api/deployments/{name}?instances=true
+//	                          lists it)
+//	follow=true               keep the response open for new lines until
+//	                          every selected instance stopped, the client
+//	                          goes or the server shuts down
+//	since=T                   lines written at or after T: an RFC 3339 time,
+//	                          or a duration back from now ("10m")
+//	tail=N                    the last N lines of each instance (default all)
+//	timestamps=true           add each line's "time", when the runtime
+//	                          knows it
+//
+// Without follow, instances come one after another (stacks by tier then
+// name, services by name) and a line's order within an instance is the
+// order it was written; with follow, lines of instances interleave as they
+// come. "stream" is empty where the runtime records stdout and stderr as
+// one (Kubernetes). Text is the line without its newline; invalid UTF-8 is
+// replaced, and lines longer than runtime.MaxLogLine bytes arrive in
+// pieces. stackwave adds nothing to what the services wrote: no env value
+// or other setting appears unless a service printed it.
+//
+// A response that does not follow is bounded: it stops before
+// Options.MaxLogLines lines (default [DefaultMaxLogLines]) or
+// Options.MaxLogBytes bytes (default [DefaultMaxLogBytes]) and then ends
+// with one record {"truncated": true, "text": "..."} saying so. A failure
+// after the response started ends it with a record {"error": "..."}. A
+// deployment, stack, service or instance that does not exist is a 404
+// before anything is streamed; logs a runtime cannot read at all (a node
+// without a kubelet, as in kwok) a 501; a runtime that cannot be reached
+// a 503. ReadLogs is its own action, apart from GetDeployment, since
+// what services print may be more than their status shows. [Client.Logs]
+// reads the route as a runtime.LogStream.
+//
 // # Status codes
 //
 //	200  success
@@ -157,8 +204,10 @@
 //	413  the body is larger than Options.MaxBodyBytes
 //	429  too many streams, of the caller or of the server
 //	500  an internal error (see the log under the request ID)
-//	501  a deployment route on a Server without executor
-//	503  a stream asked for while the server shuts down
+//	501  a deployment route on a Server without executor; logs the
+//	     runtime cannot read
+//	503  a stream asked for while the server shuts down; logs: the
+//	     runtime cannot be reached
 //	623  "Create Product Error": the store failed to create the product
 //	624  "Delete Product Error": the product is deployed (the detail names
 //	     the deployments) or the store failed

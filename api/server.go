@@ -77,6 +77,12 @@ type Options struct {
 	// once (429 beyond); zero means DefaultMaxStreamsPerPrincipal,
 	// negative no bound.
 	MaxStreamsPerPrincipal int
+	// MaxLogLines and MaxLogBytes bound a log response that does not
+	// follow (GET /api/deployments/{name}/logs): it stops, with a last
+	// record saying so, before it would pass either. Zero means
+	// DefaultMaxLogLines and DefaultMaxLogBytes.
+	MaxLogLines int
+	MaxLogBytes int64
 	// AccessKeys verify the signatures of the Service Catalog
 	// compatible API (see CatalogHandler); nil refuses its requests.
 	AccessKeys *auth.AccessKeys
@@ -211,6 +217,7 @@ func (s *Server) routes() []route {
 		{"GET /api/deployments/{name}/operations", ActionListOperations, deployment, s.listOperations, nil},
 		{"GET /api/deployments/{name}/operations/{operation}", ActionGetOperation, deployment, s.getOperation, nil},
 		{"GET /api/deployments/{name}/events", ActionStreamEvents, deployment, s.streamEvents, []string{"operation_id", "after_seq"}},
+		{"GET /api/deployments/{name}/logs", ActionReadLogs, deployment, s.streamLogs, []string{"stack", "service", "instance", "follow", "since", "tail", "timestamps"}},
 	}
 }
 

@@ -8,6 +8,11 @@
 // deletes them, and Observe rebuilds the whole picture of a deployment from
 // what the back-end itself holds (labels, objects), so a control plane that
 // restarts loses nothing.
+//
+// Optional capabilities are interfaces a runtime may implement as well:
+// Lifecycle (stop, start, restart in place), VolumeLister, Addresser,
+// ErrorMapper, Watcher and LogReader (what services write to stdout and
+// stderr, read or followed; see logs.go).
 package runtime
 
 import (

@@ -54,6 +54,12 @@ func TestConformance(t *testing.T) {
 			if b.Exit {
 				env = append(env, "TESTAPP_EXIT_AFTER="+b.ExitAfter.String(), "TESTAPP_EXIT_CODE="+strconv.Itoa(b.ExitCode))
 			}
+			if b.LogLines > 0 {
+				env = append(env, "TESTAPP_LOG_LINES="+strconv.Itoa(b.LogLines))
+			}
+			if b.Stderr != "" {
+				env = append(env, "TESTAPP_STDERR="+b.Stderr)
+			}
 			return stack.Service{
 				Name: name, UnitType: "1U1G", Image: image, Envs: env,
 				Readiness: &stack.Probe{Type: stack.ProbeExec, Period: stack.Duration(200 * time.Millisecond),

@@ -1,7 +1,8 @@
 // Package docker runs stackwave stacks as containers on one Docker Engine,
 // through the engine's API (github.com/moby/moby/client). It implements
-// runtime.Runtime, runtime.Lifecycle, runtime.VolumeLister and
-// runtime.ErrorMapper, and passes runtime/runtimetest.
+// runtime.Runtime, runtime.Lifecycle, runtime.VolumeLister,
+// runtime.LogReader and runtime.ErrorMapper, and passes
+// runtime/runtimetest.
 //
 //	rt, err := docker.NewFromEnv(&docker.Options{HostIP: netip.MustParseAddr("127.0.0.1")})
 //	...

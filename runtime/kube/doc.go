@@ -1,7 +1,7 @@
 // Package kube runs stackwave stacks on a Kubernetes cluster through
 // client-go. It implements runtime.Runtime, runtime.Lifecycle,
-// runtime.VolumeLister and runtime.ErrorMapper, and passes
-// runtime/runtimetest against a real API server.
+// runtime.VolumeLister, runtime.LogReader and runtime.ErrorMapper, and
+// passes runtime/runtimetest against a real API server.
 //
 //	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 //	...

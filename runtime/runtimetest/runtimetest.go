@@ -29,6 +29,9 @@
 // runtime on the same back-end sees what another created; progress
 // events; isolation of deployments; init scripts; stop, start and
 // restart (for runtimes that implement runtime.Lifecycle); cancellation;
+// logs (for runtimes that implement runtime.LogReader): tags, order,
+// not-found and malformed selections, Tail, Since, Follow and what ends
+// it;
 // that failures map onto runtime's sentinels through runtime.MapError;
 // and drift: that what Observe reports, judged by runtime.Compare, shows a
 // service missing, stopped, running another image, scaled or applied
@@ -98,6 +101,16 @@ type Harness struct {
 	// failed service, so the suite does not check them.
 	NoLogs bool
 
+	// NoLogOutput says why the back-end's instances have no output to
+	// read (kwok's pods run no containers), for a runtime.LogReader whose
+	// Logs then fails with runtime.ErrNotSupported: the log tests check
+	// that it does, and check the content of logs no further.
+	NoLogOutput string
+
+	// OneLogStream says the back-end records stdout and stderr as one
+	// log (Kubernetes), so lines carry no runtime.Output.
+	OneLogStream bool
+
 	// Tamper changes a service of a stack behind the runtime's back,
 	// through the back-end's own API, as someone with access to the
 	// engine would (docker rm -f, docker stop, kubectl set image,
@@ -161,6 +174,13 @@ type Behavior struct {
 	// Ports are TCP ports the service listens on; the suite exposes
 	// them through access points.
 	Ports []int
+	// LogLines: each instance writes lines ending in "log line i/N", for
+	// i from 1 to N = LogLines, to stdout when it starts (after any
+	// prefix of the back-end's own, such as a time stamp).
+	LogLines int
+	// Stderr: each instance writes a line ending in this text to stderr
+	// when it starts.
+	Stderr string
 }
 
 // Run runs the conformance suite against the runtime h describes.
@@ -206,6 +226,12 @@ var tests = []struct {
 	{"InitScripts", testInitScripts},
 	{"Lifecycle", testLifecycle},
 	{"Cancel", testCancel},
+	{"LogsContent", testLogsContent},
+	{"LogsNotFound", testLogsNotFound},
+	{"LogsTail", testLogsTail},
+	{"LogsSince", testLogsSince},
+	{"LogsFollow", testLogsFollow},
+	{"LogsFollowEnds", testLogsFollowEnds},
 	{"DriftInSync", testDriftInSync},
 	{"DriftFromSpec", testDriftFromSpec},
 	{"DriftRemovedStack", testDriftRemovedStack},

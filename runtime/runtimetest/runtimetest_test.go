@@ -3,6 +3,8 @@ package runtimetest_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"slices"
@@ -22,11 +24,21 @@ import (
 // simHarness adapts the suite to a simulated runtime; newRuntime wraps
 // it to break it on purpose.
 func simHarness(newRuntime func(rt *sim.Runtime) runtime.Runtime) *runtimetest.Harness {
-	var readyAfter sync.Map
+	var readyAfter, behaviors sync.Map
 	rt := sim.New(&sim.Options{Latency: func(d, s, svc string) (time.Duration, time.Duration) {
 		ready, _ := readyAfter.Load(d + "/" + s + "/" + svc)
 		r, _ := ready.(time.Duration)
 		return 0, r
+	}, Output: func(d, s, svc string) (stdout, stderr []string) {
+		v, _ := behaviors.Load(d + "/" + s + "/" + svc)
+		b, _ := v.(runtimetest.Behavior)
+		for i := 1; i <= b.LogLines; i++ {
+			stdout = append(stdout, fmt.Sprintf("log line %d/%d", i, b.LogLines))
+		}
+		if b.Stderr != "" {
+			stderr = append(stderr, b.Stderr)
+		}
+		return stdout, stderr
 	}})
 	var deployments atomic.Int64
 	return &runtimetest.Harness{
@@ -34,6 +46,7 @@ func simHarness(newRuntime func(rt *sim.Runtime) runtime.Runtime) *runtimetest.H
 		Deployment: func(*testing.T) string { return "d" + strconv.FormatInt(deployments.Add(1), 10) },
 		Service: func(_ *testing.T, ref runtime.StackRef, name string, b runtimetest.Behavior) stack.Service {
 			readyAfter.Store(ref.String()+"/"+name, b.ReadyAfter)
+			behaviors.Store(ref.String()+"/"+name, b)
 			f := sim.Fault{Deployment: ref.Deployment, Stack: ref.Stack, Service: name}
 			if b.NeverReady {
 				f.Kind = sim.NeverReady
@@ -95,6 +108,49 @@ var mutants = map[string][]string{
 	"keeps-tier":         {"TierMove"},
 	"tier-replaces":      {"TierMove"},
 	"keeps-drift":        {"DriftByHand/remove", "DriftByHand/stop", "DriftByHand/image", "DriftByHand/scale"},
+	"logs-untagged":      {"LogsContent"},
+	"logs-finds-nothing": {"LogsNotFound"},
+	"logs-ignores-tail":  {"LogsTail"},
+	"logs-ignores-since": {"LogsSince"},
+	"logs-never-ends":    {"LogsFollowEnds"},
+}
+
+// Logs breaks the log bugs' rules.
+func (m *mutant) Logs(ctx context.Context, deployment string, q runtime.LogQuery) (runtime.LogStream, error) {
+	switch m.bug {
+	case "logs-ignores-tail":
+		q.Tail = 0
+	case "logs-ignores-since":
+		q.Since = time.Time{}
+	}
+	s, err := m.Runtime.Logs(ctx, deployment, q)
+	if m.bug == "logs-finds-nothing" && errors.Is(err, runtime.ErrNotFound) {
+		return runtime.NewLogStream(ctx, false, nil, nil), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &badStream{LogStream: s, bug: m.bug, ctx: ctx, follow: q.Follow}, nil
+}
+
+// badStream is a LogStream with the stream bugs of a mutant.
+type badStream struct {
+	runtime.LogStream
+	bug    string
+	ctx    context.Context
+	follow bool
+}
+
+func (s *badStream) Next() (runtime.LogLine, error) {
+	l, err := s.LogStream.Next()
+	switch {
+	case s.bug == "logs-untagged" && err == nil:
+		l.Stream = runtime.Stdout
+	case s.bug == "logs-never-ends" && s.follow && errors.Is(err, io.EOF):
+		<-s.ctx.Done()
+		return l, s.ctx.Err()
+	}
+	return l, err
 }
 
 func (m *mutant) Apply(ctx context.Context, spec *runtime.StackSpec, report runtime.Reporter) error {

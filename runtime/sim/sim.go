@@ -8,7 +8,8 @@
 // <service>.<stack>.<deployment>.<base domain>), volumes that Remove keeps
 // unless asked to delete data. Apply and readiness take the time a latency
 // model says; fault rules (Inject) make calls fail, services exit or never
-// become ready; every call is recorded (Calls).
+// become ready; every call is recorded (Calls). Logs gives the lines
+// Options.Output configures per service and the exits faults cause.
 //
 // Nothing runs in the background: an instance's state follows from when it
 // started, becomes ready and exits, so a Runtime holds no goroutine and
@@ -69,6 +70,9 @@ type Options struct {
 	Latency func(deployment, stack, service string) (apply, ready time.Duration)
 	// BaseDomain ends the host names of domain access points.
 	BaseDomain string
+	// Output, when set, gives the lines each instance of a service
+	// writes to stdout and to stderr when it starts, for Logs.
+	Output func(deployment, stack, service string) (stdout, stderr []string)
 }
 
 // Runtime is the simulated runtime. Make one with New.

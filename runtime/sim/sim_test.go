@@ -3,6 +3,7 @@ package sim_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,10 +20,21 @@ import (
 
 func TestConformance(t *testing.T) {
 	var readyAfter sync.Map // "deployment/stack/service" -> time.Duration
+	var behaviors sync.Map  // "deployment/stack/service" -> runtimetest.Behavior
 	rt := sim.New(&sim.Options{Latency: func(d, s, svc string) (time.Duration, time.Duration) {
 		ready, _ := readyAfter.Load(d + "/" + s + "/" + svc)
 		r, _ := ready.(time.Duration)
 		return 0, r
+	}, Output: func(d, s, svc string) (stdout, stderr []string) {
+		v, _ := behaviors.Load(d + "/" + s + "/" + svc)
+		b, _ := v.(runtimetest.Behavior)
+		for i := 1; i <= b.LogLines; i++ {
+			stdout = append(stdout, fmt.Sprintf("log line %d/%d", i, b.LogLines))
+		}
+		if b.Stderr != "" {
+			stderr = append(stderr, b.Stderr)
+		}
+		return stdout, stderr
 	}})
 	var deployments atomic.Int64
 	runtimetest.Run(t, &runtimetest.Harness{
@@ -30,6 +42,7 @@ func TestConformance(t *testing.T) {
 		Deployment: func(*testing.T) string { return "d" + strconv.FormatInt(deployments.Add(1), 10) },
 		Service: func(_ *testing.T, ref runtime.StackRef, name string, b runtimetest.Behavior) stack.Service {
 			readyAfter.Store(ref.String()+"/"+name, b.ReadyAfter)
+			behaviors.Store(ref.String()+"/"+name, b)
 			f := sim.Fault{Deployment: ref.Deployment, Stack: ref.Stack, Service: name}
 			if b.NeverReady {
 				f.Kind = sim.NeverReady
