@@ -76,6 +76,14 @@ func (s *Server) streamLogs(c *call) error {
 		return newError(http.StatusNotImplemented, MsgNotImplemented,
 			Detail{Type: TypeNotSupported, Detail: fmt.Sprintf("the %s runtime cannot read logs", rt.Name())})
 	}
+	// A log stream is bounded like an event stream: each write within
+	// Options.StreamWriteTimeout, a place among Options.MaxStreams, ended
+	// by CloseStreams.
+	w, err := c.openStream()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
 	go func() {
 		select {
 		case <-s.closing:
@@ -92,13 +100,8 @@ func (s *Server) streamLogs(c *call) error {
 	h := c.w.Header()
 	h.Set("Content-Type", "application/x-ndjson")
 	h.Set("X-Accel-Buffering", "no")
-	rc := http.NewResponseController(c.w)
-	if q.Follow {
-		_ = rc.SetReadDeadline(time.Time{})
-	}
-	_ = rc.SetWriteDeadline(time.Time{})
 	c.w.WriteHeader(http.StatusOK)
-	if err := rc.Flush(); err != nil {
+	if err := w.Flush(); err != nil {
 		return err
 	}
 	maxLines, maxBytes := s.opts.MaxLogLines, s.opts.MaxLogBytes
@@ -119,8 +122,8 @@ func (s *Server) streamLogs(c *call) error {
 				return err // the client went or the server shuts down
 			}
 			b, _ := marshal(&LogEntry{Error: runtime.MapError(rt, err).Error()})
-			c.w.Write(b)
-			rc.Flush()
+			w.Write(b)
+			w.Flush()
 			return err
 		}
 		e := LogEntry{Stack: l.Stack, Service: l.Service, Instance: l.Instance, Stream: string(l.Stream), Text: l.Text}
@@ -134,14 +137,14 @@ func (s *Server) streamLogs(c *call) error {
 		if !q.Follow && (lines+1 > int64(maxLines) || size+int64(len(b)) > maxBytes) {
 			b, _ = marshal(&LogEntry{Truncated: true, Text: fmt.Sprintf(
 				"the response stops at %d lines or %d bytes; narrow it with tail, since, stack, service or instance, or follow", maxLines, maxBytes)})
-			c.w.Write(b)
-			return rc.Flush()
+			w.Write(b)
+			return w.Flush()
 		}
-		if _, err := c.w.Write(b); err != nil {
+		if _, err := w.Write(b); err != nil {
 			return err
 		}
 		lines, size = lines+1, size+int64(len(b))
-		if err := rc.Flush(); err != nil {
+		if err := w.Flush(); err != nil {
 			return err
 		}
 	}

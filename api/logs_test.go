@@ -226,7 +226,10 @@ func TestLogsFollowCancel(t *testing.T) {
 	go func() { _, err := s.Next(); done <- err }()
 	select {
 	case err := <-done:
-		if !errors.Is(err, io.EOF) {
+		// CloseStreams cuts every stream at once, a write blocked on a
+		// silent client included, so the response may end without its
+		// last chunk.
+		if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Errorf("after CloseStreams: %v, want the response to end", err)
 		}
 	case <-time.After(time.Minute):
