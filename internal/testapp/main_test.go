@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -110,16 +111,18 @@ func TestServeRequiredFile(t *testing.T) {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "x.conf")
 	os.WriteFile(conf, []byte("key = value"), 0o644)
-	var out bytes.Buffer
-	code := run(restoreEnvAfter(t, "TESTAPP_PRINT_FILE="+conf, "TESTAPP_REQUIRE_FILE=1", "TESTAPP_EXIT_AFTER=0"), &out, io.Discard)
+	// The app's ready timer may still write after run returns, so each
+	// run gets its own buffer, read under its lock.
+	out := new(syncBuffer)
+	code := run(restoreEnvAfter(t, "TESTAPP_PRINT_FILE="+conf, "TESTAPP_REQUIRE_FILE=1", "TESTAPP_EXIT_AFTER=0"), out, io.Discard)
 	if code != 0 {
 		t.Fatalf("code %d\n%s", code, out.String())
 	}
 	if !strings.Contains(out.String(), "\nkey = value\n") || !strings.Contains(out.String(), "---- end "+conf) {
 		t.Fatalf("file not printed:\n%s", out.String())
 	}
-	out.Reset()
-	code = run(restoreEnvAfter(t, "TESTAPP_PRINT_FILE="+conf+".missing", "TESTAPP_REQUIRE_FILE=true", "TESTAPP_EXIT_AFTER=0"), &out, io.Discard)
+	out = new(syncBuffer)
+	code = run(restoreEnvAfter(t, "TESTAPP_PRINT_FILE="+conf+".missing", "TESTAPP_REQUIRE_FILE=true", "TESTAPP_EXIT_AFTER=0"), out, io.Discard)
 	if code != exitMissingFile {
 		t.Fatalf("missing required file: code %d\n%s", code, out.String())
 	}
@@ -194,4 +197,23 @@ func TestHandler(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &d); err != nil || code != 404 || d.Error == "" {
 		t.Fatalf("/dns invalid: %d %q %v", code, body, err)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the writes of goroutines that
+// outlive the call that started them.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
