@@ -60,7 +60,9 @@ const (
 type Options struct {
 	// Concurrency bounds the runtime calls (apply, remove, init scripts,
 	// lifecycle) in flight at once across every operation of the
-	// executor. Waiting for readiness holds no slot. Default 8.
+	// executor. Waiting for readiness holds no slot. Zero means the
+	// runtime's hint (runtime.ConcurrencyHinter), else
+	// DefaultConcurrency.
 	Concurrency int
 	// Owner names this executor in leases and operation records; it must
 	// differ between processes. Default: host name, process ID and a
@@ -117,6 +119,9 @@ func New(rt runtime.Runtime, st *store.Store, opts *Options) *Executor {
 	}
 	if e.opts.Concurrency <= 0 {
 		e.opts.Concurrency = DefaultConcurrency
+		if rt != nil {
+			e.opts.Concurrency = runtime.Concurrency(rt, DefaultConcurrency)
+		}
 	}
 	if e.opts.LeaseTTL <= 0 {
 		e.opts.LeaseTTL = DefaultLeaseTTL
