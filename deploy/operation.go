@@ -722,7 +722,11 @@ func (o *operation) call(ctx context.Context, fn func(context.Context) error) er
 		return err
 	}
 	defer o.e.sem.Release(1)
-	return fn(ctx)
+	err := fn(ctx)
+	if err != nil && ctx.Err() == nil && errors.Is(runtime.MapError(o.e.rt, err), runtime.ErrUnavailable) {
+		o.e.slowDown()
+	}
+	return err
 }
 
 // host names a service for the other services of the deployment, as the
