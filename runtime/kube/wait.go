@@ -244,6 +244,9 @@ func (r *Runtime) judge(ns string, spec *runtime.StackSpec, svc *stack.Service, 
 		}
 	}
 	switch {
+	case m == nil && r.writtenGeneration(kind, ns, name) > 0:
+		// Applied a moment ago: the watch has yet to deliver it.
+		return verdict{waiting: kind + " " + name + " applied, waiting for the watch to see it"}
 	case m == nil:
 		return verdict{waiting: kind + " " + name + " not created yet"}
 	case m.DeletionTimestamp != nil:
