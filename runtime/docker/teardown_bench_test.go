@@ -3,6 +3,9 @@ package docker_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -23,7 +26,10 @@ import (
 // list by label, then the containers removed with force (docker rm -f)
 // as many at once as the runtime's default bound, then the volumes and
 // the network. The two alternate
-// in each round; the metrics are medians.
+// in each round; the metrics are medians. With STACKWAVE_COMPOSE naming
+// a docker compose binary, a third arm times `compose down -v` of the
+// same 20 services (one volume each) brought up by `compose up -d
+// --wait`.
 func BenchmarkTeardown20(b *testing.B) {
 	rt := newRuntime(b, nil)
 	svcs := benchServices(b, 20)
@@ -35,8 +41,24 @@ func BenchmarkTeardown20(b *testing.B) {
 	cat := newCatalog(b, "down20", stack.Deps{tier})
 	ex, _ := newExecutor(b, rt, cat.st)
 	ctx := context.Background()
-	var terminate, rmf []time.Duration
+	var terminate, rmf, down []time.Duration
+	compose := os.Getenv("STACKWAVE_COMPOSE")
 	for b.Loop() {
+		if compose != "" {
+			b.StopTimer()
+			file := composeFile(b, svcs)
+			run := func(args ...string) {
+				out, err := exec.CommandContext(ctx, compose, append([]string{"-f", file, "-p", "down20peer"}, args...)...).CombinedOutput()
+				if err != nil {
+					b.Fatalf("compose %v: %v: %s", args, err, out)
+				}
+			}
+			run("up", "-d", "--wait")
+			b.StartTimer()
+			start := time.Now()
+			run("down", "-v")
+			down = append(down, time.Since(start))
+		}
 		// Interleaved, so both see the same machine load.
 		for _, peer := range []bool{false, true} {
 			b.StopTimer()
@@ -58,6 +80,9 @@ func BenchmarkTeardown20(b *testing.B) {
 	b.ReportMetric(median(terminate).Seconds(), "s-terminate")
 	b.ReportMetric(median(rmf).Seconds(), "s-rm-f")
 	b.ReportMetric(float64(median(terminate))/float64(median(rmf)), "terminate/rm-f")
+	if len(down) > 0 {
+		b.ReportMetric(median(down).Seconds(), "s-compose-down")
+	}
 }
 
 func median(ds []time.Duration) time.Duration {
@@ -120,4 +145,23 @@ func rmForce(ctx context.Context, cli *client.Client, ns, dep string) error {
 		}
 	}
 	return nil
+}
+
+// composeFile writes a compose file of the services: same image, env,
+// health check and one volume each.
+func composeFile(b *testing.B, svcs []stack.Service) string {
+	var sb strings.Builder
+	sb.WriteString("services:\n")
+	for _, s := range svcs {
+		fmt.Fprintf(&sb, "  %s:\n    image: %s\n    environment: [TESTAPP_HTTP=8080]\n", s.Name, s.Image.Name+":"+s.Image.Tag)
+		fmt.Fprintf(&sb, "    healthcheck: {test: [CMD, /testapp, probe, tcp, '127.0.0.1:8080'], interval: 1s}\n")
+		fmt.Fprintf(&sb, "    volumes: [%s:/data]\n", s.Name)
+	}
+	sb.WriteString("volumes:\n")
+	for _, s := range svcs {
+		fmt.Fprintf(&sb, "  %s: {}\n", s.Name)
+	}
+	file := filepath.Join(b.TempDir(), "compose.yaml")
+	must(b, os.WriteFile(file, []byte(sb.String()), 0o600))
+	return file
 }
