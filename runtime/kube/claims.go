@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/stackwave/stackwave/runtime"
@@ -116,4 +117,53 @@ func (r *Runtime) volumeFor(ctx context.Context, class string) bool {
 	return slices.ContainsFunc(pvs.Items, func(pv corev1.PersistentVolume) bool {
 		return pv.Status.Phase == corev1.VolumeAvailable && pv.Spec.StorageClassName == class
 	})
+}
+
+// neverFits returns a failure when a pod waiting to be scheduled requests
+// more CPU or memory than any node of the cluster has allocatable in all,
+// so that no node could ever run it, or nil (also when the nodes cannot
+// be listed).
+func (r *Runtime) neverFits(ctx context.Context, pods []*corev1.Pod) *failure {
+	var waiting []*corev1.Pod
+	for _, p := range pods {
+		if unschedulable([]*corev1.Pod{p}) {
+			waiting = append(waiting, p)
+		}
+	}
+	if len(waiting) == 0 {
+		return nil
+	}
+	nodes, err := r.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil || len(nodes.Items) == 0 {
+		return nil
+	}
+	for _, p := range waiting {
+		var cpu, mem resource.Quantity
+		for _, c := range p.Spec.Containers {
+			cpu.Add(c.Resources.Requests[corev1.ResourceCPU])
+			mem.Add(c.Resources.Requests[corev1.ResourceMemory])
+		}
+		var maxCPU, maxMem resource.Quantity
+		fits := false
+		for i := range nodes.Items {
+			a := nodes.Items[i].Status.Allocatable
+			nc, nm := a[corev1.ResourceCPU], a[corev1.ResourceMemory]
+			if cpu.Cmp(nc) <= 0 && mem.Cmp(nm) <= 0 {
+				fits = true
+				break
+			}
+			if nc.Cmp(maxCPU) > 0 {
+				maxCPU = nc
+			}
+			if nm.Cmp(maxMem) > 0 {
+				maxMem = nm
+			}
+		}
+		if !fits {
+			return &failure{sentinel: runtime.ErrFailed, reason: "Unschedulable", pod: p, message: fmt.Sprintf(
+				"requests %s CPU and %s memory, more than any of the cluster's %d nodes has allocatable (at most %s CPU, %s memory); "+
+					"choose a smaller unit type or add a node that large", cpu.String(), mem.String(), len(nodes.Items), maxCPU.String(), maxMem.String())}
+		}
+	}
+	return nil
 }

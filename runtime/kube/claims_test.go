@@ -73,3 +73,29 @@ func TestWaitClaimVerdict(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitNeverFits: a pod that requests more than any node has ends
+// Wait at once, naming the request and the largest node.
+func TestWaitNeverFits(t *testing.T) {
+	t.Parallel()
+	env := kubetest.Shared(t)
+	rt := newRuntime(t, env.Config, nil)
+	ctx := ctxT(t, 3*time.Minute)
+	huge, err := stack.ParseUnit("1024U1G")
+	must(t, err)
+	cat := stack.DefaultCatalog()
+	cat.Units["1024U1G"] = huge
+	svc := plain("big")
+	svc.UnitType = "1024U1G"
+	dep := "fit-" + randomHex(3)
+	spec := &runtime.StackSpec{Deployment: dep, ProductName: "p", ProductID: "p1", VersionID: "v1", Catalog: cat,
+		Stack: stack.Stack{Name: "big", Services: []stack.Service{svc}}, ReadyTimeout: 10 * time.Minute}
+	t.Cleanup(func() { _ = rt.Remove(context.Background(), spec.Ref(), runtime.RemoveOptions{}) })
+	must(t, rt.Apply(ctx, spec, nil))
+	err = rt.Wait(ctx, spec, nil)
+	var se *runtime.ServiceError
+	if !errors.As(err, &se) || se.Reason != "Unschedulable" || !strings.Contains(se.Error(), "requests 1024 CPU") ||
+		!strings.Contains(se.Error(), "smaller unit type") {
+		t.Fatalf("Wait: %v, want an Unschedulable *runtime.ServiceError naming the request and the fix", err)
+	}
+}

@@ -125,10 +125,13 @@
 // and the error matches runtime.ErrUnavailable instead. Waiting for a
 // stopped stack fails with reason "Stopped".
 //
-// While a service's pods cannot be scheduled, Wait also looks at its
-// pending PersistentVolumeClaims (at most every 2 seconds; it needs list
-// rights on storageclasses and persistentvolumes, and keeps waiting
-// without them). A claim that nothing can bind fails the wait at once
+// While a service's pods cannot be scheduled, Wait also looks at the
+// nodes and at its pending PersistentVolumeClaims (at most every 2
+// seconds; it needs list rights on nodes, storageclasses and
+// persistentvolumes, and keeps waiting without them). A pod that requests
+// more CPU or memory than any node has allocatable fails the wait at once
+// with reason "Unschedulable", naming the request and the largest node. A
+// claim that nothing can bind fails the wait at once
 // with reason "ClaimCannotBind" and the fix: no storage class set and no
 // default StorageClass, or an empty class, with no PersistentVolume it
 // could take; or a class that does not exist. A claim that may still bind

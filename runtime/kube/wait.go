@@ -93,11 +93,14 @@ func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runt
 					Instance: se.Instance, Message: se.Err.Error()})
 				return se
 			}
-			if len(p.svc.VolumeArgs) > 0 && unschedulable(servicePods(objs.pods, p.svc.Name, p.hash)) {
+			if pods := servicePods(objs.pods, p.svc.Name, p.hash); unschedulable(pods) {
 				if !now.Before(p.claimAt) {
 					p.claimAt = now.Add(claimRecheck)
-					var f *failure
-					if f, p.claimWhy = r.claims(ctx, ns, spec, p.svc); f != nil {
+					f := r.neverFits(ctx, pods)
+					if f == nil && len(p.svc.VolumeArgs) > 0 {
+						f, p.claimWhy = r.claims(ctx, ns, spec, p.svc)
+					}
+					if f != nil {
 						se := r.serviceError(ctx, spec, p.svc.Name, f)
 						report.Emit(runtime.Event{Type: runtime.EventServiceFailed, Stack: spec.Stack.Name, Service: p.svc.Name,
 							Message: se.Err.Error()})
@@ -154,8 +157,8 @@ func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runt
 	}
 }
 
-// claimRecheck is how often Wait looks again at the claims of a service
-// whose pods cannot be scheduled.
+// claimRecheck is how often Wait looks again at the nodes and claims of
+// a service whose pods cannot be scheduled.
 const claimRecheck = 2 * time.Second
 
 // unreachable returns an error matching runtime.ErrUnavailable when the
