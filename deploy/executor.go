@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -67,7 +68,11 @@ const (
 type Options struct {
 	// Concurrency bounds the runtime calls (apply, remove, init scripts,
 	// lifecycle) in flight at once across every operation of the
-	// executor. Waiting for readiness holds no slot. Default 8.
+	// executor. Waiting for readiness holds no slot. Zero means the
+	// runtime's hint (runtime.ConcurrencyHinter), else
+	// DefaultConcurrency. While the runtime reports its engine
+	// unavailable or overloaded (runtime.ErrUnavailable), fewer calls
+	// run: each such failure takes one slot out of use for 2 seconds.
 	Concurrency int
 	// Owner names this executor in leases and operation records; it must
 	// differ between processes. Default: host name, process ID and a
@@ -113,6 +118,9 @@ type Executor struct {
 	// progress on. The lease cannot tell: its owner renews it at will.
 	mu      sync.Mutex
 	running map[string]bool
+
+	// withheld counts the slots of sem that slowDown holds.
+	withheld atomic.Int64
 }
 
 // New returns an executor running deployments on rt and recording them in
@@ -124,6 +132,9 @@ func New(rt runtime.Runtime, st *store.Store, opts *Options) *Executor {
 	}
 	if e.opts.Concurrency <= 0 {
 		e.opts.Concurrency = DefaultConcurrency
+		if rt != nil {
+			e.opts.Concurrency = runtime.Concurrency(rt, DefaultConcurrency)
+		}
 	}
 	if e.opts.LeaseTTL <= 0 {
 		e.opts.LeaseTTL = DefaultLeaseTTL
@@ -138,6 +149,38 @@ func New(rt runtime.Runtime, st *store.Store, opts *Options) *Executor {
 	e.sem = semaphore.NewWeighted(int64(e.opts.Concurrency))
 	e.bg, e.bgCancel = context.WithCancelCause(context.Background())
 	return e
+}
+
+// backOff is how long a slot of the executor's bound stays out of use
+// after the runtime reported its engine unavailable or overloaded.
+const backOff = 2 * time.Second
+
+// slowDown takes one slot of the executor's bound out of use for backOff
+// after a runtime call failed with runtime.ErrUnavailable (the engine
+// answered 429, timed out or could not be reached), so that fewer calls
+// press on an engine that slows down; each further such failure takes
+// one more, and the slots come back by themselves. One slot always
+// stays in use.
+func (e *Executor) slowDown() {
+	if e.withheld.Add(1) >= int64(e.opts.Concurrency) {
+		e.withheld.Add(-1)
+		return
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer e.withheld.Add(-1)
+		if err := e.sem.Acquire(e.bg, 1); err != nil {
+			return
+		}
+		defer e.sem.Release(1)
+		t := time.NewTimer(backOff)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-e.bg.Done():
+		}
+	}()
 }
 
 // Owner returns the name this executor uses in leases.

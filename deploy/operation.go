@@ -87,6 +87,11 @@ type operation struct {
 	plan     *Plan
 	changes  *ChangeSet
 
+	// announced holds the stacks whose removal a one-pass teardown
+	// already announced, so a fall-back removal does not announce them
+	// twice.
+	announced map[string]bool
+
 	rec       *recorder
 	ev        *dispatcher
 	redact    *redact.Redactor
@@ -858,7 +863,11 @@ func (o *operation) call(ctx context.Context, fn func(context.Context) error) er
 		return err
 	}
 	defer o.e.sem.Release(1)
-	return fn(ctx)
+	err := fn(ctx)
+	if err != nil && ctx.Err() == nil && errors.Is(runtime.MapError(o.e.rt, err), runtime.ErrUnavailable) {
+		o.e.slowDown()
+	}
+	return err
 }
 
 // host names a service for the other services of the deployment, as the
@@ -1080,9 +1089,11 @@ func (o *operation) removeTiers(ctx context.Context, tiers [][]removal, deleteDa
 }
 
 func (o *operation) removeStack(ctx context.Context, r removal, deleteData bool) {
-	o.touch(r.name)
-	o.setStack(r.name, r.tier, StateRemoving, "", "")
-	o.emit(Event{Type: EventStackRemoving, Stack: r.name})
+	if !o.announced[r.name] {
+		o.touch(r.name)
+		o.setStack(r.name, r.tier, StateRemoving, "", "")
+		o.emit(Event{Type: EventStackRemoving, Stack: r.name})
+	}
 	ref := runtime.StackRef{Deployment: o.name, Stack: r.name}
 	err := o.call(ctx, func(ctx context.Context) error {
 		return o.e.rt.Remove(ctx, ref, runtime.RemoveOptions{DeleteData: deleteData})
@@ -1108,6 +1119,62 @@ func (o *operation) removeStack(ctx context.Context, r removal, deleteData bool)
 
 // keepData keeps the volumes of every stack removed.
 func keepData(string) bool { return false }
+
+// removeDeployment removes every stack of the deployment in one call of a
+// runtime that can (runtime.DeploymentRemover), without listing what
+// exists first: the runtime finds its objects by label. It reports false
+// when the stack-by-stack path must run instead: the runtime cannot
+// honour the options for this deployment, or the pass failed (the
+// stack-by-stack path then removes what is left and names each failure).
+func (o *operation) removeDeployment(ctx context.Context) bool {
+	dr, ok := o.e.rt.(runtime.DeploymentRemover)
+	if !ok {
+		return false
+	}
+	var rs []removal
+	tiers := make([][]string, len(o.fromDeps))
+	for ti, tier := range o.fromDeps {
+		for i := range tier {
+			tiers[ti] = append(tiers[ti], tier[i].Name)
+			rs = append(rs, removal{tier[i].Name, ti})
+		}
+	}
+	// Recorded stacks the version does not hold (left by an interrupted
+	// operation) go too: the runtime removes every stack it finds.
+	rs = append(rs, o.strays(ctx, o.fromDeps, nil, false)...)
+	opts := runtime.RemoveOptions{DeleteData: o.req.DeleteData}
+	o.announced = map[string]bool{}
+	for _, r := range rs {
+		o.announced[r.name] = true
+		o.touch(r.name)
+		o.setStack(r.name, r.tier, StateRemoving, "", "")
+		o.emit(Event{Type: EventStackRemoving, Stack: r.name})
+	}
+	err := o.call(ctx, func(ctx context.Context) error { return dr.RemoveDeployment(ctx, o.name, tiers, opts) })
+	switch {
+	case err != nil && ctx.Err() != nil:
+		for _, r := range rs {
+			o.setStack(r.name, r.tier, StateInterrupted, "", "remove interrupted: "+context.Cause(ctx).Error())
+		}
+		return true
+	case err != nil:
+		return false
+	}
+	msg := "volumes kept"
+	if opts.DeleteData {
+		msg = "volumes deleted"
+	}
+	for _, r := range rs {
+		o.dropStack(r.name)
+		o.emit(Event{Type: EventStackRemoved, Stack: r.name, Message: msg})
+	}
+	if opts.DeleteData {
+		// The runtime deleted every volume labelled with the deployment,
+		// of the version's stacks and of any other.
+		o.rec.update(func(d *store.Deployment) { d.VolumeStacks = nil })
+	}
+	return true
+}
 
 // byTierDesc groups removals by tier, last tier first.
 func byTierDesc(rs []removal) [][]removal {
@@ -1156,7 +1223,7 @@ func (o *operation) runApply(ctx context.Context) bool {
 			}
 		}
 		if o.resumed || o.relaunch {
-			rs = append(rs, o.strays(ctx, o.toDeps, rs)...)
+			rs = append(rs, o.strays(ctx, o.toDeps, rs, true)...)
 		}
 		o.removeTiers(ctx, byTierDesc(rs), keepData, o.policy)
 	}
@@ -1180,9 +1247,10 @@ func (o *operation) errCount() int {
 	return len(o.errs.Errors)
 }
 
-// strays returns the stacks that exist for the deployment (recorded or
-// observed) but are not in deps and not already listed.
-func (o *operation) strays(ctx context.Context, deps stack.Deps, listed []removal) []removal {
+// strays returns the stacks that exist for the deployment (recorded, or
+// observed when observe is set) but are not in deps and not already
+// listed.
+func (o *operation) strays(ctx context.Context, deps stack.Deps, listed []removal, observe bool) []removal {
 	seen := map[string]bool{}
 	for _, tier := range deps {
 		for i := range tier {
@@ -1201,6 +1269,9 @@ func (o *operation) strays(ctx context.Context, deps stack.Deps, listed []remova
 	}
 	for _, s := range o.rec.snapshot().Stacks {
 		add(s.Name, s.Tier)
+	}
+	if !observe {
+		return out
 	}
 	if st, err := o.e.rt.Observe(ctx, o.name); err == nil {
 		for _, s := range st.Stacks {
@@ -1257,13 +1328,16 @@ func (o *operation) rollback(ctx context.Context) {
 // but are not in the version (left over by an interrupted operation) go
 // first.
 func (o *operation) runTerminate(ctx context.Context) {
+	if o.removeDeployment(ctx) {
+		return
+	}
 	var rs []removal
 	for ti, tier := range o.fromDeps {
 		for i := range tier {
 			rs = append(rs, removal{tier[i].Name, ti})
 		}
 	}
-	strays := o.strays(ctx, o.fromDeps, nil)
+	strays := o.strays(ctx, o.fromDeps, nil, true)
 	if o.req.DeleteData {
 		// The volumes earlier removals kept go too: of stacks an update
 		// removed, of a terminated deployment's stacks, of any other

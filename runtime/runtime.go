@@ -97,6 +97,43 @@ type VolumeLister interface {
 	Volumes(ctx context.Context, deployment string) ([]VolumeState, error)
 }
 
+// DeploymentRemover is implemented by runtimes that can remove a whole
+// deployment in one pass, cheaper than a Remove per stack: objects are
+// found by their labels (no inspection of each), removed concurrently,
+// and volumes go in the same pass when opts.DeleteData is set.
+type DeploymentRemover interface {
+	// RemoveDeployment removes every stack of the deployment, those
+	// named in tiers and any other the runtime finds, with the same
+	// guarantees as Remove on each. The stacks of tiers[i] are removed
+	// before those of tiers[i-1] begin, as a teardown removes the last
+	// tier first; stacks not named go first. It returns ErrNotSupported
+	// when the one pass cannot honour opts for this deployment (the
+	// caller then removes stack by stack). Removing a deployment that
+	// does not exist is not an error.
+	RemoveDeployment(ctx context.Context, deployment string, tiers [][]string, opts RemoveOptions) error
+}
+
+// ConcurrencyHinter is implemented by runtimes that know how many calls
+// suit their engine at once. Callers that bound concurrent Apply, Wait
+// and Remove calls (deploy.Executor when its Concurrency option is zero)
+// use the hint: many short API calls suit Kubernetes, while container
+// starts on a small Docker host saturate its cores with a few.
+type ConcurrencyHinter interface {
+	// Concurrency returns the number of concurrent stack operations
+	// that suits the engine; a value below 1 means no hint.
+	Concurrency() int
+}
+
+// Concurrency returns rt's hint, or def when rt gives none.
+func Concurrency(rt Runtime, def int) int {
+	if h, ok := rt.(ConcurrencyHinter); ok {
+		if n := h.Concurrency(); n > 0 {
+			return n
+		}
+	}
+	return def
+}
+
 // Addresser is implemented by runtimes whose services reach each other by
 // host names other than "<service>.<stack>" (Kubernetes reaches a service
 // through its Service object). Config templates use it for the host and

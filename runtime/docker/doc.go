@@ -127,7 +127,17 @@
 // operations (create, start, stop, remove) of all calls share one bound,
 // Options.Parallelism; waiting holds none of it. A Remove that would take
 // the deployment's network away waits for the Applies of that deployment
-// in flight in this process.
+// in flight in this process. The runtime's Concurrency hint
+// (runtime.ConcurrencyHinter), which the executor takes when its own
+// Concurrency option is zero, is Options.Parallelism: on a small host,
+// stack operations beyond the container bound only queue.
+//
+// RemoveDeployment (runtime.DeploymentRemover), which the executor's
+// Terminate calls, lists the deployment's containers once by label, with
+// no inspection, removes the stacks it was not told of first and then
+// tier by tier from the last (a tier's containers concurrently: stopped
+// with the grace period, then removed), then the stopped marks, the data
+// volumes with DeleteData, and the network.
 //
 // # Errors
 //

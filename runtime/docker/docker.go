@@ -340,3 +340,8 @@ func gracePeriod(d time.Duration) int {
 	secs := int((d + time.Second - 1) / time.Second)
 	return max(secs, 0)
 }
+
+// Concurrency returns Options.Parallelism: on a Docker host, stack
+// operations beyond the bound on container operations only queue. It
+// implements runtime.ConcurrencyHinter.
+func (r *Runtime) Concurrency() int { return r.opts.Parallelism }

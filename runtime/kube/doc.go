@@ -125,6 +125,20 @@
 // and the error matches runtime.ErrUnavailable instead. Waiting for a
 // stopped stack fails with reason "Stopped".
 //
+// While a service's pods cannot be scheduled, Wait also looks at the
+// nodes and at its pending PersistentVolumeClaims (at most every 2
+// seconds; it needs list rights on nodes, storageclasses and
+// persistentvolumes, and keeps waiting without them). A pod that requests
+// more CPU or memory than any node has allocatable fails the wait at once
+// with reason "Unschedulable", naming the request and the largest node. A
+// claim that nothing can bind fails the wait at once
+// with reason "ClaimCannotBind" and the fix: no storage class set and no
+// default StorageClass, or an empty class, with no PersistentVolume it
+// could take; or a class that does not exist. A claim that may still bind
+// (a provisioner that is slow, a class without a provisioner whose
+// volumes are made by hand) keeps the wait going, and a timeout names the
+// claim's cause.
+//
 // # Init scripts
 //
 // RunInit runs an init script as a Job in the stack's namespace: the
@@ -146,6 +160,14 @@
 // set; then they are deleted too, once no pod uses them, including those
 // an earlier Remove kept; Volumes lists them meanwhile. The executor
 // removes the stacks of a deployment tier by tier, last tier first.
+//
+// RemoveDeployment (runtime.DeploymentRemover) is what the executor's
+// Terminate calls first: it deletes the deployment's own namespace with
+// background propagation, one request, and watches until it is gone. It
+// declines with runtime.ErrNotSupported, changing nothing, when claims
+// would be lost (the namespace holds claims and DeleteData is not set),
+// with Options.Namespace, or with a grace period; the executor then
+// removes stack by stack as above, keeping the claims.
 //
 // Stop scales a stack's workloads to zero and waits until the pods are
 // gone; the instance count stays in an annotation, so Observe reports the
@@ -176,7 +198,9 @@
 // share the one that creates the namespace: a tier of 100 such stacks is
 // 101 requests. The executor's Concurrency bounds how
 // many Applies are in flight; each is a few short requests, so wide tiers
-// launch faster with 32 than with the default 8. Calls for different
+// launch faster with 32 than with 8: the runtime's Concurrency hint
+// (runtime.ConcurrencyHinter) is 32, and the executor takes it when its
+// own Concurrency option is zero. Calls for different
 // stacks run concurrently; within a call, the services of a stack are
 // applied concurrently.
 //

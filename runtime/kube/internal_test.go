@@ -296,4 +296,13 @@ func TestJudge(t *testing.T) {
 	if v := r.judge("stackwave-shop", spec, &svc, n, hash, deployment(func(*appsv1.Deployment) {})); v.ready {
 		t.Error("judged ready on a cached object older than the runtime's write")
 	}
+	// Missing from the cache: "not created yet" only if the runtime did
+	// not just write it.
+	if v := r.judge("stackwave-shop", spec, &svc, n, hash, &stackObjects{}); !strings.Contains(v.waiting, "waiting for the watch") {
+		t.Errorf("written but not cached: waiting %q, want it to say the watch has yet to see it", v.waiting)
+	}
+	r.written.Clear()
+	if v := r.judge("stackwave-shop", spec, &svc, n, hash, &stackObjects{}); !strings.Contains(v.waiting, "not created yet") {
+		t.Errorf("never written: waiting %q, want \"not created yet\"", v.waiting)
+	}
 }

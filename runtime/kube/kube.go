@@ -254,3 +254,8 @@ func (r *Runtime) nsLock(ns string) *nsLock {
 	}
 	return l
 }
+
+// Concurrency returns 32: a stack's Apply and Remove are a few short API
+// calls, and the API server serves many at once. It implements
+// runtime.ConcurrencyHinter.
+func (r *Runtime) Concurrency() int { return 32 }

@@ -54,6 +54,10 @@ func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runt
 		hash     string
 		deadline time.Time
 		reported bool
+		// claimAt is when the service's claims may be looked at
+		// again; claimWhy is why they were not bound then.
+		claimAt  time.Time
+		claimWhy string
 	}
 	var todo []*pending
 	for i := range spec.Stack.Services {
@@ -88,6 +92,29 @@ func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runt
 				report.Emit(runtime.Event{Type: runtime.EventServiceFailed, Stack: spec.Stack.Name, Service: p.svc.Name,
 					Instance: se.Instance, Message: se.Err.Error()})
 				return se
+			}
+			if pods := servicePods(objs.pods, p.svc.Name, p.hash); unschedulable(pods) {
+				if !now.Before(p.claimAt) {
+					p.claimAt = now.Add(claimRecheck)
+					f := r.neverFits(ctx, pods)
+					if f == nil && len(p.svc.VolumeArgs) > 0 {
+						f, p.claimWhy = r.claims(ctx, ns, spec, p.svc)
+					}
+					if f != nil {
+						se := r.serviceError(ctx, spec, p.svc.Name, f)
+						report.Emit(runtime.Event{Type: runtime.EventServiceFailed, Stack: spec.Stack.Name, Service: p.svc.Name,
+							Message: se.Err.Error()})
+						return se
+					}
+				}
+				if next.IsZero() || p.claimAt.Before(next) {
+					next = p.claimAt
+				}
+			} else {
+				p.claimWhy = ""
+			}
+			if p.claimWhy != "" {
+				v.waiting = joinMessage(v.waiting, p.claimWhy)
 			}
 			if !p.deadline.IsZero() && !now.Before(p.deadline) {
 				// The watches see nothing while the API server is down: say
@@ -129,6 +156,10 @@ func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runt
 		}
 	}
 }
+
+// claimRecheck is how often Wait looks again at the nodes and claims of
+// a service whose pods cannot be scheduled.
+const claimRecheck = 2 * time.Second
 
 // unreachable returns an error matching runtime.ErrUnavailable when the
 // API server does not answer a version request, or nil.
@@ -216,6 +247,9 @@ func (r *Runtime) judge(ns string, spec *runtime.StackSpec, svc *stack.Service, 
 		}
 	}
 	switch {
+	case m == nil && r.writtenGeneration(kind, ns, name) > 0:
+		// Applied a moment ago: the watch has yet to deliver it.
+		return verdict{waiting: kind + " " + name + " applied, waiting for the watch to see it"}
 	case m == nil:
 		return verdict{waiting: kind + " " + name + " not created yet"}
 	case m.DeletionTimestamp != nil:

@@ -1,0 +1,167 @@
+package docker_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stackwave/stackwave/deploy"
+	"github.com/stackwave/stackwave/runtime/docker"
+	"github.com/stackwave/stackwave/stack"
+)
+
+// BenchmarkTeardown20 times the teardown of one tier of 20 one-service
+// stacks, each service with a data volume, launched through the deploy
+// executor (not timed). s-terminate is the executor's Terminate with
+// DeleteData; s-rm-f is the engine's floor for the same objects: one
+// list by label, then the containers removed with force (docker rm -f)
+// as many at once as the runtime's default bound, then the volumes and
+// the network. The two alternate
+// in each round; the metrics are medians. With STACKWAVE_COMPOSE naming
+// a docker compose binary, a third arm times `compose down -v` of the
+// same 20 services (one volume each) brought up by `compose up -d
+// --wait`.
+func BenchmarkTeardown20(b *testing.B) {
+	rt := newRuntime(b, nil)
+	svcs := benchServices(b, 20)
+	var tier stack.Tier
+	for i := range svcs {
+		svcs[i].VolumeArgs = []stack.VolumeArg{{MountPath: "/data", UnitType: "SSD1_10G"}}
+		tier = append(tier, stack.Stack{Name: fmt.Sprintf("st%02d", i), Services: []stack.Service{svcs[i]}})
+	}
+	cat := newCatalog(b, "down20", stack.Deps{tier})
+	ex, _ := newExecutor(b, rt, cat.st)
+	ctx := context.Background()
+	var terminate, rmf, down []time.Duration
+	compose := os.Getenv("STACKWAVE_COMPOSE")
+	for b.Loop() {
+		if compose != "" {
+			b.StopTimer()
+			file := composeFile(b, svcs)
+			run := func(args ...string) {
+				out, err := exec.CommandContext(ctx, compose, append([]string{"-f", file, "-p", "down20peer"}, args...)...).CombinedOutput()
+				if err != nil {
+					b.Fatalf("compose %v: %v: %s", args, err, out)
+				}
+			}
+			run("up", "-d", "--wait")
+			b.StartTimer()
+			start := time.Now()
+			run("down", "-v")
+			down = append(down, time.Since(start))
+		}
+		// Interleaved, so both see the same machine load.
+		for _, peer := range []bool{false, true} {
+			b.StopTimer()
+			_, err := ex.Launch(ctx, deploy.Request{Deployment: "down20", VersionID: cat.versions[0].ID})
+			must(b, err)
+			b.StartTimer()
+			start := time.Now()
+			if peer {
+				must(b, rmForce(ctx, rt.Client(), rt.Options().Namespace, "down20"))
+				rmf = append(rmf, time.Since(start))
+			}
+			_, err = ex.Terminate(ctx, deploy.Request{Deployment: "down20", DeleteData: true})
+			must(b, err)
+			if !peer {
+				terminate = append(terminate, time.Since(start))
+			}
+		}
+	}
+	b.ReportMetric(median(terminate).Seconds(), "s-terminate")
+	b.ReportMetric(median(rmf).Seconds(), "s-rm-f")
+	b.ReportMetric(float64(median(terminate))/float64(median(rmf)), "terminate/rm-f")
+	if len(down) > 0 {
+		b.ReportMetric(median(down).Seconds(), "s-compose-down")
+	}
+}
+
+func median(ds []time.Duration) time.Duration {
+	ds = slices.Clone(ds)
+	slices.Sort(ds)
+	return ds[len(ds)/2]
+}
+
+// rmForce removes a deployment's containers as docker rm -f does, all at
+// once, then its volumes and network.
+func rmForce(ctx context.Context, cli *client.Client, ns, dep string) error {
+	f := make(client.Filters).Add("label", docker.DefaultLabelPrefix+".namespace="+ns).
+		Add("label", docker.DefaultLabelPrefix+".deployment="+dep)
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return err
+	}
+	var g errgroup.Group
+	// As many at once as the runtime's default bound: all 20 at once
+	// make Engine 20.10 lose count of the network's endpoints
+	// (moby/moby#42119), and the network then stays.
+	g.SetLimit(docker.DefaultParallelism)
+	for _, c := range cs.Items {
+		g.Go(func() error {
+			_, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	vs, err := cli.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+	if err != nil {
+		return err
+	}
+	for _, v := range vs.Items {
+		g.Go(func() error {
+			_, err := cli.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	ns2, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return err
+	}
+	for _, n := range ns2.Items {
+		// An endpoint of a removed container may linger a moment.
+		for attempt := 0; ; attempt++ {
+			_, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{})
+			if err == nil || attempt == 50 || !strings.Contains(err.Error(), "active endpoints") {
+				if err != nil {
+					return err
+				}
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// composeFile writes a compose file of the services: same image, env,
+// health check and one volume each.
+func composeFile(b *testing.B, svcs []stack.Service) string {
+	var sb strings.Builder
+	sb.WriteString("services:\n")
+	for _, s := range svcs {
+		fmt.Fprintf(&sb, "  %s:\n    image: %s\n    environment: [TESTAPP_HTTP=8080]\n", s.Name, s.Image.Name+":"+s.Image.Tag)
+		fmt.Fprintf(&sb, "    healthcheck: {test: [CMD, /testapp, probe, tcp, '127.0.0.1:8080'], interval: 1s}\n")
+		fmt.Fprintf(&sb, "    volumes: [%s:/data]\n", s.Name)
+	}
+	sb.WriteString("volumes:\n")
+	for _, s := range svcs {
+		fmt.Fprintf(&sb, "  %s: {}\n", s.Name)
+	}
+	file := filepath.Join(b.TempDir(), "compose.yaml")
+	must(b, os.WriteFile(file, []byte(sb.String()), 0o600))
+	return file
+}
