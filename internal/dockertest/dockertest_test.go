@@ -139,9 +139,19 @@ func TestHTTPFromHost(t *testing.T) {
 	if code, body, _ := httpGet(base + "/dns?name=" + info.Hostname); code != 200 || !strings.Contains(body, "addrs") {
 		t.Fatalf("/dns of own hostname: %d %q", code, body)
 	}
-	out, _ := dockertest.Logs(t, cli, id)
-	if !strings.Contains(out, "greeting = hello") || !strings.Contains(out, "testapp[web]: ready") {
-		t.Fatalf("logs lack the printed file or the ready line:\n%s", out)
+	// The engine copies a container's output to its log on its own
+	// time: wait for the lines (the app wrote them before it answered
+	// ready), with a deadline only as a last guard.
+	deadline = time.Now().Add(2 * time.Minute)
+	for {
+		out, _ := dockertest.Logs(t, cli, id)
+		if strings.Contains(out, "greeting = hello") && strings.Contains(out, "testapp[web]: ready") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("logs lack the printed file or the ready line:\n%s", out)
+		}
+		<-time.After(100 * time.Millisecond)
 	}
 }
 

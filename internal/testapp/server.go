@@ -104,8 +104,10 @@ func serve(cfg config, stdout, stderr io.Writer) int {
 				return
 			}
 		}
-		s.ready.Store(true)
+		// Logged first, so that a caller that sees the app ready finds
+		// the line in its output.
 		s.log.Printf("ready")
+		s.ready.Store(true)
 	})
 	if cfg.Unhealthy {
 		time.AfterFunc(cfg.UnhealthyAfter, func() {
