@@ -64,7 +64,6 @@ type operation struct {
 	policy   Policy
 	resumed  bool
 	relaunch bool // launch of a deployment that runs nothing (terminated, or its launch rolled back)
-	purge    bool // terminate with DeleteData of a terminated deployment: its kept volumes go
 	// newVols holds the stacks whose volumes this operation creates
 	// (the record's NewVolumeStacks): the only data a rollback deletes.
 	newVols map[string]bool
@@ -213,7 +212,6 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 
 	o := &operation{e: e, typ: typ, name: name, req: req, policy: policy, resumed: resume != nil, touched: map[string]bool{}, wasReady: map[string]bool{}, leaseAt: leaseAt}
 	o.relaunch = typ == store.OpLaunch && exists && relaunchable(d)
-	o.purge = typ == store.OpTerminate && exists && d.Status == store.StatusTerminated
 
 	switch typ {
 	case store.OpLaunch:
