@@ -40,6 +40,7 @@
 // events; isolation of deployments; init scripts; stop, start and
 // restart (for runtimes that implement runtime.Lifecycle); cancellation;
 // the host names of runtime.Addresser (distinct DNS names per service);
+// that runtime.ErrorMapper passes errors it does not know on unchanged;
 // logs (for runtimes that implement runtime.LogReader): tags, order,
 // not-found and malformed selections, Tail, Since, Follow and what ends
 // it;
