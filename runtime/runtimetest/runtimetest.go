@@ -113,8 +113,10 @@ type Harness struct {
 	Parallel bool
 
 	// Quick runs only the tests that cover each capability and one of
-	// each kind of call (QuickTests), for a second run of a runtime that
-	// passes the whole suite: over runtime.Wrap, say.
+	// each kind of call (Capabilities, ApplyWaitObserve, TierMove,
+	// ExitAtStart, Remove, Volumes, NewRuntimeObserves, InitScripts,
+	// Lifecycle, LogsContent), for a second run of a runtime that passes
+	// the whole suite: over runtime.Wrap, say.
 	Quick bool
 
 	// NoExitCode says the back-end cannot report the exit code of a
@@ -217,13 +219,13 @@ func Run(t *testing.T, h *Harness) {
 	if hh.Timeout <= 0 {
 		hh.Timeout = 30 * time.Second
 	}
-	for _, name := range QuickTests {
+	for _, name := range quickTests {
 		if !slices.ContainsFunc(tests, func(tc test) bool { return tc.name == name }) {
-			t.Fatalf("runtimetest: QuickTests names %s, which is no test", name)
+			t.Fatalf("runtimetest: quickTests names %s, which is no test", name)
 		}
 	}
 	for _, tc := range tests {
-		if hh.Quick && !slices.Contains(QuickTests, tc.name) {
+		if hh.Quick && !slices.Contains(quickTests, tc.name) {
 			continue
 		}
 		t.Run(tc.name, func(t *testing.T) {
@@ -235,9 +237,10 @@ func Run(t *testing.T, h *Harness) {
 	}
 }
 
-// QuickTests are the tests Harness.Quick runs: every call of Runtime and
-// of each capability, mapped errors and a second runtime's view.
-var QuickTests = []string{
+// quickTests are the tests Harness.Quick runs: every call of Runtime and
+// of each capability, mapped errors and a second runtime's view. Its doc
+// lists them.
+var quickTests = []string{
 	"Capabilities", "ApplyWaitObserve", "TierMove", "ExitAtStart", "Remove", "Volumes",
 	"NewRuntimeObserves", "InitScripts", "Lifecycle", "LogsContent",
 }
