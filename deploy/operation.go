@@ -700,6 +700,7 @@ func (o *operation) handOver(parent context.Context, stopLease func()) (*Result,
 	o.ev.close()
 	res := &Result{Deployment: o.rec.snapshot(), Operation: cur, Changes: o.changes}
 	if err != nil {
+		o.e.noteCloseErr(fmt.Errorf("%s %s: hand over: %w", o.typ, o.name, err))
 		return res, fmt.Errorf("%s %s: %w (and then: %w)", o.typ, o.name, ErrHandedOver, err)
 	}
 	return res, fmt.Errorf("%s %s: %w", o.typ, o.name, ErrHandedOver)
