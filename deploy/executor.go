@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"strings"
@@ -96,6 +97,15 @@ type Options struct {
 	Events chan<- Event
 	// Catalog sizes unit and volume types; nil means stack.DefaultCatalog().
 	Catalog *stack.Catalog
+	// Logger receives the executor's own diagnostics, which events do
+	// not carry: store writes that failed and are retried, lease
+	// renewals in trouble or lost, operations resumed or handed over,
+	// runtime calls slowed down after runtime.ErrUnavailable. Records
+	// about an operation carry the attributes deployment, operation
+	// (its ID) and op (its type), and are logged with the operation's
+	// context. Values the redactor hides never appear. nil discards
+	// them.
+	Logger *slog.Logger
 }
 
 // Executor runs operations (launch, update, terminate, restart, stop,
@@ -109,6 +119,7 @@ type Executor struct {
 	st   *store.Store
 	opts Options
 	sem  *semaphore.Weighted
+	log  *slog.Logger
 
 	bg       context.Context // parent of submitted operations
 	bgCancel context.CancelCauseFunc
@@ -149,6 +160,10 @@ func New(rt runtime.Runtime, st *store.Store, opts *Options) *Executor {
 	if e.opts.Owner == "" {
 		host, _ := os.Hostname()
 		e.opts.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), randomString(6))
+	}
+	e.log = e.opts.Logger
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
 	}
 	e.sem = semaphore.NewWeighted(int64(e.opts.Concurrency))
 	e.bg, e.bgCancel = context.WithCancelCause(context.Background())
@@ -237,6 +252,13 @@ type Request struct {
 	Instances int
 	// Timeout bounds the whole operation; zero means no bound.
 	Timeout time.Duration
+	// OnEvent, when set, receives the events of this operation only,
+	// every one of them from its operation-started (or -resumed) on, in
+	// order, from a goroutine of the executor, like Options.OnEvent
+	// (which receives them too): a slow callback delays delivery, never
+	// the engine. Run, or the Handle of Submit, ends only after the last
+	// event was delivered. A resumed operation does not keep it.
+	OnEvent func(Event)
 }
 
 // Result is the outcome of an operation.
@@ -435,7 +457,10 @@ func (e *Executor) ResumeAll(ctx context.Context) ([]*Handle, error) {
 		switch {
 		case err == nil:
 			hs = append(hs, h)
-		case errors.Is(err, ErrBusy), errors.Is(err, ErrNothingToResume), errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, ErrBusy):
+			e.log.InfoContext(ctx, "not resuming: another executor holds the lease", "deployment", d.Name, "error", err)
+		case errors.Is(err, ErrNothingToResume), errors.Is(err, store.ErrNotFound):
+			e.log.DebugContext(ctx, "nothing to resume", "deployment", d.Name)
 		default:
 			return hs, err
 		}
