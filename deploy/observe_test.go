@@ -132,8 +132,8 @@ func newRecordingHandler() recordingHandler {
 }
 
 func (h recordingHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h recordingHandler) WithAttrs([]slog.Attr) slog.Handler        { panic("not used") }
-func (h recordingHandler) WithGroup(string) slog.Handler             { panic("not used") }
+func (h recordingHandler) WithAttrs([]slog.Attr) slog.Handler       { panic("not used") }
+func (h recordingHandler) WithGroup(string) slog.Handler            { panic("not used") }
 func (h recordingHandler) Handle(ctx context.Context, r slog.Record) error {
 	rec := logRecord{level: r.Level, msg: r.Message, attrs: map[string]string{}, tenant: ctx.Value(tenantKey{})}
 	r.Attrs(func(a slog.Attr) bool {
