@@ -250,7 +250,8 @@ func (d Deps) Counts() (tiers, stacks, services int) {
 	return len(d), stacks, services
 }
 
-// Stack returns the stack named name and its tier index, or nil.
+// Stack returns the stack named name and its tier index, or nil and -1.
+// The result points into deps: changing it changes deps.
 func (d Deps) Stack(name string) (*Stack, int) {
 	for ti, t := range d {
 		for si := range t {
