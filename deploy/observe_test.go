@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/stackwave/stackwave/deploy"
 	"github.com/stackwave/stackwave/product"
@@ -214,4 +216,55 @@ func TestEventLogValue(t *testing.T) {
 	if got != want {
 		t.Fatalf("event logs as %s, want %s", got, want)
 	}
+}
+
+// renewalFails fails the next lease renewals (urgent writes).
+type renewalFails struct {
+	store.Driver
+	fail atomic.Int32
+}
+
+func (d *renewalFails) Update(ctx context.Context, opts *store.TxOptions, fn func(store.Tx) error) error {
+	if opts != nil && opts.Urgent && d.fail.Add(-1) >= 0 {
+		return errStoreDown
+	}
+	return d.Driver.Update(ctx, opts, fn)
+}
+
+// TestLoggerReportsLeaseRenewalTrouble: renewals that fail are logged
+// and retried; the operation goes on once one succeeds in time.
+func TestLoggerReportsLeaseRenewalTrouble(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		drv := &renewalFails{Driver: memory.NewDriver()}
+		st := store.New(drv, nil)
+		reg, err := st.Register(ctx, &product.Document{Name: "shop", ProviderName: "tests", StackDeps: threeTiers()}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := newRecordingHandler()
+		// Each stack takes a minute to get ready: renewals fall due.
+		ex := deploy.New(sim.New(&sim.Options{ReadyLatency: time.Minute}), st, &deploy.Options{Logger: slog.New(h)})
+		defer ex.Close()
+		res, err := ex.Launch(ctx, deploy.Request{Deployment: "shop", VersionID: reg.Version.ID, OnEvent: func(ev deploy.Event) {
+			if ev.Type == deploy.EventOperationStarted {
+				drv.fail.Store(2) // the lease is taken: its next two renewals fail
+			}
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, r := range h.all() {
+			if r.msg == "lease renewal failed; retrying" {
+				n++
+				if r.level != slog.LevelWarn || r.attrs["operation"] != res.Operation.ID || !strings.Contains(r.attrs["error"], errStoreDown.Error()) {
+					t.Errorf("record %+v", r)
+				}
+			}
+		}
+		if n != 2 {
+			t.Fatalf("%d renewal failures logged, want 2; records: %+v", n, h.all())
+		}
+	})
 }
