@@ -325,7 +325,10 @@ func (e *Executor) Scale(ctx context.Context, req Request) (*Result, error) {
 // Run runs an operation of the given type to its end. The error is nil,
 // an *OperationError listing every failure, or an error that stopped the
 // operation before it started (bad request, busy deployment, missing
-// version, a config template that does not render).
+// version, a config template that does not render). The operation runs
+// on ctx, values and cancellation; Close stops it too, leaving it in
+// progress with an error matching ErrHandedOver. After Close, Run fails
+// with ErrClosed and records nothing.
 func (e *Executor) Run(ctx context.Context, op store.OpType, req Request) (*Result, error) {
 	if err := e.enter(true); err != nil {
 		return nil, fmt.Errorf("%s %s: %w", op, req.Deployment, err)
