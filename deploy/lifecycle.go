@@ -70,7 +70,9 @@ func (e *Executor) noteCloseErr(err error) {
 // call in progress, and returns the first error met on the way (a
 // hand-over that could not be recorded), else nil. From its call on,
 // every method fails with ErrClosed; closing again waits likewise and
-// returns the same. Close does not close the store or the runtime.
+// returns the same. Close does not close the store or the runtime. It
+// must not be called from an OnEvent callback: it would wait for the
+// operation that waits for the callback.
 func (e *Executor) Close() error {
 	if e == nil || e.bgCancel == nil {
 		return errNotNew
