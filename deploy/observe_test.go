@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -267,4 +268,41 @@ func TestLoggerReportsLeaseRenewalTrouble(t *testing.T) {
 			t.Fatalf("%d renewal failures logged, want 2; records: %+v", n, h.all())
 		}
 	})
+}
+
+// TestLogsNeverShowSecrets: what the runtime says in an error that the
+// executor logs passes the redactor, as in events; events logged through
+// slog show no secret either.
+func TestLogsNeverShowSecrets(t *testing.T) {
+	h := newRecordingHandler()
+	e := newEnv(t, nil, &deploy.Options{Logger: slog.New(h)})
+	deps := threeTiers()
+	deps[0][0].Services[0].Envs = []string{"MYSQL_ROOT_PASSWORD=hunter2-secret"}
+	vid := e.version("v1", deps)
+	e.rt.Inject(sim.Fault{Kind: sim.FailApply, Stack: "db",
+		Err: fmt.Errorf("%w: engine overloaded by MYSQL_ROOT_PASSWORD=hunter2-secret", runtime.ErrUnavailable)})
+	if _, err := e.ex.Launch(context.Background(), deploy.Request{Deployment: "shop", VersionID: vid}); err == nil {
+		t.Fatal("launch succeeded")
+	}
+	logger := slog.New(h)
+	for _, ev := range e.eventLog() {
+		logger.Info("event", "event", ev)
+	}
+	slowed := false
+	for _, r := range h.all() {
+		for k, v := range r.attrs {
+			if strings.Contains(v, "hunter2") {
+				t.Fatalf("record %q shows the secret in %s: %s", r.msg, k, v)
+			}
+		}
+		if strings.HasPrefix(r.msg, "runtime unavailable") {
+			slowed = true
+			if !strings.Contains(r.attrs["error"], "<redacted>") {
+				t.Errorf("slow-down record lost its error: %+v", r)
+			}
+		}
+	}
+	if !slowed {
+		t.Fatalf("no slow-down logged; records: %+v", h.all())
+	}
 }
