@@ -157,7 +157,12 @@ func (r *recorder) loop() {
 		}
 		if err := r.write(ctx); err != nil && ctx.Err() == nil {
 			retry.Reset(retryWrite)
-			r.logf(slog.LevelWarn, "store write of the deployment record failed; retrying", "error", err, "retry_in", retryWrite)
+			if errors.Is(err, store.ErrConflict) {
+				// Written since by someone else; written again at once.
+				r.logf(slog.LevelDebug, "deployment record changed in the store; writing it again", "error", err)
+			} else {
+				r.logf(slog.LevelWarn, "store write of the deployment record failed; retrying", "error", err, "retry_in", retryWrite)
+			}
 		}
 	}
 }
