@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strconv"
@@ -542,11 +543,12 @@ func (o *operation) run(parent context.Context) (*Result, error) {
 		ctx, cancelT = context.WithTimeoutCause(ctx, o.req.Timeout, fmt.Errorf("operation timed out after %s", o.req.Timeout))
 		defer cancelT()
 	}
-	sinks := []func(Event){o.e.opts.OnEvent}
+	sinks := []func(Event){o.e.opts.OnEvent, o.req.OnEvent}
 	if ch := o.e.opts.Events; ch != nil {
 		sinks = append(sinks, func(e Event) { ch <- e })
 	}
 	o.ev = newDispatcher(o.redact, sinks...)
+	o.rec.log = o.logFunc(ctx)
 	o.rec.start()
 	// leaseCtx lives as long as the lease is held: the outcome is
 	// written under it, however long that takes, and not after.
@@ -556,6 +558,7 @@ func (o *operation) run(parent context.Context) (*Result, error) {
 	stopLease := o.keepLease(ctx, func(err error) { cancel(err); leaseLost(err) })
 
 	if o.resumed {
+		o.log(ctx, slog.LevelInfo, "resuming an interrupted operation", "owner", o.e.opts.Owner)
 		o.emit(Event{Type: EventOperationResumed, Message: o.describe() + " resumed by " + o.e.opts.Owner})
 	} else {
 		o.emit(Event{Type: EventOperationStarted, Message: o.describe() + " started"})
@@ -688,6 +691,7 @@ func (o *operation) handOver(parent context.Context, stopLease func()) (*Result,
 			cur = *op
 		}
 	})
+	o.log(parent, slog.LevelInfo, "executor closing; handing the operation over")
 	o.emit(Event{Type: EventOperationHandedOver, Message: o.describe() + " handed over by " + o.e.opts.Owner + ", to be resumed"})
 	wctx := o.leaseCtx
 	err := o.rec.stop(wctx, true, o.e.opts.LeaseTTL)
@@ -700,6 +704,7 @@ func (o *operation) handOver(parent context.Context, stopLease func()) (*Result,
 	o.ev.close()
 	res := &Result{Deployment: o.rec.snapshot(), Operation: cur, Changes: o.changes}
 	if err != nil {
+		o.e.noteCloseErr(fmt.Errorf("%s %s: hand over: %w", o.typ, o.name, err))
 		return res, fmt.Errorf("%s %s: %w (and then: %w)", o.typ, o.name, ErrHandedOver, err)
 	}
 	return res, fmt.Errorf("%s %s: %w", o.typ, o.name, ErrHandedOver)
@@ -717,6 +722,7 @@ func (o *operation) keepLease(ctx context.Context, cancel context.CancelCauseFun
 	done := make(chan struct{})
 	exited := make(chan struct{})
 	lost := func(err error) {
+		o.log(ctx, slog.LevelError, "lease lost; stopping the operation", "error", err, "ttl", ttl)
 		o.leaseLost.Store(true)
 		cancel(fmt.Errorf("%w: %w", ErrLeaseLost, err))
 	}
@@ -750,6 +756,7 @@ func (o *operation) keepLease(ctx context.Context, cancel context.CancelCauseFun
 				lost(err)
 				return
 			default:
+				o.log(ctx, slog.LevelWarn, "lease renewal failed; retrying", "error", err, "expires_in", ttl-time.Since(o.leaseAt))
 				next.Reset(ttl / 20) // try again soon
 			}
 		}
@@ -863,6 +870,7 @@ func (o *operation) call(ctx context.Context, fn func(context.Context) error) er
 	defer o.e.sem.Release(1)
 	err := fn(ctx)
 	if err != nil && ctx.Err() == nil && errors.Is(runtime.MapError(o.e.rt, err), runtime.ErrUnavailable) {
+		o.log(ctx, slog.LevelWarn, "runtime unavailable; one call slot out of use for a while", "error", err, "for", backOff)
 		o.e.slowDown()
 	}
 	return err

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync"
@@ -32,6 +33,9 @@ type recorder struct {
 	kick chan struct{}
 	quit chan struct{}
 	done chan struct{}
+
+	// log, when set, receives the failures of writes.
+	log logFunc
 }
 
 // maxEventBatch bounds the events of one write, so that no write holds
@@ -152,7 +156,13 @@ func (r *recorder) loop() {
 		case <-time.After(minWriteInterval):
 		}
 		if err := r.write(ctx); err != nil && ctx.Err() == nil {
-			retry.Reset(100 * time.Millisecond)
+			retry.Reset(retryWrite)
+			if errors.Is(err, store.ErrConflict) {
+				// Written since by someone else; written again at once.
+				r.logf(slog.LevelDebug, "deployment record changed in the store; writing it again", "error", err)
+			} else {
+				r.logf(slog.LevelWarn, "store write of the deployment record failed; retrying", "error", err, "retry_in", retryWrite)
+			}
 		}
 	}
 }
@@ -241,6 +251,7 @@ func (r *recorder) stop(ctx context.Context, flush bool, idle time.Duration) err
 		if err == nil {
 			progress = time.Now()
 		} else if time.Since(progress) > idle {
+			r.logf(slog.LevelError, "store write of the operation's outcome failed; giving up", "error", err, "idle", idle)
 			return err
 		}
 		r.mu.Lock()
@@ -253,7 +264,11 @@ func (r *recorder) stop(ctx context.Context, flush bool, idle time.Duration) err
 			continue // the next batch of events, at once
 		}
 		if err != nil && !errors.Is(err, store.ErrConflict) && !isTransient(err) {
+			r.logf(slog.LevelError, "store write of the operation's outcome failed", "error", err)
 			return err
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			r.logf(slog.LevelWarn, "store write of the operation's outcome failed; retrying", "error", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -263,6 +278,16 @@ func (r *recorder) stop(ctx context.Context, flush bool, idle time.Duration) err
 			return err
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+}
+
+// retryWrite is how long the recorder waits before it writes again after
+// a failure.
+const retryWrite = 100 * time.Millisecond
+
+func (r *recorder) logf(level slog.Level, msg string, args ...any) {
+	if r.log != nil {
+		r.log(level, msg, args...)
 	}
 }
 

@@ -33,6 +33,15 @@
 // A Runtime is safe for concurrent use. Each stack has its own lock, so
 // calls for different stacks, as an executor launching a wide tier
 // makes, do not wait for each other.
+//
+// # Fake time
+//
+// Latencies, probe periods and timeouts are measured with package time
+// and nothing else, so a Runtime made inside a testing/synctest bubble
+// runs on the bubble's fake clock: a 10-minute ready latency or a
+// 5-minute ReadyTimeout passes at once, and Wait returns at exactly the
+// instant the model says. With deploy.Executor and store/memory in the
+// same bubble, whole operations run that way (see package deploy).
 package sim
 
 import (
