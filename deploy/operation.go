@@ -93,7 +93,8 @@ type operation struct {
 
 	rec       *recorder
 	span      *opSpan
-	spans     sync.Map // stack name -> *stackSpan, while recording
+	tracing   bool     // the operation's span records: its phases get spans
+	spans     sync.Map // stack name -> its trace.Span, while recording
 	ev        *dispatcher
 	redact    *redact.Redactor
 	leaseLost atomic.Bool

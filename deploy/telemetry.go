@@ -93,6 +93,7 @@ var outcomes = []string{outcomeSucceeded, outcomeFailedName, outcomeRolledBack, 
 // than the providers themselves do.
 type telemetry struct {
 	tracer trace.Tracer
+	rtName string
 
 	opDuration   metric.Float64Histogram
 	stackReady   metric.Float64Histogram
@@ -164,12 +165,13 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, rt runtime.R
 	if rt != nil {
 		rtName = rt.Name()
 	}
+	t.rtName = rtName
 	for c := range numCalls {
 		t.callSpan[c] = "stackwave.runtime." + callNames[c]
 		set := attribute.NewSet(attrCall.String(callNames[c]), attrRuntime.String(rtName))
 		t.callRecord[c] = []metric.RecordOption{metric.WithAttributeSet(set)}
 		t.callAdd[c] = []metric.AddOption{metric.WithAttributeSet(set)}
-		t.callStart[c] = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrRuntime.String(rtName))}
+		t.callStart[c] = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
 	}
 	for c := range numStoreCalls {
 		t.storeSpan[c] = "stackwave.store." + storeCallNames[c]
@@ -281,8 +283,9 @@ func (o *operation) traced(parent context.Context) context.Context {
 		o.span = s
 	}
 	s.ran = true
-	if s.span.IsRecording() {
-		attrs := []attribute.KeyValue{attrOpID.String(o.id), attrPolicy.String(string(o.policy)), attrProduct.String(o.productName)}
+	o.tracing = s.span.IsRecording()
+	if o.tracing {
+		attrs := []attribute.KeyValue{attrOpID.String(o.id), attrPolicy.String(string(o.policy)), attrProduct.String(o.productName), attrRuntime.String(s.t.rtName)}
 		if v := o.to; v != nil || o.from != nil {
 			if v == nil {
 				v = o.from
@@ -332,9 +335,20 @@ func (o *operation) endRun(err *error) {
 	s.span.End()
 }
 
+// noSpan is the span of what is not traced.
+var noSpan = trace.SpanFromContext(context.Background())
+
+// recording reports whether the span in ctx records: the spans of
+// runtime and store calls are only made under one that does.
+func recording(ctx context.Context) bool { return trace.SpanFromContext(ctx).IsRecording() }
+
 // child starts a span under the one in ctx (the operation's, a tier's or
-// a stack's) for a phase of the operation.
+// a stack's) for a phase of the operation. An operation whose span does
+// not record (no tracer provider, or not sampled) gets no spans below it.
 func (o *operation) child(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	if !o.tracing {
+		return ctx, noSpan
+	}
 	t := o.e.telemetry()
 	ctx, span := t.tracer.Start(ctx, name, t.childStart...)
 	if len(attrs) > 0 && span.IsRecording() {
@@ -358,14 +372,17 @@ type stackSpan struct {
 
 // stackSpan starts the span of a stack under the one in ctx; stopCtx,
 // when not nil, is given the span too.
-func (o *operation) stackSpan(ctx, stopCtx context.Context, name string, tier int) (context.Context, context.Context, *stackSpan) {
-	ctx, span := o.child(ctx, "stackwave.stack", attrStack.String(name), attrTier.Int(tier))
-	if stopCtx != nil {
-		stopCtx = trace.ContextWithSpan(stopCtx, span)
+func (o *operation) stackSpan(ctx, stopCtx context.Context, name string, tier int) (context.Context, context.Context, stackSpan) {
+	ss := stackSpan{o: o, span: noSpan, name: name, start: time.Now()}
+	if !o.tracing {
+		return ctx, stopCtx, ss
 	}
-	ss := &stackSpan{o: o, span: span, name: name, start: time.Now()}
-	if span.IsRecording() {
-		o.spans.Store(name, ss)
+	ctx, ss.span = o.child(ctx, "stackwave.stack", attrStack.String(name))
+	if stopCtx != nil {
+		stopCtx = trace.ContextWithSpan(stopCtx, ss.span)
+	}
+	if ss.span.IsRecording() {
+		o.spans.Store(name, ss.span)
 	}
 	return ctx, stopCtx, ss
 }
@@ -374,25 +391,22 @@ func (o *operation) stackSpan(ctx, stopCtx context.Context, name string, tier in
 // the error the operation records (redacted).
 func (o *operation) stackSpanFailed(name string, err error) {
 	if v, ok := o.spans.Load(name); ok {
-		ss := v.(*stackSpan)
-		ss.span.RecordError(err)
-		ss.span.SetStatus(codes.Error, err.Error())
+		span := v.(trace.Span)
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
 	}
 }
 
-// end ends a stack's span (with the state the record shows) and, when
-// the stack became ready, adds to stackwave.stack.ready.duration.
-func (s *stackSpan) end() {
+// end ends a stack's span and, when the stack became ready, adds to
+// stackwave.stack.ready.duration.
+func (s stackSpan) end() {
 	st := s.o.rec.stackState(s.name)
 	if st != nil && st.State == StateReady {
 		t := s.o.e.telemetry()
 		t.stackReady.Record(context.Background(), time.Since(s.start).Seconds(), t.readyRecord[s.o.typ]...)
 	}
 	if s.span.IsRecording() {
-		if st != nil {
-			s.span.SetAttributes(attribute.String("stackwave.stack.state", st.State))
-		}
-		s.o.spans.CompareAndDelete(s.name, s)
+		s.o.spans.CompareAndDelete(s.name, s.span)
 	}
 	s.span.End()
 }
@@ -401,11 +415,15 @@ func (s *stackSpan) end() {
 // latency and, when it fails, an error; the span carries the error as
 // the operation would record it (redacted).
 func (o *operation) rtCall(ctx context.Context, c rtCall, service string, fn func(context.Context) error) error {
-	return o.e.telemetry().runtimeCall(ctx, c, service, o.redact, o.e.rt, fn)
+	return o.e.telemetry().runtimeCall(ctx, o.tracing, c, service, o.redact, o.e.rt, fn)
 }
 
-func (t *telemetry) runtimeCall(ctx context.Context, c rtCall, service string, red *redact.Redactor, rt runtime.Runtime, fn func(context.Context) error) error {
-	sctx, span := t.tracer.Start(ctx, t.callSpan[c], t.callStart[c]...)
+// runtimeCall runs a runtime call, in a span of its own when traced.
+func (t *telemetry) runtimeCall(ctx context.Context, traced bool, c rtCall, service string, red *redact.Redactor, rt runtime.Runtime, fn func(context.Context) error) error {
+	sctx, span := ctx, noSpan
+	if traced {
+		sctx, span = t.tracer.Start(ctx, t.callSpan[c], t.callStart[c]...)
+	}
 	if service != "" && span.IsRecording() {
 		span.SetAttributes(attrService.String(service))
 	}
@@ -438,7 +456,7 @@ func (o *operation) wait(ctx context.Context, spec *runtime.StackSpec, rep runti
 
 // storeCall runs one store call of the executor in a span of its own.
 func storeCallSpan[T any](ctx context.Context, t *telemetry, c storeCall, fn func(context.Context) (T, error)) (T, error) {
-	if t == nil {
+	if t == nil || !recording(ctx) {
 		return fn(ctx)
 	}
 	sctx, span := t.tracer.Start(ctx, t.storeSpan[c], t.storeStart...)
@@ -518,6 +536,9 @@ type tierSpans struct {
 }
 
 func (o *operation) tierSpans(ctx, stopCtx context.Context, tiers int) *tierSpans {
+	if !o.tracing {
+		return &tierSpans{o: o, ctx: ctx, stopCtx: stopCtx}
+	}
 	return &tierSpans{o: o, ctx: ctx, stopCtx: stopCtx, spans: make([]trace.Span, tiers),
 		tctx: make([]context.Context, tiers), tstop: make([]context.Context, tiers)}
 }
@@ -525,6 +546,9 @@ func (o *operation) tierSpans(ctx, stopCtx context.Context, tiers int) *tierSpan
 // enter returns the contexts a stack of tier t runs on, starting the
 // tier's span with its first stack.
 func (ts *tierSpans) enter(t int) (ctx, stopCtx context.Context) {
+	if !ts.o.tracing {
+		return ts.ctx, ts.stopCtx
+	}
 	if ts.spans[t] == nil {
 		ts.tctx[t], ts.spans[t] = ts.o.tierSpan(ts.ctx, t)
 		ts.tstop[t] = trace.ContextWithSpan(ts.stopCtx, ts.spans[t])
@@ -534,7 +558,7 @@ func (ts *tierSpans) enter(t int) (ctx, stopCtx context.Context) {
 
 // left notes how many stacks of tier t are left; at none its span ends.
 func (ts *tierSpans) left(t, n int) {
-	if n == 0 && ts.spans[t] != nil {
+	if ts.o.tracing && n == 0 && ts.spans[t] != nil {
 		ts.spans[t].End()
 	}
 }
@@ -551,7 +575,7 @@ func (ts *tierSpans) endAll() {
 // removalTierSpan starts the span of one tier of a removal.
 func (o *operation) removalTierSpan(ctx context.Context, tier []removal) (context.Context, trace.Span) {
 	if len(tier) == 0 {
-		return ctx, trace.SpanFromContext(nil)
+		return ctx, noSpan
 	}
 	return o.tierSpan(ctx, tier[0].tier)
 }
@@ -568,7 +592,7 @@ func (o *operation) observe(ctx context.Context) (st *runtime.DeploymentState, e
 // observeSpan observes a deployment in a span of its own. The callers
 // redact what the error says; the span only says that it failed.
 func (e *Executor) observeSpan(ctx context.Context, name string) (st *runtime.DeploymentState, err error) {
-	err = e.telemetry().runtimeCall(ctx, callObserve, "", nil, e.rt, func(ctx context.Context) error {
+	err = e.telemetry().runtimeCall(ctx, recording(ctx), callObserve, "", nil, e.rt, func(ctx context.Context) error {
 		st, err = e.rt.Observe(ctx, name)
 		return err
 	})
