@@ -93,8 +93,8 @@ type operation struct {
 
 	rec       *recorder
 	span      *opSpan
-	tracing   bool     // the operation's span records: its phases get spans
-	spans     sync.Map // stack name -> its trace.Span, while recording
+	tracing   bool             // the operation's span records: its phases get spans
+	spanErrs  map[string]error // stack name -> failure for its span; under mu
 	ev        *dispatcher
 	redact    *redact.Redactor
 	leaseLost atomic.Bool

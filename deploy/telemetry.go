@@ -37,6 +37,8 @@ const (
 	attrService    = attribute.Key("stackwave.service")
 	attrCall       = attribute.Key("stackwave.call")
 	attrRuntime    = attribute.Key("stackwave.runtime")
+	// attrInterrupted marks a runtime call the operation stopped.
+	attrInterrupted = attribute.Key("stackwave.interrupted")
 )
 
 // Outcomes of an operation (the stackwave.outcome attribute of
@@ -381,34 +383,55 @@ func (o *operation) stackSpan(ctx, stopCtx context.Context, name string, tier in
 	if stopCtx != nil {
 		stopCtx = trace.ContextWithSpan(stopCtx, ss.span)
 	}
-	if ss.span.IsRecording() {
-		o.spans.Store(name, ss.span)
-	}
 	return ctx, stopCtx, ss
 }
 
-// stackSpanFailed records the failure of a stack on its span: err is
-// the error the operation records (redacted).
+// stackSpanFailed notes the failure of a stack for its span: err is the
+// error the operation records (redacted). The span of the stack is open
+// (stackFailed runs within it) and takes the note when it ends.
 func (o *operation) stackSpanFailed(name string, err error) {
-	if v, ok := o.spans.Load(name); ok {
-		span := v.(trace.Span)
-		span.RecordError(err)
-		span.SetStatus(codes.Error, err.Error())
+	if !o.tracing {
+		return
 	}
+	o.mu.Lock()
+	if o.spanErrs == nil {
+		o.spanErrs = map[string]error{}
+	}
+	o.spanErrs[name] = err
+	o.mu.Unlock()
 }
 
 // end ends a stack's span and, when the stack became ready, adds to
 // stackwave.stack.ready.duration.
 func (s stackSpan) end() {
-	st := s.o.rec.stackState(s.name)
-	if st != nil && st.State == StateReady {
+	if s.o.rec.stateOf(s.name) == StateReady {
 		t := s.o.e.telemetry()
 		t.stackReady.Record(context.Background(), time.Since(s.start).Seconds(), t.readyRecord[s.o.typ]...)
 	}
-	if s.span.IsRecording() {
-		s.o.spans.CompareAndDelete(s.name, s.span)
+	if !s.o.tracing {
+		return
+	}
+	s.o.mu.Lock()
+	err, failed := s.o.spanErrs[s.name]
+	if failed {
+		delete(s.o.spanErrs, s.name)
+	}
+	s.o.mu.Unlock()
+	if failed {
+		s.span.RecordError(err)
+		s.span.SetStatus(codes.Error, err.Error())
 	}
 	s.span.End()
+}
+
+// stateOf returns the recorded state of a stack, "" when not recorded.
+func (r *recorder) stateOf(name string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if i, ok := r.stackIdx[name]; ok {
+		return r.d.Stacks[i].State
+	}
+	return ""
 }
 
 // rtCall runs one runtime call in a span of its own and records its
@@ -430,7 +453,13 @@ func (t *telemetry) runtimeCall(ctx context.Context, traced bool, c rtCall, serv
 	start := time.Now()
 	err := fn(sctx)
 	t.callDuration.Record(ctx, time.Since(start).Seconds(), t.callRecord[c]...)
-	if err != nil {
+	if err != nil && ctx.Err() != nil {
+		// Stopped by the operation (a failure elsewhere, a timeout, a
+		// cancelled caller), not failed.
+		if span.IsRecording() {
+			span.SetAttributes(attrInterrupted.Bool(true))
+		}
+	} else if err != nil {
 		t.callErrors.Add(ctx, 1, t.callAdd[c]...)
 		if span.IsRecording() {
 			var rerr error = errCallFailed{callNames[c]}
