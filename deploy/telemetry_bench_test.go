@@ -29,24 +29,24 @@ func (discardExporter) Shutdown(context.Context) error                          
 // stacks x 5 services in 10 tiers, zero latency) with telemetry off
 // (otel's global no-op providers) and on (the SDK's tracer provider with
 // a batcher into a discarding exporter, every span sampled, and the
-// SDK's meter provider with a manual reader). Run with -count: the two
-// cases interleave.
+// SDK's meter provider with a manual reader), and with only one of the
+// two.
 func BenchmarkLaunchOverheadTelemetry(b *testing.B) {
-	for _, on := range []bool{false, true} {
-		name := "off"
-		if on {
-			name = "on"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, tc := range []struct {
+		name            string
+		traces, metrics bool
+	}{{"off", false, false}, {"traces", true, false}, {"metrics", false, true}, {"on", true, true}} {
+		b.Run(tc.name, func(b *testing.B) {
 			opts := &deploy.Options{Concurrency: 8}
-			if on {
+			if tc.traces {
 				tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(discardExporter{}))
+				b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+				opts.TracerProvider = tp
+			}
+			if tc.metrics {
 				mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-				b.Cleanup(func() {
-					_ = tp.Shutdown(context.Background())
-					_ = mp.Shutdown(context.Background())
-				})
-				opts.TracerProvider, opts.MeterProvider = tp, mp
+				b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+				opts.MeterProvider = mp
 			}
 			st := memory.New(nil)
 			ctx := context.Background()
