@@ -440,3 +440,56 @@ func TestTelemetryReconcileRepairs(t *testing.T) {
 	}
 	_ = up
 }
+
+// TestTelemetryDayTwo: a restart, a scale and a terminate each have their
+// span with the stack and its runtime calls below it.
+func TestTelemetryDayTwo(t *testing.T) {
+	sink := newOtelSink(t)
+	e := newEnv(t, nil, sink.options())
+	ctx := context.Background()
+	vid := e.version("v1", threeTiers())
+	if _, err := e.ex.Launch(ctx, deploy.Request{Deployment: "shop", VersionID: vid}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ex.Restart(ctx, deploy.Request{Deployment: "shop", Stack: "api"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ex.Scale(ctx, deploy.Request{Deployment: "shop", Stack: "worker", Service: "job", Instances: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ex.Terminate(ctx, deploy.Request{Deployment: "shop"}); err != nil {
+		t.Fatal(err)
+	}
+	for op, want := range map[string][]string{
+		"stackwave.restart": {"stackwave.runtime.restart", "stackwave.runtime.wait"},
+		"stackwave.scale":   {"stackwave.runtime.apply", "stackwave.runtime.wait"},
+	} {
+		sp := sink.one(op)
+		stacks := sink.children(sp, "stackwave.stack")
+		if len(stacks) != 1 {
+			t.Fatalf("%s: %d stack spans", op, len(stacks))
+		}
+		if got := spanNames(sink.children(stacks[0], "")); !slices.Equal(got, want) {
+			t.Errorf("%s: calls %v, want %v", op, got, want)
+		}
+	}
+	term := sink.one("stackwave.terminate")
+	var removed []string
+	for _, tier := range sink.children(term, "") {
+		for _, ss := range sink.children(tier, "stackwave.stack") {
+			if len(sink.children(ss, "stackwave.runtime.remove")) == 1 {
+				removed = append(removed, attr(ss, "stackwave.stack"))
+			}
+		}
+	}
+	slices.Sort(removed)
+	if !slices.Equal(removed, []string{"api", "db", "web", "worker"}) {
+		t.Errorf("terminate removed %v under tier spans", removed)
+	}
+	got := histCounts(t, sink.metrics(), "stackwave.operation.duration")
+	for _, typ := range []string{"launch", "restart", "scale", "terminate"} {
+		if got["stackwave.operation.type="+typ+",stackwave.outcome=succeeded"] != 1 {
+			t.Errorf("operation durations %v: want one %s", got, typ)
+		}
+	}
+}
