@@ -29,17 +29,26 @@ func (discardExporter) Shutdown(context.Context) error                          
 // stacks x 5 services in 10 tiers, zero latency) with telemetry off
 // (otel's global no-op providers) and on (the SDK's tracer provider with
 // a batcher into a discarding exporter, every span sampled, and the
-// SDK's meter provider with a manual reader), and with only one of the
-// two.
+// SDK's meter provider with a manual reader), with only one of the two,
+// and with both but no operation sampled.
 func BenchmarkLaunchOverheadTelemetry(b *testing.B) {
 	for _, tc := range []struct {
 		name            string
 		traces, metrics bool
-	}{{"off", false, false}, {"traces", true, false}, {"metrics", false, true}, {"on", true, true}} {
+		sampler         sdktrace.Sampler
+	}{
+		{"off", false, false, nil}, {"traces", true, false, nil}, {"metrics", false, true, nil}, {"on", true, true, nil},
+		// Operations not sampled: metrics and the operation's span only.
+		{"on-unsampled", true, true, sdktrace.NeverSample()},
+	} {
 		b.Run(tc.name, func(b *testing.B) {
 			opts := &deploy.Options{Concurrency: 8}
 			if tc.traces {
-				tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(discardExporter{}))
+				sampler := sdktrace.ParentBased(sdktrace.AlwaysSample())
+				if tc.sampler != nil {
+					sampler = sdktrace.ParentBased(tc.sampler)
+				}
+				tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(discardExporter{}), sdktrace.WithSampler(sampler))
 				b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 				opts.TracerProvider = tp
 			}
