@@ -41,7 +41,7 @@ func BenchmarkLaunchOverheadTelemetry(b *testing.B) {
 		// Operations not sampled: metrics and the operation's span only.
 		{"on-unsampled", true, true, sdktrace.NeverSample()},
 	} {
-		b.Run(tc.name, func(b *testing.B) {
+		b.Run("otel="+tc.name, func(b *testing.B) {
 			opts := &deploy.Options{Concurrency: 8}
 			if tc.traces {
 				sampler := sdktrace.ParentBased(sdktrace.AlwaysSample())
