@@ -19,6 +19,7 @@ import (
 	"github.com/stackwave/stackwave/deploy"
 	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/runtime/docker"
+	"github.com/stackwave/stackwave/stack"
 )
 
 // TestTelemetryOnDocker launches on the engine a product whose second
@@ -33,7 +34,8 @@ func TestTelemetryOnDocker(t *testing.T) {
 	const secret = "sw-otel-s3cret-4711"
 	bad := web(t, "bad", 8081, "TESTAPP_EXIT_AFTER=500ms", "TESTAPP_EXIT_CODE=3",
 		"APP_TOKEN="+secret, "TESTAPP_STDERR=starting with token "+secret)
-	bad.Readiness = execProbe(8081, 200*time.Millisecond)
+	// Never ready: the wait ends when the service exits.
+	bad.Readiness = &stack.Probe{Type: stack.ProbeExec, Command: []string{"/testapp", "exit", "1"}, Timeout: stack.Duration(time.Minute)}
 
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
