@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/stackwave/stackwave/internal/redact"
@@ -106,6 +108,12 @@ type Options struct {
 	// context. Values the redactor hides never appear. nil discards
 	// them.
 	Logger *slog.Logger
+	// TracerProvider and MeterProvider receive the executor's spans and
+	// metrics (see Observability in the package documentation); nil
+	// means otel's global providers, which do nothing unless the program
+	// installs real ones.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
 // Executor runs operations (launch, update, terminate, restart, stop,
@@ -136,6 +144,8 @@ type Executor struct {
 
 	// withheld counts the slots of sem that slowDown holds.
 	withheld atomic.Int64
+
+	tel lazyTelemetry
 }
 
 // New returns an executor running deployments on rt and recording them in

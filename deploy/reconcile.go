@@ -296,6 +296,7 @@ func (r *Reconciler) reconcile(ctx context.Context, d *store.Deployment) (reconc
 		// Someone else is on it.
 		return reconcileSkipped, nil
 	}
+	r.ex.countRepair(ctx, err)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {

@@ -20,6 +20,10 @@ import (
 type recorder struct {
 	st   *store.Store
 	name string
+	// trace is the context whose span the writes' spans are children of,
+	// with tel the executor's telemetry (both set by start).
+	trace context.Context
+	tel   *telemetry
 
 	mu     sync.Mutex
 	d      *store.Deployment
@@ -87,7 +91,12 @@ func (r *recorder) dropStack(name string) {
 	r.poke()
 }
 
-func (r *recorder) start() { go r.loop() }
+// start starts the background writer; the spans of its store writes are
+// children of the span in parent.
+func (r *recorder) start(parent context.Context, tel *telemetry) {
+	r.trace, r.tel = context.WithoutCancel(parent), tel
+	go r.loop()
+}
 
 func (r *recorder) poke() {
 	select {
@@ -134,7 +143,7 @@ func (r *recorder) stackState(name string) *store.StackState {
 
 func (r *recorder) loop() {
 	defer close(r.done)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(r.trace)
 	defer cancel()
 	go func() {
 		<-r.quit
@@ -187,7 +196,7 @@ func (r *recorder) write(ctx context.Context) error {
 	r.mu.Unlock()
 
 	if len(events) > 0 {
-		if err := r.st.AppendEvents(ctx, r.name, events...); err != nil {
+		if err := r.appendEvents(ctx, events); err != nil {
 			r.mu.Lock()
 			r.events = append(events, r.events...)
 			r.err = err
@@ -201,7 +210,7 @@ func (r *recorder) write(ctx context.Context) error {
 	if snap == nil {
 		return nil
 	}
-	updated, err := r.st.UpdateDeployment(ctx, snap)
+	updated, err := r.updateDeployment(ctx, snap)
 	if errors.Is(err, store.ErrConflict) {
 		// Someone wrote the record since: we hold the lease, so our
 		// state of the operation wins; take the new revision and retry.
