@@ -219,6 +219,7 @@ var tests = []struct {
 	{"NeverReady", testNeverReady},
 	{"ProbeTimeout", testProbeTimeout},
 	{"Remove", testRemove},
+	{"RemoveDeployment", testRemoveDeployment},
 	{"Volumes", testVolumes},
 	{"NewRuntimeObserves", testNewRuntime},
 	{"Events", testEvents},
