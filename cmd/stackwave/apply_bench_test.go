@@ -76,7 +76,7 @@ func eventTime(b *testing.B, out, typ string, ref time.Time) time.Time {
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) >= 3 && f[2] == typ {
+		if len(f) >= 3 && strings.TrimSuffix(f[2], ":") == typ {
 			t, err := time.ParseInLocation("15:04:05.000", f[0], ref.Location())
 			if err != nil {
 				b.Fatalf("event line %q: %v", sc.Text(), err)

@@ -13,17 +13,21 @@ import (
 // (a final report, a status) inspects only what changed since Wait last
 // looked. An entry stands only while no event could have changed it:
 // any event of the container drops it, except a health_status event,
-// which sets the health it reports; a break or stop of the stream drops
-// them all. Observe also checks an entry against the state the
+// which sets the health it reports, and the start of the run it shows;
+// a break or stop of the stream drops them all. Observe also checks an entry against the state the
 // container list shows.
 type inspectCache struct {
 	mu      sync.Mutex
-	live    bool              // the stream runs: entries are kept only then
-	session uint64            // changes whenever the stream starts, breaks or stops
-	seq     uint64            // counts events
-	touched map[string]uint64 // container ID: seq of its last event
+	live    bool             // the stream runs: entries are kept only then
+	session uint64           // changes whenever the stream starts, breaks or stops
+	seq     uint64           // counts events
+	touched map[string]touch // container ID: its last events
 	entries map[string]*container.InspectResponse
 }
+
+// touch is when a container's last events came, by seq: its last start
+// event, and its last other event.
+type touch struct{ start, other uint64 }
 
 // inspectToken is taken before an inspection and given with its result.
 type inspectToken struct{ session, seq uint64 }
@@ -61,11 +65,16 @@ func (c *inspectCache) token() inspectToken {
 }
 
 // put keeps an inspection made after t was taken, unless the stream
-// stopped or broke since, or an event of the container came since.
+// stopped or broke since, or an event of the container came since, other
+// than its start when the inspection shows it running: a container
+// starts again only after a die event, so that start is the run shown.
 func (c *inspectCache) put(t inspectToken, res container.InspectResponse) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.live || t.session != c.session || c.touched[res.ID] > t.seq || res.State == nil {
+	if !c.live || t.session != c.session || res.State == nil {
+		return
+	}
+	if tc := c.touched[res.ID]; tc.other > t.seq || tc.start > t.seq && !res.State.Running {
 		return
 	}
 	if c.entries == nil {
@@ -96,12 +105,21 @@ func (c *inspectCache) event(m events.Message) {
 	defer c.mu.Unlock()
 	c.seq++
 	if c.touched == nil {
-		c.touched = map[string]uint64{}
+		c.touched = map[string]touch{}
 	}
-	c.touched[id] = c.seq
+	tc := c.touched[id]
+	if m.Action == events.ActionStart {
+		tc.start = c.seq
+	} else {
+		tc.other = c.seq
+	}
+	c.touched[id] = tc
 	res := c.entries[id]
 	if res == nil {
 		return
+	}
+	if m.Action == events.ActionStart && res.State.Running {
+		return // the run shown: a new one comes after a die event
 	}
 	status, ok := strings.CutPrefix(string(m.Action), string(events.ActionHealthStatus)+": ")
 	if !ok || eventTime(m).Before(parseTime(res.State.StartedAt)) {

@@ -58,11 +58,36 @@ func TestInspectCache(t *testing.T) {
 
 	// An inspection begun before an event of its container is not kept.
 	tok := c.token()
-	c.event(event("b", events.ActionStart, time.Now()))
+	c.event(event("b", events.ActionDie, time.Now()))
 	c.put(tok, inspected("b", running, container.Starting, started))
 	if _, ok := c.get("b", running); ok {
 		t.Error("an inspection older than the container's last event was kept")
 	}
+	// The start of the run an inspection shows does not drop it, begun
+	// before or after it; an exit or a health change does.
+	tok = c.token()
+	c.event(event("s", events.ActionStart, time.Now()))
+	c.put(tok, inspected("s", running, container.Starting, started))
+	if _, ok := c.get("s", running); !ok {
+		t.Error("the start of the run an inspection shows kept it out")
+	}
+	c.event(event("s", events.ActionStart, time.Now()))
+	if _, ok := c.get("s", running); !ok {
+		t.Error("the start of the run an inspection shows dropped it")
+	}
+	tok = c.token()
+	c.event(event("e", events.ActionStart, time.Now()))
+	c.put(tok, inspected("e", container.StateExited, container.Starting, started))
+	if _, ok := c.get("e", container.StateExited); ok {
+		t.Error("an inspection of an exited container older than its start was kept")
+	}
+	tok = c.token()
+	c.event(event("h", events.ActionHealthStatus+": healthy", time.Now()))
+	c.put(tok, inspected("h", running, container.Starting, started))
+	if _, ok := c.get("h", running); ok {
+		t.Error("an inspection older than a health event was kept")
+	}
+
 	// An event of another container does not matter.
 	tok = c.token()
 	c.event(event("x", events.ActionStart, time.Now()))
