@@ -25,10 +25,12 @@ import (
 //
 //   - s-stackwave: the deploy executor's Launch (concurrency from the
 //     runtime's hint);
-//   - s-floor: the engine's floor, create and start of the same 20
-//     containers straight through the API, all at once (s-floor-8: 8 at
-//     once, the runtime's bound), plus one health-check interval, before
-//     which no container can be healthy;
+//   - s-floor-4, s-floor-8: the engine's floor, create and start of the
+//     same 20 containers straight through the API, 4 or 8 (the runtime's
+//     bound) at once, plus one health-check interval, before which no
+//     container can be healthy; stackwave/floor compares with the faster.
+//     (All 20 at once make Engine 20.10 lose count of the network's
+//     endpoints, moby/moby#42119, so that is no floor on this engine);
 //   - s-compose: with STACKWAVE_COMPOSE naming a docker compose binary,
 //     `compose up -d --wait` of the same services.
 //
@@ -134,7 +136,11 @@ func benchUp(b *testing.B, name string, deps stack.Deps, withFloor8 bool) {
 			runCompose(b, compose, file, name+"peer", "up", "-d", "--wait")
 			peer = append(peer, time.Since(start))
 			b.StopTimer()
-			runCompose(b, compose, file, name+"peer", "down", "-v", "-t", "1")
+			// One at a time: teardown is not timed here, and it keeps
+			// clear of Engine 20.10's racy endpoint count
+			// (moby/moby#42119), which leaves a network that cannot be
+			// removed until the engine restarts.
+			runCompose(b, compose, file, name+"peer", "--parallel", "1", "down", "-v", "-t", "1")
 			b.StartTimer()
 		}
 		start := time.Now()
@@ -142,16 +148,17 @@ func benchUp(b *testing.B, name string, deps stack.Deps, withFloor8 bool) {
 		must(b, err)
 		sw = append(sw, time.Since(start))
 		b.StopTimer()
+		must(b, rmForce(ctx, rt.Client(), rt.Options().Namespace, name, 1))
 		_, err = ex.Terminate(ctx, deploy.Request{Deployment: name, DeleteData: true})
 		must(b, err)
 		b.StartTimer()
-		floor = append(floor, floorUp(b, rt, name+"-floor", spec.tiers, 0))
+		floor = append(floor, floorUp(b, rt, name+"-floor", spec.tiers, 4))
 		if withFloor8 {
 			floor8 = append(floor8, floorUp(b, rt, name+"-floor", spec.tiers, docker.DefaultParallelism))
 		}
 	}
 	b.ReportMetric(median(sw).Seconds(), "s-stackwave")
-	b.ReportMetric(median(floor).Seconds(), "s-floor")
+	b.ReportMetric(median(floor).Seconds(), "s-floor-4")
 	best := median(floor)
 	if len(floor8) > 0 {
 		b.ReportMetric(median(floor8).Seconds(), "s-floor-8")
@@ -165,7 +172,7 @@ func benchUp(b *testing.B, name string, deps stack.Deps, withFloor8 bool) {
 }
 
 // floorUp creates and starts the containers of each tier through the
-// engine's API, par at once (0: all of a tier at once), on a network of
+// engine's API, par at once, on a network of
 // their own, and returns the time that took plus one health-check
 // interval per tier: what no client of the engine can beat. It removes
 // them afterwards (not counted).
@@ -181,9 +188,7 @@ func floorUp(b *testing.B, rt *docker.Runtime, name string, tiers [][]stack.Serv
 	must(b, err)
 	for ti, tier := range tiers {
 		var g errgroup.Group
-		if par > 0 {
-			g.SetLimit(par)
-		}
+		g.SetLimit(par)
 		for _, svc := range tier {
 			g.Go(func() error {
 				res, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
@@ -206,7 +211,7 @@ func floorUp(b *testing.B, rt *docker.Runtime, name string, tiers [][]stack.Serv
 	}
 	took += time.Since(start)
 	b.StopTimer()
-	must(b, rmForce(ctx, cli, ns, name, docker.DefaultParallelism))
+	must(b, rmForce(ctx, cli, ns, name, 1))
 	b.StartTimer()
 	return took
 }
