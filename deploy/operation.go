@@ -1160,30 +1160,49 @@ func (o *operation) removeDeployment(ctx context.Context) bool {
 	if !ok {
 		return false
 	}
-	var rs []removal
 	tiers := make([][]string, len(o.fromDeps))
-	for ti, tier := range o.fromDeps {
-		for i := range tier {
-			tiers[ti] = append(tiers[ti], tier[i].Name)
-			rs = append(rs, removal{tier[i].Name, ti})
+	// The order the runtime removes in: recorded stacks the version does
+	// not hold (left by an interrupted operation; the runtime removes
+	// every stack it finds) first, then the last tier first.
+	waves := [][]removal{o.strays(ctx, o.fromDeps, nil, false)}
+	for ti := len(o.fromDeps) - 1; ti >= 0; ti-- {
+		var wave []removal
+		for i := range o.fromDeps[ti] {
+			tiers[ti] = append(tiers[ti], o.fromDeps[ti][i].Name)
+			wave = append(wave, removal{o.fromDeps[ti][i].Name, ti})
 		}
+		waves = append(waves, wave)
 	}
-	// Recorded stacks the version does not hold (left by an interrupted
-	// operation) go too: the runtime removes every stack it finds.
-	rs = append(rs, o.strays(ctx, o.fromDeps, nil, false)...)
 	opts := runtime.RemoveOptions{DeleteData: o.req.DeleteData}
 	o.announced = map[string]bool{}
-	for _, r := range rs {
-		o.announced[r.name] = true
-		o.touch(r.name)
-		o.setStack(r.name, r.tier, StateRemoving, "", "")
-		o.emit(Event{Type: EventStackRemoving, Stack: r.name})
+	announce := func(wave []removal) {
+		for _, r := range wave {
+			o.announced[r.name] = true
+			o.emit(Event{Type: EventStackRemoving, Stack: r.name})
+		}
 	}
+	for _, wave := range waves {
+		for _, r := range wave {
+			o.touch(r.name)
+			o.setStack(r.name, r.tier, StateRemoving, "", "")
+		}
+	}
+	// Every stack is removing from now on, but the events say what the
+	// runtime does in turn: a tier's removal begins once the later tiers
+	// are gone. The first wave that has stacks begins now; the others are
+	// told in order when the call returns.
+	first := 0
+	for first < len(waves)-1 && len(waves[first]) == 0 {
+		first++
+	}
+	announce(waves[first])
 	err := o.call(ctx, callRemoveDeployment, func(ctx context.Context) error { return dr.RemoveDeployment(ctx, o.name, tiers, opts) })
 	switch {
 	case err != nil && ctx.Err() != nil:
-		for _, r := range rs {
-			o.setStack(r.name, r.tier, StateInterrupted, "", "remove interrupted: "+context.Cause(ctx).Error())
+		for _, wave := range waves {
+			for _, r := range wave {
+				o.setStack(r.name, r.tier, StateInterrupted, "", "remove interrupted: "+context.Cause(ctx).Error())
+			}
 		}
 		return true
 	case err != nil:
@@ -1193,9 +1212,14 @@ func (o *operation) removeDeployment(ctx context.Context) bool {
 	if opts.DeleteData {
 		msg = "volumes deleted"
 	}
-	for _, r := range rs {
-		o.dropStack(r.name)
-		o.emit(Event{Type: EventStackRemoved, Stack: r.name, Message: msg})
+	for i, wave := range waves {
+		if i > first {
+			announce(wave)
+		}
+		for _, r := range wave {
+			o.dropStack(r.name)
+			o.emit(Event{Type: EventStackRemoved, Stack: r.name, Message: msg})
+		}
 	}
 	if opts.DeleteData {
 		// The runtime deleted every volume labelled with the deployment,

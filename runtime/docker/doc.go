@@ -138,8 +138,9 @@
 // Terminate calls, lists the deployment's containers once by label, with
 // no inspection, removes the stacks it was not told of first and then
 // tier by tier from the last (a tier's containers concurrently: stopped
-// with the grace period, then removed), then the stopped marks, the data
-// volumes with DeleteData, and the network.
+// with the grace period within Options.Parallelism, then each removed as
+// soon as it stopped, outside the bound), then the stopped marks, the
+// data volumes with DeleteData and the network, side by side.
 //
 // # Errors
 //

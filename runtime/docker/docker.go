@@ -106,8 +106,9 @@ type Options struct {
 	// network of the engine are skipped.
 	SubnetPool netip.Prefix
 	// Parallelism bounds the container operations (create, start, stop,
-	// remove) in flight at once across all calls of the Runtime.
-	// Default 8.
+	// remove) in flight at once across all calls of the Runtime; the
+	// removal of a container RemoveDeployment has stopped does not wait
+	// for a slot. Default 8.
 	Parallelism int
 }
 

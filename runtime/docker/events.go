@@ -34,6 +34,9 @@ type hub struct {
 	lastNano int64         // time of the newest event delivered
 	offset   time.Duration // the engine's clock minus this host's, once known
 	closed   bool
+
+	// cache keeps inspections while the stream runs.
+	cache inspectCache
 }
 
 // lingerTime is how long the stream stays open without waiters, so calls
@@ -84,6 +87,7 @@ func (h *hub) subscribe() *subscription {
 	if h.cancel == nil && !h.closed {
 		ctx, cancel := context.WithCancel(context.Background())
 		h.cancel, h.done = cancel, make(chan struct{})
+		h.cache.start()
 		go h.run(ctx, h.done)
 	}
 	return s
@@ -111,6 +115,7 @@ func (h *hub) stopIdle() {
 	defer h.mu.Unlock()
 	h.linger = nil
 	if len(h.subs) == 0 && h.cancel != nil {
+		h.cache.stop()
 		h.cancel()
 		h.cancel = nil
 	}
@@ -127,6 +132,7 @@ func (h *hub) close() {
 	cancel, done := h.cancel, h.done
 	h.cancel = nil
 	h.mu.Unlock()
+	h.cache.stop()
 	if cancel != nil {
 		cancel()
 		<-done
@@ -207,6 +213,7 @@ func (h *hub) last() int64 {
 }
 
 func (h *hub) deliver(m events.Message) {
+	h.cache.event(m)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if m.TimeNano > h.lastNano {
@@ -222,6 +229,7 @@ func (h *hub) deliver(m events.Message) {
 }
 
 func (h *hub) resyncAll() {
+	h.cache.broke()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {

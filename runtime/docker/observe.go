@@ -24,7 +24,9 @@ import (
 // Observe rebuilds a deployment's state from the engine alone: the labels
 // of its containers say which stack, service, instance and configuration
 // each one is, inspection says whether it runs and is ready, and the
-// published ports give the endpoints. A deployment with no containers
+// published ports give the endpoints. While the runtime follows the
+// engine's events (during and shortly after a Wait), inspections with no
+// event of their container since are reused (see inspectCache). A deployment with no containers
 // has no stacks. Stacks are sorted by tier and name, services by name,
 // instances by number.
 func (r *Runtime) Observe(ctx context.Context, deployment string) (*runtime.DeploymentState, error) {
@@ -43,7 +45,12 @@ func (r *Runtime) Observe(ctx context.Context, deployment string) (*runtime.Depl
 		if !cs[i].canonical {
 			continue // a replacement in progress: its new container speaks for it
 		}
+		if res, ok := r.hub.cache.get(cs[i].id, cs[i].state); ok {
+			details[i] = &res
+			continue
+		}
 		g.Go(func() error {
+			t := r.hub.cache.token()
 			res, err := r.cli.ContainerInspect(ctx, cs[i].id, client.ContainerInspectOptions{})
 			if cerrdefs.IsNotFound(err) {
 				return nil
@@ -51,6 +58,7 @@ func (r *Runtime) Observe(ctx context.Context, deployment string) (*runtime.Depl
 			if err != nil {
 				return fmt.Errorf("inspect %s: %w", cs[i].name, err)
 			}
+			r.hub.cache.put(t, res.Container)
 			details[i] = &res.Container
 			return nil
 		})

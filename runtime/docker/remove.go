@@ -92,15 +92,34 @@ func (r *Runtime) removeVolumeNames(ctx context.Context, names []string) error {
 // RemoveDeployment removes a whole deployment in one pass: one list of
 // its containers by label (no inspection), the containers of stacks not
 // named in tiers first, then tier by tier from the last, the containers
-// of one tier concurrently (stopped with the grace period, then removed);
-// then its stopped marks, its volumes when opts.DeleteData is set, and
-// its network. It implements runtime.DeploymentRemover.
+// of one tier concurrently (each stopped with the grace period, within
+// the runtime's bound, then removed at once); then its stopped marks, its volumes
+// when opts.DeleteData is set, and its network, the volumes and the
+// network side by side. It implements runtime.DeploymentRemover.
 func (r *Runtime) RemoveDeployment(ctx context.Context, dep string, tiers [][]string, opts runtime.RemoveOptions) error {
 	grace := cmp.Or(opts.GracePeriod, r.opts.GracePeriod)
 	cs, err := r.listContainers(ctx, dep, "")
 	if err != nil {
 		return fmt.Errorf("remove deployment %s: %w", dep, err)
 	}
+	// The volumes to remove are listed while the containers go.
+	var names []string
+	var listed errgroup.Group
+	listed.Go(func() error {
+		for _, role := range []string{roleStopped, roleData} {
+			if role == roleData && !opts.DeleteData {
+				continue
+			}
+			res, err := r.cli.VolumeList(ctx, client.VolumeListOptions{Filters: r.lb.filters(role, dep, "")})
+			if err != nil {
+				return fmt.Errorf("list volumes: %w", err)
+			}
+			for _, v := range res.Items {
+				names = append(names, v.Name)
+			}
+		}
+		return nil
+	})
 	tierOf := map[string]int{}
 	for i, t := range tiers {
 		for _, s := range t {
@@ -116,52 +135,60 @@ func (r *Runtime) RemoveDeployment(ctx context.Context, dep string, tiers [][]st
 	slices.Reverse(waves[1:])
 	for _, wave := range waves {
 		var g errgroup.Group
+		g.SetLimit(r.teardownParallelism())
 		for _, c := range wave {
 			g.Go(func() error { return r.removeContainer(ctx, c, grace) })
 		}
 		if err := g.Wait(); err != nil {
+			_ = listed.Wait()
 			return fmt.Errorf("remove deployment %s: %w", dep, err)
 		}
 	}
-	var names []string
-	for _, role := range []string{roleStopped, roleData} {
-		if role == roleData && !opts.DeleteData {
-			continue
-		}
-		res, err := r.cli.VolumeList(ctx, client.VolumeListOptions{Filters: r.lb.filters(role, dep, "")})
-		if err != nil {
-			return fmt.Errorf("remove deployment %s: list volumes: %w", dep, err)
-		}
-		for _, v := range res.Items {
-			names = append(names, v.Name)
-		}
-	}
-	if err := r.removeVolumeNames(ctx, names); err != nil {
+	if err := listed.Wait(); err != nil {
 		return fmt.Errorf("remove deployment %s: %w", dep, err)
 	}
-	if err := r.removeNetworkIfUnused(ctx, dep); err != nil {
+	var rest errgroup.Group
+	rest.Go(func() error { return r.removeVolumeNames(ctx, names) })
+	rest.Go(func() error { return r.removeNetworkIfUnused(ctx, dep) })
+	if err := rest.Wait(); err != nil {
 		return fmt.Errorf("remove deployment %s: %w", dep, err)
 	}
 	return nil
 }
 
+// teardownParallelism bounds the containers one teardown handles at
+// once: four times Parallelism (32 by default). Their stops still take
+// slots of Parallelism, their removals do not (see removeContainer).
+func (r *Runtime) teardownParallelism() int { return 4 * r.opts.Parallelism }
+
 // removeContainer removes one listed container: one that runs is stopped
 // with the grace period first; one that does not is removed at once.
+// The stop takes a slot of Parallelism: each takes the container's
+// endpoint off the deployment network, and Engine 20.10 loses count of
+// a network's endpoints when many leave it at once (moby/moby#42119; 20
+// at once did within a few teardowns here), after which the network
+// cannot be removed until the engine restarts. The removal of a stopped
+// container, which deletes its files, does not wait for a slot.
 func (r *Runtime) removeContainer(ctx context.Context, c ctr, grace time.Duration) error {
 	switch c.state {
 	case container.StateCreated, container.StateExited, container.StateDead:
+	default:
 		release, err := r.acquire(ctx)
 		if err != nil {
 			return err
 		}
-		defer release()
-		_, err = r.cli.ContainerRemove(ctx, c.id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-		if err != nil && !cerrdefs.IsNotFound(err) && !isRemovalInProgress(err) {
-			return fmt.Errorf("remove container %s: %w", c.name, err)
+		secs := gracePeriod(grace)
+		_, err = r.cli.ContainerStop(ctx, c.id, client.ContainerStopOptions{Timeout: &secs})
+		release()
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("stop container %s: %w", c.name, err)
 		}
-		return nil
 	}
-	return r.stopRemove(ctx, c.id, grace)
+	_, err := r.cli.ContainerRemove(ctx, c.id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !cerrdefs.IsNotFound(err) && !isRemovalInProgress(err) {
+		return fmt.Errorf("remove container %s: %w", c.name, err)
+	}
+	return nil
 }
 
 // joinSorted joins errors in the order of their messages, so the same

@@ -361,6 +361,7 @@ func (r *Runtime) inspectAll(ctx context.Context, ins []*inst, network string) e
 	g.SetLimit(8)
 	for _, in := range ins {
 		g.Go(func() error {
+			t := r.hub.cache.token()
 			res, err := r.cli.ContainerInspect(ctx, in.id, client.ContainerInspectOptions{})
 			if cerrdefs.IsNotFound(err) {
 				in.gone, in.running = true, false
@@ -369,6 +370,7 @@ func (r *Runtime) inspectAll(ctx context.Context, ins []*inst, network string) e
 			if err != nil {
 				return fmt.Errorf("inspect %s: %w", in.name, err)
 			}
+			r.hub.cache.put(t, res.Container)
 			in.read(res.Container, network)
 			return nil
 		})

@@ -115,7 +115,7 @@ type Harness struct {
 	// Quick runs only the tests that cover each capability and one of
 	// each kind of call (Capabilities, ApplyWaitObserve, TierMove,
 	// ExitAtStart, Remove, Volumes, NewRuntimeObserves, InitScripts,
-	// Lifecycle, LogsContent), for a second run of a runtime that passes
+	// Lifecycle, LogsContent, RemoveDeployment), for a second run of a runtime that passes
 	// the whole suite: over runtime.Wrap, say.
 	Quick bool
 
@@ -242,7 +242,7 @@ func Run(t *testing.T, h *Harness) {
 // lists them.
 var quickTests = []string{
 	"Capabilities", "ApplyWaitObserve", "TierMove", "ExitAtStart", "Remove", "Volumes",
-	"NewRuntimeObserves", "InitScripts", "Lifecycle", "LogsContent",
+	"NewRuntimeObserves", "InitScripts", "Lifecycle", "LogsContent", "RemoveDeployment",
 }
 
 type test struct {
@@ -264,6 +264,7 @@ var tests = []test{
 	{"NeverReady", testNeverReady},
 	{"ProbeTimeout", testProbeTimeout},
 	{"Remove", testRemove},
+	{"RemoveDeployment", testRemoveDeployment},
 	{"Volumes", testVolumes},
 	{"NewRuntimeObserves", testNewRuntime},
 	{"Events", testEvents},

@@ -74,7 +74,7 @@ func simHarness(newRuntime func(rt *sim.Runtime) runtime.Runtime) *runtimetest.H
 }
 
 // simCapabilities are the optional interfaces a *sim.Runtime implements.
-const simCapabilities = runtime.CapLifecycle | runtime.CapVolumeLister | runtime.CapTierRelabeler | runtime.CapWatcher | runtime.CapLogReader
+const simCapabilities = runtime.CapLifecycle | runtime.CapVolumeLister | runtime.CapDeploymentRemover | runtime.CapTierRelabeler | runtime.CapWatcher | runtime.CapLogReader
 
 // addressed is the simulated runtime with host names of its own, as
 // Kubernetes has.

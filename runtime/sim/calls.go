@@ -8,8 +8,8 @@ import (
 
 // Call is one call made to the runtime.
 type Call struct {
-	// Op is "apply", "wait", "remove", "observe", "init", "stop",
-	// "start", "restart" or "volumes".
+	// Op is "apply", "wait", "remove", "remove-deployment", "observe",
+	// "init", "stop", "start", "restart" or "volumes".
 	Op         string
 	Deployment string
 	// Stack is empty for calls about a whole deployment.

@@ -17,7 +17,7 @@ import (
 
 // capabilities are the optional interfaces the simulated runtime
 // declares to the conformance suite.
-const capabilities = runtime.CapLifecycle | runtime.CapVolumeLister | runtime.CapTierRelabeler | runtime.CapWatcher | runtime.CapLogReader
+const capabilities = runtime.CapLifecycle | runtime.CapVolumeLister | runtime.CapDeploymentRemover | runtime.CapTierRelabeler | runtime.CapWatcher | runtime.CapLogReader
 
 func TestConformance(t *testing.T) {
 	runtimetest.Run(t, harness(func(_ *testing.T, rt *sim.Runtime) runtime.Runtime { return rt }))
