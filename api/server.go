@@ -113,6 +113,11 @@ type Options struct {
 	// AccessKeys verify the signatures of the Service Catalog
 	// compatible API (see CatalogHandler); nil refuses its requests.
 	AccessKeys *auth.AccessKeys
+	// Metrics, when set, serves GET /metrics (such as the Prometheus
+	// exposition of the program's metrics) to callers the Authorizer
+	// allows ActionReadMetrics on MetricsResource; nil leaves the route
+	// out.
+	Metrics http.Handler
 }
 
 // Server is the control-plane HTTP API over a store and an executor. Make
@@ -173,6 +178,10 @@ func New(st *store.Store, ex *deploy.Executor, opts *Options) *Server {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	for _, rt := range s.routes() {
+		s.mux.Handle(rt.pattern, s.wrap(rt))
+	}
+	if s.opts.Metrics != nil {
+		rt := route{pattern: "GET /metrics", action: ActionReadMetrics, handle: s.serveMetrics}
 		s.mux.Handle(rt.pattern, s.wrap(rt))
 	}
 	// The Service Catalog compatible API: its clients send everything to

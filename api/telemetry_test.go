@@ -451,3 +451,36 @@ func logLine(t *testing.T, log, want string) string {
 	t.Fatalf("no log line holds %q:\n%s", want, log)
 	return ""
 }
+
+// TestMetricsRoute: GET /metrics serves Options.Metrics to callers
+// allowed stackwave:ReadMetrics, and refuses the others as any route
+// does.
+func TestMetricsRoute(t *testing.T) {
+	toks, err := auth.ParseTokens(strings.NewReader(tokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := mustPolicy(t, `{"Statement": [
+  {"Effect": "Allow", "Principal": "bob", "Action": "stackwave:ReadMetrics", "Resource": "swn:metrics"},
+  {"Effect": "Allow", "Principal": "alice", "Action": "stackwave:Get*", "Resource": "*"}]}`)
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("up 1\n"))
+	})
+	h := newHarness(t, &harnessOptions{api: api.Options{Authenticator: toks, Authorizer: pol, Metrics: metrics}})
+	if res := h.do("GET", "/metrics", "", "Authorization", "Bearer bob-0123456789abcdef"); res.status != 200 || string(res.body) != "up 1\n" {
+		t.Errorf("bob: %s", res)
+	}
+	e := wantError(t, h.do("GET", "/metrics", "", "Authorization", "Bearer alice-0123456789abcdef"), 403, api.MsgForbidden)
+	if len(e.Details) != 1 || !strings.Contains(e.Details[0].Detail, "alice may not perform stackwave:ReadMetrics on swn:metrics") {
+		t.Errorf("alice: %+v", e)
+	}
+	wantError(t, h.do("GET", "/metrics", ""), 401, api.MsgUnauthorized)
+	if !strings.Contains(h.log.String(), "action=stackwave:ReadMetrics resource=swn:metrics outcome=denied") {
+		t.Errorf("no audit of the refusal:\n%s", h.log.String())
+	}
+
+	// Without Options.Metrics there is no such route.
+	h = newHarness(t, nil)
+	wantError(t, h.do("GET", "/metrics", ""), 404, api.MsgNotFound)
+}
