@@ -325,3 +325,14 @@ func hexOf(b []byte) string {
 	}
 	return string(out)
 }
+
+// TestServeRefusesUnsupportedExport: an OTEL setting serve cannot honour
+// stops it at start, naming the variable, rather than exporting nothing.
+func TestServeRefusesUnsupportedExport(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+	code, _, stderr := cli(t, "", "serve", "--runtime", "memory", "--store", "memory:", "--addr", "127.0.0.1:0")
+	if code != exitUsage || !strings.Contains(stderr, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc") {
+		t.Errorf("exit %d:\n%s", code, stderr)
+	}
+}
