@@ -36,6 +36,12 @@ const (
 	// apart from GetDeployment, as output may hold what status does not.
 	ActionReadLogs            = "stackwave:ReadLogs"
 	ActionReconcileDeployment = "stackwave:ReconcileDeployment"
+
+	// ActionReadMetrics reads the server's metrics (GET /metrics, when
+	// Options.Metrics is set), on MetricsResource: kept apart from the
+	// catalog and deployment actions, so that a scraper's principal may
+	// read them and nothing else.
+	ActionReadMetrics = "stackwave:ReadMetrics"
 )
 
 // Resource names. Policies name them, with wildcards ("swn:product/*").
@@ -46,6 +52,8 @@ const (
 	AllProducts    = "swn:product/*"
 	AllTemplates   = "swn:template/*"
 	AllDeployments = "swn:deployment/*"
+	// MetricsResource is the resource of GET /metrics.
+	MetricsResource = "swn:metrics"
 )
 
 // ProductResource returns "swn:product/<id>".

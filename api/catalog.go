@@ -132,9 +132,9 @@ func (s *Server) catalogFail(c *call, err error) {
 		}
 	}
 	if ce.cause != nil {
-		s.log.Error("request failed", "request_id", c.id, "status", ce.status, "error", ce.cause)
+		c.logError("request failed", "status", ce.status, "error", ce.cause)
 	} else {
-		s.log.Info("request refused", "request_id", c.id, "status", ce.status, "code", ce.Code, "error", ce.Message)
+		c.info("request refused", "status", ce.status, "code", ce.Code, "error", ce.Message)
 	}
 	out := *ce
 	out.RequestID = c.id
@@ -441,9 +441,16 @@ func (s *Server) catalogCreateProduct(c *catalogCall) (any, error) {
 	// A template the caller may neither read nor create is answered as a
 	// missing one.
 	t, err := s.st.GetTemplate(ctx, doc.TemplateURL)
-	if errors.Is(err, store.ErrNotFound) || err == nil && !c.may(ActionGetTemplate, TemplateResource(t.ID)) && !c.may(ActionCreateTemplate, TemplateResource(t.ID)) {
-		if err == nil {
-			c.resource, c.denial = TemplateResource(t.ID), fmt.Errorf("%w: %s may not perform %s on %s", auth.ErrDenied, c.principal.Name, ActionGetTemplate, TemplateResource(t.ID))
+	var refused error
+	if err == nil {
+		if refused = c.check(ActionGetTemplate, TemplateResource(t.ID)); refused != nil && c.may(ActionCreateTemplate, TemplateResource(t.ID)) {
+			refused = nil
+		}
+	}
+	if errors.Is(err, store.ErrNotFound) || refused != nil {
+		if refused != nil {
+			// The audit keeps the authorizer's own reason.
+			c.resource, c.denial = TemplateResource(t.ID), refused
 		}
 		return nil, invalidParameter(versionParamsName+".TemplateUrl", "no template %s in this catalog", *vp.TemplateURL)
 	} else if err != nil {

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/stackwave/stackwave/store"
 )
 
@@ -25,8 +27,26 @@ type Client struct {
 	URL string
 	// Token, when set, is sent as a bearer token.
 	Token string
-	// HTTPClient sends the requests; nil means http.DefaultClient.
+	// HTTPClient sends the requests; nil means http.DefaultClient. Give
+	// one for TLS settings, a proxy, timeouts or an instrumented
+	// transport.
 	HTTPClient *http.Client
+	// Authenticate, when set, puts the credentials on each request
+	// (a signature, a cookie, a token from a source that refreshes it),
+	// after the bearer Token, if any, and the other headers are set; an
+	// error it returns is returned without sending the request.
+	Authenticate func(*http.Request) error
+	// Propagator writes the trace context of the ctx of each call into
+	// its request; nil means otel's global propagator once the program
+	// has set one, and W3C Trace Context and Baggage until then.
+	Propagator propagation.TextMapPropagator
+}
+
+// NewClient returns a Client of the server at url that sends its
+// requests with hc (nil: http.DefaultClient) and no credentials; set
+// Token or Authenticate for some.
+func NewClient(url string, hc *http.Client) *Client {
+	return &Client{URL: url, HTTPClient: hc}
 }
 
 // Do sends a request to path (e.g. "/api/products") and decodes the JSON
@@ -55,14 +75,7 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	hc := c.HTTPClient
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	resp, err := c.send(req, path)
 	if err != nil {
 		return err
 	}
@@ -81,6 +94,25 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 		return fmt.Errorf("%s %s: decode response: %w", method, path, err)
 	}
 	return nil
+}
+
+// send sends req, with the caller's credentials and trace context, by
+// the client's HTTP client.
+func (c *Client) send(req *http.Request, path string) (*http.Response, error) {
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	propagator(c.Propagator).Inject(req.Context(), propagation.HeaderCarrier(req.Header))
+	if c.Authenticate != nil {
+		if err := c.Authenticate(req); err != nil {
+			return nil, fmt.Errorf("%s %s: authenticate: %w", req.Method, path, err)
+		}
+	}
+	hc := c.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return hc.Do(req)
 }
 
 // CreateProduct registers a product document (JSON, as the seed API

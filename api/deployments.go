@@ -111,8 +111,9 @@ func (s *Server) submit(c *call, op store.OpType, req deploy.Request) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("operation submitted", "request_id", c.id, "principal", c.principal.Name,
+	c.info("operation submitted", "principal", c.principal.Name,
 		"deployment", h.Deployment, "operation_id", h.OperationID, "type", op)
+	c.annotate(attrDeployment.String(h.Deployment), attrOperationID.String(h.OperationID))
 	return c.ok(Submitted{OperationID: h.OperationID, Deployment: h.Deployment, RequestID: c.id})
 }
 

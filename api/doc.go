@@ -54,6 +54,7 @@
 //	GET    /api/deployments/{name}/events                  StreamEvents            swn:deployment/<name>
 //	GET    /api/deployments/{name}/logs                    ReadLogs                swn:deployment/<name>
 //	PUT    /api/deployments/{name}/reconcile               ReconcileDeployment     swn:deployment/<name>
+//	GET    /metrics (when Options.Metrics is set)          ReadMetrics             swn:metrics
 //	POST   /   (and GET /), Service Catalog compatible API  CreateProduct, CreateTemplate (see below)
 //
 // Action names start with "stackwave:" (ActionCreateProduct...). Launch
@@ -276,6 +277,13 @@
 // the authorizer's reason. Bodies, parameters and values are never
 // logged.
 //
+// A refusal is answered in the authorizer's words: its error's text, a
+// [auth.DeniedError] with the Reason it gave. For a name taken by a
+// resource the caller may not see (above) the API words the refusal
+// itself: it asks an [auth.Refuser] for it (the built-in Policy is one),
+// and otherwise answers a DeniedError without Reason, which reads
+// "PRINCIPAL may not perform ACTION on RESOURCE".
+//
 // Without an Authorizer every caller may do everything: serve such a
 // Server on loopback only, as "stackwave serve" does.
 //
@@ -328,6 +336,32 @@
 // InvalidAccessKeyId.NotFound (404), Forbidden.RAM (403),
 // InvalidAction.NotFound (404), InvalidVersion (400) and InternalError
 // (500, the cause logged under the request ID).
+//
+// # Tracing, request IDs and logs
+//
+// Every request runs in a server span of Options.TracerProvider (otel's
+// global provider by default), named by its route's pattern
+// ("GET /api/products/{product}"; a request no route matches by its
+// method alone) and child of the trace context the request carries, read
+// by Options.Propagator: by default otel's global propagator once the
+// program has set one, and W3C Trace Context (traceparent, tracestate)
+// and Baggage until then. The span has the attributes of otel's HTTP
+// semantic conventions, stackwave.request_id, and for a submitted
+// operation stackwave.deployment and stackwave.operation_id; the
+// operation runs with the request's context values, its span included.
+// Options.MeterProvider records http.server.request.duration and the
+// body sizes by method, route and status. A Client passes the trace
+// context of each call's ctx on the same way.
+//
+// A request's ID is fresh (Options.RequestID), unless
+// Options.ReuseRequestID is set and the client sent an X-Request-Id
+// that ValidRequestID accepts: at most MaxRequestIDLength ASCII letters,
+// digits and "-_.:@", which cannot break a log line or a header. Either
+// way the response's X-Request-Id header and body give the ID.
+//
+// Options.Logger receives each record with the request's context (a
+// handler may read its span there) and the attributes request_id and,
+// when the request is traced, trace_id and span_id.
 //
 // # Serving
 //

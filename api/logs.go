@@ -248,14 +248,7 @@ func (c *Client) Logs(ctx context.Context, name string, q runtime.LogQuery) (run
 		return nil, err
 	}
 	req.Header.Set("Accept", "application/x-ndjson")
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	hc := c.HTTPClient
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	resp, err := c.send(req, path)
 	if err != nil {
 		return nil, err
 	}

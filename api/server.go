@@ -16,6 +16,10 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/stackwave/stackwave/api/auth"
 	"github.com/stackwave/stackwave/deploy"
 	"github.com/stackwave/stackwave/product"
@@ -48,6 +52,29 @@ type Options struct {
 	// RequestID returns a new request ID; nil means "req-" and 20
 	// random characters.
 	RequestID func() string
+	// ReuseRequestID takes the X-Request-Id a client sends as the
+	// request's ID when it is one ValidRequestID accepts (at most
+	// MaxRequestIDLength letters, digits and "-_.:@"), so that a proxy's
+	// or a caller's ID runs through the logs; any other value, or none,
+	// gets a fresh ID from RequestID. Either way the response's
+	// X-Request-Id header and body say which ID the request had. Set it
+	// when the clients are trusted to send distinct IDs: the audit log
+	// records what they send.
+	ReuseRequestID bool
+	// TracerProvider makes a server span for every request, named by
+	// its route ("GET /api/deployments/{name}") and child of the trace
+	// context the request carries; handlers, and the operations they
+	// submit, run in that span. nil means otel's global provider, a
+	// no-op unless the program set one.
+	TracerProvider trace.TracerProvider
+	// MeterProvider records the HTTP server metrics of otel's semantic
+	// conventions (http.server.request.duration and the body sizes, by
+	// method, route and status); nil means otel's global provider.
+	MeterProvider metric.MeterProvider
+	// Propagator reads the trace context of requests; nil means otel's
+	// global propagator once the program has set one, and W3C Trace
+	// Context and Baggage (traceparent, tracestate, baggage) until then.
+	Propagator propagation.TextMapPropagator
 	// Catalog lists the unit and volume types specs may use; nil means
 	// stack.DefaultCatalog(). Give the store the same one.
 	Catalog *stack.Catalog
@@ -86,6 +113,11 @@ type Options struct {
 	// AccessKeys verify the signatures of the Service Catalog
 	// compatible API (see CatalogHandler); nil refuses its requests.
 	AccessKeys *auth.AccessKeys
+	// Metrics, when set, serves GET /metrics (such as the Prometheus
+	// exposition of the program's metrics) to callers the Authorizer
+	// allows ActionReadMetrics on MetricsResource; nil leaves the route
+	// out.
+	Metrics http.Handler
 }
 
 // Server is the control-plane HTTP API over a store and an executor. Make
@@ -96,6 +128,8 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 	mux  *http.ServeMux
+	// handler serves a request behind the trace and metrics middleware.
+	handler http.Handler
 
 	closeOnce sync.Once
 	closing   chan struct{}
@@ -146,10 +180,15 @@ func New(st *store.Store, ex *deploy.Executor, opts *Options) *Server {
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.pattern, s.wrap(rt))
 	}
+	if s.opts.Metrics != nil {
+		rt := route{pattern: "GET /metrics", action: ActionReadMetrics, handle: s.serveMetrics}
+		s.mux.Handle(rt.pattern, s.wrap(rt))
+	}
 	// The Service Catalog compatible API: its clients send everything to
 	// the root, signed with access keys rather than bearer tokens.
 	s.mux.HandleFunc("POST /{$}", s.serveCatalog)
 	s.mux.HandleFunc("GET /{$}", s.serveCatalog)
+	s.handler = s.traced(http.HandlerFunc(s.serve))
 	return s
 }
 
@@ -224,20 +263,33 @@ func (s *Server) routes() []route {
 // ServeHTTP serves the API. Every response carries an X-Request-Id
 // header, and every JSON body a request_id.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The route is known before the request is served, so that its
+	// server span and metrics are named by the route's pattern, not by
+	// the path, which holds names and IDs.
+	_, pattern := s.mux.Handler(r)
+	r = r.WithContext(r.Context())
+	r.Pattern = pattern
+	s.handler.ServeHTTP(w, r)
+}
+
+// serve serves a request whose Pattern is its route's, or empty when no
+// route matches.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	id := s.opts.RequestID()
+	id := s.requestID(r)
 	rw := &responseWriter{ResponseWriter: w}
 	header := rw.Header()
 	header.Set("X-Request-Id", id)
 	header.Set("X-Content-Type-Options", "nosniff")
 	header.Set("Cache-Control", "no-store")
 	c := &call{s: s, w: rw, r: r, id: id}
+	c.annotate(attrRequestID.String(id))
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			s.log.Error("panic", "request_id", id, "method", r.Method, "path", r.URL.Path,
+			c.logError("panic", "method", r.Method, "path", r.URL.Path,
 				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			if !rw.wroteHeader {
 				c.fail(newError(http.StatusInternalServerError, MsgInternal))
@@ -247,12 +299,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if c.principal != nil {
 			principal = c.principal.Name
 		}
-		s.log.Info("request", "request_id", id, "method", r.Method, "path", r.URL.Path, "route", c.r.Pattern,
+		c.info("request", "method", r.Method, "path", r.URL.Path, "route", c.r.Pattern,
 			"principal", principal, "status", rw.status, "bytes", rw.bytes, "duration", time.Since(start))
 		c.audit(principal)
 	}()
 
-	if h, pattern := s.mux.Handler(r); pattern == "" {
+	if r.Pattern == "" {
+		h, _ := s.mux.Handler(r)
 		// No route: let the mux say whether the path exists with another
 		// method (405, with Allow) or not at all (404), and answer in
 		// JSON rather than in its plain text.
@@ -307,12 +360,12 @@ func (c *call) audit(principal string) {
 			return
 		}
 	}
-	attrs := []any{"request_id", c.id, "principal", principal, "action", c.action, "resource", c.resource,
+	attrs := []any{"principal", principal, "action", c.action, "resource", c.resource,
 		"outcome", outcome, "status", status}
 	if c.denial != nil {
 		attrs = append(attrs, "reason", c.denial.Error())
 	}
-	c.s.log.Info("audit", attrs...)
+	c.info("audit", attrs...)
 }
 
 // wrap returns the handler of a route: it authenticates the caller and
@@ -407,9 +460,16 @@ func (c *call) authorizeAction(action string, resources ...string) error {
 
 // may reports whether the caller may perform action on res, recording
 // nothing.
-func (c *call) may(action, res string) bool {
+func (c *call) may(action, res string) bool { return c.check(action, res) == nil }
+
+// check returns the authorizer's answer to the caller performing action
+// on res, recording nothing.
+func (c *call) check(action, res string) error {
 	az := c.s.opts.Authorizer
-	return az == nil || az.Authorize(c.r.Context(), c.principal, action, res) == nil
+	if az == nil {
+		return nil
+	}
+	return az.Authorize(c.r.Context(), c.principal, action, res)
 }
 
 // hide answers a denial on a resource the caller named (kind and key as
@@ -447,7 +507,27 @@ func (c *call) takenFromView(res, see string, seeRes ...string) error {
 	}
 	c.resource = res
 	c.denial = fmt.Errorf("%w: %s is taken by a resource %s may not see", auth.ErrDenied, res, name)
-	return &auth.DeniedError{Principal: name, Action: c.action, Resource: res}
+	return c.refusal(res)
+}
+
+// refusal returns the refusal of the route's action on res in the
+// authorizer's words (see auth.Refuser).
+func (c *call) refusal(res string) error {
+	p := c.principal
+	if p == nil {
+		p = auth.Anonymous()
+	}
+	if rf, ok := c.s.opts.Authorizer.(auth.Refuser); ok {
+		err := rf.Refuse(c.r.Context(), p, c.action, res)
+		switch {
+		case err == nil:
+		case errors.Is(err, auth.ErrDenied):
+			return err
+		default:
+			return newError(http.StatusInternalServerError, MsgInternal).withCause(fmt.Errorf("refuse: %w", err))
+		}
+	}
+	return &auth.DeniedError{Principal: p.Name, Action: c.action, Resource: res}
 }
 
 // body reads the request body, at most MaxBodyBytes of it (413 beyond).
@@ -549,13 +629,13 @@ func (c *call) fail(err error) {
 		}
 		switch {
 		case closing || errors.Is(err, errStreamClosed):
-			c.s.log.Info("stream closed by the server", "request_id", c.id)
+			c.info("stream closed by the server")
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			c.s.log.Info("client dropped: it did not read within the stream write timeout", "request_id", c.id)
+			c.info("client dropped: it did not read within the stream write timeout")
 		case c.r.Context().Err() != nil:
-			c.s.log.Info("client went away", "request_id", c.id, "error", err)
+			c.info("client went away", "error", err)
 		default:
-			c.s.log.Error("request failed after the response started", "request_id", c.id, "error", err)
+			c.logError("request failed after the response started", "error", err)
 		}
 		return
 	}
@@ -563,11 +643,11 @@ func (c *call) fail(err error) {
 	if cause := e.cause; cause != nil {
 		switch {
 		case clientGone(c.r.Context(), cause):
-			c.s.log.Info("client went away", "request_id", c.id, "error", cause)
+			c.info("client went away", "error", cause)
 		case e.Status >= 500:
-			c.s.log.Error("request failed", "request_id", c.id, "status", e.Status, "error", cause)
+			c.logError("request failed", "status", e.Status, "error", cause)
 		default:
-			c.s.log.Info("request refused", "request_id", c.id, "status", e.Status, "error", cause)
+			c.info("request refused", "status", e.Status, "error", cause)
 		}
 	}
 	out := *e

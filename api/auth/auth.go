@@ -74,23 +74,52 @@ var (
 	ErrDenied = errors.New("access denied")
 )
 
-// DeniedError says why an action was denied. It matches ErrDenied.
+// DeniedError says why an action was denied. It matches ErrDenied. It
+// reads "PRINCIPAL may not perform ACTION on RESOURCE", followed by
+// ": REASON" when Reason is set, else by ": denied by statement SID"
+// when Statement is. A custom authorizer sets Reason in its own words,
+// or neither; the built-in Policy sets Statement, or Reason
+// NoStatementAllows.
 type DeniedError struct {
 	Principal string
 	Action    string
 	Resource  string
 	// Statement is the Sid (or the index, "#2") of the Deny statement
-	// that denied the action; empty when no statement allowed it.
+	// that denied the action.
 	Statement string
+	// Reason says why, in the authorizer's words.
+	Reason string
 }
 
+// NoStatementAllows is the Reason of a Policy's refusal of an action that
+// no statement allows.
+const NoStatementAllows = "no statement allows it"
+
 func (e *DeniedError) Error() string {
-	why := "no statement allows it"
-	if e.Statement != "" {
-		why = "denied by statement " + e.Statement
+	msg := fmt.Sprintf("%s may not perform %s on %s", e.Principal, e.Action, e.Resource)
+	switch {
+	case e.Reason != "":
+		return msg + ": " + e.Reason
+	case e.Statement != "":
+		return msg + ": denied by statement " + e.Statement
 	}
-	return fmt.Sprintf("%s may not perform %s on %s: %s", e.Principal, e.Action, e.Resource, why)
+	return msg
 }
 
 // Is reports whether target is ErrDenied.
 func (e *DeniedError) Is(target error) bool { return target == ErrDenied }
+
+// Refuser is an Authorizer that words the refusals the API makes on its
+// behalf. The API answers a create, rename or launch under a name taken
+// by a resource the caller may not see as the authorizer would refuse
+// the action on that name, so that the answer tells nothing of what
+// exists; it asks Refuse for that refusal, which must match ErrDenied,
+// and answers it as it answers the authorizer's own. The built-in Policy
+// is one. Of an Authorizer that is not, the API answers a *DeniedError
+// with neither Statement nor Reason.
+type Refuser interface {
+	Authorizer
+	// Refuse returns the error Authorize would return if it refused p
+	// the action on resource.
+	Refuse(ctx context.Context, p *Principal, action, resource string) error
+}

@@ -228,10 +228,22 @@ func (p *Policy) Authorize(_ context.Context, pr *Principal, action, resource st
 		allowed = true
 	}
 	if !allowed {
-		return &DeniedError{Principal: pr.Name, Action: action, Resource: resource}
+		return &DeniedError{Principal: pr.Name, Action: action, Resource: resource, Reason: NoStatementAllows}
 	}
 	return nil
 }
+
+// Refuse returns the refusal of a policy that no statement of which
+// allows the action: the API's answer to a name taken by a resource the
+// caller may not see.
+func (p *Policy) Refuse(_ context.Context, pr *Principal, action, resource string) error {
+	if pr == nil {
+		pr = Anonymous()
+	}
+	return &DeniedError{Principal: pr.Name, Action: action, Resource: resource, Reason: NoStatementAllows}
+}
+
+var _ Refuser = (*Policy)(nil)
 
 // matches reports whether the statement applies; action is lower case.
 func (s *Statement) matches(pr *Principal, action, resource string) bool {

@@ -92,14 +92,19 @@ func TestReadmeDayTwo(t *testing.T) {
 				continue
 			case strings.HasSuffix(code, "&"):
 				args := strings.Fields(strings.TrimSuffix(code, "&"))
-				if args[0] != "stackwave" || args[1] != "serve" {
+				// Leading NAME=VALUE words set the server's environment.
+				var vars []string
+				for len(args) > 0 && strings.Contains(args[0], "=") {
+					vars, args = append(vars, args[0]), args[1:]
+				}
+				if len(args) < 2 || args[0] != "stackwave" || args[1] != "serve" {
 					t.Fatalf("block %d: background command %q: the test starts only stackwave serve", i, line)
 				}
 				if !strings.Contains(code, "--addr") {
 					args = append(args, "--addr", addr)
 				}
 				cmd := exec.Command(bin, args[1:]...)
-				cmd.Dir, cmd.Env = dir, env
+				cmd.Dir, cmd.Env = dir, append(env[:len(env):len(env)], vars...)
 				cmd.Stdout, cmd.Stderr = lockedBuffer{&mu, &logs}, lockedBuffer{&mu, &logs}
 				if err := cmd.Start(); err != nil {
 					t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/stackwave/stackwave/api"
 	"github.com/stackwave/stackwave/api/auth"
 	"github.com/stackwave/stackwave/deploy"
+	"github.com/stackwave/stackwave/internal/telemetry"
 	"github.com/stackwave/stackwave/store"
 	"github.com/stackwave/stackwave/store/storeurl"
 	"github.com/stackwave/stackwave/validate"
@@ -49,6 +50,7 @@ func serveCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	reseal := fs.Bool("reseal", false, "with --secret-key-file: re-seal every stored secret with the first key, then serve")
 	accessKeysFile, limits := catalogFlags(fs)
 	streams := streamFlags(fs)
+	reuseRequestID := fs.Bool("reuse-request-id", false, "take a client's X-Request-Id (at most 128 letters, digits and -_.:@) as the request's ID in responses and logs, as when a proxy sets it")
 	return func(args []string) int {
 		if _, code, ok := wantArgs(env, "serve", args, 0, ""); !ok {
 			return code
@@ -67,7 +69,25 @@ func serveCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		}
 
 		log := slog.New(slog.NewTextHandler(env.stderr, nil))
-		opts := &api.Options{Logger: log, Limits: limits}
+		// Metrics are served on /metrics; traces and metrics go out over
+		// OTLP only when the OTEL_EXPORTER_OTLP_* variables say where.
+		tel, err := telemetry.New(env.context(), &telemetry.Options{Version: buildVersion().Version})
+		if err != nil {
+			env.errorf("%v", err)
+			return exitUsage
+		}
+		defer func() {
+			// Flush what is still to be exported: the last spans and
+			// metrics of the requests and operations shut down above.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(env.context()), shutdownTimeout)
+			defer cancel()
+			if err := tel.Shutdown(sctx); err != nil {
+				env.errorf("telemetry: %v", err)
+			}
+		}()
+		opts := &api.Options{Logger: log, Limits: limits, ReuseRequestID: *reuseRequestID,
+			TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider, Propagator: tel.Propagator,
+			Metrics: tel.Metrics}
 		streams(opts)
 		if *accessKeysFile != "" {
 			keys, err := auth.LoadAccessKeys(*accessKeysFile, nil)
@@ -138,7 +158,8 @@ func serveCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		if *rtName == "memory" && !strings.HasPrefix(*storeURL, "memory:") {
 			env.errorf("runtime memory simulates containers in this process: after a restart the store's deployments run nowhere")
 		}
-		ex := deploy.New(rt, st, &deploy.Options{LeaseTTL: *leaseTTL, Concurrency: *concurrency})
+		ex := deploy.New(rt, st, &deploy.Options{LeaseTTL: *leaseTTL, Concurrency: *concurrency,
+			TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider})
 		srv := api.New(st, ex, opts)
 
 		ln, err := net.Listen("tcp", *addr)
@@ -174,7 +195,10 @@ func serveCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		if opts.Authorizer == nil {
 			env.errorf("no --policy: every caller may do everything, so the server listens on loopback only")
 		}
-		fmt.Fprintf(env.stderr, "stackwave: serving the API on %s (runtime %s)\n", url, rt.Name())
+		fmt.Fprintf(env.stderr, "stackwave: serving the API on %s (runtime %s), metrics on %s/metrics\n", url, rt.Name(), url)
+		for _, what := range tel.Exporting {
+			fmt.Fprintf(env.stderr, "stackwave: exporting %s over OTLP\n", what)
+		}
 		if env.listening != nil {
 			env.listening(url)
 		}
