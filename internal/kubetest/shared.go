@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // One control plane per test binary, started by the first Shared call.
@@ -67,12 +69,20 @@ func StopShared() {
 	shared.env, shared.started = nil, false
 }
 
-// Main runs the tests of m, stops the shared control plane and exits with
-// the tests' status. Use it as the whole of TestMain:
+// Main runs the tests of m, stops the shared control plane, fails the run
+// when a test left a goroutine behind (goleak.Find with opts, which name
+// the goroutines a package knowingly keeps), and exits with the tests'
+// status. Use it as the whole of TestMain:
 //
 //	func TestMain(m *testing.M) { kubetest.Main(m) }
-func Main(m *testing.M) {
+func Main(m *testing.M, opts ...goleak.Option) {
 	code := m.Run()
 	StopShared()
+	if code == 0 {
+		if err := goleak.Find(opts...); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }

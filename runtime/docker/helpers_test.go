@@ -20,6 +20,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
+	"go.uber.org/goleak"
 
 	"github.com/stackwave/stackwave/internal/dockertest"
 	"github.com/stackwave/stackwave/runtime"
@@ -27,12 +28,15 @@ import (
 	"github.com/stackwave/stackwave/stack"
 )
 
+// TestMain fails the run when a test leaves a goroutine behind, and
+// removes the probe binary built for the tests.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if probeBin.dir != "" {
-		os.RemoveAll(probeBin.dir)
-	}
-	os.Exit(code)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		if probeBin.dir != "" {
+			os.RemoveAll(probeBin.dir)
+		}
+		os.Exit(code)
+	}))
 }
 
 var probeBin struct {
