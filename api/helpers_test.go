@@ -19,6 +19,7 @@ import (
 
 	"github.com/stackwave/stackwave/api"
 	"github.com/stackwave/stackwave/deploy"
+	"github.com/stackwave/stackwave/internal/waitfor"
 	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/runtime/sim"
 	"github.com/stackwave/stackwave/store"
@@ -183,21 +184,28 @@ func (h *harness) create(doc string, headers ...string) (productID, versionID st
 	return out.ProductID, out.VersionID
 }
 
-// waitOp waits until an operation has ended and returns its record.
+// waitOp waits until an operation has ended and returns its record. It
+// looks again at each change of the deployment's record.
 func (h *harness) waitOp(name, opID string) *store.Operation {
 	h.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	w := h.st.SubscribeDeployment(name)
+	defer w.Close()
+	guard := time.NewTimer(waitfor.Generous) // only against a hang
+	defer guard.Stop()
+	for {
 		d, err := h.st.GetDeployment(context.Background(), name)
 		if err == nil {
 			if op := d.Operation(opID); op != nil && op.Status != store.OpInProgress && d.Status != store.StatusUnderChange {
 				return op
 			}
 		}
-		time.Sleep(5 * time.Millisecond)
+		select {
+		case <-w.Changed():
+		case <-guard.C:
+			h.t.Fatalf("operation %s of %s did not end", opID, name)
+			return nil
+		}
 	}
-	h.t.Fatalf("operation %s of %s did not end", opID, name)
-	return nil
 }
 
 // errorBody is an error response as clients read it.
