@@ -10,6 +10,7 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/stackwave/stackwave/internal/dockertest"
 	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/runtime/docker"
 	"github.com/stackwave/stackwave/stack"
@@ -78,7 +79,10 @@ func TestExitBeforeWaitIsSeen(t *testing.T) {
 	svc := stack.Service{Name: "oneshot", UnitType: "1U1G", Image: img(t), Command: []string{"exit", "7", "bad config"}}
 	spec := stackSpec("early", "app", 0, svc)
 	must(t, rt.Apply(ctx, spec, nil))
-	time.Sleep(time.Second) // gone before anyone waits
+	// Gone before anyone waits: the engine says it exited.
+	if code := dockertest.Wait(t, rt.Client(), rt.Options().Namespace+"-early-app-oneshot-1", 3*time.Minute); code != 7 {
+		t.Fatalf("the container exited with %d, want 7", code)
+	}
 	err := rt.Wait(ctx, spec, nil)
 	se := serviceError(t, err)
 	if !errors.Is(err, runtime.ErrFailed) || se.ExitCode != 7 || len(se.Logs) == 0 || !strings.Contains(strings.Join(se.Logs, "\n"), "bad config") {
