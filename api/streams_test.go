@@ -88,7 +88,7 @@ func (l smallSendBuffers) Accept() (net.Conn, error) {
 // once, well within its grace period.
 func TestShutdownEndsStuckStreams(t *testing.T) {
 	h, ts, conns := silentStreams(t, api.Options{StreamWriteTimeout: -1}, 20)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	start := time.Now()
 	if err := ts.Config.Shutdown(ctx); err != nil {
