@@ -186,10 +186,12 @@ func (h *harness) create(doc string, headers ...string) (productID, versionID st
 }
 
 // waitOp waits until an operation has ended and its executor has let
-// the deployment go (released its lease), and returns its record. It
-// polls: the executor forgets its own claim on the deployment a moment
-// after it releases the lease, which nothing announces, and a test that
-// woke at the release itself would find the deployment still busy.
+// the deployment go, so that the next request is not refused as busy,
+// and returns its record. It polls: the executor forgets its claim on
+// the deployment a moment after it releases the lease, with nothing to
+// announce it, so the executor is asked with an update to a version that
+// does not exist, refused as busy while it still holds the deployment
+// and refused for the version otherwise, changing nothing either way.
 func (h *harness) waitOp(name, opID string) *store.Operation {
 	h.t.Helper()
 	ctx := context.Background()
@@ -203,8 +205,11 @@ func (h *harness) waitOp(name, opID string) *store.Operation {
 		if op == nil || op.Status == store.OpInProgress || d.Status == store.StatusUnderChange {
 			return false
 		}
-		l, err := h.st.GetLease(ctx, name)
-		return errors.Is(err, store.ErrNotFound) || err == nil && l.Expired
+		if h.ex == nil {
+			return true
+		}
+		_, err = h.ex.Update(ctx, deploy.Request{Deployment: name, VersionID: "pv-probe-no-such-version"})
+		return !errors.Is(err, deploy.ErrBusy)
 	}) {
 		h.t.Fatalf("operation %s of %s did not end", opID, name)
 	}
