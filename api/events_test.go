@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/stackwave/stackwave/api"
+	"github.com/stackwave/stackwave/deploy"
+	"github.com/stackwave/stackwave/internal/waitfor"
 	"github.com/stackwave/stackwave/runtime/sim"
 	"github.com/stackwave/stackwave/store"
 )
@@ -184,6 +186,7 @@ func TestEventsFollow(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	res := stream(t, ctx, ts.URL+"/api/deployments/web-1/events")
 	got := make(chan []sseEvent, 1)
+	waiting := make(chan struct{}) // closed at the stack-waiting event
 	go func() {
 		var out []sseEvent
 		var cur sseEvent
@@ -194,17 +197,31 @@ func TestEventsFollow(t *testing.T) {
 				_ = json.Unmarshal([]byte(line[6:]), &cur.data)
 			}
 			if line == "" && cur.data.Type != "" {
+				if cur.data.Type == string(deploy.EventStackWaiting) {
+					close(waiting)
+				}
 				out = append(out, cur)
 				cur = sseEvent{}
 			}
 		}
 		got <- out
 	}()
-	time.Sleep(150 * time.Millisecond)
+	// The operation now waits for an hour: the stream has caught up with
+	// its events and stays open with nothing more to say.
+	select {
+	case <-waiting:
+	case evs := <-got:
+		t.Fatalf("the stream ended while the operation runs: %s", types(evs))
+	case <-time.After(waitfor.Generous):
+		t.Fatal("no stack-waiting event")
+	}
 	select {
 	case evs := <-got:
 		t.Fatalf("the stream ended while the operation runs: %s", types(evs))
 	default:
+	}
+	if n := h.srv.Streams(); n != 1 {
+		t.Errorf("%d streams open, want the one that follows the operation", n)
 	}
 	cancel() // the client goes
 	select {
@@ -212,7 +229,7 @@ func TestEventsFollow(t *testing.T) {
 		if len(evs) == 0 || evs[0].data.Type != "operation-started" {
 			t.Errorf("events %s", types(evs))
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(waitfor.Generous):
 		t.Fatal("the stream did not end with its client")
 	}
 
@@ -223,11 +240,11 @@ func TestEventsFollow(t *testing.T) {
 		_, _ = io.Copy(io.Discard, res.Body)
 		close(done)
 	}()
-	time.Sleep(50 * time.Millisecond)
+	// The response's header came: the stream is open.
 	h.srv.CloseStreams()
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(waitfor.Generous):
 		t.Fatal("CloseStreams did not end the stream")
 	}
 	d, _ := h.st.GetDeployment(context.Background(), "web-1")

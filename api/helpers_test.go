@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/stackwave/stackwave/api"
 	"github.com/stackwave/stackwave/deploy"
+	"github.com/stackwave/stackwave/internal/waitfor"
 	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/runtime/sim"
 	"github.com/stackwave/stackwave/store"
@@ -183,21 +185,35 @@ func (h *harness) create(doc string, headers ...string) (productID, versionID st
 	return out.ProductID, out.VersionID
 }
 
-// waitOp waits until an operation has ended and returns its record.
+// waitOp waits until an operation has ended and its executor has let
+// the deployment go, so that the next request is not refused as busy,
+// and returns its record. It polls: the executor forgets its claim on
+// the deployment a moment after it releases the lease, with nothing to
+// announce it, so the executor is asked with an update to a version that
+// does not exist, refused as busy while it still holds the deployment
+// and refused for the version otherwise, changing nothing either way.
 func (h *harness) waitOp(name, opID string) *store.Operation {
 	h.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		d, err := h.st.GetDeployment(context.Background(), name)
-		if err == nil {
-			if op := d.Operation(opID); op != nil && op.Status != store.OpInProgress && d.Status != store.StatusUnderChange {
-				return op
-			}
+	ctx := context.Background()
+	var op *store.Operation
+	if !waitfor.True(waitfor.Generous, 5*time.Millisecond, func() bool {
+		d, err := h.st.GetDeployment(ctx, name)
+		if err != nil {
+			return false
 		}
-		time.Sleep(5 * time.Millisecond)
+		op = d.Operation(opID)
+		if op == nil || op.Status == store.OpInProgress || d.Status == store.StatusUnderChange {
+			return false
+		}
+		if h.ex == nil {
+			return true
+		}
+		_, err = h.ex.Update(ctx, deploy.Request{Deployment: name, VersionID: "pv-probe-no-such-version"})
+		return !errors.Is(err, deploy.ErrBusy)
+	}) {
+		h.t.Fatalf("operation %s of %s did not end", opID, name)
 	}
-	h.t.Fatalf("operation %s of %s did not end", opID, name)
-	return nil
+	return op
 }
 
 // errorBody is an error response as clients read it.

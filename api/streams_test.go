@@ -15,6 +15,7 @@ import (
 
 	"github.com/stackwave/stackwave/api"
 	"github.com/stackwave/stackwave/deploy"
+	"github.com/stackwave/stackwave/internal/waitfor"
 	"github.com/stackwave/stackwave/product"
 	"github.com/stackwave/stackwave/stack"
 )
@@ -65,11 +66,8 @@ func silentStreams(t *testing.T, opts api.Options, n int) (*harness, *httptest.S
 	// The operation has ended: a stream that could write everything
 	// would end at once; these stay, stuck in a write (or are dropped
 	// after the write timeout).
-	for deadline := time.Now().Add(time.Minute); h.srv.Streams() < n; {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d streams open", h.srv.Streams(), n)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !waitfor.True(waitfor.Generous, 10*time.Millisecond, func() bool { return h.srv.Streams() >= n }) {
+		t.Fatalf("%d of %d streams open", h.srv.Streams(), n)
 	}
 	return h, ts, conns
 }
@@ -89,12 +87,8 @@ func (l smallSendBuffers) Accept() (net.Conn, error) {
 // Shutdown ends streams stuck in writes to clients that do not read at
 // once, well within its grace period.
 func TestShutdownEndsStuckStreams(t *testing.T) {
-	h, ts, _ := silentStreams(t, api.Options{StreamWriteTimeout: -1}, 20)
-	time.Sleep(300 * time.Millisecond) // were they to end, they would by now
-	if n := h.srv.Streams(); n != 20 {
-		t.Fatalf("only %d of 20 streams are stuck: too few events to fill the buffers", n)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	h, ts, conns := silentStreams(t, api.Options{StreamWriteTimeout: -1}, 20)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	start := time.Now()
 	if err := ts.Config.Shutdown(ctx); err != nil {
@@ -105,8 +99,21 @@ func TestShutdownEndsStuckStreams(t *testing.T) {
 	if n := h.srv.Streams(); n != 0 {
 		t.Fatalf("%d streams left", n)
 	}
-	if !strings.Contains(h.log.String(), "stream closed by the server") {
-		t.Errorf("log:\n%s", h.log)
+	// Every stream was stuck, not merely slow to end: the server closed
+	// each one, and no client got the whole stream, which ends with the
+	// operation's last event (the operation ended before they opened).
+	if n := strings.Count(h.log.String(), "stream closed by the server"); n != 20 {
+		t.Errorf("the server closed %d of 20 streams (too few events to fill the buffers?); log:\n%s", n, h.log)
+	}
+	for i, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(time.Minute))
+		b, err := io.ReadAll(c)
+		if err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+		if strings.Contains(string(b), string(deploy.EventOperationDone)) {
+			t.Errorf("stream %d got the whole operation (%d bytes): it was not stuck", i, len(b))
+		}
 	}
 }
 
@@ -114,11 +121,8 @@ func TestShutdownEndsStuckStreams(t *testing.T) {
 func TestSilentClientDropped(t *testing.T) {
 	h, ts, conns := silentStreams(t, api.Options{StreamWriteTimeout: 300 * time.Millisecond}, 3)
 	// Not reading, the clients see their streams end.
-	for deadline := time.Now().Add(time.Minute); h.srv.Streams() > 0; {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d streams still open", h.srv.Streams())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !waitfor.True(waitfor.Generous, 10*time.Millisecond, func() bool { return h.srv.Streams() == 0 }) {
+		t.Fatalf("%d streams still open", h.srv.Streams())
 	}
 	for _, c := range conns {
 		_ = c.SetReadDeadline(time.Now().Add(time.Minute))

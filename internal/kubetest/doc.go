@@ -34,8 +34,10 @@
 //		...
 //	}
 //
-// Main runs the tests and then StopShared; a TestMain that does more can call
-// StopShared itself after m.Run. If TestMain is missing, the processes still
+// Main runs the tests, then StopShared, then fails the run if a test left a
+// goroutine behind (goleak, ignoring client-go's idle connections; see
+// ClientGoIdle); a TestMain that does more can call StopShared itself after
+// m.Run. If TestMain is missing, the processes still
 // die with the test binary (Linux), but the state directory is left behind.
 // Tests that stop the API server should use Start, not Shared.
 //

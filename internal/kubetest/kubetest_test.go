@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/stackwave/stackwave/internal/kubetest"
+	"github.com/stackwave/stackwave/internal/waitfor"
 )
 
 func TestMain(m *testing.M) { kubetest.Main(m) }
@@ -126,7 +127,7 @@ func TestManualStatusPodIsLeftAlone(t *testing.T) {
 
 	// Both get scheduled; only the unannotated one is made Running by kwok.
 	var manual *corev1.Pod
-	err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, waitfor.Generous, true, func(ctx context.Context) (bool, error) {
 		sim, err := pods.Get(ctx, "simulated", metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -168,7 +169,19 @@ func TestManualStatusPodIsLeftAlone(t *testing.T) {
 		t.Fatalf("update status: %v", err)
 	}
 
-	time.Sleep(2 * time.Second)
+	// kwok has worked since the update: a pod created after it runs.
+	// Had kwok meant to rewrite the annotated pod's status, the update
+	// would have given it the occasion.
+	if _, err := pods.Create(ctx, pod("after", nil), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, waitfor.Generous, true, func(ctx context.Context) (bool, error) {
+		p, err := pods.Get(ctx, "after", metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodRunning, err
+	})
+	if err != nil {
+		t.Fatalf("a pod created after the update is not running: %v", err)
+	}
 	got, err := pods.Get(ctx, "manual", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +197,7 @@ func TestManualStatusPodIsLeftAlone(t *testing.T) {
 	if err := pods.Delete(ctx, "manual", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	err = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+	err = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, waitfor.Generous, true, func(ctx context.Context) (bool, error) {
 		_, err := pods.Get(ctx, "manual", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // One control plane per test binary, started by the first Shared call.
@@ -67,12 +69,34 @@ func StopShared() {
 	shared.env, shared.started = nil, false
 }
 
-// Main runs the tests of m, stops the shared control plane and exits with
-// the tests' status. Use it as the whole of TestMain:
+// Main runs the tests of m, stops the shared control plane, fails the run
+// when a test left a goroutine behind (goleak.Find with opts, which name
+// the goroutines a package knowingly keeps, and ClientGoIdle), and exits
+// with the tests' status. Use it as the whole of TestMain:
 //
 //	func TestMain(m *testing.M) { kubetest.Main(m) }
-func Main(m *testing.M) {
+func Main(m *testing.M, opts ...goleak.Option) {
 	code := m.Run()
 	StopShared()
+	if code == 0 {
+		if err := goleak.Find(append(ClientGoIdle(), opts...)...); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
+}
+
+// ClientGoIdle are goleak options for the goroutines of idle HTTP
+// connections: client-go keeps its transports in a process-wide cache
+// (k8s.io/client-go/transport), so connections to an API server outlive
+// every client that used them, and no client can close them.
+func ClientGoIdle() []goleak.Option {
+	// Anywhere in the stack: blocked in a read, such a goroutine has the
+	// network poller on top, as any goroutine reading a socket does.
+	return []goleak.Option{
+		goleak.IgnoreAnyFunction("golang.org/x/net/http2.(*ClientConn).readLoop"),
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
+	}
 }

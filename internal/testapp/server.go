@@ -87,8 +87,16 @@ func serve(cfg config, stdout, stderr io.Writer) int {
 		s.alloc(cfg.AllocMB)
 	}
 
+	// The first exit code wins; later ones (a signal during an exit
+	// timer's shutdown) are dropped rather than block their sender.
 	done := make(chan int, 1)
-	s.handleSignals(done, stderr)
+	exit := func(code int) {
+		select {
+		case done <- code:
+		default:
+		}
+	}
+	defer s.handleSignals(exit, stderr)()
 
 	for _, p := range cfg.HTTPPorts {
 		if err := s.listenHTTP(p); err != nil {
@@ -96,11 +104,19 @@ func serve(cfg config, stdout, stderr io.Writer) int {
 			return exitListen
 		}
 	}
-	time.AfterFunc(cfg.ReadyAfter, func() {
+	// Timers are stopped on return: serve runs more than once in the
+	// tests' process.
+	var timers []*time.Timer
+	defer func() {
+		for _, t := range timers {
+			t.Stop()
+		}
+	}()
+	timers = append(timers, time.AfterFunc(cfg.ReadyAfter, func() {
 		for _, p := range cfg.TCPPorts {
 			if err := s.listenTCP(p); err != nil {
 				s.log.Printf("cannot listen on tcp port %d: %v", p, err)
-				done <- exitListen
+				exit(exitListen)
 				return
 			}
 		}
@@ -108,20 +124,20 @@ func serve(cfg config, stdout, stderr io.Writer) int {
 		// the line in its output.
 		s.log.Printf("ready")
 		s.ready.Store(true)
-	})
+	}))
 	if cfg.Unhealthy {
-		time.AfterFunc(cfg.UnhealthyAfter, func() {
+		timers = append(timers, time.AfterFunc(cfg.UnhealthyAfter, func() {
 			s.unhealthy.Store(true)
 			s.log.Printf("now unhealthy: /healthz answers 503")
-		})
+		}))
 	}
 	if cfg.Exit {
-		time.AfterFunc(cfg.ExitAfter, func() {
+		timers = append(timers, time.AfterFunc(cfg.ExitAfter, func() {
 			s.log.Printf("exit timer fired after %s", cfg.ExitAfter)
 			s.log.Printf("shutting down with exit code %d", cfg.ExitCode)
 			s.closeAll()
-			done <- cfg.ExitCode
-		})
+			exit(cfg.ExitCode)
+		}))
 	}
 	code := <-done
 	s.log.Printf("exit %d", code)
@@ -178,7 +194,9 @@ func (s *server) alloc(mb int) {
 	s.log.Printf("allocated %d MiB", mb)
 }
 
-func (s *server) handleSignals(done chan<- int, stderr io.Writer) {
+// handleSignals handles the signals of the configuration until the
+// returned stop function is called.
+func (s *server) handleSignals(exit func(code int), stderr io.Writer) (stop func()) {
 	crash := map[os.Signal]bool{}
 	sigs := []os.Signal{syscall.SIGTERM, syscall.SIGINT}
 	for _, sig := range s.cfg.CrashOn {
@@ -196,7 +214,7 @@ func (s *server) handleSignals(done chan<- int, stderr io.Writer) {
 				buf := make([]byte, 64<<10)
 				buf = buf[:runtime.Stack(buf, true)]
 				fmt.Fprintf(stderr, "panic: crash requested by %s\n\n%s", name, buf)
-				done <- s.cfg.CrashCode
+				exit(s.cfg.CrashCode)
 				return
 			case s.cfg.IgnoreTerm:
 				s.log.Printf("received %s: ignored (TESTAPP_IGNORE_TERM)", name)
@@ -204,15 +222,21 @@ func (s *server) handleSignals(done chan<- int, stderr io.Writer) {
 				s.log.Printf("received %s: shutting down", name)
 				go func() {
 					if s.cfg.StopDelay > 0 {
+						// The slow stop is the behaviour asked for: this
+						// sleep synchronises nothing.
 						s.log.Printf("stopping takes %s", s.cfg.StopDelay)
 						time.Sleep(s.cfg.StopDelay)
 					}
 					s.closeAll()
-					done <- 0
+					exit(0)
 				}()
 			}
 		}
 	}()
+	return func() {
+		signal.Stop(ch) // no delivery after it returns
+		close(ch)
+	}
 }
 
 func signalName(sig os.Signal) string {
@@ -390,15 +414,17 @@ func (s *server) handler(port int) http.Handler {
 			return
 		}
 		s.log.Printf("exit requested over http with code %d", code)
-		fmt.Fprintf(w, "exiting with code %d\n", code)
+		// The whole response, its length known, is in the socket before
+		// the process ends: the kernel delivers it after the exit.
+		body := fmt.Sprintf("exiting with code %d\n", code)
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Header().Set("Connection", "close")
+		io.WriteString(w, body)
 		if f, ok := w.(http.Flusher); ok {
 			f.Flush()
 		}
-		go func() {
-			time.Sleep(50 * time.Millisecond)
-			s.log.Printf("exit %d", code)
-			os.Exit(code)
-		}()
+		s.log.Printf("exit %d", code)
+		os.Exit(code)
 	})
 	return mux
 }

@@ -56,7 +56,10 @@ func TestApplyWaitObserveRemove(t *testing.T) {
 func TestSubnetPool(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t, 2*time.Minute)
-	pool := netip.MustParsePrefix("172.27.0.0/16")
+	// Outside the engine's default address pools (172.17-31.0.0/16,
+	// 192.168.0.0/16): a network another program creates without a
+	// subnet may get a whole /16 of those, this pool included.
+	pool := netip.MustParsePrefix("10.213.0.0/16")
 	rt := newRuntime(t, &docker.Options{SubnetPool: pool})
 	names := []string{"pool-a", "pool-b", "pool-c"}
 	errs := make(chan error, len(names))
@@ -90,7 +93,7 @@ func TestSubnetPool(t *testing.T) {
 	if len(seen) != len(names) {
 		t.Errorf("%d pool networks, want %d", len(seen), len(names))
 	}
-	if _, err := docker.New(rt.Client(), &docker.Options{SubnetPool: netip.MustParsePrefix("172.27.0.0/25")}); err == nil {
+	if _, err := docker.New(rt.Client(), &docker.Options{SubnetPool: netip.MustParsePrefix("10.213.0.0/25")}); err == nil {
 		t.Error("a pool narrower than /24 was accepted")
 	}
 }

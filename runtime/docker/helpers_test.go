@@ -20,19 +20,24 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
+	"go.uber.org/goleak"
 
 	"github.com/stackwave/stackwave/internal/dockertest"
+	"github.com/stackwave/stackwave/internal/waitfor"
 	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/runtime/docker"
 	"github.com/stackwave/stackwave/stack"
 )
 
+// TestMain fails the run when a test leaves a goroutine behind, and
+// removes the probe binary built for the tests.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if probeBin.dir != "" {
-		os.RemoveAll(probeBin.dir)
-	}
-	os.Exit(code)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		if probeBin.dir != "" {
+			os.RemoveAll(probeBin.dir)
+		}
+		os.Exit(code)
+	}))
 }
 
 var probeBin struct {
@@ -128,22 +133,21 @@ func cleanNamespace(t testing.TB, cli *client.Client, prefix, ns string) {
 	nets, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
 	if err == nil {
 		for _, n := range nets.Items {
-			for attempt := 0; ; attempt++ {
-				_, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{})
-				if err == nil || cerrdefs.IsNotFound(err) {
-					break
-				}
-				if attempt == 20 {
-					if strings.Contains(err.Error(), "active endpoints") {
-						// Not this test's doing: the engine lost count of
-						// the network's endpoints (moby/moby#42119).
-						t.Logf("cleanup: network %s stays until the engine restarts: %v", n.Name, err)
-					} else {
-						t.Errorf("cleanup: remove network %s: %v", n.Name, err)
-					}
-					break
-				}
-				time.Sleep(250 * time.Millisecond)
+			// The engine releases a removed container's endpoint in its
+			// own time: try again until it has, for up to a minute.
+			var err error
+			if waitfor.True(time.Minute, 250*time.Millisecond, func() bool {
+				_, err = cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{})
+				return err == nil || cerrdefs.IsNotFound(err)
+			}) {
+				continue
+			}
+			if strings.Contains(err.Error(), "active endpoints") {
+				// Not this test's doing: the engine lost count of the
+				// network's endpoints (moby/moby#42119).
+				t.Logf("cleanup: network %s stays until the engine restarts: %v", n.Name, err)
+			} else {
+				t.Errorf("cleanup: remove network %s: %v", n.Name, err)
 			}
 		}
 	}

@@ -74,12 +74,39 @@ func newCatalog(t testing.TB, name string, versions ...stack.Deps) *catalog {
 type opLog struct {
 	mu  sync.Mutex
 	evs []deploy.Event
+	// changed, when not nil, is closed by the next add.
+	changed chan struct{}
 }
 
 func (l *opLog) add(e deploy.Event) {
 	l.mu.Lock()
 	l.evs = append(l.evs, e)
+	if l.changed != nil {
+		close(l.changed)
+		l.changed = nil
+	}
 	l.mu.Unlock()
+}
+
+// waitFor waits until cond holds, looking again after each event logged,
+// and reports whether it did before ctx ended.
+func (l *opLog) waitFor(ctx context.Context, cond func() bool) bool {
+	for {
+		l.mu.Lock()
+		if l.changed == nil {
+			l.changed = make(chan struct{})
+		}
+		ch := l.changed
+		l.mu.Unlock()
+		if cond() {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return cond()
+		}
+	}
 }
 
 // index returns the position of the first event of a type for a stack,

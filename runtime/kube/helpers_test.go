@@ -351,6 +351,8 @@ func (k *fakeKubelet) setStatus(p *corev1.Pod, fill func(*corev1.PodStatus, *cor
 			return
 		}
 		if !apierrors.IsConflict(err) {
+			// A pause before trying a failed write again, as a kubelet
+			// backs off: it synchronises nothing.
 			time.Sleep(50 * time.Millisecond)
 		}
 	}

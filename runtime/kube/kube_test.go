@@ -220,9 +220,5 @@ func TestCloseStopsWatches(t *testing.T) {
 		t.Errorf("Wait after Close: %v, want an error matching runtime.ErrUnavailable", err)
 	}
 	// Idle HTTP connections stay with client-go's shared transports.
-	goleak.VerifyNone(t, ignore,
-		goleak.IgnoreTopFunction("golang.org/x/net/http2.(*ClientConn).readLoop"),
-		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))
+	goleak.VerifyNone(t, append(kubetest.ClientGoIdle(), ignore)...)
 }

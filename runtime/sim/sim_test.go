@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stackwave/stackwave/runtime"
@@ -102,35 +103,38 @@ func TestNth(t *testing.T) {
 	}
 }
 
+// In a synctest bubble: the timeouts run on its fake clock.
 func TestNeverReady(t *testing.T) {
-	rt := sim.New(nil)
-	rt.Inject(sim.Fault{Kind: sim.NeverReady, Service: "web"})
-	s := spec("d", "s", svc("web"), svc("db"))
-	s.ReadyTimeout = 30 * time.Millisecond
-	if err := rt.Apply(ctx, s, nil); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	se := serviceError(t, rt.Wait(ctx, s, nil), runtime.ErrNotReady)
-	if took := time.Since(start); took < s.ReadyTimeout {
-		t.Errorf("Wait timed out after %v, before ReadyTimeout %v", took, s.ReadyTimeout)
-	}
-	if se.Service != "web" || se.Reason != "Timeout" || se.Instance != "d-s-web-1" {
-		t.Errorf("ServiceError %+v", se)
-	}
-	if web := observeService(t, rt, "d", "s", "web"); web.Running() != 1 || web.Ready() != 0 {
-		t.Errorf("web: %d running %d ready, want 1 and 0", web.Running(), web.Ready())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		rt := sim.New(nil)
+		rt.Inject(sim.Fault{Kind: sim.NeverReady, Service: "web"})
+		s := spec("d", "s", svc("web"), svc("db"))
+		s.ReadyTimeout = 30 * time.Millisecond
+		if err := rt.Apply(ctx, s, nil); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		se := serviceError(t, rt.Wait(ctx, s, nil), runtime.ErrNotReady)
+		if took := time.Since(start); took != s.ReadyTimeout {
+			t.Errorf("Wait timed out after %v, want ReadyTimeout %v", took, s.ReadyTimeout)
+		}
+		if se.Service != "web" || se.Reason != "Timeout" || se.Instance != "d-s-web-1" {
+			t.Errorf("ServiceError %+v", se)
+		}
+		if web := observeService(t, rt, "d", "s", "web"); web.Running() != 1 || web.Ready() != 0 {
+			t.Errorf("web: %d running %d ready, want 1 and 0", web.Running(), web.Ready())
+		}
 
-	// Without a ReadyTimeout the context's deadline ends the wait.
-	s.ReadyTimeout = 0
-	dctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-	defer cancel()
-	err := rt.Wait(dctx, s, nil)
-	serviceError(t, err, runtime.ErrNotReady)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Wait past the deadline: %v, want it to wrap context.DeadlineExceeded", err)
-	}
+		// Without a ReadyTimeout the context's deadline ends the wait.
+		s.ReadyTimeout = 0
+		dctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		defer cancel()
+		err := rt.Wait(dctx, s, nil)
+		serviceError(t, err, runtime.ErrNotReady)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Wait past the deadline: %v, want it to wrap context.DeadlineExceeded", err)
+		}
+	})
 }
 
 func TestExitOnStart(t *testing.T) {
@@ -168,55 +172,59 @@ func TestExitOnStart(t *testing.T) {
 }
 
 func TestExitAfter(t *testing.T) {
-	// An exit scheduled after the instance became ready does not fail a
-	// Wait that has already seen it ready...
-	rt := sim.New(&sim.Options{Latency: func(_, _, service string) (time.Duration, time.Duration) {
-		if service == "slow" {
-			return 0, time.Hour
+	synctest.Test(t, func(t *testing.T) {
+		// An exit scheduled after the instance became ready does not fail a
+		// Wait that has already seen it ready...
+		rt := sim.New(&sim.Options{Latency: func(_, _, service string) (time.Duration, time.Duration) {
+			if service == "slow" {
+				return 0, time.Hour
+			}
+			return 0, 0
+		}})
+		rt.Inject(sim.Fault{Kind: sim.ExitOnStart, Stack: "a", After: 20 * time.Millisecond, ExitCode: 4})
+		a := spec("d", "a", svc("web"))
+		launch(t, rt, a)
+		// ...but fails one that is still waiting for another service.
+		rt.Inject(sim.Fault{Kind: sim.CrashAfterReady, Stack: "b", Service: "web", After: 20 * time.Millisecond, ExitCode: 139})
+		b := spec("d", "b", svc("web"), svc("slow"))
+		if err := rt.Apply(ctx, b, nil); err != nil {
+			t.Fatal(err)
 		}
-		return 0, 0
-	}})
-	rt.Inject(sim.Fault{Kind: sim.ExitOnStart, Stack: "a", After: 20 * time.Millisecond, ExitCode: 4})
-	a := spec("d", "a", svc("web"))
-	launch(t, rt, a)
-	// ...but fails one that is still waiting for another service.
-	rt.Inject(sim.Fault{Kind: sim.CrashAfterReady, Stack: "b", Service: "web", After: 20 * time.Millisecond, ExitCode: 139})
-	b := spec("d", "b", svc("web"), svc("slow"))
-	if err := rt.Apply(ctx, b, nil); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	se := serviceError(t, rt.Wait(ctx, b, nil), runtime.ErrFailed)
-	if took := time.Since(start); took > time.Second {
-		t.Errorf("Wait noticed the crash after %v", took)
-	}
-	if se.Service != "web" || se.ExitCode != 139 {
-		t.Errorf("ServiceError %+v", se)
-	}
-	time.Sleep(20 * time.Millisecond)
-	if web := observeService(t, rt, "d", "a", "web"); web.Running() != 0 || web.Instances[0].ExitCode != 4 {
-		t.Errorf("stack a's web after its exit: %+v", web.Instances)
-	}
+		start := time.Now()
+		se := serviceError(t, rt.Wait(ctx, b, nil), runtime.ErrFailed)
+		if took := time.Since(start); took != 20*time.Millisecond {
+			t.Errorf("Wait noticed the crash after %v, want at once, 20ms after ready", took)
+		}
+		if se.Service != "web" || se.ExitCode != 139 {
+			t.Errorf("ServiceError %+v", se)
+		}
+		synctest.Wait() // stack a's exit, due at the same instant, is done
+		if web := observeService(t, rt, "d", "a", "web"); web.Running() != 0 || web.Instances[0].ExitCode != 4 {
+			t.Errorf("stack a's web after its exit: %+v", web.Instances)
+		}
+	})
 }
 
 func TestCrashFailsWaitAtOnce(t *testing.T) {
-	rt := sim.New(&sim.Options{ReadyLatency: time.Hour})
-	s := spec("d", "s", svc("web"), svc("db"))
-	if err := rt.Apply(ctx, s, nil); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	start := time.Now()
-	go func() { done <- rt.Wait(ctx, s, nil) }()
-	time.Sleep(10 * time.Millisecond)
-	rt.Crash("d", "s", "db", 137)
-	err := <-done
-	if took := time.Since(start); took > time.Second {
-		t.Errorf("Wait returned %v after the crash", took)
-	}
-	if se := serviceError(t, err, runtime.ErrFailed); se.Service != "db" || se.ExitCode != 137 {
-		t.Errorf("ServiceError %+v", se)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		rt := sim.New(&sim.Options{ReadyLatency: time.Hour})
+		s := spec("d", "s", svc("web"), svc("db"))
+		if err := rt.Apply(ctx, s, nil); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		start := time.Now()
+		go func() { done <- rt.Wait(ctx, s, nil) }()
+		synctest.Wait() // Wait is waiting
+		rt.Crash("d", "s", "db", 137)
+		err := <-done
+		if took := time.Since(start); took != 0 {
+			t.Errorf("Wait returned %v after the crash, want at once", took)
+		}
+		if se := serviceError(t, err, runtime.ErrFailed); se.Service != "db" || se.ExitCode != 137 {
+			t.Errorf("ServiceError %+v", se)
+		}
+	})
 }
 
 func TestFailRemove(t *testing.T) {
@@ -315,40 +323,42 @@ func TestCalls(t *testing.T) {
 }
 
 func TestLatency(t *testing.T) {
-	lat := map[string]time.Duration{"fast": 20 * time.Millisecond, "slow": 60 * time.Millisecond}
-	rt := sim.New(&sim.Options{Latency: func(_, _, service string) (time.Duration, time.Duration) {
-		return lat[service], lat[service]
-	}})
-	s := spec("d", "s", svc("slow"), svc("fast"))
-	var created []string
-	start := time.Now()
-	if err := rt.Apply(ctx, s, func(e runtime.Event) { created = append(created, e.Service) }); err != nil {
-		t.Fatal(err)
-	}
-	took := time.Since(start)
-	if took < 60*time.Millisecond || took > 60*time.Millisecond+time.Second {
-		t.Errorf("Apply took %v; services apply concurrently, so the slowest, 60ms", took)
-	}
-	if !slices.Equal(created, []string{"fast", "slow"}) {
-		t.Errorf("services created in order %v, want fast then slow", created)
-	}
-	if err := rt.Wait(ctx, s, nil); err != nil {
-		t.Fatal(err)
-	}
-	if took := time.Since(start); took < 120*time.Millisecond {
-		t.Errorf("Apply and Wait took %v; slow is ready 60ms after its 60ms apply", took)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		lat := map[string]time.Duration{"fast": 20 * time.Millisecond, "slow": 60 * time.Millisecond}
+		rt := sim.New(&sim.Options{Latency: func(_, _, service string) (time.Duration, time.Duration) {
+			return lat[service], lat[service]
+		}})
+		s := spec("d", "s", svc("slow"), svc("fast"))
+		var created []string
+		start := time.Now()
+		if err := rt.Apply(ctx, s, func(e runtime.Event) { created = append(created, e.Service) }); err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(start)
+		if took != 60*time.Millisecond {
+			t.Errorf("Apply took %v; services apply concurrently, so the slowest, 60ms", took)
+		}
+		if !slices.Equal(created, []string{"fast", "slow"}) {
+			t.Errorf("services created in order %v, want fast then slow", created)
+		}
+		if err := rt.Wait(ctx, s, nil); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took != 120*time.Millisecond {
+			t.Errorf("Apply and Wait took %v; slow is ready 60ms after its 60ms apply", took)
+		}
 
-	// Cancelled between the two, Apply keeps what it finished.
-	s2 := spec("d", "s2", svc("slow"), svc("fast"))
-	cctx, cancel := context.WithTimeout(ctx, 40*time.Millisecond)
-	defer cancel()
-	if err := rt.Apply(cctx, s2, nil); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("cancelled Apply: %v", err)
-	}
-	if observeService(t, rt, "d", "s2", "fast") == nil || observeService(t, rt, "d", "s2", "slow") != nil {
-		t.Error("a cancelled Apply should keep fast, done at 20ms, and not have slow")
-	}
+		// Cancelled between the two, Apply keeps what it finished.
+		s2 := spec("d", "s2", svc("slow"), svc("fast"))
+		cctx, cancel := context.WithTimeout(ctx, 40*time.Millisecond)
+		defer cancel()
+		if err := rt.Apply(cctx, s2, nil); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("cancelled Apply: %v", err)
+		}
+		if observeService(t, rt, "d", "s2", "fast") == nil || observeService(t, rt, "d", "s2", "slow") != nil {
+			t.Error("a cancelled Apply should keep fast, done at 20ms, and not have slow")
+		}
+	})
 }
 
 func TestEndpointsAndNames(t *testing.T) {

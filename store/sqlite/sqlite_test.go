@@ -184,8 +184,10 @@ func TestBadPath(t *testing.T) {
 			t.Errorf("Open(%q): %v, want ErrInvalid", path, err)
 		}
 	}
-	if _, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "file", "x.db"), nil); err != nil {
+	if s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "file", "x.db"), nil); err != nil {
 		t.Errorf("a file in a missing directory: %v", err)
+	} else {
+		s.Close()
 	}
 	notDir := filepath.Join(t.TempDir(), "file")
 	if err := os.WriteFile(notDir, nil, 0o600); err != nil {

@@ -34,6 +34,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/stackwave/stackwave/internal/waitfor"
 	"github.com/stackwave/stackwave/product"
 	"github.com/stackwave/stackwave/stack"
 	"github.com/stackwave/stackwave/store"
@@ -680,8 +681,9 @@ func testSort(t *testing.T, s *store.Store) {
 	var created []*product.Product
 	for i := range 4 {
 		created = append(created, createProduct(t, s, fmt.Sprintf("sorted-%d", 3-i)))
-		time.Sleep(2 * time.Millisecond) // distinct creation times on any clock
 	}
+	// Equal creation times (a coarse clock) sort by ID.
+	sortByCreation(created)
 	res, err := s.ListProducts(ctx, store.ProductQuery{})
 	if err != nil {
 		t.Fatal(err)
@@ -1520,24 +1522,24 @@ func testLeaseHeld(t *testing.T, s *store.Store) {
 // shortTTL is the lease TTL of tests that wait for expiry.
 const shortTTL = 40 * time.Millisecond
 
-// waitExpired waits until the store reports the lease expired, at most
-// about 100ms after its expiry.
+// waitExpired waits until the store reports the lease expired. The store
+// judges expiry by its own clock (a database server's, maybe not this
+// process's), which only real time advances: it is asked again every few
+// milliseconds, and the deadline of minutes only guards against a lease
+// that never expires.
 func waitExpired(t *testing.T, s *store.Store, deployment string, l *store.Lease) {
 	t.Helper()
-	time.Sleep(time.Until(l.ExpiresAt)) // zero or negative when the clocks differ
-	deadline := time.Now().Add(100 * time.Millisecond)
-	for {
-		got, err := s.GetLease(t.Context(), deployment)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Expired {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("lease %+v not expired 100ms after its TTL of %v", got, shortTTL)
-		}
-		time.Sleep(5 * time.Millisecond)
+	var got *store.Lease
+	var err error
+	expired := waitfor.True(waitfor.Generous, 5*time.Millisecond, func() bool {
+		got, err = s.GetLease(t.Context(), deployment)
+		return err != nil || got.Expired
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !expired {
+		t.Fatalf("lease %+v not expired %v after its TTL of %v", got, waitfor.Generous, shortTTL)
 	}
 }
 
