@@ -305,10 +305,10 @@ func (s *Server) scale(c *call) error {
 		return err
 	}
 	if req.Instances == nil {
-		return invalid("instances", TypeRequired, fmt.Sprintf("must be 0 to %d", validate.MaxInstances))
+		return invalid("instances", TypeRequired, fmt.Sprintf("must be 1 to %d", validate.MaxInstances))
 	}
-	if n := *req.Instances; n < 0 || n > validate.MaxInstances {
-		return invalid("instances", TypeInvalid, fmt.Sprintf("must be 0 to %d, got %d", validate.MaxInstances, n))
+	if n := *req.Instances; n < 1 || n > validate.MaxInstances {
+		return invalid("instances", TypeInvalid, fmt.Sprintf("must be 1 to %d (stop the stack to run none), got %d", validate.MaxInstances, n))
 	}
 	if err := s.checkScale(c, name, *req.Instances); err != nil {
 		return err
