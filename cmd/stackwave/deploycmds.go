@@ -121,8 +121,8 @@ func scaleCmd(fs *flag.FlagSet, env *cliEnv) runner {
 			return exitUsage
 		}
 		n, err := strconv.Atoi(pos[2])
-		if err != nil || n < 0 {
-			env.errorf("scale: %q: want a number of instances, 0 or more", pos[2])
+		if err != nil || n < 1 {
+			env.errorf("scale: %q: want a number of instances, 1 or more (stop the stack to run none)", pos[2])
 			return exitUsage
 		}
 		req := deploy.Request{Deployment: pos[0], Stack: stack, Service: service, Instances: n}
@@ -271,6 +271,10 @@ func eventsCmd(fs *flag.FlagSet, env *cliEnv) runner {
 						werr = exitCode(code)
 					}
 				}
+			}, func() {
+				if werr == nil {
+					werr = writeCaughtUp(env, *output)
+				}
 			})
 			if err != nil {
 				return err
@@ -278,4 +282,23 @@ func eventsCmd(fs *flag.FlagSet, env *cliEnv) runner {
 			return werr
 		})
 	}
+}
+
+// writeCaughtUp prints the mark events --follow prints between the
+// stored events of a running operation and those that come live.
+func writeCaughtUp(env *cliEnv, output string) error {
+	var code int
+	switch output {
+	case "text":
+		_, err := fmt.Fprintln(env.stdout, "-- caught up: following live events --")
+		return err
+	case "json":
+		code = writeCompactJSON(env, map[string]bool{"caught_up": true})
+	default:
+		code = writeOutput(env, "yaml", []map[string]bool{{"caught_up": true}})
+	}
+	if code != exitOK {
+		return exitCode(code)
+	}
+	return nil
 }

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -54,13 +53,14 @@ func stackwaveBinary(t *testing.T) string {
 	return binPath
 }
 
-// process is a `stackwave serve` process.
+// process is a `stackwave serve` process (see startServe).
 type process struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	url  string
-	logs *bytes.Buffer
-	mu   *sync.Mutex
+	t      *testing.T
+	cmd    *exec.Cmd
+	url    string
+	logs   *bytes.Buffer
+	mu     *sync.Mutex
+	exited chan struct{}
 }
 
 func freeAddr(t *testing.T) string {
@@ -89,44 +89,18 @@ func startServer(t *testing.T, db, addr string) *process {
 	return startServerStore(t, "sqlite:"+db, addr)
 }
 
-// startServerStore starts `stackwave serve` on any store.
+// startServerStore starts `stackwave serve` on any store and the Docker
+// runtime.
 func startServerStore(t *testing.T, storeURL, addr string) *process {
 	t.Helper()
-	s := &process{t: t, url: "http://" + addr, logs: &bytes.Buffer{}, mu: &sync.Mutex{}}
-	s.cmd = exec.Command(stackwaveBinary(t), "serve", "--addr", addr, "--store", storeURL, "--runtime", "docker", "--lease-ttl", "2s")
-	s.cmd.Env = append(os.Environ(), dockerHostIPEnv+"=127.0.0.1")
-	s.cmd.Stdout = lockedBuffer{s.mu, s.logs}
-	s.cmd.Stderr = lockedBuffer{s.mu, s.logs}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.kill() })
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		res, err := http.Get(s.url + "/api/products")
-		if err == nil {
-			res.Body.Close()
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not answer: %v\n%s", err, s.output())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return startServe(t, append(os.Environ(), dockerHostIPEnv+"=127.0.0.1"),
+		"--addr", addr, "--store", storeURL, "--runtime", "docker", "--lease-ttl", "2s")
 }
 
 func (s *process) output() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.logs.String()
-}
-
-// kill stops the process with SIGKILL: no shutdown, no final writes.
-func (s *process) kill() {
-	if s.cmd.ProcessState == nil {
-		_ = s.cmd.Process.Signal(syscall.SIGKILL)
-		_ = s.cmd.Wait()
-	}
 }
 
 func (s *process) call(method, path string, body any, out any) {

@@ -11,6 +11,7 @@
 //	stackwave scale NAME STACK/SERVICE N [--detach]
 //	stackwave deployments list | get NAME | history NAME
 //	stackwave events NAME [--follow] [--operation ID] [--after-seq N]
+//	stackwave logs NAME [STACK[/SERVICE[/INSTANCE]]] [--follow] [--since T] [--tail N] [--timestamps]
 //	stackwave products list|get|create|delete
 //	stackwave versions list|get|activate|deactivate|guidance
 //	stackwave templates create|get
@@ -236,6 +237,14 @@ With --follow it waits for the events of a running operation until it ends.
 Each event has a sequence number: --after-seq N resumes after event N, as a
 broken connection does.`,
 			Example: "  stackwave events shop\n  stackwave events shop --follow\n  stackwave events shop --operation op-0123 --after-seq 12 -o json"}, eventsCmd),
+		leaf(env, &cobra.Command{Use: "logs NAME [STACK[/SERVICE[/INSTANCE]]]", Short: "Print what a deployment's services wrote to stdout and stderr",
+			Long: `logs prints the lines the instances of a deployment wrote, read through the
+runtime (the Docker engine's container logs, the pods' logs, the simulated
+runtime's lines): every instance of the deployment, of a stack, of a service,
+or one instance. Each text line reads "INSTANCE | TEXT"; -o json prints the
+records of GET /api/deployments/NAME/logs, one a line. Without --follow the
+output stops at 10 000 lines or 8 MiB, as a server's response does.`,
+			Example: "  stackwave logs shop\n  stackwave logs shop kodo-1/authproxy-in --tail 20 --timestamps\n  stackwave logs shop kodo-1 --follow --since 10m -o json"}, logsCmd),
 		leaf(env, &cobra.Command{Use: "version", Short: "Print the module version, commit and Go version",
 			Example: "  stackwave version\n  stackwave --version"}, versionCmd),
 	)

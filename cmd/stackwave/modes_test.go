@@ -1,18 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/stackwave/stackwave/runtime/sim"
 )
@@ -29,7 +24,7 @@ type mode struct {
 // localMode runs commands on a SQLite store and one simulated runtime
 // shared by the commands, as a Docker engine would be.
 func localMode(t *testing.T, faults ...sim.Fault) mode {
-	rt := sim.New(nil)
+	rt := sim.New(simOptions())
 	for _, f := range faults {
 		rt.Inject(f)
 	}
@@ -45,38 +40,8 @@ func localMode(t *testing.T, faults ...sim.Fault) mode {
 // and runs commands against it.
 func remoteMode(t *testing.T, serveArgs ...string) mode {
 	t.Helper()
-	addr := freeAddr(t)
-	var mu sync.Mutex
-	var logs bytes.Buffer
-	cmd := exec.Command(stackwaveBinary(t), append([]string{"serve", "--addr", addr, "--runtime", "memory", "--store", "memory:"}, serveArgs...)...)
-	cmd.Stdout = lockedBuffer{&mu, &logs}
-	cmd.Stderr = lockedBuffer{&mu, &logs}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			mu.Lock()
-			t.Logf("serve:\n%s", logs.String())
-			mu.Unlock()
-		}
-	})
-	// Wait until it listens: a generous deadline, only as a last guard.
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not listen on %s: %v", addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return mode{name: "remote", args: []string{"--server", "http://" + addr}}
+	s := startServe(t, nil, append([]string{"--runtime", "memory", "--store", "memory:"}, serveArgs...)...)
+	return mode{name: "remote", args: []string{"--server", s.url}}
 }
 
 func (m mode) run(t *testing.T, args ...string) (int, string, string) {
@@ -173,11 +138,23 @@ func TestDayTwoBothModes(t *testing.T) {
 		{"deployments", "get", "shop", "-o", "yaml"},
 		{"events", "shop"},
 		{"events", "shop", "--after-seq", "36", "-o", "json"},
+		{"logs", "shop"},
+		{"logs", "shop", "kodo-1/authproxy-in", "--tail", "1", "--timestamps"},
+		{"logs", "shop", "kodo-1", "-o", "json"},
+		{"logs", "shop", "mysql-cluster/mysql-1", "--since", "1h", "-o", "yaml"},
+		{"logs", "nope"},
+		{"logs", "shop", "nope"},
+		{"logs", "shop", "kodo-1/nope"},
+		{"logs", "shop", "a/b/c/d"},
+		{"logs", "shop", "--tail", "-1"},
+		{"logs", "shop", "--since", "yesterday"},
+		{"logs"},
 		{"status", "nope"},
 		{"restart", "nope", "kodo-1", "--progress", "none"},
 		{"restart", "shop", "nope", "--progress", "none"},
 		{"scale", "shop", "kodo-1", "2"},
 		{"scale", "shop", "kodo-1/authproxy-in", "-1"},
+		{"scale", "shop", "kodo-1/authproxy-in", "0"},
 		{"events", "nope"},
 		{"status", "shop", "-o", "bogus"},
 		{"destroy", "shop", "--progress", "none"},
