@@ -193,13 +193,32 @@ func (s *Server) preview(c *call) error {
 		return err
 	}
 	var req PreviewRequest
-	if err := c.decode(&req, false); err != nil {
+	sh, err := c.decodeSpec(&req)
+	if err != nil {
 		return err
 	}
-	if req.VersionID == "" {
-		return invalid("product_version_id", TypeRequired, "must name the version to preview")
+	switch {
+	case req.VersionID == "" && len(req.StackDeps) == 0:
+		return invalid("product_version_id", TypeRequired, "must name the version to preview, or give stack_deps")
+	case req.VersionID != "" && len(req.StackDeps) > 0:
+		return invalid("stack_deps", TypeInvalid, "give either product_version_id or stack_deps, not both")
 	}
-	cs, err := s.ex.Preview(c.r.Context(), name, req.VersionID)
+	if err := validate.Parameters(req.Vars, req.ConfigTemplates); err != nil {
+		return err
+	}
+	if len(req.StackDeps) > 0 {
+		// Checked as a version created with it would be.
+		opts := s.validateOptions()
+		opts.Shorthands = sh
+		if err := validate.Deps(req.StackDeps, opts); err != nil {
+			if d, ok := invalidDetails(err); ok {
+				return newError(http.StatusBadRequest, MsgInvalidRequest, d...)
+			}
+			return err
+		}
+	}
+	cs, err := s.ex.PreviewChanges(c.r.Context(), deploy.Request{Deployment: name, VersionID: req.VersionID,
+		Vars: req.Vars, ConfigTemplates: req.ConfigTemplates}, req.StackDeps)
 	if err != nil {
 		return err
 	}

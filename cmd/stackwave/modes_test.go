@@ -122,11 +122,16 @@ func golden(t *testing.T, name, got string) {
 // be the same in both modes, and as the golden file says.
 func TestDayTwoBothModes(t *testing.T) {
 	tpl := writeFile(t, "proxy.conf", seedTemplate)
+	tpl2 := writeFile(t, "proxy2.conf", seedTemplate+"# changed\n")
 	doc := seedWithDB(t)
 	lines := [][]string{
 		{"apply", "-f", doc, "--name", "shop", "--config", "/authproxy_in/qboxauthproxy.conf=" + tpl, "--progress", "none"},
 		{"apply", "-f", doc, "--name", "shop", "--config", "/authproxy_in/qboxauthproxy.conf=" + tpl, "--progress", "none"},
 		{"status", "shop"},
+		{"plan", "-f", doc, "--name", "shop", "--config", "/authproxy_in/qboxauthproxy.conf=" + tpl},
+		{"plan", "-f", doc, "--name", "shop", "--config", "/authproxy_in/qboxauthproxy.conf=" + tpl2},
+		{"plan", "-f", doc, "--name", "other", "--config", "/authproxy_in/qboxauthproxy.conf=" + tpl, "-o", "json"},
+		{"plan", "-f", doc, "--name", "shop", "--var", "unused=1"},
 		{"restart", "shop", "kodo-1", "--progress", "none"},
 		{"scale", "shop", "kodo-1/authproxy-in", "2", "--progress", "none"},
 		{"status", "shop", "--instances"},
