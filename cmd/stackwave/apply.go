@@ -179,7 +179,7 @@ func precheck(ctx context.Context, ex *deploy.Executor, req deploy.Request, doc 
 func register(ctx context.Context, st *store.Store, doc *product.Document, versionName string) (*product.Product, *product.Version, error) {
 	d := *doc
 	d.VersionName = orDefault(versionName, doc.VersionName)
-	reg, err := st.Register(ctx, &d, &store.RegisterOptions{ProviderName: "stackwave"})
+	reg, err := st.Register(ctx, &d, &store.RegisterOptions{ProviderName: applyProvider})
 	if err == nil {
 		return reg.Product, reg.Version, nil
 	}

@@ -14,6 +14,10 @@ import (
 	"github.com/stackwave/stackwave/store"
 )
 
+// applyProvider is the provider of the products apply registers from a
+// document that names none, locally and on a server alike.
+const applyProvider = "stackwave"
+
 // applyRemote does what apply does, through the API of --server: it
 // registers the product and a version with the document's spec (or
 // reuses the version with the same content), then launches or updates
@@ -90,6 +94,8 @@ func applyRemote(ctx context.Context, env *cliEnv, b *backendFlags, doc *product
 func registerRemote(ctx context.Context, c *api.Client, doc *product.Document, versionName string) (*product.Product, *product.Version, error) {
 	d := *doc
 	d.VersionName = orDefault(versionName, doc.VersionName)
+	// The provider apply registers locally, whoever the caller is.
+	d.ProviderName = orDefault(d.ProviderName, applyProvider)
 	body, err := json.Marshal(&d)
 	if err != nil {
 		return nil, nil, err

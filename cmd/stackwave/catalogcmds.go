@@ -19,13 +19,17 @@ import (
 // callAPI runs fn with a client of the server the flags name and prints
 // an API error; it returns the exit code.
 func callAPI(env *cliEnv, cf *clientFlags, fn func(ctx context.Context, c *api.Client) error) int {
-	c, err := cf.client(env)
-	if err != nil {
-		env.errorf("%v", err)
-		return exitUsage
-	}
 	ctx, cancel := context.WithTimeout(env.context(), requestTimeout)
 	defer cancel()
+	c, release, err := cf.client(ctx, env)
+	if err != nil {
+		env.errorf("%v", err)
+		if _, ok := err.(usageError); ok {
+			return exitUsage
+		}
+		return codeOf(err)
+	}
+	defer release()
 	if err := fn(ctx, c); err != nil {
 		if code, ok := err.(exitCode); ok {
 			return int(code)

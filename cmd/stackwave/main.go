@@ -21,10 +21,11 @@
 //
 // serve answers the HTTP API of package api until SIGINT or SIGTERM, then
 // finishes the requests in flight. With --server (or STACKWAVE_SERVER),
-// and --token-file (or STACKWAVE_TOKEN) for the bearer token, apply,
-// status, destroy and the day-two commands call a serve instead of the
-// local store and runtime, with the same output and exit codes; the
-// products, versions and templates commands always call a server.
+// and --token-file (or STACKWAVE_TOKEN) for the bearer token, every
+// command that reads or changes deployments or the catalog calls a serve
+// instead of the local store and runtime, with the same output and exit
+// codes; without it, the products, versions and templates commands run
+// the same API in process on the local store (--store).
 // --runtime memory --fault TARGET=KIND makes the simulated runtime fail
 // on purpose, to try failure policies.
 //

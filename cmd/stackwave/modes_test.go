@@ -17,8 +17,9 @@ var update = flag.Bool("update", false, "rewrite the golden files of testdata")
 // mode runs commands locally or against a server.
 type mode struct {
 	name string
-	// args are added to every command.
-	args []string
+	// args are added to every command that uses a store and runtime;
+	// global to the others (those of the cobra tree's root).
+	args, global []string
 }
 
 // localMode runs commands on a SQLite store and one simulated runtime
@@ -41,7 +42,7 @@ func localMode(t *testing.T, faults ...sim.Fault) mode {
 func remoteMode(t *testing.T, serveArgs ...string) mode {
 	t.Helper()
 	s := startServe(t, nil, append([]string{"--runtime", "memory", "--store", "memory:"}, serveArgs...)...)
-	return mode{name: "remote", args: []string{"--server", s.url}}
+	return mode{name: "remote", args: []string{"--server", s.url}, global: []string{"--server", s.url}}
 }
 
 func (m mode) run(t *testing.T, args ...string) (int, string, string) {
