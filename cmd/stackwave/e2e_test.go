@@ -19,6 +19,8 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/stackwave/stackwave/api"
+	"github.com/stackwave/stackwave/deploy"
 	"github.com/stackwave/stackwave/internal/dockertest"
 )
 
@@ -349,23 +351,9 @@ func TestServeKilledMidLaunchResumes(t *testing.T) {
 
 	// Kill the server once tier 1 is being applied (its services take 4s
 	// to become ready).
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		st := s.status(name)
-		busy := false
-		for _, stk := range st.Stacks {
-			if strings.HasPrefix(stk.Name, "kodo-") && (stk.State == "waiting" || stk.State == "applying") {
-				busy = true
-			}
-		}
-		if busy {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tier 1 never started\n%s", s.output())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitEvent(t, s.url, name, launched.OperationID, func(e api.Event) bool {
+		return strings.HasPrefix(e.Stack, "kodo-") && e.Type == string(deploy.EventStackApplying)
+	})
 	s.kill()
 	before := containers(t, cli, name)
 
@@ -373,18 +361,8 @@ func TestServeKilledMidLaunchResumes(t *testing.T) {
 	if st := s2.status(name); st.Status != "UnderChange" {
 		t.Fatalf("the killed server's launch is %s, want UnderChange: nothing to resume", st.Status)
 	}
-	deadline = time.Now().Add(3 * time.Minute)
-	var st deploymentStatus
-	for {
-		st = s2.status(name)
-		if st.Status != "UnderChange" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the operation was not resumed: %+v\n%s", st, s2.output())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitEvent(t, s2.url, name, launched.OperationID, operationEnds)
+	st := s2.status(name)
 	if st.Status != "Available" || st.LastOperation.ID != launched.OperationID || st.LastOperation.Status != "Succeeded" {
 		t.Fatalf("after resume: %+v\n%s", st, s2.output())
 	}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stackwave/stackwave/api"
+	"github.com/stackwave/stackwave/deploy"
 	"github.com/stackwave/stackwave/internal/dockertest"
 	"github.com/stackwave/stackwave/internal/pgtest"
 	"github.com/stackwave/stackwave/store"
@@ -86,18 +88,9 @@ func TestReplicasOnPostgres(t *testing.T) {
 
 	// Kill A once tier 1 is being applied (its services take 4s to
 	// become ready), as B shows it.
-	deadline := time.Now().Add(2 * time.Minute)
-	for busy := false; !busy; {
-		for _, stk := range b.status(name).Stacks {
-			if strings.HasPrefix(stk.Name, "kodo-") && (stk.State == "waiting" || stk.State == "applying") {
-				busy = true
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tier 1 never started\n%s", a.output())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitEvent(t, b.url, name, launched.OperationID, func(e api.Event) bool {
+		return strings.HasPrefix(e.Stack, "kodo-") && e.Type == string(deploy.EventStackApplying)
+	})
 	a.kill()
 
 	// B's client sees the operation to its end.

@@ -290,21 +290,14 @@ func TestServeResumesInterruptedOperations(t *testing.T) {
 	st.Close()
 
 	s := serve(t, "--store", "sqlite:"+db, "--runtime", "memory", "--lease-ttl", "1s")
-	c := &api.Client{URL: s.url}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var res api.OperationResponse
-		err := c.Do(ctx, http.MethodGet, "/api/deployments/web-1/operations/"+op.ID, nil, &res)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Operation.Status == store.OpSucceeded {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not resumed: %+v\n%s", res.Operation, s.stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
+	// The operation's events end once the takeover finished it.
+	waitEvent(t, s.url, "web-1", op.ID, operationEnds)
+	var res api.OperationResponse
+	if err := (&api.Client{URL: s.url}).Do(ctx, http.MethodGet, "/api/deployments/web-1/operations/"+op.ID, nil, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Operation.Status != store.OpSucceeded {
+		t.Fatalf("not resumed: %+v\n%s", res.Operation, s.stderr)
 	}
 	if !strings.Contains(s.stderr.String(), `msg="resuming an interrupted operation" deployment=web-1 operation_id=op-interrupted0000`) {
 		t.Errorf("stderr:\n%s", s.stderr)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"os/exec"
 	"slices"
 	"strings"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stackwave/stackwave/api"
 )
 
 // servingLine starts the line serve writes to stderr once it listens.
@@ -94,3 +97,27 @@ func (s *process) kill() {
 
 // addr is the host:port the process listens on.
 func (s *process) addr() string { return strings.TrimPrefix(s.url, "http://") }
+
+// waitEvent follows the events of operation opID of deployment name on
+// the server at url until match accepts one, and fails the test if the
+// operation ends first. A generous deadline guards only against a hang.
+func waitEvent(t *testing.T, url, name, opID string, match func(api.Event) bool) api.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	var found *api.Event
+	r := &remoteDeployments{c: &api.Client{URL: url}}
+	err := r.Events(ctx, name, opID, 0, true, func(e api.Event) {
+		if found == nil && match(e) {
+			found = &e
+			cancel()
+		}
+	}, nil)
+	if found == nil {
+		t.Fatalf("events of %s %s: no event matched (%v)", name, opID, err)
+	}
+	return *found
+}
+
+// operationEnds matches the last event of an operation.
+func operationEnds(e api.Event) bool { return endsOperation(e.Event, e.OperationID) }
