@@ -25,13 +25,9 @@ const applyProvider = "stackwave"
 // locally. The server checks templates and variables when the operation
 // is submitted.
 func applyRemote(ctx context.Context, env *cliEnv, b *backendFlags, doc *product.Document, req deploy.Request, versionName, progressMode string) int {
-	d, err := openDeployments(ctx, env, b)
-	if err != nil {
-		env.errorf("apply: %v", err)
-		if _, ok := err.(usageError); ok {
-			return exitUsage
-		}
-		return codeOf(err)
+	d, code := openFor(ctx, env, b, "apply")
+	if code != exitOK {
+		return code
 	}
 	defer d.Close()
 	r := d.(*remoteDeployments)

@@ -40,6 +40,24 @@ func (w *markWriter) String() string {
 	return w.buf.String()
 }
 
+// webVersion registers the product web, one nginx service, and its
+// version v1.
+func webVersion(t *testing.T, st *store.Store) (*product.Product, *product.Version) {
+	t.Helper()
+	ctx := context.Background()
+	p, err := st.CreateProduct(ctx, &product.Product{Name: "web", ProviderName: "tests"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := st.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", Active: true, StackDeps: stack.Deps{{{
+		Name: "web", Services: []stack.Service{{Name: "nginx", UnitType: "1U1G", Image: stack.Image{Name: "nginx", Tag: "1.27"}}},
+	}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, v
+}
+
 // runningOperation writes to a SQLite store a deployment whose launch
 // runs (its owner holds the lease for an hour) and has two events.
 func runningOperation(t *testing.T) string {
@@ -51,16 +69,7 @@ func runningOperation(t *testing.T) string {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	p, err := st.CreateProduct(ctx, &product.Product{Name: "web", ProviderName: "tests"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := st.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", Active: true, StackDeps: stack.Deps{{{
-		Name: "web", Services: []stack.Service{{Name: "nginx", UnitType: "1U1G", Image: stack.Image{Name: "nginx", Tag: "1.27"}}},
-	}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, v := webVersion(t, st)
 	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	op := store.Operation{ID: "op-running00000000", Type: store.OpLaunch, Status: store.OpInProgress, ToVersionID: v.ID,
 		Policy: "fail-fast", Owner: "other-replica", StartedAt: start}

@@ -22,6 +22,12 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"restart", "shop", "kodo-1", "--detach", "--runtime", "memory"}, 2, "--detach needs --server"},
 		{[]string{"status", "x", "--server", "http://127.0.0.1:1", "--store", "memory:"}, 2, "the server's to choose"},
 		{[]string{"status", "x", "--server", "ftp://127.0.0.1:1"}, 2, "want an http:// or https:// URL"},
+		{[]string{"restart", "x", "a", "--server", "http://127.0.0.1:1", "--runtime", "memory"}, 2, "the server's to choose"},
+		{[]string{"scale", "x", "a/b", "2", "--server", "ftp://127.0.0.1:1"}, 2, "want an http:// or https:// URL"},
+		{[]string{"plan", "-f", seedFile, "--name", "x", "--server", "http://127.0.0.1:1", "--store", "memory:"}, 2, "the server's to choose"},
+		{[]string{"products", "list", "--server", "http://127.0.0.1:1", "--store", "memory:"}, 2, "the server's to choose"},
+		{[]string{"logs", "x", "--server", "http://127.0.0.1:1"}, 5, "connection refused"},
+		{[]string{"plan", "-f", seedFile, "--name", "x", "--server", "http://127.0.0.1:1"}, 5, "connection refused"},
 		// Nothing listens on port 1: the server cannot be reached.
 		{[]string{"status", "x", "--server", "http://127.0.0.1:1"}, 5, "connection refused"},
 		{[]string{"restart", "x", "a", "--server", "http://127.0.0.1:1", "--progress", "none"}, 5, "connection refused"},

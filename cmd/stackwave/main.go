@@ -188,9 +188,9 @@ finishes the requests in flight. At start and every --lease-ttl it resumes the
 operations of replicas that died, once their lease has expired. Without
 --policy every caller may do everything, so it listens on loopback only.`,
 			Example: "  stackwave serve --addr 127.0.0.1:8080\n  stackwave serve --store postgres://user:pw@db/stackwave --tokens tokens --policy policy.json --reconcile 30s"}, serveCmd),
-		group(env, &cobra.Command{Use: "products", Short: "List, show, create and delete products through the API"},
+		group(env, &cobra.Command{Use: "products", Short: "List, show, create and delete products"},
 			leaf(env, &cobra.Command{Use: "list", Short: "List products",
-				Example: "  stackwave products list --server http://127.0.0.1:8080\n  stackwave products list -q web --page-size 10 -o json"}, productsListCmd),
+				Example: "  stackwave products list\n  stackwave products list -q web --page-size 10 -o json --server http://127.0.0.1:8080"}, productsListCmd),
 			leaf(env, &cobra.Command{Use: "get ID|NAME", Short: "Show a product and its versions",
 				Example: "  stackwave products get kodo-double"}, productsGetCmd),
 			leaf(env, &cobra.Command{Use: "create -f FILE", Short: "Register a product document (JSON or YAML)",

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/stackwave/stackwave/api"
-	"github.com/stackwave/stackwave/product"
-	"github.com/stackwave/stackwave/stack"
 	"github.com/stackwave/stackwave/store"
 	"github.com/stackwave/stackwave/store/sqlite"
 )
@@ -266,16 +264,7 @@ func TestServeResumesInterruptedOperations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := st.CreateProduct(ctx, &product.Product{Name: "web", ProviderName: "tests"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := st.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", Active: true, StackDeps: stack.Deps{{{
-		Name: "web", Services: []stack.Service{{Name: "nginx", UnitType: "1U1G", Image: stack.Image{Name: "nginx", Tag: "1.27"}}},
-	}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, v := webVersion(t, st)
 	op := store.Operation{ID: "op-interrupted0000", Type: store.OpLaunch, Status: store.OpInProgress, ToVersionID: v.ID,
 		Policy: "fail-fast", Owner: "dead-replica", StartedAt: time.Now()}
 	if _, err := st.CreateDeployment(ctx, &store.Deployment{Name: "web-1", ProductID: p.ID, VersionID: v.ID, TargetVersionID: v.ID,

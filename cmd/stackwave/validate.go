@@ -209,13 +209,9 @@ func planCmd(fs *flag.FlagSet, env *cliEnv) runner {
 			if env.serverURL() != "" {
 				ctx, cancel := signalContext()
 				defer cancel()
-				d, err := openDeployments(ctx, env, b)
-				if err != nil {
-					env.errorf("plan: %v", err)
-					if _, ok := err.(usageError); ok {
-						return exitUsage
-					}
-					return codeOf(err)
+				d, code := openFor(ctx, env, b, "plan")
+				if code != exitOK {
+					return code
 				}
 				defer d.Close()
 				return previewRemote(ctx, env, d, doc, req, *output)
