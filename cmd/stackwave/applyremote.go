@@ -24,7 +24,7 @@ const applyProvider = "stackwave"
 // the deployment and shows its progress and status as apply does
 // locally. The server checks templates and variables when the operation
 // is submitted.
-func applyRemote(ctx context.Context, env *cliEnv, b *backendFlags, doc *product.Document, req deploy.Request, versionName, progressMode string) int {
+func applyRemote(ctx context.Context, env *cliEnv, b *backendFlags, doc *product.Document, req deploy.Request, versionName, progressMode string, detach bool) int {
 	d, code := openFor(ctx, env, b, "apply")
 	if code != exitOK {
 		return code
@@ -56,6 +56,14 @@ func applyRemote(ctx context.Context, env *cliEnv, b *backendFlags, doc *product
 		return apiFailed(env, fmt.Errorf("apply: %w", err))
 	}
 	fmt.Fprintf(env.stderr, "%s %s: product %s (%s), version %s (%s)\n", op, req.Deployment, p.Name, p.ID, v.Name, v.ID)
+	if detach {
+		rec, err := r.Run(ctx, op, req, true, nil)
+		if err != nil {
+			return apiFailed(env, fmt.Errorf("apply: %w", err))
+		}
+		fmt.Fprintln(env.stdout, rec.ID)
+		return exitOK
+	}
 	prog := newProgress(progressMode, env.stdout)
 	// An update that applied, repaired or removed no stack changed
 	// nothing, as the executor's change set says locally.

@@ -145,3 +145,36 @@ func TestEveryCommandBothModes(t *testing.T) {
 		t.Logf("%s", local)
 	}
 }
+
+// TestApplyDetach: with --server, apply --detach prints the operation ID
+// at once, and events --operation ID --follow follows it to its end.
+func TestApplyDetach(t *testing.T) {
+	tpl := writeFile(t, "proxy.conf", seedTemplate)
+	m := remoteMode(t)
+	code, out, errOut := m.run(t, "apply", "-f", seedWithDB(t), "--name", "shop", "--config", "/authproxy_in/qboxauthproxy.conf="+tpl, "--detach")
+	id := strings.TrimSpace(out)
+	if code != 0 || !idPattern.MatchString(id) || strings.Contains(id, "\n") {
+		t.Fatalf("apply --detach: exit %d, want the operation ID alone:\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = m.run(t, "events", "shop", "--operation", id, "--follow")
+	if code != 0 || !strings.Contains(out, "operation-done: launch of kodo-double") {
+		t.Fatalf("events --operation %s --follow: exit %d\n%s%s", id, code, out, errOut)
+	}
+	if code, out, _ := m.run(t, "status", "shop"); code != 0 || !strings.Contains(out, "Available") {
+		t.Fatalf("status after the detached launch: exit %d\n%s", code, out)
+	}
+}
+
+// TestEveryCommandHasExamples: help CMD shows examples for every command
+// of stackwave's own (cobra's help and completion have their own text).
+func TestEveryCommandHasExamples(t *testing.T) {
+	for _, leaf := range leafCommands() {
+		if leaf == "help" || strings.HasPrefix(leaf, "completion ") {
+			continue
+		}
+		code, out, errOut := cli(t, "", append([]string{"help"}, strings.Fields(leaf)...)...)
+		if code != 0 || !strings.Contains(out, "Examples:\n  stackwave "+strings.Fields(leaf)[0]) {
+			t.Errorf("help %s: exit %d, no examples:\n%s%s", leaf, code, out, errOut)
+		}
+	}
+}

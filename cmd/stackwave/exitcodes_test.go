@@ -20,6 +20,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"validate", "-f", broken}, 2, "1 problems"},
 		{[]string{"apply", "-f", seedFile, "--name", "k", "--runtime", "memory", "--store", "sqlite:x.db"}, 2, "--allow-ephemeral-runtime"},
 		{[]string{"restart", "shop", "kodo-1", "--detach", "--runtime", "memory"}, 2, "--detach needs --server"},
+		{[]string{"apply", "-f", seedFile, "--name", "k", "--detach", "--runtime", "memory"}, 2, "--detach needs --server"},
 		{[]string{"status", "x", "--server", "http://127.0.0.1:1", "--store", "memory:"}, 2, "the server's to choose"},
 		{[]string{"status", "x", "--server", "ftp://127.0.0.1:1"}, 2, "want an http:// or https:// URL"},
 		{[]string{"restart", "x", "a", "--server", "http://127.0.0.1:1", "--runtime", "memory"}, 2, "the server's to choose"},
