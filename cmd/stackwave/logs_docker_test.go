@@ -30,7 +30,9 @@ func TestLogsDockerBothModes(t *testing.T) {
 	if code, out, errOut := cli(t, "", append([]string{"apply", "-f", doc, "--name", name, "--progress", "none"}, local...)...); code != 0 {
 		t.Fatalf("apply: exit %d\n%s%s", code, out, errOut)
 	}
-	t.Cleanup(func() { cli(t, "", append([]string{"destroy", name, "--delete-data", "--progress", "none"}, local...)...) })
+	t.Cleanup(func() {
+		cli(t, "", append([]string{"destroy", name, "--delete-data", "--progress", "none"}, local...)...)
+	})
 
 	// Follow until both instances wrote their last lines: the engine
 	// copies them a moment after the process wrote them.
