@@ -199,6 +199,31 @@ func (s *process) status(name string) deploymentStatus {
 	return res.Deployment
 }
 
+// launchE2E registers e2eProduct(name, readyAfter) and launches it with
+// the demo config; it returns the launch's operation ID.
+func (s *process) launchE2E(name, readyAfter string) string {
+	s.t.Helper()
+	var created struct {
+		VersionID string `json:"product_version_id"`
+	}
+	s.call("POST", "/api/products", e2eProduct(s.t, name, readyAfter), &created)
+	var launched struct {
+		OperationID string `json:"operation_id"`
+	}
+	s.call("POST", "/api/deployments", map[string]any{"name": name, "product_version_id": created.VersionID,
+		"config_templates": map[string]string{demoConfigPath: quickstartTemplate}}, &launched)
+	return launched.OperationID
+}
+
+// tier1Applying returns once the server at url applies a kodo stack of
+// the launch opID.
+func tier1Applying(t *testing.T, url, name, opID string) {
+	t.Helper()
+	waitEvent(t, url, name, opID, func(e api.Event) bool {
+		return strings.HasPrefix(e.Stack, "kodo-") && e.Type == string(deploy.EventStackApplying)
+	})
+}
+
 // e2eProduct is the seed product with the test image: mysql listens on
 // 3306, the authproxies serve HTTP on 9085 after readyAfter and print
 // their config file.
@@ -261,17 +286,8 @@ func TestServeEndToEndOnDocker(t *testing.T) {
 	cleanupDeployment(t, cli, name)
 	s := startServer(t, filepath.Join(t.TempDir(), "sw.db"), freeAddr(t))
 
-	var created struct {
-		ProductID string `json:"product_id"`
-		VersionID string `json:"product_version_id"`
-	}
-	s.call("POST", "/api/products", e2eProduct(t, name, "0s"), &created)
-	var launched struct {
-		OperationID string `json:"operation_id"`
-	}
-	s.call("POST", "/api/deployments", map[string]any{"name": name, "product_version_id": created.VersionID,
-		"config_templates": map[string]string{demoConfigPath: quickstartTemplate}}, &launched)
-	evs := s.events(name, launched.OperationID)
+	opID := s.launchE2E(name, "0s")
+	evs := s.events(name, opID)
 	if len(evs) == 0 || evs[len(evs)-1] != "operation-done" {
 		t.Fatalf("events did not end with operation-done: %v\n%s", evs, s.output())
 	}
@@ -339,21 +355,11 @@ func TestServeKilledMidLaunchResumes(t *testing.T) {
 	addr := freeAddr(t)
 	s := startServer(t, db, addr)
 
-	var created struct {
-		VersionID string `json:"product_version_id"`
-	}
-	s.call("POST", "/api/products", e2eProduct(t, name, "4s"), &created)
-	var launched struct {
-		OperationID string `json:"operation_id"`
-	}
-	s.call("POST", "/api/deployments", map[string]any{"name": name, "product_version_id": created.VersionID,
-		"config_templates": map[string]string{demoConfigPath: quickstartTemplate}}, &launched)
+	opID := s.launchE2E(name, "4s")
 
 	// Kill the server once tier 1 is being applied (its services take 4s
 	// to become ready).
-	waitEvent(t, s.url, name, launched.OperationID, func(e api.Event) bool {
-		return strings.HasPrefix(e.Stack, "kodo-") && e.Type == string(deploy.EventStackApplying)
-	})
+	tier1Applying(t, s.url, name, opID)
 	s.kill()
 	before := containers(t, cli, name)
 
@@ -361,9 +367,9 @@ func TestServeKilledMidLaunchResumes(t *testing.T) {
 	if st := s2.status(name); st.Status != "UnderChange" {
 		t.Fatalf("the killed server's launch is %s, want UnderChange: nothing to resume", st.Status)
 	}
-	waitEvent(t, s2.url, name, launched.OperationID, operationEnds)
+	waitEvent(t, s2.url, name, opID, operationEnds)
 	st := s2.status(name)
-	if st.Status != "Available" || st.LastOperation.ID != launched.OperationID || st.LastOperation.Status != "Succeeded" {
+	if st.Status != "Available" || st.LastOperation.ID != opID || st.LastOperation.Status != "Succeeded" {
 		t.Fatalf("after resume: %+v\n%s", st, s2.output())
 	}
 	after := containers(t, cli, name)
