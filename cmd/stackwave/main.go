@@ -9,11 +9,11 @@
 //	stackwave serve [--addr 127.0.0.1:8080] [--store sqlite:stackwave.db] [--runtime docker|kube|memory] ...
 //	stackwave restart|stop|start NAME STACK [--detach]
 //	stackwave scale NAME STACK/SERVICE N [--detach]
-//	stackwave deployments list | get NAME | history NAME
+//	stackwave deployments list | get NAME | history NAME | delete NAME | reconcile NAME --pause|--resume
 //	stackwave events NAME [--follow] [--operation ID] [--after-seq N]
 //	stackwave logs NAME [STACK[/SERVICE[/INSTANCE]]] [--follow] [--since T] [--tail N] [--timestamps]
 //	stackwave products list|get|create|delete
-//	stackwave versions list|get|activate|deactivate|guidance
+//	stackwave versions list|get|activate|deactivate|guidance|delete
 //	stackwave templates create|get
 //	stackwave version | --version
 //	stackwave completion bash|zsh|fish|powershell
@@ -206,6 +206,8 @@ operations of replicas that died, once their lease has expired. Without
 				"stackwave versions deactivate pv-0123456789abcdef"), versionsPatchCmd("deactivate", setActive(false), 1, "one version ID")),
 			leaf(env, command("guidance VERSION Default|Recommended|Latest|Deprecated|none", "Set a version's guidance", "",
 				"stackwave versions guidance pv-0123456789abcdef Recommended"), versionsPatchCmd("guidance", setGuidance, 2, "a version ID and a guidance")),
+			leaf(env, command("delete VERSION", "Delete a version no deployment uses", "",
+				"stackwave versions delete pv-0123456789abcdef"), versionsDeleteCmd),
 		),
 		group(env, &cobra.Command{Use: "templates", Short: "Register and show templates of stack_deps that versions refer to"},
 			leaf(env, command("create -f FILE", "Register a template", "",
@@ -228,6 +230,10 @@ operations of replicas that died, once their lease has expired. Without
 				"stackwave deployments get shop -o yaml"), statusCmd),
 			leaf(env, command("history NAME", "List a deployment's operations, oldest first", "",
 				"stackwave deployments history shop"), historyCmd),
+			leaf(env, command("delete NAME", "Delete a terminated deployment's record and history", "",
+				"stackwave deployments delete shop"), deploymentsDeleteCmd),
+			leaf(env, command("reconcile NAME --pause|--resume", "Pause or resume the repair of a deployment's drift (serve --reconcile)", "",
+				"stackwave deployments reconcile shop --pause", "stackwave deployments reconcile shop --resume"), deploymentsReconcileCmd),
 		),
 		leaf(env, command("events NAME", "Show the events of a deployment's operation, live with --follow", `events prints the events of a deployment's last operation (or --operation).
 With --follow it waits for the events of a running operation until it ends.

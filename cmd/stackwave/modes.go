@@ -41,6 +41,10 @@ type deployments interface {
 	// Logs reads what the instances of a deployment wrote, as
 	// runtime.LogReader says.
 	Logs(ctx context.Context, name string, q runtime.LogQuery) (runtime.LogStream, error)
+	// Delete removes a terminated deployment's record and history.
+	Delete(ctx context.Context, name string) error
+	// SetReconcilePaused pauses or resumes the repair of drift.
+	SetReconcilePaused(ctx context.Context, name string, paused bool) error
 	Close()
 }
 
