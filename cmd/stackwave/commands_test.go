@@ -74,6 +74,9 @@ func TestEveryCommandBothModes(t *testing.T) {
 		{args: []string{"products", "get", "nope"}, code: 3},
 		{args: []string{"products", "create", "-f", doc}}, // a version with the same spec: the same one
 		{args: []string{"products", "create", "-f", other}},
+		{args: []string{"products", "update", "other", "--description", "the other one", "--tag", "team=storage"}},
+		{args: []string{"products", "update", "other", "--revision", "1"}, code: 4},
+		{args: []string{"products", "update", "nope", "--type", "x"}, code: 3},
 		{args: []string{"products", "delete", "other"}},
 		{args: []string{"products", "delete", "other"}, code: 3},
 		{args: []string{"versions", "list", "kodo-double"}},

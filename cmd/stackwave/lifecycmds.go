@@ -8,6 +8,7 @@ import (
 	"net/url"
 
 	"github.com/stackwave/stackwave/api"
+	"github.com/stackwave/stackwave/product"
 	"github.com/stackwave/stackwave/store"
 )
 
@@ -94,6 +95,44 @@ func versionsDeleteCmd(fs *flag.FlagSet, env *cliEnv) runner {
 				return err
 			}
 			return show(env, cf, res, func() { fmt.Fprintf(env.stdout, "deleted version %s\n", res.VersionID) })
+		})
+	}
+}
+
+func productsUpdateCmd(fs *flag.FlagSet, env *cliEnv) runner {
+	cf := addClientFlags(fs)
+	var u api.ProductUpdate
+	str := func(dst **string) func(string) error {
+		return func(s string) error { *dst = &s; return nil }
+	}
+	fs.Func("name", "rename the product", str(&u.Name))
+	fs.Func("provider", "set the provider name", str(&u.ProviderName))
+	fs.Func("description", "set the description", str(&u.Description))
+	fs.Func("type", "set the product type", str(&u.ProductType))
+	fs.Func("visibility", "set the visibility: private or public", func(s string) error {
+		v := product.Visibility(s)
+		u.Visibility = &v
+		return nil
+	})
+	tags := kvFlag{}
+	fs.Var(tags, "tag", "set the tags, KEY=VALUE (repeatable; replaces them all)")
+	fs.Int64Var(&u.Revision, "revision", 0, "refuse the change (exit 4) unless the product is at this revision")
+	return func(args []string) int {
+		pos, code, ok := wantArgs(env, "products update", args, 1, "one product ID or name")
+		if !ok {
+			return code
+		}
+		if len(tags) > 0 {
+			u.Tags = tags
+		}
+		return callAPI(env, cf, func(ctx context.Context, c *api.Client) error {
+			var res api.ProductResponse
+			if err := c.Do(ctx, http.MethodPatch, "/api/products/"+url.PathEscape(pos[0]), &u, &res); err != nil {
+				return err
+			}
+			return show(env, cf, res, func() {
+				fmt.Fprintf(env.stdout, "updated product %s (%s), revision %d\n", res.Product.Name, res.Product.ID, res.Product.Revision)
+			})
 		})
 	}
 }

@@ -12,7 +12,7 @@
 //	stackwave deployments list | get NAME | history NAME | delete NAME | reconcile NAME --pause|--resume
 //	stackwave events NAME [--follow] [--operation ID] [--after-seq N]
 //	stackwave logs NAME [STACK[/SERVICE[/INSTANCE]]] [--follow] [--since T] [--tail N] [--timestamps]
-//	stackwave products list|get|create|delete
+//	stackwave products list|get|create|update|delete
 //	stackwave versions list|get|activate|deactivate|guidance|delete
 //	stackwave templates create|get
 //	stackwave version | --version
@@ -192,6 +192,9 @@ operations of replicas that died, once their lease has expired. Without
 				"stackwave products get kodo-double"), productsGetCmd),
 			leaf(env, command("create -f FILE", "Register a product document (JSON or YAML)", "",
 				"stackwave products create -f examples/kodo-double.json"), productsCreateCmd),
+			leaf(env, command("update ID|NAME", "Change a product's name, provider, description, type, visibility or tags", "",
+				"stackwave products update kodo-double --description 'two kodo stacks' --tag team=storage",
+				"stackwave products update kodo-double --visibility public --revision 3"), productsUpdateCmd),
 			leaf(env, command("delete ID|NAME", "Delete a product and its versions", "",
 				"stackwave products delete kodo-double"), productsDeleteCmd),
 		),
