@@ -57,6 +57,7 @@ func TestEveryCommandBothModes(t *testing.T) {
 		t.Fatal(err)
 	}
 	tplDoc := writeFile(t, "template.json", fmt.Sprintf(`{"description": "kodo", "stack_deps": %s}`, seedDoc.StackDeps))
+	versionDoc := writeFile(t, "v2.json", fmt.Sprintf(`{"version_name": "v2", "guidance": "Latest", "stack_deps": %s}`, seedDoc.StackDeps))
 	other := writeFile(t, "other.json", strings.Replace(seed(t), `"product_name": "kodo-double"`, `"product_name": "other"`, 1))
 	lines := []commandLine{
 		{global: true, args: []string{"validate", "-f", doc}},
@@ -87,6 +88,9 @@ func TestEveryCommandBothModes(t *testing.T) {
 		{args: []string{"versions", "guidance", "pv-0000000000000000", "Recommended"}, code: 3},
 		{args: []string{"versions", "guidance", "pv-0000000000000000", "Best"}, code: 2},
 		{args: []string{"versions", "delete", "pv-0000000000000000"}, code: 3},
+		{args: []string{"versions", "create", "kodo-double", "-f", versionDoc}},
+		{args: []string{"versions", "create", "kodo-double", "-f", versionDoc}, code: 4},
+		{args: []string{"versions", "create", "kodo-double", "-f", tplDoc}, code: 2},
 		{args: []string{"templates", "create", "-f", tplDoc}},
 		{args: []string{"templates", "get", "tpl-0000000000000000"}, code: 3},
 		{args: []string{"restart", "shop", "kodo-1", "--progress", "none"}},

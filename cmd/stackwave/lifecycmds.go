@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net/http"
 	"net/url"
+
+	"sigs.k8s.io/yaml"
 
 	"github.com/stackwave/stackwave/api"
 	"github.com/stackwave/stackwave/product"
@@ -133,6 +137,35 @@ func productsUpdateCmd(fs *flag.FlagSet, env *cliEnv) runner {
 			return show(env, cf, res, func() {
 				fmt.Fprintf(env.stdout, "updated product %s (%s), revision %d\n", res.Product.Name, res.Product.ID, res.Product.Revision)
 			})
+		})
+	}
+}
+
+func versionsCreateCmd(fs *flag.FlagSet, env *cliEnv) runner {
+	cf := addClientFlags(fs)
+	file := fs.String("f", "", `version document, JSON or YAML (- for stdin): {"version_name": "v2", "stack_deps": [[...]]} or {"version_name": "v2", "template_url": "..."}`)
+	return func(args []string) int {
+		pos, code, ok := wantArgs(env, "versions create", args, 1, "one product ID or name")
+		if !ok {
+			return code
+		}
+		data, err := readDocument(*file, env)
+		if err != nil {
+			env.errorf("versions create: %v", err)
+			return exitUsage
+		}
+		if t := bytes.TrimSpace(data); len(t) == 0 || t[0] != '{' {
+			if data, err = yaml.YAMLToJSON(data); err != nil {
+				env.errorf("versions create: %s: %v", displayName(*file), err)
+				return exitUsage
+			}
+		}
+		return callAPI(env, cf, func(ctx context.Context, c *api.Client) error {
+			var res api.VersionResponse
+			if err := c.Do(ctx, http.MethodPost, "/api/products/"+url.PathEscape(pos[0])+"/versions", json.RawMessage(data), &res); err != nil {
+				return err
+			}
+			return show(env, cf, res, func() { writeVersions(env, []*product.Version{res.Version}) })
 		})
 	}
 }

@@ -13,7 +13,7 @@
 //	stackwave events NAME [--follow] [--operation ID] [--after-seq N]
 //	stackwave logs NAME [STACK[/SERVICE[/INSTANCE]]] [--follow] [--since T] [--tail N] [--timestamps]
 //	stackwave products list|get|create|update|delete
-//	stackwave versions list|get|activate|deactivate|guidance|delete
+//	stackwave versions list|get|create|activate|deactivate|guidance|delete
 //	stackwave templates create|get
 //	stackwave version | --version
 //	stackwave completion bash|zsh|fish|powershell
@@ -209,6 +209,8 @@ operations of replicas that died, once their lease has expired. Without
 				"stackwave versions deactivate pv-0123456789abcdef"), versionsPatchCmd("deactivate", setActive(false), 1, "one version ID")),
 			leaf(env, command("guidance VERSION Default|Recommended|Latest|Deprecated|none", "Set a version's guidance", "",
 				"stackwave versions guidance pv-0123456789abcdef Recommended"), versionsPatchCmd("guidance", setGuidance, 2, "a version ID and a guidance")),
+			leaf(env, command("create PRODUCT -f FILE", "Add a version to a product (JSON or YAML)", "",
+				"stackwave versions create kodo-double -f v2.yaml"), versionsCreateCmd),
 			leaf(env, command("delete VERSION", "Delete a version no deployment uses", "",
 				"stackwave versions delete pv-0123456789abcdef"), versionsDeleteCmd),
 		),
