@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"net/http"
 	"net/url"
-
-	"sigs.k8s.io/yaml"
 
 	"github.com/stackwave/stackwave/api"
 	"github.com/stackwave/stackwave/product"
@@ -88,19 +85,13 @@ func deploymentsReconcileCmd(fs *flag.FlagSet, env *cliEnv) runner {
 
 func versionsDeleteCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	cf := addClientFlags(fs)
-	return func(args []string) int {
-		pos, code, ok := wantArgs(env, "versions delete", args, 1, "one version ID")
-		if !ok {
-			return code
+	return apiRunner(env, cf, "versions delete", 1, "one version ID", func(ctx context.Context, c *api.Client, pos []string) error {
+		var res api.DeleteVersionResponse
+		if err := c.Do(ctx, http.MethodDelete, "/api/versions/"+url.PathEscape(pos[0]), nil, &res); err != nil {
+			return err
 		}
-		return callAPI(env, cf, func(ctx context.Context, c *api.Client) error {
-			var res api.DeleteVersionResponse
-			if err := c.Do(ctx, http.MethodDelete, "/api/versions/"+url.PathEscape(pos[0]), nil, &res); err != nil {
-				return err
-			}
-			return show(env, cf, res, func() { fmt.Fprintf(env.stdout, "deleted version %s\n", res.VersionID) })
-		})
-	}
+		return show(env, cf, res, func() { fmt.Fprintf(env.stdout, "deleted version %s\n", res.VersionID) })
+	})
 }
 
 func productsUpdateCmd(fs *flag.FlagSet, env *cliEnv) runner {
@@ -149,16 +140,9 @@ func versionsCreateCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		if !ok {
 			return code
 		}
-		data, err := readDocument(*file, env)
-		if err != nil {
-			env.errorf("versions create: %v", err)
+		data, ok := readJSONDocument(env, "versions create", *file)
+		if !ok {
 			return exitUsage
-		}
-		if t := bytes.TrimSpace(data); len(t) == 0 || t[0] != '{' {
-			if data, err = yaml.YAMLToJSON(data); err != nil {
-				env.errorf("versions create: %s: %v", displayName(*file), err)
-				return exitUsage
-			}
 		}
 		return callAPI(env, cf, func(ctx context.Context, c *api.Client) error {
 			var res api.VersionResponse

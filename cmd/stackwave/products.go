@@ -125,19 +125,13 @@ func productsListCmd(fs *flag.FlagSet, env *cliEnv) runner {
 
 func productsGetCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	cf := addClientFlags(fs)
-	return func(args []string) int {
-		pos, code, ok := wantArgs(env, "products get", args, 1, "one product ID or name")
-		if !ok {
-			return code
+	return apiRunner(env, cf, "products get", 1, "one product ID or name", func(ctx context.Context, c *api.Client, pos []string) error {
+		res, err := c.GetProduct(ctx, pos[0])
+		if err != nil {
+			return err
 		}
-		return callAPI(env, cf, func(ctx context.Context, c *api.Client) error {
-			res, err := c.GetProduct(ctx, pos[0])
-			if err != nil {
-				return err
-			}
-			return show(env, cf, res, func() { writeProduct(env, res) })
-		})
-	}
+		return show(env, cf, res, func() { writeProduct(env, res) })
+	})
 }
 
 // writeProduct prints a product and its versions.
@@ -216,17 +210,11 @@ func productsCreateCmd(fs *flag.FlagSet, env *cliEnv) runner {
 
 func productsDeleteCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	cf := addClientFlags(fs)
-	return func(args []string) int {
-		pos, code, ok := wantArgs(env, "products delete", args, 1, "one product ID or name")
-		if !ok {
-			return code
+	return apiRunner(env, cf, "products delete", 1, "one product ID or name", func(ctx context.Context, c *api.Client, pos []string) error {
+		res, err := c.DeleteProduct(ctx, pos[0])
+		if err != nil {
+			return err
 		}
-		return callAPI(env, cf, func(ctx context.Context, c *api.Client) error {
-			res, err := c.DeleteProduct(ctx, pos[0])
-			if err != nil {
-				return err
-			}
-			return show(env, cf, res, func() { fmt.Fprintf(env.stdout, "deleted product %s (%s)\n", pos[0], res.ProductID) })
-		})
-	}
+		return show(env, cf, res, func() { fmt.Fprintf(env.stdout, "deleted product %s (%s)\n", pos[0], res.ProductID) })
+	})
 }
