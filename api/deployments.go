@@ -194,13 +194,32 @@ func (s *Server) preview(c *call) error {
 		return err
 	}
 	var req PreviewRequest
-	if err := c.decode(&req, false); err != nil {
+	sh, err := c.decodeSpec(&req)
+	if err != nil {
 		return err
 	}
-	if req.VersionID == "" {
-		return invalid("product_version_id", TypeRequired, "must name the version to preview")
+	switch {
+	case req.VersionID == "" && len(req.StackDeps) == 0:
+		return invalid("product_version_id", TypeRequired, "must name the version to preview, or give stack_deps")
+	case req.VersionID != "" && len(req.StackDeps) > 0:
+		return invalid("stack_deps", TypeInvalid, "give either product_version_id or stack_deps, not both")
 	}
-	cs, err := s.ex.Preview(c.r.Context(), name, req.VersionID)
+	if err := validate.Parameters(req.Vars, req.ConfigTemplates); err != nil {
+		return err
+	}
+	if len(req.StackDeps) > 0 {
+		// Checked as a version created with it would be.
+		opts := s.validateOptions()
+		opts.Shorthands = sh
+		if err := validate.Deps(req.StackDeps, opts); err != nil {
+			if d, ok := invalidDetails(err); ok {
+				return newError(http.StatusBadRequest, MsgInvalidRequest, d...)
+			}
+			return err
+		}
+	}
+	cs, err := s.ex.PreviewChanges(c.r.Context(), deploy.Request{Deployment: name, VersionID: req.VersionID,
+		Vars: req.Vars, ConfigTemplates: req.ConfigTemplates}, req.StackDeps)
 	if err != nil {
 		return err
 	}
@@ -306,10 +325,10 @@ func (s *Server) scale(c *call) error {
 		return err
 	}
 	if req.Instances == nil {
-		return invalid("instances", TypeRequired, fmt.Sprintf("must be 0 to %d", validate.MaxInstances))
+		return invalid("instances", TypeRequired, fmt.Sprintf("must be 1 to %d", validate.MaxInstances))
 	}
-	if n := *req.Instances; n < 0 || n > validate.MaxInstances {
-		return invalid("instances", TypeInvalid, fmt.Sprintf("must be 0 to %d, got %d", validate.MaxInstances, n))
+	if n := *req.Instances; n < 1 || n > validate.MaxInstances {
+		return invalid("instances", TypeInvalid, fmt.Sprintf("must be 1 to %d (stop the stack to run none), got %d", validate.MaxInstances, n))
 	}
 	if err := s.checkScale(c, name, *req.Instances); err != nil {
 		return err

@@ -178,6 +178,7 @@ func TestDeploymentErrors(t *testing.T) {
 	for _, tc := range []struct{ path, body, field, typ string }{
 		{"/api/deployments/web-1/stacks/web/services/nginx/scale", `{}`, "instances", "Required"},
 		{"/api/deployments/web-1/stacks/web/services/nginx/scale", `{"instances": -1}`, "instances", "Invalid"},
+		{"/api/deployments/web-1/stacks/web/services/nginx/scale", `{"instances": 0}`, "instances", "Invalid"},
 		{"/api/deployments/web-1/stacks/web/services/nope/scale", `{"instances": 2}`, "", "Invalid"},
 		{"/api/deployments/web-1/stacks/nope/restart", ``, "", "Invalid"},
 		{"/api/deployments/web-1/stacks/web/stop", `{"policy": "later"}`, "policy", "NotSupported"},

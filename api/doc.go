@@ -122,7 +122,9 @@
 // the last event, the deployment record shows the outcome. It reads the
 // store's log, so it follows operations that another replica runs, or
 // that a replica took over after a crash. A reconnecting EventSource that
-// has seen the end gets 204, which stops it.
+// has seen the end gets 204, which stops it. When the operation still
+// runs, the comment line ": caught-up" follows the replayed events: what
+// comes after it is live.
 //
 // Streams are bounded: each write must complete within
 // Options.StreamWriteTimeout (a client that does not read is dropped),

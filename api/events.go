@@ -21,6 +21,11 @@ const eventBatch = 2000
 // through proxies.
 const heartbeatInterval = 15 * time.Second
 
+// caughtUpComment is the comment an event stream sends once it has
+// replayed the stored events of an operation that still runs, before it
+// waits for more. EventSource ignores comments.
+const caughtUpComment = ": caught-up\n\n"
+
 // retryMillis tells EventSource clients how soon to reconnect.
 const retryMillis = 2000
 
@@ -118,7 +123,7 @@ func (s *Server) streamEvents(c *call) error {
 	// ended is set once the record shows the operation ended: the
 	// executor appends an operation's events before it writes its final
 	// record, so one more read then finds every event there is.
-	ended := false
+	ended, caughtUp := false, false
 	for {
 		for _, e := range evs {
 			if err := writeEvent(w, name, e); err != nil {
@@ -144,6 +149,17 @@ func (s *Server) streamEvents(c *call) error {
 		}
 		if !running || ended {
 			return nil
+		}
+		if !caughtUp {
+			// The stored events are sent: say so, for a client that
+			// shows history apart from what comes live.
+			caughtUp = true
+			if _, err := fmt.Fprint(w, caughtUpComment); err != nil {
+				return err
+			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -82,9 +82,15 @@ type ReconcileRequest struct {
 	Paused bool `json:"paused"`
 }
 
-// PreviewRequest is the body of POST /api/deployments/{name}/preview.
+// PreviewRequest is the body of POST /api/deployments/{name}/preview:
+// the version to preview, or a spec that is not (yet) a stored version
+// (stack_deps, as a version holds them), with the config templates and
+// variables the update would get (the recorded ones when left out).
 type PreviewRequest struct {
-	VersionID string `json:"product_version_id"`
+	VersionID       string            `json:"product_version_id,omitempty"`
+	StackDeps       stack.Deps        `json:"stack_deps,omitempty"`
+	Vars            map[string]string `json:"vars,omitempty"`
+	ConfigTemplates map[string]string `json:"config_templates,omitempty"`
 }
 
 // TerminateRequest is the body of POST /api/deployments/{name}/terminate;

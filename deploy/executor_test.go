@@ -493,10 +493,13 @@ func TestDayTwoOperations(t *testing.T) {
 	if _, err := e.ex.Stop(ctx, deploy.Request{Deployment: "shop", Stack: "web"}); err != nil {
 		t.Fatal(err)
 	}
+	// A stopped stack serves nothing: the deployment is not Available
+	// while it is stopped, though in sync.
 	st, _ = e.ex.Status(ctx, "shop")
-	if st.Status != store.StatusAvailable || st.Health != deploy.HealthRunning || st.Sync != deploy.SyncInSync ||
-		st.Stacks[3].Health != deploy.HealthStopped || st.Stacks[3].State != deploy.StateStopped {
-		t.Fatalf("after stop: health %s, web %+v", st.Health, st.Stacks[3])
+	if st.Status != deploy.StatusDegraded || st.Health != deploy.HealthDegraded || st.Sync != deploy.SyncInSync ||
+		st.Stacks[3].Health != deploy.HealthStopped || st.Stacks[3].State != deploy.StateStopped ||
+		st.Stacks[3].Services[0].Health != deploy.HealthStopped {
+		t.Fatalf("after stop: %s, health %s, web %+v", st.Status, st.Health, st.Stacks[3])
 	}
 	if _, err := e.ex.Start(ctx, deploy.Request{Deployment: "shop", Stack: "web"}); err != nil {
 		t.Fatal(err)
@@ -505,8 +508,8 @@ func TestDayTwoOperations(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, _ = e.ex.Status(ctx, "shop")
-	if st.Health != runtime.StatusRunning {
-		t.Fatalf("after start and restart: %s", st.Health)
+	if st.Health != runtime.StatusRunning || st.Status != store.StatusAvailable {
+		t.Fatalf("after start and restart: %s, health %s", st.Status, st.Health)
 	}
 	d, _ := e.st.GetDeployment(ctx, "shop")
 	var ops []string

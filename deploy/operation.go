@@ -147,8 +147,10 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 		if req.Stack == "" {
 			return nil, fmt.Errorf("%w: %s %s: a stack name is required", ErrInvalidRequest, typ, name)
 		}
-		if typ == store.OpScale && (req.Service == "" || req.Instances < 0 || req.Instances > validate.MaxInstances) {
-			return nil, fmt.Errorf("%w: scale %s: a service and 0 to %d instances are required, got service %q and %d",
+		// A service runs at least one instance (0 instances in a spec
+		// means the default, one): stopping its stack runs none.
+		if typ == store.OpScale && (req.Service == "" || req.Instances < 1 || req.Instances > validate.MaxInstances) {
+			return nil, fmt.Errorf("%w: scale %s: a service and 1 to %d instances are required (stop the stack to run none), got service %q and %d",
 				ErrInvalidRequest, name, validate.MaxInstances, req.Service, req.Instances)
 		}
 	case store.OpTerminate:

@@ -70,9 +70,11 @@ type Status struct {
 	// ReconcilePaused is set when a Reconciler leaves the deployment
 	// alone (Executor.SetReconcilePaused).
 	ReconcilePaused bool `json:"reconcile_paused,omitempty"`
-	// Health is HealthRunning, HealthDegraded or HealthMissing (stopped
-	// stacks count as running); empty when the runtime could not be
-	// asked.
+	// Health is HealthRunning, HealthDegraded or HealthMissing, or
+	// HealthStopped when every stack was stopped on request; a stopped
+	// stack beside running ones makes it HealthDegraded, and the verdict
+	// Degraded: what is stopped serves nothing. Empty when the runtime
+	// could not be asked.
 	Health string `json:"health"`
 	// Sync is SyncInSync, SyncDrifted or SyncOutOfDate; empty when the
 	// runtime could not be asked.
@@ -301,6 +303,11 @@ func (e *Executor) Status(ctx context.Context, name string, opts ...StatusOption
 				}
 			}
 			svc.Health = serviceHealth(svc)
+			if stopped {
+				// Stopped on request: nothing of it is meant to run, and
+				// nothing serves.
+				svc.Health = HealthStopped
+			}
 			if drift.Sync != runtime.SyncExtra {
 				svcHealth = append(svcHealth, svc.Health)
 			}
@@ -382,14 +389,17 @@ func serviceHealth(svc *ServiceStatus) string {
 	return HealthDegraded
 }
 
-// rollUpHealth is running when all are running or stopped, missing when
-// all are missing, degraded otherwise.
+// rollUpHealth is running when all are running, stopped when all are
+// stopped, missing when all are missing, degraded otherwise: a stopped
+// part does not serve, so what holds it is not fully available.
 func rollUpHealth(hs []string) string {
-	running, missing := 0, 0
+	running, stopped, missing := 0, 0, 0
 	for _, h := range hs {
 		switch h {
-		case HealthRunning, HealthStopped:
+		case HealthRunning:
 			running++
+		case HealthStopped:
+			stopped++
 		case HealthMissing:
 			missing++
 		}
@@ -397,6 +407,8 @@ func rollUpHealth(hs []string) string {
 	switch {
 	case running == len(hs):
 		return HealthRunning
+	case stopped == len(hs):
+		return HealthStopped
 	case missing == len(hs):
 		return HealthMissing
 	}

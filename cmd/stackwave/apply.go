@@ -54,6 +54,7 @@ func applyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	backends := addBackendFlags(fs)
 	addFaultFlag(fs, backends)
 	concurrency := addConcurrencyFlag(fs)
+	detach := fs.Bool("detach", false, "with --server: print the operation ID and return at once; follow it with: stackwave events NAME --operation ID --follow")
 	return func(args []string) int {
 		if _, code, ok := wantArgs(env, "apply", args, 0, ""); !ok {
 			return code
@@ -94,7 +95,11 @@ func applyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 				env.errorf("apply: --timeout and --concurrency are the server's: leave them out with --server")
 				return exitUsage
 			}
-			return applyRemote(ctx, env, backends, doc, req, *versionName, *output)
+			return applyRemote(ctx, env, backends, doc, req, *versionName, *output, *detach)
+		}
+		if *detach {
+			env.errorf("apply: %v", errDetachLocal)
+			return exitUsage
 		}
 		st, err := backends.openStore(ctx)
 		if err != nil {
@@ -179,7 +184,7 @@ func precheck(ctx context.Context, ex *deploy.Executor, req deploy.Request, doc 
 func register(ctx context.Context, st *store.Store, doc *product.Document, versionName string) (*product.Product, *product.Version, error) {
 	d := *doc
 	d.VersionName = orDefault(versionName, doc.VersionName)
-	reg, err := st.Register(ctx, &d, &store.RegisterOptions{ProviderName: "stackwave"})
+	reg, err := st.Register(ctx, &d, &store.RegisterOptions{ProviderName: applyProvider})
 	if err == nil {
 		return reg.Product, reg.Version, nil
 	}

@@ -14,20 +14,20 @@ import (
 	"github.com/stackwave/stackwave/store"
 )
 
+// applyProvider is the provider of the products apply registers from a
+// document that names none, locally and on a server alike.
+const applyProvider = "stackwave"
+
 // applyRemote does what apply does, through the API of --server: it
 // registers the product and a version with the document's spec (or
 // reuses the version with the same content), then launches or updates
 // the deployment and shows its progress and status as apply does
 // locally. The server checks templates and variables when the operation
 // is submitted.
-func applyRemote(ctx context.Context, env *cliEnv, b *backendFlags, doc *product.Document, req deploy.Request, versionName, progressMode string) int {
-	d, err := openDeployments(ctx, env, b)
-	if err != nil {
-		env.errorf("apply: %v", err)
-		if _, ok := err.(usageError); ok {
-			return exitUsage
-		}
-		return codeOf(err)
+func applyRemote(ctx context.Context, env *cliEnv, b *backendFlags, doc *product.Document, req deploy.Request, versionName, progressMode string, detach bool) int {
+	d, code := openFor(ctx, env, b, "apply")
+	if code != exitOK {
+		return code
 	}
 	defer d.Close()
 	r := d.(*remoteDeployments)
@@ -56,6 +56,14 @@ func applyRemote(ctx context.Context, env *cliEnv, b *backendFlags, doc *product
 		return apiFailed(env, fmt.Errorf("apply: %w", err))
 	}
 	fmt.Fprintf(env.stderr, "%s %s: product %s (%s), version %s (%s)\n", op, req.Deployment, p.Name, p.ID, v.Name, v.ID)
+	if detach {
+		rec, err := r.Run(ctx, op, req, true, nil)
+		if err != nil {
+			return apiFailed(env, fmt.Errorf("apply: %w", err))
+		}
+		fmt.Fprintln(env.stdout, rec.ID)
+		return exitOK
+	}
 	prog := newProgress(progressMode, env.stdout)
 	// An update that applied, repaired or removed no stack changed
 	// nothing, as the executor's change set says locally.
@@ -90,6 +98,8 @@ func applyRemote(ctx context.Context, env *cliEnv, b *backendFlags, doc *product
 func registerRemote(ctx context.Context, c *api.Client, doc *product.Document, versionName string) (*product.Product, *product.Version, error) {
 	d := *doc
 	d.VersionName = orDefault(versionName, doc.VersionName)
+	// The provider apply registers locally, whoever the caller is.
+	d.ProviderName = orDefault(d.ProviderName, applyProvider)
 	body, err := json.Marshal(&d)
 	if err != nil {
 		return nil, nil, err

@@ -19,13 +19,17 @@ import (
 // callAPI runs fn with a client of the server the flags name and prints
 // an API error; it returns the exit code.
 func callAPI(env *cliEnv, cf *clientFlags, fn func(ctx context.Context, c *api.Client) error) int {
-	c, err := cf.client(env)
-	if err != nil {
-		env.errorf("%v", err)
-		return exitUsage
-	}
 	ctx, cancel := context.WithTimeout(env.context(), requestTimeout)
 	defer cancel()
+	c, release, err := cf.client(ctx, env)
+	if err != nil {
+		env.errorf("%v", err)
+		if _, ok := err.(usageError); ok {
+			return exitUsage
+		}
+		return codeOf(err)
+	}
+	defer release()
 	if err := fn(ctx, c); err != nil {
 		if code, ok := err.(exitCode); ok {
 			return int(code)
@@ -33,6 +37,18 @@ func callAPI(env *cliEnv, cf *clientFlags, fn func(ctx context.Context, c *api.C
 		return apiFailed(env, err)
 	}
 	return exitOK
+}
+
+// apiRunner is the runner of a command that takes nargs positional
+// arguments (what they are says what) and calls the API once with them.
+func apiRunner(env *cliEnv, cf *clientFlags, cmd string, nargs int, what string, fn func(ctx context.Context, c *api.Client, pos []string) error) runner {
+	return func(args []string) int {
+		pos, code, ok := wantArgs(env, cmd, args, nargs, what)
+		if !ok {
+			return code
+		}
+		return callAPI(env, cf, func(ctx context.Context, c *api.Client) error { return fn(ctx, c, pos) })
+	}
 }
 
 // show writes v in the -o format, or calls text for -o text.
@@ -63,36 +79,24 @@ func writeVersions(env *cliEnv, vs []*product.Version) {
 
 func versionsListCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	cf := addClientFlags(fs)
-	return func(args []string) int {
-		pos, code, ok := wantArgs(env, "versions list", args, 1, "one product ID or name")
-		if !ok {
-			return code
+	return apiRunner(env, cf, "versions list", 1, "one product ID or name", func(ctx context.Context, c *api.Client, pos []string) error {
+		var res api.VersionList
+		if err := c.Do(ctx, http.MethodGet, "/api/products/"+url.PathEscape(pos[0])+"/versions", nil, &res); err != nil {
+			return err
 		}
-		return callAPI(env, cf, func(ctx context.Context, c *api.Client) error {
-			var res api.VersionList
-			if err := c.Do(ctx, http.MethodGet, "/api/products/"+url.PathEscape(pos[0])+"/versions", nil, &res); err != nil {
-				return err
-			}
-			return show(env, cf, res, func() { writeVersions(env, res.Versions) })
-		})
-	}
+		return show(env, cf, res, func() { writeVersions(env, res.Versions) })
+	})
 }
 
 func versionsGetCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	cf := addClientFlags(fs)
-	return func(args []string) int {
-		pos, code, ok := wantArgs(env, "versions get", args, 1, "one version ID")
-		if !ok {
-			return code
+	return apiRunner(env, cf, "versions get", 1, "one version ID", func(ctx context.Context, c *api.Client, pos []string) error {
+		var res api.VersionResponse
+		if err := c.Do(ctx, http.MethodGet, "/api/versions/"+url.PathEscape(pos[0]), nil, &res); err != nil {
+			return err
 		}
-		return callAPI(env, cf, func(ctx context.Context, c *api.Client) error {
-			var res api.VersionResponse
-			if err := c.Do(ctx, http.MethodGet, "/api/versions/"+url.PathEscape(pos[0]), nil, &res); err != nil {
-				return err
-			}
-			return show(env, cf, res, func() { writeVersions(env, []*product.Version{res.Version}) })
-		})
-	}
+		return show(env, cf, res, func() { writeVersions(env, []*product.Version{res.Version}) })
+	})
 }
 
 // versionsPatchCmd changes one field of a version: active (activate,
@@ -137,6 +141,23 @@ func setGuidance(args []string) (*api.VersionUpdate, error) {
 	return &api.VersionUpdate{Guidance: &g}, nil
 }
 
+// readJSONDocument reads the -f document of cmd, JSON or YAML, as JSON;
+// when it cannot, it says why.
+func readJSONDocument(env *cliEnv, cmd, file string) ([]byte, bool) {
+	data, err := readDocument(file, env)
+	if err != nil {
+		env.errorf("%s: %v", cmd, err)
+		return nil, false
+	}
+	if t := bytes.TrimSpace(data); len(t) == 0 || t[0] != '{' {
+		if data, err = yaml.YAMLToJSON(data); err != nil {
+			env.errorf("%s: %s: %v", cmd, displayName(file), err)
+			return nil, false
+		}
+	}
+	return data, true
+}
+
 func templatesCreateCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	cf := addClientFlags(fs)
 	file := fs.String("f", "", `template document, JSON or YAML (- for stdin): {"description": "...", "stack_deps": [[...]]}`)
@@ -144,16 +165,9 @@ func templatesCreateCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		if _, code, ok := wantArgs(env, "templates create", args, 0, ""); !ok {
 			return code
 		}
-		data, err := readDocument(*file, env)
-		if err != nil {
-			env.errorf("templates create: %v", err)
+		data, ok := readJSONDocument(env, "templates create", *file)
+		if !ok {
 			return exitUsage
-		}
-		if t := bytes.TrimSpace(data); len(t) == 0 || t[0] != '{' {
-			if data, err = yaml.YAMLToJSON(data); err != nil {
-				env.errorf("templates create: %s: %v", displayName(*file), err)
-				return exitUsage
-			}
 		}
 		return callAPI(env, cf, func(ctx context.Context, c *api.Client) error {
 			var res api.TemplateResponse
@@ -169,30 +183,24 @@ func templatesCreateCmd(fs *flag.FlagSet, env *cliEnv) runner {
 
 func templatesGetCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	cf := addClientFlags(fs)
-	return func(args []string) int {
-		pos, code, ok := wantArgs(env, "templates get", args, 1, "one template ID or URL")
-		if !ok {
-			return code
+	return apiRunner(env, cf, "templates get", 1, "one template ID or URL", func(ctx context.Context, c *api.Client, pos []string) error {
+		var res api.TemplateResponse
+		if err := c.Do(ctx, http.MethodGet, "/api/templates/"+url.PathEscape(pos[0]), nil, &res); err != nil {
+			return err
 		}
-		return callAPI(env, cf, func(ctx context.Context, c *api.Client) error {
-			var res api.TemplateResponse
-			if err := c.Do(ctx, http.MethodGet, "/api/templates/"+url.PathEscape(pos[0]), nil, &res); err != nil {
-				return err
+		return show(env, cf, res, func() {
+			t := res.Template
+			tiers, stacks, services := t.StackDeps.Counts()
+			tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "template\t%s\n", t.ID)
+			fmt.Fprintf(tw, "url\t%s\n", t.URL)
+			if t.Description != "" {
+				fmt.Fprintf(tw, "description\t%s\n", t.Description)
 			}
-			return show(env, cf, res, func() {
-				t := res.Template
-				tiers, stacks, services := t.StackDeps.Counts()
-				tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintf(tw, "template\t%s\n", t.ID)
-				fmt.Fprintf(tw, "url\t%s\n", t.URL)
-				if t.Description != "" {
-					fmt.Fprintf(tw, "description\t%s\n", t.Description)
-				}
-				fmt.Fprintf(tw, "spec\t%d tiers, %d stacks, %d services\n", tiers, stacks, services)
-				fmt.Fprintf(tw, "content hash\t%s\n", t.ContentHash)
-				fmt.Fprintf(tw, "created\t%s\n", t.CreatedAt.UTC().Format(time.RFC3339))
-				tw.Flush()
-			})
+			fmt.Fprintf(tw, "spec\t%d tiers, %d stacks, %d services\n", tiers, stacks, services)
+			fmt.Fprintf(tw, "content hash\t%s\n", t.ContentHash)
+			fmt.Fprintf(tw, "created\t%s\n", t.CreatedAt.UTC().Format(time.RFC3339))
+			tw.Flush()
 		})
-	}
+	})
 }

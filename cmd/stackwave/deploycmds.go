@@ -31,6 +31,21 @@ func openDeployments(ctx context.Context, env *cliEnv, b *backendFlags) (deploym
 	return openLocal(ctx, b)
 }
 
+// openFor opens the deployments of the flags for the command cmd; when
+// it cannot, it says why and returns the exit code.
+func openFor(ctx context.Context, env *cliEnv, b *backendFlags, cmd string) (deployments, int) {
+	d, err := openDeployments(ctx, env, b)
+	if err == nil {
+		return d, exitOK
+	}
+	if ue, ok := err.(usageError); ok {
+		env.errorf("%s: %v", cmd, ue.error)
+		return nil, exitUsage
+	}
+	env.errorf("%s: %v", cmd, err)
+	return nil, codeOf(err)
+}
+
 // opFlags are the flags of the commands that start an operation.
 type opFlags struct {
 	policy   string
@@ -59,10 +74,9 @@ func runOperation(env *cliEnv, b *backendFlags, o *opFlags, op store.OpType, req
 	req.Policy = pol
 	ctx, cancel := signalContext()
 	defer cancel()
-	d, err := openDeployments(ctx, env, b)
-	if err != nil {
-		env.errorf("%s: %v", op, err)
-		return codeOf(err)
+	d, code := openFor(ctx, env, b, string(op))
+	if code != exitOK {
+		return code
 	}
 	defer d.Close()
 	prog := newProgress(o.progress, env.stdout)
@@ -121,8 +135,8 @@ func scaleCmd(fs *flag.FlagSet, env *cliEnv) runner {
 			return exitUsage
 		}
 		n, err := strconv.Atoi(pos[2])
-		if err != nil || n < 0 {
-			env.errorf("scale: %q: want a number of instances, 0 or more", pos[2])
+		if err != nil || n < 1 {
+			env.errorf("scale: %q: want a number of instances, 1 or more (stop the stack to run none)", pos[2])
 			return exitUsage
 		}
 		req := deploy.Request{Deployment: pos[0], Stack: stack, Service: service, Instances: n}
@@ -140,14 +154,9 @@ func withDeployments(env *cliEnv, b *backendFlags, cmd string, fn func(ctx conte
 		ctx, stop = context.WithCancel(env.ctx)
 		defer stop()
 	}
-	d, err := openDeployments(ctx, env, b)
-	if err != nil {
-		if ue, ok := err.(usageError); ok {
-			env.errorf("%s: %v", cmd, ue.error)
-			return exitUsage
-		}
-		env.errorf("%s: %v", cmd, err)
-		return codeOf(err)
+	d, code := openFor(ctx, env, b, cmd)
+	if code != exitOK {
+		return code
 	}
 	defer d.Close()
 	if err := fn(ctx, d); err != nil {
@@ -271,6 +280,10 @@ func eventsCmd(fs *flag.FlagSet, env *cliEnv) runner {
 						werr = exitCode(code)
 					}
 				}
+			}, func() {
+				if werr == nil {
+					werr = writeCaughtUp(env, *output)
+				}
 			})
 			if err != nil {
 				return err
@@ -278,4 +291,23 @@ func eventsCmd(fs *flag.FlagSet, env *cliEnv) runner {
 			return werr
 		})
 	}
+}
+
+// writeCaughtUp prints the mark events --follow prints between the
+// stored events of a running operation and those that come live.
+func writeCaughtUp(env *cliEnv, output string) error {
+	var code int
+	switch output {
+	case "text":
+		_, err := fmt.Fprintln(env.stdout, "-- caught up: following live events --")
+		return err
+	case "json":
+		code = writeCompactJSON(env, map[string]bool{"caught_up": true})
+	default:
+		code = writeOutput(env, "yaml", []map[string]bool{{"caught_up": true}})
+	}
+	if code != exitOK {
+		return exitCode(code)
+	}
+	return nil
 }

@@ -14,12 +14,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/moby/moby/client"
 
+	"github.com/stackwave/stackwave/api"
+	"github.com/stackwave/stackwave/deploy"
 	"github.com/stackwave/stackwave/internal/dockertest"
 )
 
@@ -54,13 +55,14 @@ func stackwaveBinary(t *testing.T) string {
 	return binPath
 }
 
-// process is a `stackwave serve` process.
+// process is a `stackwave serve` process (see startServe).
 type process struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	url  string
-	logs *bytes.Buffer
-	mu   *sync.Mutex
+	t      *testing.T
+	cmd    *exec.Cmd
+	url    string
+	logs   *bytes.Buffer
+	mu     *sync.Mutex
+	exited chan struct{}
 }
 
 func freeAddr(t *testing.T) string {
@@ -89,44 +91,18 @@ func startServer(t *testing.T, db, addr string) *process {
 	return startServerStore(t, "sqlite:"+db, addr)
 }
 
-// startServerStore starts `stackwave serve` on any store.
+// startServerStore starts `stackwave serve` on any store and the Docker
+// runtime.
 func startServerStore(t *testing.T, storeURL, addr string) *process {
 	t.Helper()
-	s := &process{t: t, url: "http://" + addr, logs: &bytes.Buffer{}, mu: &sync.Mutex{}}
-	s.cmd = exec.Command(stackwaveBinary(t), "serve", "--addr", addr, "--store", storeURL, "--runtime", "docker", "--lease-ttl", "2s")
-	s.cmd.Env = append(os.Environ(), dockerHostIPEnv+"=127.0.0.1")
-	s.cmd.Stdout = lockedBuffer{s.mu, s.logs}
-	s.cmd.Stderr = lockedBuffer{s.mu, s.logs}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.kill() })
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		res, err := http.Get(s.url + "/api/products")
-		if err == nil {
-			res.Body.Close()
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not answer: %v\n%s", err, s.output())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return startServe(t, append(os.Environ(), dockerHostIPEnv+"=127.0.0.1"),
+		"--addr", addr, "--store", storeURL, "--runtime", "docker", "--lease-ttl", "2s")
 }
 
 func (s *process) output() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.logs.String()
-}
-
-// kill stops the process with SIGKILL: no shutdown, no final writes.
-func (s *process) kill() {
-	if s.cmd.ProcessState == nil {
-		_ = s.cmd.Process.Signal(syscall.SIGKILL)
-		_ = s.cmd.Wait()
-	}
 }
 
 func (s *process) call(method, path string, body any, out any) {
@@ -223,6 +199,31 @@ func (s *process) status(name string) deploymentStatus {
 	return res.Deployment
 }
 
+// launchE2E registers e2eProduct(name, readyAfter) and launches it with
+// the demo config; it returns the launch's operation ID.
+func (s *process) launchE2E(name, readyAfter string) string {
+	s.t.Helper()
+	var created struct {
+		VersionID string `json:"product_version_id"`
+	}
+	s.call("POST", "/api/products", e2eProduct(s.t, name, readyAfter), &created)
+	var launched struct {
+		OperationID string `json:"operation_id"`
+	}
+	s.call("POST", "/api/deployments", map[string]any{"name": name, "product_version_id": created.VersionID,
+		"config_templates": map[string]string{demoConfigPath: quickstartTemplate}}, &launched)
+	return launched.OperationID
+}
+
+// tier1Applying returns once the server at url applies a kodo stack of
+// the launch opID.
+func tier1Applying(t *testing.T, url, name, opID string) {
+	t.Helper()
+	waitEvent(t, url, name, opID, func(e api.Event) bool {
+		return strings.HasPrefix(e.Stack, "kodo-") && e.Type == string(deploy.EventStackApplying)
+	})
+}
+
 // e2eProduct is the seed product with the test image: mysql listens on
 // 3306, the authproxies serve HTTP on 9085 after readyAfter and print
 // their config file.
@@ -285,17 +286,8 @@ func TestServeEndToEndOnDocker(t *testing.T) {
 	cleanupDeployment(t, cli, name)
 	s := startServer(t, filepath.Join(t.TempDir(), "sw.db"), freeAddr(t))
 
-	var created struct {
-		ProductID string `json:"product_id"`
-		VersionID string `json:"product_version_id"`
-	}
-	s.call("POST", "/api/products", e2eProduct(t, name, "0s"), &created)
-	var launched struct {
-		OperationID string `json:"operation_id"`
-	}
-	s.call("POST", "/api/deployments", map[string]any{"name": name, "product_version_id": created.VersionID,
-		"config_templates": map[string]string{demoConfigPath: quickstartTemplate}}, &launched)
-	evs := s.events(name, launched.OperationID)
+	opID := s.launchE2E(name, "0s")
+	evs := s.events(name, opID)
 	if len(evs) == 0 || evs[len(evs)-1] != "operation-done" {
 		t.Fatalf("events did not end with operation-done: %v\n%s", evs, s.output())
 	}
@@ -363,35 +355,11 @@ func TestServeKilledMidLaunchResumes(t *testing.T) {
 	addr := freeAddr(t)
 	s := startServer(t, db, addr)
 
-	var created struct {
-		VersionID string `json:"product_version_id"`
-	}
-	s.call("POST", "/api/products", e2eProduct(t, name, "4s"), &created)
-	var launched struct {
-		OperationID string `json:"operation_id"`
-	}
-	s.call("POST", "/api/deployments", map[string]any{"name": name, "product_version_id": created.VersionID,
-		"config_templates": map[string]string{demoConfigPath: quickstartTemplate}}, &launched)
+	opID := s.launchE2E(name, "4s")
 
 	// Kill the server once tier 1 is being applied (its services take 4s
 	// to become ready).
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		st := s.status(name)
-		busy := false
-		for _, stk := range st.Stacks {
-			if strings.HasPrefix(stk.Name, "kodo-") && (stk.State == "waiting" || stk.State == "applying") {
-				busy = true
-			}
-		}
-		if busy {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tier 1 never started\n%s", s.output())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	tier1Applying(t, s.url, name, opID)
 	s.kill()
 	before := containers(t, cli, name)
 
@@ -399,19 +367,9 @@ func TestServeKilledMidLaunchResumes(t *testing.T) {
 	if st := s2.status(name); st.Status != "UnderChange" {
 		t.Fatalf("the killed server's launch is %s, want UnderChange: nothing to resume", st.Status)
 	}
-	deadline = time.Now().Add(3 * time.Minute)
-	var st deploymentStatus
-	for {
-		st = s2.status(name)
-		if st.Status != "UnderChange" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the operation was not resumed: %+v\n%s", st, s2.output())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if st.Status != "Available" || st.LastOperation.ID != launched.OperationID || st.LastOperation.Status != "Succeeded" {
+	waitEvent(t, s2.url, name, opID, operationEnds)
+	st := s2.status(name)
+	if st.Status != "Available" || st.LastOperation.ID != opID || st.LastOperation.Status != "Succeeded" {
 		t.Fatalf("after resume: %+v\n%s", st, s2.output())
 	}
 	after := containers(t, cli, name)

@@ -61,7 +61,7 @@ func codeOf(err error) int {
 	case errors.Is(err, validate.ErrInvalid), errors.Is(err, store.ErrInvalid), errors.Is(err, deploy.ErrInvalidRequest),
 		errors.Is(err, product.ErrInvalidArgs), errors.Is(err, runtime.ErrInvalid), errors.Is(err, errUnknownRuntime), errors.Is(err, errEphemeralRuntime), errors.Is(err, errFaultsNeedMemory):
 		return exitUsage
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, runtime.ErrNotFound):
 		return exitNotFound
 	case errors.Is(err, deploy.ErrBusy), errors.Is(err, deploy.ErrInterrupted), errors.Is(err, deploy.ErrVersionInactive),
 		errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrAlreadyExists), errors.Is(err, store.ErrInUse),

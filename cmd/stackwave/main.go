@@ -9,10 +9,11 @@
 //	stackwave serve [--addr 127.0.0.1:8080] [--store sqlite:stackwave.db] [--runtime docker|kube|memory] ...
 //	stackwave restart|stop|start NAME STACK [--detach]
 //	stackwave scale NAME STACK/SERVICE N [--detach]
-//	stackwave deployments list | get NAME | history NAME
+//	stackwave deployments list | get NAME | history NAME | delete NAME | reconcile NAME --pause|--resume
 //	stackwave events NAME [--follow] [--operation ID] [--after-seq N]
-//	stackwave products list|get|create|delete
-//	stackwave versions list|get|activate|deactivate|guidance
+//	stackwave logs NAME [STACK[/SERVICE[/INSTANCE]]] [--follow] [--since T] [--tail N] [--timestamps]
+//	stackwave products list|get|create|update|delete
+//	stackwave versions list|get|create|activate|deactivate|guidance|delete
 //	stackwave templates create|get
 //	stackwave version | --version
 //	stackwave completion bash|zsh|fish|powershell
@@ -20,10 +21,11 @@
 //
 // serve answers the HTTP API of package api until SIGINT or SIGTERM, then
 // finishes the requests in flight. With --server (or STACKWAVE_SERVER),
-// and --token-file (or STACKWAVE_TOKEN) for the bearer token, apply,
-// status, destroy and the day-two commands call a serve instead of the
-// local store and runtime, with the same output and exit codes; the
-// products, versions and templates commands always call a server.
+// and --token-file (or STACKWAVE_TOKEN) for the bearer token, every
+// command that reads or changes deployments or the catalog calls a serve
+// instead of the local store and runtime, with the same output and exit
+// codes; without it, the products, versions and templates commands run
+// the same API in process on the local store (--store).
 // --runtime memory --fault TARGET=KIND makes the simulated runtime fail
 // on purpose, to try failure policies.
 //
@@ -166,80 +168,100 @@ Kubernetes or a simulated runtime, and serves the HTTP API of package api.`,
 	root.PersistentFlags().StringVar(&env.server, "server", "", "call this stackwave serve (http:// or https:// URL) instead of using the local store and runtime (default $STACKWAVE_SERVER)")
 	root.PersistentFlags().StringVar(&env.tokenFile, "token-file", "", "with --server: file holding the bearer token (default: $STACKWAVE_TOKEN)")
 	root.AddCommand(
-		leaf(env, &cobra.Command{Use: "validate -f FILE", Short: "Check a product document against the rules",
-			Long:    "validate decodes a product document (JSON or YAML, - for stdin) and lists every\nrule it breaks, each with its field path, line and column.",
-			Example: "  stackwave validate -f examples/kodo-double.json\n  cat product.yaml | stackwave validate -f -"}, validateCmd),
-		leaf(env, &cobra.Command{Use: "plan -f FILE [--name NAME]", Short: "Show the start and teardown order, or what apply would change",
-			Example: "  stackwave plan -f examples/kodo-double.json\n  stackwave plan -f product.json --name shop -o json"}, planCmd),
-		leaf(env, &cobra.Command{Use: "apply -f FILE --name NAME", Short: "Register the product and launch or update a deployment",
-			Long:    "apply registers the document's product and version (a version with the same content\nis reused), then launches the deployment or updates it to that version, tier by\ntier, and exits 0 only when it converged.",
-			Example: "  stackwave apply -f examples/kodo-double.json --name shop\n  stackwave apply -f product.json --name shop --policy rollback --config-dir conf/ --var region=eu"}, applyCmd),
-		leaf(env, &cobra.Command{Use: "quickstart", Short: "Build a demo image and deploy a kodo-double-shaped product",
-			Example: "  stackwave quickstart\n  stackwave quickstart --runtime memory"}, quickstartCmd),
-		leaf(env, &cobra.Command{Use: "status NAME", Short: "Show a deployment's health, sync, stacks, services and endpoints",
-			Example: "  stackwave status shop\n  stackwave status shop --instances -o json"}, statusCmd),
-		leaf(env, &cobra.Command{Use: "destroy NAME", Short: "Terminate a deployment, last tier first",
-			Example: "  stackwave destroy shop\n  stackwave destroy shop --delete-data"}, destroyCmd),
-		leaf(env, &cobra.Command{Use: "serve", Short: "Serve the control-plane HTTP API",
-			Long: `serve answers the HTTP API of package api until SIGINT or SIGTERM, then
+		leaf(env, command("validate -f FILE", "Check a product document against the rules", "validate decodes a product document (JSON or YAML, - for stdin) and lists every\nrule it breaks, each with its field path, line and column.",
+			"stackwave validate -f examples/kodo-double.json", "cat product.yaml | stackwave validate -f -"), validateCmd),
+		leaf(env, command("plan -f FILE [--name NAME]", "Show the start and teardown order, or what apply would change", "",
+			"stackwave plan -f examples/kodo-double.json", "stackwave plan -f product.json --name shop -o json"), planCmd),
+		leaf(env, command("apply -f FILE --name NAME", "Register the product and launch or update a deployment", "apply registers the document's product and version (a version with the same content\nis reused), then launches the deployment or updates it to that version, tier by\ntier, and exits 0 only when it converged.",
+			"stackwave apply -f examples/kodo-double.json --name shop", "stackwave apply -f product.json --name shop --policy rollback --config-dir conf/ --var region=eu"), applyCmd),
+		leaf(env, command("quickstart", "Build a demo image and deploy a kodo-double-shaped product", "",
+			"stackwave quickstart", "stackwave quickstart --runtime memory"), quickstartCmd),
+		leaf(env, command("status NAME", "Show a deployment's health, sync, stacks, services and endpoints", "",
+			"stackwave status shop", "stackwave status shop --instances -o json"), statusCmd),
+		leaf(env, command("destroy NAME", "Terminate a deployment, last tier first", "",
+			"stackwave destroy shop", "stackwave destroy shop --delete-data"), destroyCmd),
+		leaf(env, command("serve", "Serve the control-plane HTTP API", `serve answers the HTTP API of package api until SIGINT or SIGTERM, then
 finishes the requests in flight. At start and every --lease-ttl it resumes the
 operations of replicas that died, once their lease has expired. Without
 --policy every caller may do everything, so it listens on loopback only.`,
-			Example: "  stackwave serve --addr 127.0.0.1:8080\n  stackwave serve --store postgres://user:pw@db/stackwave --tokens tokens --policy policy.json --reconcile 30s"}, serveCmd),
-		group(env, &cobra.Command{Use: "products", Short: "List, show, create and delete products through the API"},
-			leaf(env, &cobra.Command{Use: "list", Short: "List products",
-				Example: "  stackwave products list --server http://127.0.0.1:8080\n  stackwave products list -q web --page-size 10 -o json"}, productsListCmd),
-			leaf(env, &cobra.Command{Use: "get ID|NAME", Short: "Show a product and its versions",
-				Example: "  stackwave products get kodo-double"}, productsGetCmd),
-			leaf(env, &cobra.Command{Use: "create -f FILE", Short: "Register a product document (JSON or YAML)",
-				Example: "  stackwave products create -f examples/kodo-double.json"}, productsCreateCmd),
-			leaf(env, &cobra.Command{Use: "delete ID|NAME", Short: "Delete a product and its versions",
-				Example: "  stackwave products delete kodo-double"}, productsDeleteCmd),
+			"stackwave serve --addr 127.0.0.1:8080", "stackwave serve --store postgres://user:pw@db/stackwave --tokens tokens --policy policy.json --reconcile 30s"), serveCmd),
+		group(env, &cobra.Command{Use: "products", Short: "List, show, create and delete products"},
+			leaf(env, command("list", "List products", "",
+				"stackwave products list", "stackwave products list -q web --page-size 10 -o json --server http://127.0.0.1:8080"), productsListCmd),
+			leaf(env, command("get ID|NAME", "Show a product and its versions", "",
+				"stackwave products get kodo-double"), productsGetCmd),
+			leaf(env, command("create -f FILE", "Register a product document (JSON or YAML)", "",
+				"stackwave products create -f examples/kodo-double.json"), productsCreateCmd),
+			leaf(env, command("update ID|NAME", "Change a product's name, provider, description, type, visibility or tags", "",
+				"stackwave products update kodo-double --description 'two kodo stacks' --tag team=storage",
+				"stackwave products update kodo-double --visibility public --revision 3"), productsUpdateCmd),
+			leaf(env, command("delete ID|NAME", "Delete a product and its versions", "",
+				"stackwave products delete kodo-double"), productsDeleteCmd),
 		),
 		group(env, &cobra.Command{Use: "versions", Short: "List a product's versions, activate or deactivate one, set its guidance"},
-			leaf(env, &cobra.Command{Use: "list PRODUCT", Short: "List a product's versions",
-				Example: "  stackwave versions list kodo-double"}, versionsListCmd),
-			leaf(env, &cobra.Command{Use: "get VERSION", Short: "Show a version",
-				Example: "  stackwave versions get pv-0123456789abcdef -o yaml"}, versionsGetCmd),
-			leaf(env, &cobra.Command{Use: "activate VERSION", Short: "Let deployments launch or update to a version",
-				Example: "  stackwave versions activate pv-0123456789abcdef"}, versionsPatchCmd("activate", setActive(true), 1, "one version ID")),
-			leaf(env, &cobra.Command{Use: "deactivate VERSION", Short: "Refuse launches and updates to a version",
-				Example: "  stackwave versions deactivate pv-0123456789abcdef"}, versionsPatchCmd("deactivate", setActive(false), 1, "one version ID")),
-			leaf(env, &cobra.Command{Use: "guidance VERSION Default|Recommended|Latest|Deprecated|none", Short: "Set a version's guidance",
-				Example: "  stackwave versions guidance pv-0123456789abcdef Recommended"}, versionsPatchCmd("guidance", setGuidance, 2, "a version ID and a guidance")),
+			leaf(env, command("list PRODUCT", "List a product's versions", "",
+				"stackwave versions list kodo-double"), versionsListCmd),
+			leaf(env, command("get VERSION", "Show a version", "",
+				"stackwave versions get pv-0123456789abcdef -o yaml"), versionsGetCmd),
+			leaf(env, command("activate VERSION", "Let deployments launch or update to a version", "",
+				"stackwave versions activate pv-0123456789abcdef"), versionsPatchCmd("activate", setActive(true), 1, "one version ID")),
+			leaf(env, command("deactivate VERSION", "Refuse launches and updates to a version", "",
+				"stackwave versions deactivate pv-0123456789abcdef"), versionsPatchCmd("deactivate", setActive(false), 1, "one version ID")),
+			leaf(env, command("guidance VERSION Default|Recommended|Latest|Deprecated|none", "Set a version's guidance", "",
+				"stackwave versions guidance pv-0123456789abcdef Recommended"), versionsPatchCmd("guidance", setGuidance, 2, "a version ID and a guidance")),
+			leaf(env, command("create PRODUCT -f FILE", "Add a version to a product (JSON or YAML)", "",
+				"stackwave versions create kodo-double -f v2.yaml"), versionsCreateCmd),
+			leaf(env, command("delete VERSION", "Delete a version no deployment uses", "",
+				"stackwave versions delete pv-0123456789abcdef"), versionsDeleteCmd),
 		),
 		group(env, &cobra.Command{Use: "templates", Short: "Register and show templates of stack_deps that versions refer to"},
-			leaf(env, &cobra.Command{Use: "create -f FILE", Short: "Register a template",
-				Example: "  stackwave templates create -f template.yaml"}, templatesCreateCmd),
-			leaf(env, &cobra.Command{Use: "get ID|URL", Short: "Show a template",
-				Example: "  stackwave templates get tpl-0123456789abcdef"}, templatesGetCmd),
+			leaf(env, command("create -f FILE", "Register a template", "",
+				"stackwave templates create -f template.yaml"), templatesCreateCmd),
+			leaf(env, command("get ID|URL", "Show a template", "",
+				"stackwave templates get tpl-0123456789abcdef"), templatesGetCmd),
 		),
-		leaf(env, &cobra.Command{Use: "restart NAME STACK", Short: "Restart a stack's services",
-			Example: "  stackwave restart shop kodo-1\n  stackwave restart shop kodo-1 --server http://127.0.0.1:8080 --detach"}, stackOpCmd(store.OpRestart)),
-		leaf(env, &cobra.Command{Use: "stop NAME STACK", Short: "Stop a stack's services, keeping them",
-			Example: "  stackwave stop shop kodo-2"}, stackOpCmd(store.OpStop)),
-		leaf(env, &cobra.Command{Use: "start NAME STACK", Short: "Start a stopped stack's services",
-			Example: "  stackwave start shop kodo-2"}, stackOpCmd(store.OpStart)),
-		leaf(env, &cobra.Command{Use: "scale NAME STACK/SERVICE N", Short: "Set the number of instances of a service",
-			Example: "  stackwave scale shop kodo-1/authproxy-in 3"}, scaleCmd),
+		leaf(env, command("restart NAME STACK", "Restart a stack's services", "",
+			"stackwave restart shop kodo-1", "stackwave restart shop kodo-1 --server http://127.0.0.1:8080 --detach"), stackOpCmd(store.OpRestart)),
+		leaf(env, command("stop NAME STACK", "Stop a stack's services, keeping them", "",
+			"stackwave stop shop kodo-2"), stackOpCmd(store.OpStop)),
+		leaf(env, command("start NAME STACK", "Start a stopped stack's services", "",
+			"stackwave start shop kodo-2"), stackOpCmd(store.OpStart)),
+		leaf(env, command("scale NAME STACK/SERVICE N", "Set the number of instances of a service", "",
+			"stackwave scale shop kodo-1/authproxy-in 3"), scaleCmd),
 		group(env, &cobra.Command{Use: "deployments", Aliases: []string{"deployment"}, Short: "List deployments, show one, or its history of operations"},
-			leaf(env, &cobra.Command{Use: "list", Short: "List deployments",
-				Example: "  stackwave deployments list\n  stackwave deployments list -o json"}, deploymentsListCmd),
-			leaf(env, &cobra.Command{Use: "get NAME", Short: "Show a deployment (as status does)",
-				Example: "  stackwave deployments get shop -o yaml"}, statusCmd),
-			leaf(env, &cobra.Command{Use: "history NAME", Short: "List a deployment's operations, oldest first",
-				Example: "  stackwave deployments history shop"}, historyCmd),
+			leaf(env, command("list", "List deployments", "",
+				"stackwave deployments list", "stackwave deployments list -o json"), deploymentsListCmd),
+			leaf(env, command("get NAME", "Show a deployment (as status does)", "",
+				"stackwave deployments get shop -o yaml"), statusCmd),
+			leaf(env, command("history NAME", "List a deployment's operations, oldest first", "",
+				"stackwave deployments history shop"), historyCmd),
+			leaf(env, command("delete NAME", "Delete a terminated deployment's record and history", "",
+				"stackwave deployments delete shop"), deploymentsDeleteCmd),
+			leaf(env, command("reconcile NAME --pause|--resume", "Pause or resume the repair of a deployment's drift (serve --reconcile)", "",
+				"stackwave deployments reconcile shop --pause", "stackwave deployments reconcile shop --resume"), deploymentsReconcileCmd),
 		),
-		leaf(env, &cobra.Command{Use: "events NAME", Short: "Show the events of a deployment's operation, live with --follow",
-			Long: `events prints the events of a deployment's last operation (or --operation).
+		leaf(env, command("events NAME", "Show the events of a deployment's operation, live with --follow", `events prints the events of a deployment's last operation (or --operation).
 With --follow it waits for the events of a running operation until it ends.
 Each event has a sequence number: --after-seq N resumes after event N, as a
 broken connection does.`,
-			Example: "  stackwave events shop\n  stackwave events shop --follow\n  stackwave events shop --operation op-0123 --after-seq 12 -o json"}, eventsCmd),
-		leaf(env, &cobra.Command{Use: "version", Short: "Print the module version, commit and Go version",
-			Example: "  stackwave version\n  stackwave --version"}, versionCmd),
+			"stackwave events shop", "stackwave events shop --follow", "stackwave events shop --operation op-0123 --after-seq 12 -o json"), eventsCmd),
+		leaf(env, command("logs NAME [STACK[/SERVICE[/INSTANCE]]]", "Print what a deployment's services wrote to stdout and stderr", `logs prints the lines the instances of a deployment wrote, read through the
+runtime (the Docker engine's container logs, the pods' logs, the simulated
+runtime's lines): every instance of the deployment, of a stack, of a service,
+or one instance. Each text line reads "INSTANCE | TEXT"; -o json prints the
+records of GET /api/deployments/NAME/logs, one a line. Without --follow the
+output stops at 10 000 lines or 8 MiB, as a server's response does.`,
+			"stackwave logs shop", "stackwave logs shop kodo-1/authproxy-in --tail 20 --timestamps", "stackwave logs shop kodo-1 --follow --since 10m -o json"), logsCmd),
+		leaf(env, command("version", "Print the module version, commit and Go version", "",
+			"stackwave version", "stackwave --version"), versionCmd),
 	)
 	return root
+}
+
+// command returns a command with its usage, its short and long help and
+// examples, one command line each.
+func command(use, short, long string, examples ...string) *cobra.Command {
+	return &cobra.Command{Use: use, Short: short, Long: long, Example: "  " + strings.Join(examples, "\n  ")}
 }
 
 // longNames are the long names of the one-letter flags, which are also

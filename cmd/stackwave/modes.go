@@ -11,10 +11,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/stackwave/stackwave/api"
 	"github.com/stackwave/stackwave/deploy"
+	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/store"
 )
 
@@ -35,8 +35,16 @@ type deployments interface {
 	Run(ctx context.Context, op store.OpType, req deploy.Request, detach bool, onEvent func(deploy.Event)) (*store.Operation, error)
 	// Events passes the events of a deployment's operation (its last one
 	// when opID is empty) after seq after to fn; with follow it waits for
-	// more until the operation ends.
-	Events(ctx context.Context, name, opID string, after int64, follow bool, fn func(api.Event)) error
+	// more until the operation ends, calling caughtUp (when not nil) once
+	// the stored events are passed and the operation still runs.
+	Events(ctx context.Context, name, opID string, after int64, follow bool, fn func(api.Event), caughtUp func()) error
+	// Logs reads what the instances of a deployment wrote, as
+	// runtime.LogReader says.
+	Logs(ctx context.Context, name string, q runtime.LogQuery) (runtime.LogStream, error)
+	// Delete removes a terminated deployment's record and history.
+	Delete(ctx context.Context, name string) error
+	// SetReconcilePaused pauses or resumes the repair of drift.
+	SetReconcilePaused(ctx context.Context, name string, paused bool) error
 	Close()
 }
 
@@ -125,7 +133,7 @@ func (l *localDeployments) Run(ctx context.Context, op store.OpType, req deploy.
 	return &o, nil
 }
 
-func (l *localDeployments) Events(ctx context.Context, name, opID string, after int64, follow bool, fn func(api.Event)) error {
+func (l *localDeployments) Events(ctx context.Context, name, opID string, after int64, follow bool, fn func(api.Event), caughtUp func()) error {
 	d, err := l.ex.Store().GetDeployment(ctx, name)
 	if err != nil {
 		return err
@@ -147,10 +155,10 @@ func (l *localDeployments) Events(ctx context.Context, name, opID string, after 
 		return err
 	}
 	defer sub.Close()
-	running := op.Status == store.OpInProgress
+	live := false // the stored events are passed
 	for {
 		var evs []store.Event
-		if follow && running {
+		if live {
 			evs, err = sub.Next(ctx)
 		} else {
 			evs, err = sub.Fetch(ctx)
@@ -164,11 +172,21 @@ func (l *localDeployments) Events(ctx context.Context, name, opID string, after 
 				return nil
 			}
 		}
-		if len(evs) == 0 && !(follow && running) {
-			return nil
+		if len(evs) == 0 && !live {
+			if !follow || op.Status != store.OpInProgress {
+				return nil
+			}
+			live = true
+			if caughtUp != nil {
+				caughtUp()
+			}
 		}
 	}
 }
+
+// caughtUpComment is the comment line of an event stream after the
+// stored events of a running operation (see package api).
+const caughtUpComment = ": caught-up"
 
 // endsOperation reports whether e is the last event of operation opID.
 func endsOperation(e store.Event, opID string) bool {
@@ -241,7 +259,7 @@ func (r *remoteDeployments) Run(ctx context.Context, op store.OpType, req deploy
 			onEvent(deploy.Event{Type: deploy.EventType(e.Type), Deployment: e.Deployment, OperationID: e.OperationID,
 				Stack: e.Stack, Service: e.Service, Time: e.Time, Message: e.Message})
 		}
-	})
+	}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -259,8 +277,11 @@ func policyName(p deploy.Policy) string {
 	return string(p)
 }
 
-// Events reads the server's Server-Sent Events.
-func (r *remoteDeployments) Events(ctx context.Context, name, opID string, after int64, follow bool, fn func(api.Event)) error {
+// Events reads the server's Server-Sent Events. The server sends the
+// stored events, then, while the operation runs, the comment
+// ": caught-up" and the events as they come; without follow the command
+// stops there.
+func (r *remoteDeployments) Events(ctx context.Context, name, opID string, after int64, follow bool, fn func(api.Event), caughtUp func()) error {
 	q := url.Values{}
 	if opID != "" {
 		q.Set("operation_id", opID)
@@ -304,41 +325,25 @@ func (r *remoteDeployments) Events(ctx context.Context, name, opID string, after
 		e.Status = resp.StatusCode
 		return e
 	}
-	// The server sends the stored events at once, then the running
-	// operation's as they come. Without follow, stop once the stored
-	// ones are read: when the stream has been idle for a moment.
-	lines := make(chan string)
-	scanErr := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 64<<10), 4<<20)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			case <-ctx.Done():
-				return
-			}
-		}
-		scanErr <- sc.Err()
-	}()
-	var idle <-chan time.Time
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	var data strings.Builder
 	for {
-		if !follow {
-			idle = time.After(time.Second)
-		}
-		var line string
-		select {
-		case line = <-lines:
-		case err := <-scanErr:
-			if err != nil && ctx.Err() == nil {
-				return err
+		if !sc.Scan() {
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
-			return nil
-		case <-idle:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
+			return sc.Err()
+		}
+		line := sc.Text()
+		if line == strings.TrimSpace(caughtUpComment) {
+			if !follow {
+				return nil
+			}
+			if caughtUp != nil {
+				caughtUp()
+			}
+			continue
 		}
 		if line != "" {
 			if v, ok := strings.CutPrefix(line, "data:"); ok {

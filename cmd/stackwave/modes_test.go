@@ -1,18 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/stackwave/stackwave/runtime/sim"
 )
@@ -22,14 +17,15 @@ var update = flag.Bool("update", false, "rewrite the golden files of testdata")
 // mode runs commands locally or against a server.
 type mode struct {
 	name string
-	// args are added to every command.
-	args []string
+	// args are added to every command that uses a store and runtime;
+	// global to the others (those of the cobra tree's root).
+	args, global []string
 }
 
 // localMode runs commands on a SQLite store and one simulated runtime
 // shared by the commands, as a Docker engine would be.
 func localMode(t *testing.T, faults ...sim.Fault) mode {
-	rt := sim.New(nil)
+	rt := sim.New(simOptions())
 	for _, f := range faults {
 		rt.Inject(f)
 	}
@@ -45,38 +41,8 @@ func localMode(t *testing.T, faults ...sim.Fault) mode {
 // and runs commands against it.
 func remoteMode(t *testing.T, serveArgs ...string) mode {
 	t.Helper()
-	addr := freeAddr(t)
-	var mu sync.Mutex
-	var logs bytes.Buffer
-	cmd := exec.Command(stackwaveBinary(t), append([]string{"serve", "--addr", addr, "--runtime", "memory", "--store", "memory:"}, serveArgs...)...)
-	cmd.Stdout = lockedBuffer{&mu, &logs}
-	cmd.Stderr = lockedBuffer{&mu, &logs}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			mu.Lock()
-			t.Logf("serve:\n%s", logs.String())
-			mu.Unlock()
-		}
-	})
-	// Wait until it listens: a generous deadline, only as a last guard.
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not listen on %s: %v", addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return mode{name: "remote", args: []string{"--server", "http://" + addr}}
+	s := startServe(t, nil, append([]string{"--runtime", "memory", "--store", "memory:"}, serveArgs...)...)
+	return mode{name: "remote", args: []string{"--server", s.url}, global: []string{"--server", s.url}}
 }
 
 func (m mode) run(t *testing.T, args ...string) (int, string, string) {
@@ -157,11 +123,16 @@ func golden(t *testing.T, name, got string) {
 // be the same in both modes, and as the golden file says.
 func TestDayTwoBothModes(t *testing.T) {
 	tpl := writeFile(t, "proxy.conf", seedTemplate)
+	tpl2 := writeFile(t, "proxy2.conf", seedTemplate+"# changed\n")
 	doc := seedWithDB(t)
 	lines := [][]string{
 		{"apply", "-f", doc, "--name", "shop", "--config", "/authproxy_in/qboxauthproxy.conf=" + tpl, "--progress", "none"},
 		{"apply", "-f", doc, "--name", "shop", "--config", "/authproxy_in/qboxauthproxy.conf=" + tpl, "--progress", "none"},
 		{"status", "shop"},
+		{"plan", "-f", doc, "--name", "shop", "--config", "/authproxy_in/qboxauthproxy.conf=" + tpl},
+		{"plan", "-f", doc, "--name", "shop", "--config", "/authproxy_in/qboxauthproxy.conf=" + tpl2},
+		{"plan", "-f", doc, "--name", "other", "--config", "/authproxy_in/qboxauthproxy.conf=" + tpl, "-o", "json"},
+		{"plan", "-f", doc, "--name", "shop", "--var", "unused=1"},
 		{"restart", "shop", "kodo-1", "--progress", "none"},
 		{"scale", "shop", "kodo-1/authproxy-in", "2", "--progress", "none"},
 		{"status", "shop", "--instances"},
@@ -173,11 +144,23 @@ func TestDayTwoBothModes(t *testing.T) {
 		{"deployments", "get", "shop", "-o", "yaml"},
 		{"events", "shop"},
 		{"events", "shop", "--after-seq", "36", "-o", "json"},
+		{"logs", "shop"},
+		{"logs", "shop", "kodo-1/authproxy-in", "--tail", "1", "--timestamps"},
+		{"logs", "shop", "kodo-1", "-o", "json"},
+		{"logs", "shop", "mysql-cluster/mysql-1", "--since", "1h", "-o", "yaml"},
+		{"logs", "nope"},
+		{"logs", "shop", "nope"},
+		{"logs", "shop", "kodo-1/nope"},
+		{"logs", "shop", "a/b/c/d"},
+		{"logs", "shop", "--tail", "-1"},
+		{"logs", "shop", "--since", "yesterday"},
+		{"logs"},
 		{"status", "nope"},
 		{"restart", "nope", "kodo-1", "--progress", "none"},
 		{"restart", "shop", "nope", "--progress", "none"},
 		{"scale", "shop", "kodo-1", "2"},
 		{"scale", "shop", "kodo-1/authproxy-in", "-1"},
+		{"scale", "shop", "kodo-1/authproxy-in", "0"},
 		{"events", "nope"},
 		{"status", "shop", "-o", "bogus"},
 		{"destroy", "shop", "--progress", "none"},

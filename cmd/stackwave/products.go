@@ -19,31 +19,35 @@ import (
 	"github.com/stackwave/stackwave/store"
 )
 
-// defaultServer is the API server the client commands call unless
-// --server or STACKWAVE_SERVER says otherwise.
-const defaultServer = "http://127.0.0.1:8080"
-
 // requestTimeout bounds one call of a client command.
 const requestTimeout = time.Minute
 
-// clientFlags are the flags every client command takes besides the
+// clientFlags are the flags every catalog command takes besides the
 // global --server and --token-file.
 type clientFlags struct {
 	output *string
+	b      *backendFlags
 }
 
 func addClientFlags(fs *flag.FlagSet) *clientFlags {
-	return &clientFlags{output: addOutputFlag(fs)}
+	return &clientFlags{output: addOutputFlag(fs), b: addBackendFlags(fs)}
 }
 
-// client returns the API client the flags and the environment describe;
-// the catalog commands call defaultServer when none is named.
-func (cf *clientFlags) client(env *cliEnv) (*api.Client, error) {
-	url := env.serverURL()
-	if url == "" {
-		url = defaultServer
+// client returns a client of the server --server or STACKWAVE_SERVER
+// names, else of the API served in process on the local store (--store),
+// and the function that releases it.
+func (cf *clientFlags) client(ctx context.Context, env *cliEnv) (*api.Client, func(), error) {
+	if u := env.serverURL(); u != "" {
+		if cf.b.store != "" || (cf.b.runtime != runtimeAuto && cf.b.runtime != "") {
+			return nil, nil, usageError{fmt.Errorf("--store and --runtime are the server's to choose: leave them out with --server")}
+		}
+		c, err := newClient(env, u)
+		if err != nil {
+			return nil, nil, usageError{err}
+		}
+		return c, func() {}, nil
 	}
-	return newClient(env, url)
+	return localAPI(ctx, cf.b)
 }
 
 // newClient returns a client of the server at url, with the token of
@@ -100,87 +104,70 @@ func productsListCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		if _, code, ok := wantArgs(env, "products list", args, 0, ""); !ok {
 			return code
 		}
-		c, err := cf.client(env)
-		if err != nil {
-			env.errorf("%v", err)
-			return exitUsage
-		}
-		ctx, cancel := context.WithTimeout(env.context(), requestTimeout)
-		defer cancel()
-		list, err := c.ListProducts(ctx, q)
-		if err != nil {
-			return apiFailed(env, err)
-		}
-		if *cf.output != "text" {
-			return writeOutput(env, *cf.output, list)
-		}
-		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tPROVIDER\tVISIBILITY\tCREATED")
-		for _, p := range list.Products {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.ID, p.Name, p.ProviderName, p.Visibility, p.CreatedAt.UTC().Format(time.RFC3339))
-		}
-		tw.Flush()
-		pages := (list.Total + list.PageSize - 1) / list.PageSize
-		fmt.Fprintf(env.stdout, "page %d of %d, %d products\n", list.PageNumber, max(pages, 1), list.Total)
-		return exitOK
+		return callAPI(env, cf, func(ctx context.Context, c *api.Client) error {
+			list, err := c.ListProducts(ctx, q)
+			if err != nil {
+				return err
+			}
+			return show(env, cf, list, func() {
+				tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tNAME\tPROVIDER\tVISIBILITY\tCREATED")
+				for _, p := range list.Products {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.ID, p.Name, p.ProviderName, p.Visibility, p.CreatedAt.UTC().Format(time.RFC3339))
+				}
+				tw.Flush()
+				pages := (list.Total + list.PageSize - 1) / list.PageSize
+				fmt.Fprintf(env.stdout, "page %d of %d, %d products\n", list.PageNumber, max(pages, 1), list.Total)
+			})
+		})
 	}
 }
 
 func productsGetCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	cf := addClientFlags(fs)
-	return func(args []string) int {
-		pos, code, ok := wantArgs(env, "products get", args, 1, "one product ID or name")
-		if !ok {
-			return code
-		}
-		c, err := cf.client(env)
-		if err != nil {
-			env.errorf("%v", err)
-			return exitUsage
-		}
-		ctx, cancel := context.WithTimeout(env.context(), requestTimeout)
-		defer cancel()
+	return apiRunner(env, cf, "products get", 1, "one product ID or name", func(ctx context.Context, c *api.Client, pos []string) error {
 		res, err := c.GetProduct(ctx, pos[0])
 		if err != nil {
-			return apiFailed(env, err)
+			return err
 		}
-		if *cf.output != "text" {
-			return writeOutput(env, *cf.output, res)
-		}
-		p := res.Product
-		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "product\t%s (%s)\n", p.Name, p.ID)
-		fmt.Fprintf(tw, "provider\t%s\n", p.ProviderName)
-		fmt.Fprintf(tw, "visibility\t%s\n", p.Visibility)
-		if p.ProductType != "" {
-			fmt.Fprintf(tw, "type\t%s\n", p.ProductType)
-		}
-		if p.Description != "" {
-			fmt.Fprintf(tw, "description\t%s\n", p.Description)
-		}
-		if len(p.Tags) > 0 {
-			var tags []string
-			for _, k := range slices.Sorted(maps.Keys(p.Tags)) {
-				tags = append(tags, k+"="+p.Tags[k])
-			}
-			fmt.Fprintf(tw, "tags\t%s\n", strings.Join(tags, ", "))
-		}
-		fmt.Fprintf(tw, "created\t%s\n", p.CreatedAt.UTC().Format(time.RFC3339))
-		fmt.Fprintf(tw, "revision\t%d\n", p.Revision)
-		tw.Flush()
-		fmt.Fprintln(env.stdout, "versions:")
-		tw = tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-		for _, v := range res.Versions {
-			active := "inactive"
-			if v.Active {
-				active = "active"
-			}
-			tiers, stacks, services := v.StackDeps.Counts()
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d tiers, %d stacks, %d services\n", v.ID, v.Name, v.Guidance, active, tiers, stacks, services)
-		}
-		tw.Flush()
-		return exitOK
+		return show(env, cf, res, func() { writeProduct(env, res) })
+	})
+}
+
+// writeProduct prints a product and its versions.
+func writeProduct(env *cliEnv, res *api.ProductResponse) {
+	p := res.Product
+	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "product\t%s (%s)\n", p.Name, p.ID)
+	fmt.Fprintf(tw, "provider\t%s\n", p.ProviderName)
+	fmt.Fprintf(tw, "visibility\t%s\n", p.Visibility)
+	if p.ProductType != "" {
+		fmt.Fprintf(tw, "type\t%s\n", p.ProductType)
 	}
+	if p.Description != "" {
+		fmt.Fprintf(tw, "description\t%s\n", p.Description)
+	}
+	if len(p.Tags) > 0 {
+		var tags []string
+		for _, k := range slices.Sorted(maps.Keys(p.Tags)) {
+			tags = append(tags, k+"="+p.Tags[k])
+		}
+		fmt.Fprintf(tw, "tags\t%s\n", strings.Join(tags, ", "))
+	}
+	fmt.Fprintf(tw, "created\t%s\n", p.CreatedAt.UTC().Format(time.RFC3339))
+	fmt.Fprintf(tw, "revision\t%d\n", p.Revision)
+	tw.Flush()
+	fmt.Fprintln(env.stdout, "versions:")
+	tw = tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	for _, v := range res.Versions {
+		active := "inactive"
+		if v.Active {
+			active = "active"
+		}
+		tiers, stacks, services := v.StackDeps.Counts()
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d tiers, %d stacks, %d services\n", v.ID, v.Name, v.Guidance, active, tiers, stacks, services)
+	}
+	tw.Flush()
 }
 
 func productsCreateCmd(fs *flag.FlagSet, env *cliEnv) runner {
@@ -189,11 +176,6 @@ func productsCreateCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	return func(args []string) int {
 		if _, code, ok := wantArgs(env, "products create", args, 0, ""); !ok {
 			return code
-		}
-		c, err := cf.client(env)
-		if err != nil {
-			env.errorf("%v", err)
-			return exitUsage
 		}
 		data, err := readDocument(*file, env)
 		if err != nil {
@@ -214,42 +196,25 @@ func productsCreateCmd(fs *flag.FlagSet, env *cliEnv) runner {
 				return codeOf(err)
 			}
 		}
-		ctx, cancel := context.WithTimeout(env.context(), requestTimeout)
-		defer cancel()
-		res, err := c.CreateProduct(ctx, data)
-		if err != nil {
-			return apiFailed(env, err)
-		}
-		if *cf.output != "text" {
-			return writeOutput(env, *cf.output, res)
-		}
-		fmt.Fprintf(env.stdout, "created product %s: product_id %s, product_version_id %s\n", doc.Name, res.ProductID, res.VersionID)
-		return exitOK
+		return callAPI(env, cf, func(ctx context.Context, c *api.Client) error {
+			res, err := c.CreateProduct(ctx, data)
+			if err != nil {
+				return err
+			}
+			return show(env, cf, res, func() {
+				fmt.Fprintf(env.stdout, "created product %s: product_id %s, product_version_id %s\n", doc.Name, res.ProductID, res.VersionID)
+			})
+		})
 	}
 }
 
 func productsDeleteCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	cf := addClientFlags(fs)
-	return func(args []string) int {
-		pos, code, ok := wantArgs(env, "products delete", args, 1, "one product ID or name")
-		if !ok {
-			return code
-		}
-		c, err := cf.client(env)
-		if err != nil {
-			env.errorf("%v", err)
-			return exitUsage
-		}
-		ctx, cancel := context.WithTimeout(env.context(), requestTimeout)
-		defer cancel()
+	return apiRunner(env, cf, "products delete", 1, "one product ID or name", func(ctx context.Context, c *api.Client, pos []string) error {
 		res, err := c.DeleteProduct(ctx, pos[0])
 		if err != nil {
-			return apiFailed(env, err)
+			return err
 		}
-		if *cf.output != "text" {
-			return writeOutput(env, *cf.output, res)
-		}
-		fmt.Fprintf(env.stdout, "deleted product %s (%s)\n", pos[0], res.ProductID)
-		return exitOK
-	}
+		return show(env, cf, res, func() { fmt.Fprintf(env.stdout, "deleted product %s (%s)\n", pos[0], res.ProductID) })
+	})
 }

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 )
 
 // readmeBlocks returns the lines of the README's ```sh blocks.
@@ -62,19 +58,19 @@ func TestReadmeDayTwo(t *testing.T) {
 	}
 	env := append(os.Environ(), "PATH="+filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
 	for i, block := range blocks {
-		addr := freeAddr(t)
-		var servers []*exec.Cmd
-		var mu sync.Mutex
-		var logs bytes.Buffer
+		var servers []*process
+		addr := "" // where the block's server listens
 		stop := func() {
 			for _, s := range servers {
-				s.Process.Kill()
-				s.Wait()
+				s.kill()
 			}
 			servers = nil
 		}
 		for _, line := range block {
-			cmdline := strings.ReplaceAll(line, "127.0.0.1:8080", addr)
+			cmdline := line
+			if addr != "" {
+				cmdline = strings.ReplaceAll(line, "127.0.0.1:8080", addr)
+			}
 			want := 0
 			if m := exitComment.FindStringSubmatch(line); m != nil {
 				want = int(m[1][0] - '0')
@@ -91,7 +87,7 @@ func TestReadmeDayTwo(t *testing.T) {
 				env = append(env, strings.TrimPrefix(code, "export "))
 				continue
 			case strings.HasSuffix(code, "&"):
-				args := strings.Fields(strings.TrimSuffix(code, "&"))
+				args := strings.Fields(strings.ReplaceAll(strings.TrimSuffix(code, "&"), "127.0.0.1:8080", "127.0.0.1:0"))
 				// Leading NAME=VALUE words set the server's environment.
 				var vars []string
 				for len(args) > 0 && strings.Contains(args[0], "=") {
@@ -100,17 +96,9 @@ func TestReadmeDayTwo(t *testing.T) {
 				if len(args) < 2 || args[0] != "stackwave" || args[1] != "serve" {
 					t.Fatalf("block %d: background command %q: the test starts only stackwave serve", i, line)
 				}
-				if !strings.Contains(code, "--addr") {
-					args = append(args, "--addr", addr)
-				}
-				cmd := exec.Command(bin, args[1:]...)
-				cmd.Dir, cmd.Env = dir, append(env[:len(env):len(env)], vars...)
-				cmd.Stdout, cmd.Stderr = lockedBuffer{&mu, &logs}, lockedBuffer{&mu, &logs}
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				servers = append(servers, cmd)
-				waitListening(t, addr)
+				s := startServeIn(t, dir, append(env[:len(env):len(env)], vars...), args[2:]...)
+				servers = append(servers, s)
+				addr = s.addr()
 				continue
 			}
 			cmd := exec.Command("bash", "-c", code)
@@ -118,31 +106,15 @@ func TestReadmeDayTwo(t *testing.T) {
 			out, _ := cmd.CombinedOutput()
 			got := cmd.ProcessState.ExitCode()
 			if got != want {
-				mu.Lock()
+				var logs strings.Builder
+				for _, s := range servers {
+					logs.WriteString(s.output())
+				}
 				t.Errorf("block %d: %s\nexit %d, want %d\n%s\nserver:\n%s", i, line, got, want, out, logs.String())
-				mu.Unlock()
 			} else if testing.Verbose() {
 				t.Logf("$ %s\n%s", code, out)
 			}
 		}
 		stop()
-	}
-}
-
-// waitListening waits until addr accepts connections: a generous
-// deadline, only as a last guard.
-func waitListening(t *testing.T, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing listens on %s: %v", addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -71,33 +71,14 @@ func TestReplicasOnPostgres(t *testing.T) {
 	a := startServerStore(t, db, freeAddr(t))
 	b := startServerStore(t, db, freeAddr(t))
 
-	var created struct {
-		VersionID string `json:"product_version_id"`
-	}
-	a.call("POST", "/api/products", e2eProduct(t, name, "4s"), &created)
-	var launched struct {
-		OperationID string `json:"operation_id"`
-	}
-	a.call("POST", "/api/deployments", map[string]any{"name": name, "product_version_id": created.VersionID,
-		"config_templates": map[string]string{demoConfigPath: quickstartTemplate}}, &launched)
+	opID := a.launchE2E(name, "4s")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	seen := sseSeqs(t, ctx, b.url, name, launched.OperationID)
+	seen := sseSeqs(t, ctx, b.url, name, opID)
 
 	// Kill A once tier 1 is being applied (its services take 4s to
 	// become ready), as B shows it.
-	deadline := time.Now().Add(2 * time.Minute)
-	for busy := false; !busy; {
-		for _, stk := range b.status(name).Stacks {
-			if strings.HasPrefix(stk.Name, "kodo-") && (stk.State == "waiting" || stk.State == "applying") {
-				busy = true
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tier 1 never started\n%s", a.output())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	tier1Applying(t, b.url, name, opID)
 	a.kill()
 
 	// B's client sees the operation to its end.
@@ -115,7 +96,7 @@ func TestReplicasOnPostgres(t *testing.T) {
 		t.Fatalf("the stream on B did not end: %d events, the last %s\nA:\n%s\nB:\n%s", len(seqs), last, a.output(), b.output())
 	}
 	st := b.status(name)
-	if st.Status != "Available" || st.LastOperation.ID != launched.OperationID || st.LastOperation.Status != "Succeeded" || last != "operation-done" {
+	if st.Status != "Available" || st.LastOperation.ID != opID || st.LastOperation.Status != "Succeeded" || last != "operation-done" {
 		t.Fatalf("after the takeover: %+v, last event %s\nB:\n%s", st, last, b.output())
 	}
 	st2, err := postgres.Open(ctx, db, nil)
@@ -148,7 +129,7 @@ func TestReplicasOnPostgres(t *testing.T) {
 	}
 
 	// The log is 1, 2, 3... and the client on B saw every event, once.
-	all := sseSeqs(t, ctx, b.url, name, launched.OperationID)
+	all := sseSeqs(t, ctx, b.url, name, opID)
 	var logged []int64
 	for ev := range all {
 		n, _ := strconv.ParseInt(ev[0], 10, 64)

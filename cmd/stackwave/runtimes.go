@@ -50,7 +50,16 @@ func openRuntime(ctx context.Context, name string, faults []string) (runtime.Run
 // newSim makes the runtime of --runtime memory. Tests replace it to share
 // one simulated runtime between commands run in process, as a Docker
 // engine is shared between commands.
-var newSim = func() *sim.Runtime { return sim.New(nil) }
+var newSim = func() *sim.Runtime { return sim.New(simOptions()) }
+
+// simOptions are the options of the simulated runtime of --runtime
+// memory: each instance writes one line as it starts, so that logs has
+// something to show.
+func simOptions() *sim.Options {
+	return &sim.Options{Output: func(deployment, stack, service string) (stdout, stderr []string) {
+		return []string{fmt.Sprintf("%s/%s of %s started (simulated)", stack, service, deployment)}, nil
+	}}
+}
 
 // dockerHostIPEnv names the variable that sets the host address Docker
 // publishes ports on; the command line binds loopback unless told.

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/stackwave/stackwave/api"
-	"github.com/stackwave/stackwave/product"
-	"github.com/stackwave/stackwave/stack"
 	"github.com/stackwave/stackwave/store"
 	"github.com/stackwave/stackwave/store/sqlite"
 )
@@ -266,16 +264,7 @@ func TestServeResumesInterruptedOperations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := st.CreateProduct(ctx, &product.Product{Name: "web", ProviderName: "tests"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := st.CreateVersion(ctx, &product.Version{ProductID: p.ID, Name: "v1", Active: true, StackDeps: stack.Deps{{{
-		Name: "web", Services: []stack.Service{{Name: "nginx", UnitType: "1U1G", Image: stack.Image{Name: "nginx", Tag: "1.27"}}},
-	}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, v := webVersion(t, st)
 	op := store.Operation{ID: "op-interrupted0000", Type: store.OpLaunch, Status: store.OpInProgress, ToVersionID: v.ID,
 		Policy: "fail-fast", Owner: "dead-replica", StartedAt: time.Now()}
 	if _, err := st.CreateDeployment(ctx, &store.Deployment{Name: "web-1", ProductID: p.ID, VersionID: v.ID, TargetVersionID: v.ID,
@@ -290,21 +279,14 @@ func TestServeResumesInterruptedOperations(t *testing.T) {
 	st.Close()
 
 	s := serve(t, "--store", "sqlite:"+db, "--runtime", "memory", "--lease-ttl", "1s")
-	c := &api.Client{URL: s.url}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var res api.OperationResponse
-		err := c.Do(ctx, http.MethodGet, "/api/deployments/web-1/operations/"+op.ID, nil, &res)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Operation.Status == store.OpSucceeded {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not resumed: %+v\n%s", res.Operation, s.stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
+	// The operation's events end once the takeover finished it.
+	waitEvent(t, s.url, "web-1", op.ID, operationEnds)
+	var res api.OperationResponse
+	if err := (&api.Client{URL: s.url}).Do(ctx, http.MethodGet, "/api/deployments/web-1/operations/"+op.ID, nil, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Operation.Status != store.OpSucceeded {
+		t.Fatalf("not resumed: %+v\n%s", res.Operation, s.stderr)
 	}
 	if !strings.Contains(s.stderr.String(), `msg="resuming an interrupted operation" deployment=web-1 operation_id=op-interrupted0000`) {
 		t.Errorf("stderr:\n%s", s.stderr)

@@ -2,16 +2,13 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,28 +24,8 @@ func TestServeShutdownClosesStreams(t *testing.T) {
 	const clients = 200
 	cli := dockertest.Client(t)
 	dir := t.TempDir()
-	addr := freeAddr(t)
-	s := &process{t: t, url: "http://" + addr, logs: &bytes.Buffer{}, mu: &sync.Mutex{}}
-	s.cmd = exec.Command(stackwaveBinary(t), "serve", "--addr", addr, "--store", "sqlite:"+filepath.Join(dir, "s.db"),
+	s := startServe(t, append(os.Environ(), dockerHostIPEnv+"=127.0.0.1"), "--store", "sqlite:"+filepath.Join(dir, "s.db"),
 		"--runtime", "docker", "--max-streams-per-principal", "1000")
-	s.cmd.Env = append(os.Environ(), dockerHostIPEnv+"=127.0.0.1")
-	s.cmd.Stdout = lockedBuffer{s.mu, s.logs}
-	s.cmd.Stderr = lockedBuffer{s.mu, s.logs}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.kill)
-	for deadline := time.Now().Add(time.Minute); ; {
-		res, err := http.Get(s.url + "/api/products")
-		if err == nil {
-			res.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not answer: %v\n%s", err, s.output())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 
 	// A launch that stays in progress: its service is never ready.
 	cleanupDeployment(t, cli, "busy")
@@ -70,7 +47,7 @@ func TestServeShutdownClosesStreams(t *testing.T) {
 	// The clients: each reads its response head, then nothing more.
 	conns := make([]net.Conn, clients)
 	for i := range conns {
-		c, err := net.Dial("tcp", addr)
+		c, err := net.Dial("tcp", s.addr())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,11 +93,9 @@ func TestServeShutdownClosesStreams(t *testing.T) {
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- s.cmd.Wait() }()
 	select {
-	case err := <-exited:
-		t.Logf("serve exited %s after SIGTERM (%v)", time.Since(start), err)
+	case <-s.exited:
+		t.Logf("serve exited %s after SIGTERM (%v)", time.Since(start), s.cmd.ProcessState)
 		if time.Since(start) > 5*time.Second {
 			t.Errorf("serve took %s to exit", time.Since(start))
 		}

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -25,78 +23,23 @@ import (
 // metrics on /metrics, and traces and metrics over OTLP when the
 // standard variables ask for them.
 
-// serveProcess is a `stackwave serve` process started by startServe.
-type serveProcess struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	url  string
-	mu   sync.Mutex
-	logs bytes.Buffer
-	done chan struct{} // closed when the process has exited
-}
-
-// startServe starts `stackwave serve --runtime memory --store memory:`
-// on a free loopback port with the extra environment and arguments, and
-// returns once it says where it listens (a generous deadline, only as a
-// last guard).
-func startServe(t *testing.T, env []string, args ...string) *serveProcess {
+// startMemoryServe starts `stackwave serve --runtime memory --store
+// memory:` on a free loopback port with the extra environment and
+// arguments, and returns once it says where it listens.
+func startMemoryServe(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
-	p := &serveProcess{t: t, done: make(chan struct{})}
-	p.cmd = exec.Command(stackwaveBinary(t), append([]string{"serve", "--runtime", "memory", "--store", "memory:", "--addr", "127.0.0.1:0"}, args...)...)
-	p.cmd.Env = append(os.Environ(), env...)
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	urls := make(chan string, 1)
-	go func() {
-		defer close(p.done)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.logs.WriteString(line + "\n")
-			p.mu.Unlock()
-			if _, rest, ok := strings.Cut(line, "serving the API on "); ok {
-				url, _, _ := strings.Cut(rest, " ")
-				urls <- url
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-		_ = p.cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	})
-	select {
-	case p.url = <-urls:
-	case <-p.done:
-		t.Fatalf("serve exited:\n%s", p.output())
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("serve did not start:\n%s", p.output())
-	}
-	return p
-}
-
-func (p *serveProcess) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.logs.String()
+	return startServeIn(t, "", append(os.Environ(), env...), append([]string{"--runtime", "memory", "--store", "memory:"}, args...)...)
 }
 
 // stop ends serve as an operator does, with SIGTERM, and waits for it to
-// exit.
-func (p *serveProcess) stop() {
+// exit (a generous deadline, only as a last guard).
+func (p *process) stop() {
 	p.t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		p.t.Fatal(err)
 	}
 	select {
-	case <-p.done:
+	case <-p.exited:
 	case <-time.After(2 * time.Minute):
 		p.t.Fatalf("serve did not stop:\n%s", p.output())
 	}
@@ -106,7 +49,7 @@ func (p *serveProcess) stop() {
 }
 
 // request sends a request and returns its status and body.
-func (p *serveProcess) request(method, path, token, body string, headers ...string) (int, string) {
+func (p *process) request(method, path, token, body string, headers ...string) (int, string) {
 	p.t.Helper()
 	req, err := http.NewRequest(method, p.url+path, strings.NewReader(body))
 	if err != nil {
@@ -149,11 +92,31 @@ func TestServeMetricsEndToEnd(t *testing.T) {
   {"Effect": "Allow", "Principal": "reader", "Action": ["stackwave:Get*", "stackwave:List*"], "Resource": "*"}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := startServe(t, nil, "--tokens", tokens, "--policy", policy)
+	p := startMemoryServe(t, nil, "--tokens", tokens, "--policy", policy)
 	const admin, scraper, reader = "admin-0123456789abcdef", "scraper-0123456789abcdef", "reader-0123456789abcdef"
-	if code, body := p.request("POST", "/api/products", admin, obsDoc); code != 200 {
+	code, body := p.request("POST", "/api/products", admin, obsDoc)
+	if code != 200 {
 		t.Fatalf("create: %d %s", code, body)
 	}
+	// A launch, followed to its end, puts the executor's own metrics on
+	// the same endpoint.
+	var created struct {
+		VersionID string `json:"product_version_id"`
+	}
+	if err := json.Unmarshal([]byte(body), &created); err != nil {
+		t.Fatal(err)
+	}
+	code, body = p.request("POST", "/api/deployments", admin, `{"name": "obs", "product_version_id": "`+created.VersionID+`"}`)
+	if code != 200 {
+		t.Fatalf("launch: %d %s", code, body)
+	}
+	var launched struct {
+		OperationID string `json:"operation_id"`
+	}
+	if err := json.Unmarshal([]byte(body), &launched); err != nil {
+		t.Fatal(err)
+	}
+	waitEventAs(t, p.url, admin, "obs", launched.OperationID, operationEnds)
 	for range 2 {
 		if code, body := p.request("GET", "/api/products/obs-web", reader, ""); code != 200 {
 			t.Fatalf("get: %d %s", code, body)
@@ -174,6 +137,9 @@ func TestServeMetricsEndToEnd(t *testing.T) {
 		`http_server_request_duration_seconds_bucket{`,
 		`target_info{`, `service_name="stackwave"`,
 		`go_goroutines `,
+		`stackwave_operation_duration_seconds_count{`, `stackwave_operation_type="launch"`,
+		`stackwave_stack_ready_duration_seconds_count{`,
+		`stackwave_runtime_call_duration_seconds_count{`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
@@ -257,7 +223,7 @@ func TestServeExportsOverOTLP(t *testing.T) {
 	col := &collector{}
 	ts := httptest.NewServer(col)
 	defer ts.Close()
-	p := startServe(t, []string{"OTEL_EXPORTER_OTLP_ENDPOINT=" + ts.URL, "OTEL_SERVICE_NAME=stackwave-e2e"})
+	p := startMemoryServe(t, []string{"OTEL_EXPORTER_OTLP_ENDPOINT=" + ts.URL, "OTEL_SERVICE_NAME=stackwave-e2e"})
 	if !strings.Contains(p.output(), "exporting traces to "+ts.URL) || !strings.Contains(p.output(), "exporting metrics to "+ts.URL) {
 		t.Errorf("serve does not say what it exports:\n%s", p.output())
 	}

@@ -178,9 +178,8 @@ func validateCmd(fs *flag.FlagSet, env *cliEnv) runner {
 func planCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	file := fs.String("f", "", "product document, JSON or YAML (- for stdin)")
 	output := addOutputFlag(fs)
-	name := fs.String("name", "", "show what applying the document to this deployment would change, drift included")
-	storeURL := fs.String("store", "sqlite:stackwave.db", "catalog store holding the deployment (with --name)")
-	rtName := fs.String("runtime", runtimeAuto, "with --name: runtime to observe for drift: docker, kube, auto (docker when reachable; drift is not checked when it is not)")
+	name := fs.String("name", "", "show what applying the document to this deployment would change, drift included (with --server: the server's deployment)")
+	b := addBackendFlags(fs)
 	configDir := fs.String("config-dir", "", "with --name: directory of config file templates, as for apply")
 	configs := kvFlag{}
 	fs.Var(configs, "config", "with --name: config template KEY=FILE, as for apply (repeatable)")
@@ -207,7 +206,17 @@ func planCmd(fs *flag.FlagSet, env *cliEnv) runner {
 			if len(vars) > 0 {
 				req.Vars = vars
 			}
-			return previewApply(doc, req, *storeURL, *rtName, *output, env)
+			if env.serverURL() != "" {
+				ctx, cancel := signalContext()
+				defer cancel()
+				d, code := openFor(ctx, env, b, "plan")
+				if code != exitOK {
+					return code
+				}
+				defer d.Close()
+				return previewRemote(ctx, env, d, doc, req, *output)
+			}
+			return previewApply(doc, req, b, *output, env)
 		}
 		plan, err := deploy.NewPlan(doc.StackDeps)
 		if err != nil {
@@ -301,12 +310,13 @@ func (v versionInfo) String() string {
 
 // previewApply prints what `apply --name` would change, without changing
 // anything.
-func previewApply(doc *product.Document, req deploy.Request, storeURL, rtName, output string, env *cliEnv) int {
-	name := req.Deployment
+func previewApply(doc *product.Document, req deploy.Request, b *backendFlags, output string, env *cliEnv) int {
 	ctx, cancel := signalContext()
 	defer cancel()
 	var rt runtime.Runtime
-	if rtName != runtimeMemory {
+	// The simulated runtime of --runtime memory lives in one process:
+	// this one's holds nothing to observe.
+	if rtName := b.runtime; rtName != runtimeMemory {
 		r, closeRT, err := (&backendFlags{runtime: rtName}).openRuntime(ctx)
 		switch {
 		case err == nil:
@@ -319,7 +329,7 @@ func previewApply(doc *product.Document, req deploy.Request, storeURL, rtName, o
 			return codeOf(err)
 		}
 	}
-	st, err := storeurl.Open(ctx, storeURL)
+	st, err := storeurl.Open(ctx, b.storeURL())
 	if err != nil {
 		env.errorf("plan: store: %v", err)
 		return codeOf(err)
@@ -341,13 +351,5 @@ func previewApply(doc *product.Document, req deploy.Request, storeURL, rtName, o
 		env.errorf("plan: %v", err)
 		return codeOf(err)
 	}
-	if output != "text" {
-		return writeOutput(env, output, cs)
-	}
-	fmt.Fprintf(env.stdout, "deployment %s: ", name)
-	if err := cs.WriteText(env.stdout); err != nil {
-		env.errorf("%v", err)
-		return codeOf(err)
-	}
-	return exitOK
+	return showChanges(env, req.Deployment, cs, output)
 }
