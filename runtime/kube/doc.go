@@ -191,7 +191,7 @@
 //
 // # Client and concurrency
 //
-// The runtime's client uses Options.QPS and Options.Burst, 100 and 300 by
+// The runtime's client uses Options.QPS and Options.Burst, 500 and 1,000 by
 // default instead of client-go's 5 and 10 (see DefaultQPS). Launching a
 // stack takes one request per object (a service without access points,
 // volumes or files has only its Deployment), and the Applies of a tier
