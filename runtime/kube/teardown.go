@@ -62,6 +62,7 @@ func (r *Runtime) RemoveDeployment(ctx context.Context, deployment string, _ [][
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("remove deployment %s: delete namespace %s: %w", deployment, ns, ctxErr(ctx, err))
 		}
+		r.deletePods(ctx, ns)
 	}
 	r.forgetNamespace(ns)
 	// Objects made anew in the namespace start again at generation 1.
@@ -75,6 +76,20 @@ func (r *Runtime) RemoveDeployment(ctx context.Context, deployment string, _ [][
 		return fmt.Errorf("remove deployment %s: %w", deployment, ctxErr(ctx, err))
 	}
 	return nil
+}
+
+// deletePods asks for the deletion of every pod of a namespace being
+// deleted, each with its own grace period. The namespace controller
+// starts 5 s after the namespace's deletion and deletes pods first; if
+// any are still terminating then, it comes back only after half their
+// grace period and a second, which is most of a teardown's time. Asked
+// at once, the pods are mostly gone by then, and the controller empties
+// the namespace in one pass. A terminating namespace admits no new pods,
+// so their controllers cannot replace them. Best effort: without the
+// deletecollection right the namespace controller deletes them as
+// before.
+func (r *Runtime) deletePods(ctx context.Context, ns string) {
+	_ = r.cs.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
 }
 
 // watchNamespaceGone watches a namespace until it is gone.
