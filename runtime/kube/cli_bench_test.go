@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
@@ -28,7 +29,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/stackwave/stackwave/deploy"
 	"github.com/stackwave/stackwave/internal/kubetest"
+	"github.com/stackwave/stackwave/stack"
 )
 
 // The side-by-side benchmarks of this file run the stackwave command line
@@ -282,3 +285,146 @@ func BenchmarkCLIWideTier(b *testing.B) { cliArms(b, 100) }
 
 // BenchmarkCLIScale: one tier of 1,000 stacks, the same arms.
 func BenchmarkCLIScale(b *testing.B) { cliArms(b, 1000) }
+
+// BenchmarkObserveWideTier times Observe of a launched deployment of 100
+// one-service stacks with Services: what the command line's final report
+// costs on Kubernetes when it reads the deployment back from the API
+// server (five list requests).
+func BenchmarkObserveWideTier(b *testing.B) {
+	env := kubetest.Shared(b)
+	rt := newRuntime(b, env.Config, nil)
+	tier := make(stack.Tier, 100)
+	for i := range tier {
+		svc := plain("app")
+		svc.AccessPoints = []stack.AccessPoint{{Type: stack.AccessInternalIP, BackendPorts: []int{8080}}}
+		tier[i] = stack.Stack{Name: fmt.Sprintf("s%03d", i), Services: []stack.Service{svc}}
+	}
+	cat := newCatalog(b, "observe", stack.Deps{tier})
+	ex := deploy.New(rt, cat.st, &deploy.Options{ReadyTimeout: 5 * time.Minute})
+	b.Cleanup(func() { ex.Close() })
+	ctx := ctxT(b, 30*time.Minute)
+	dep := "observe-" + randomHex(2)
+	_, err := ex.Launch(ctx, deploy.Request{Deployment: dep, VersionID: cat.versions[0].ID})
+	must(b, err)
+	b.Cleanup(func() { waitNamespaceGone(b, env, rt.Namespace(dep)) })
+	for b.Loop() {
+		ds, err := rt.Observe(ctx, dep)
+		must(b, err)
+		if len(ds.Stacks) != len(tier) {
+			b.Fatalf("observed %d stacks, want %d", len(ds.Stacks), len(tier))
+		}
+	}
+}
+
+// seedManifest is what a kubectl user applies for the seed product
+// (examples/kodo-double.json): mysql-1 as a StatefulSet with a 10 GiB
+// claim and a Service, and per kodo stack a ConfigMap with the rendered
+// config file, a Deployment mounting it, a Service and an Ingress.
+func seedManifest(b *testing.B, dir, ns string) string {
+	res := `{"requests":{"cpu":"1","memory":"1Gi"},"limits":{"cpu":"1","memory":"1Gi"}}`
+	docs := []string{
+		`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"` + ns + `"}}`,
+		`{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"mysql-cluster-mysql-1","namespace":"` + ns + `"},
+		 "spec":{"replicas":1,"serviceName":"mysql-cluster-mysql-1","selector":{"matchLabels":{"app":"mysql"}},
+		  "template":{"metadata":{"labels":{"app":"mysql"}},"spec":{"terminationGracePeriodSeconds":10,"containers":[{"name":"mysql-1",
+		   "image":"mysql:latest","command":["mysqld","--server-id=1"],"env":[{"name":"MYSQL_ALLOW_EMPTY_PASSWORD","value":"1"}],
+		   "resources":` + res + `,"volumeMounts":[{"name":"data","mountPath":"/var/lib/mysql"}]}]}},
+		  "volumeClaimTemplates":[{"metadata":{"name":"data"},"spec":{"accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"10Gi"}}}}]}}`,
+		`{"apiVersion":"v1","kind":"Service","metadata":{"name":"mysql-cluster-mysql-1","namespace":"` + ns + `"},
+		 "spec":{"selector":{"app":"mysql"},"ports":[{"name":"p3306","port":3306}]}}`,
+	}
+	for _, k := range []string{"kodo-1", "kodo-2"} {
+		name := k + "-authproxy-in"
+		docs = append(docs,
+			`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"`+name+`","namespace":"`+ns+`"},
+			 "data":{"qboxauthproxy.conf":"stack = `+k+`\nmysql = mysql-cluster-mysql-1:3306\n"}}`,
+			`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"`+name+`","namespace":"`+ns+`"},
+			 "spec":{"replicas":1,"selector":{"matchLabels":{"app":"`+name+`"}},"template":{"metadata":{"labels":{"app":"`+name+`"}},
+			  "spec":{"terminationGracePeriodSeconds":10,"containers":[{"name":"authproxy-in","image":"authproxy-in.`+k+`:latest",
+			   "resources":`+res+`,"volumeMounts":[{"name":"files","mountPath":"/authproxy_in"}]}],
+			  "volumes":[{"name":"files","configMap":{"name":"`+name+`"}}]}}}}`,
+			`{"apiVersion":"v1","kind":"Service","metadata":{"name":"`+name+`","namespace":"`+ns+`"},
+			 "spec":{"selector":{"app":"`+name+`"},"ports":[{"name":"p9085","port":9085}]}}`,
+			`{"apiVersion":"networking.k8s.io/v1","kind":"Ingress","metadata":{"name":"`+name+`","namespace":"`+ns+`"},
+			 "spec":{"rules":[{"host":"authproxy-in.`+k+`.kodo.localhost","http":{"paths":[{"path":"/","pathType":"Prefix",
+			  "backend":{"service":{"name":"`+name+`","port":{"number":9085}}}}]}}]}}`)
+	}
+	var sb strings.Builder
+	for _, d := range docs {
+		var v any
+		must(b, json.Unmarshal([]byte(d), &v)) // one line per document
+		j, err := json.Marshal(v)
+		must(b, err)
+		sb.WriteString("---\n")
+		sb.Write(j)
+		sb.WriteString("\n")
+	}
+	p := filepath.Join(dir, ns+".yaml")
+	must(b, os.WriteFile(p, []byte(sb.String()), 0o644))
+	return p
+}
+
+// BenchmarkCLISeed: the seed product (examples/kodo-double.json, mysql-1
+// given an internal access point for the config template), stackwave
+// apply against kubectl apply of the equivalent objects + kubectl wait
+// for the Deployments and the StatefulSet. The test storage class is made
+// the cluster's default for the duration, with the test provisioner
+// binding claims of it, as a cluster with a provisioner would.
+func BenchmarkCLISeed(b *testing.B) {
+	env := kubetest.Shared(b)
+	startProvisioner(b, env)
+	ctx := ctxT(b, 2*time.Hour)
+	patch := func(v string) {
+		p := []byte(`{"metadata":{"annotations":{"storageclass.kubernetes.io/is-default-class":` + v + `}}}`)
+		_, err := env.Clientset.StorageV1().StorageClasses().Patch(context.Background(), testStorageClass, types.MergePatchType, p, metav1.PatchOptions{})
+		must(b, err)
+	}
+	patch(`"true"`)
+	b.Cleanup(func() { patch("null") })
+	bin, err := stackwaveBin()
+	must(b, err)
+	kubectl := os.Getenv("STACKWAVE_KUBECTL")
+	dir := b.TempDir()
+	seed, err := os.ReadFile(filepath.Join("..", "..", "examples", "kodo-double.json"))
+	must(b, err)
+	doc := strings.Replace(string(seed), `"command": ["mysqld", "--server-id=1"],`,
+		`"command": ["mysqld", "--server-id=1"], "access_point": {"type": "internal_ip", "backend_ports": [3306]},`, 1)
+	if doc == string(seed) {
+		b.Fatal("the seed's mysql command moved: update this benchmark")
+	}
+	docPath := filepath.Join(dir, "seed.json")
+	must(b, os.WriteFile(docPath, []byte(doc), 0o644))
+	tpl := filepath.Join(dir, "proxy.conf")
+	must(b, os.WriteFile(tpl, []byte(kodoTemplates["/authproxy_in/qboxauthproxy.conf"]), 0o644))
+	db := "sqlite:" + filepath.Join(dir, "sw.db")
+	kenv := []string{"KUBECONFIG=" + env.Kubeconfig}
+	times := map[string][]time.Duration{}
+	round := 0
+	for b.Loop() {
+		b.StopTimer()
+		round++
+		tag := randomHex(2) + strconv.Itoa(round)
+		if kubectl != "" {
+			ns := "kcseed-" + tag
+			m := seedManifest(b, dir, ns)
+			up := run(ctx, b, kenv, kubectl, "apply", "-f", m)
+			up += run(ctx, b, kenv, kubectl, "wait", "--for=condition=Available", "deployment", "--all", "-n", ns, "--timeout=30m")
+			up += run(ctx, b, kenv, kubectl, "rollout", "status", "statefulset/mysql-cluster-mysql-1", "-n", ns, "--timeout=30m")
+			times["kubectl-up"] = append(times["kubectl-up"], up)
+			waitNamespaceGone(b, env, ns)
+		}
+		name := "seed-" + tag
+		times["stackwave-up"] = append(times["stackwave-up"],
+			run(ctx, b, kenv, bin, "apply", "-f", docPath, "--name", name, "--runtime", "kube", "--store", db,
+				"--config", "/authproxy_in/qboxauthproxy.conf="+tpl, "--progress", "none"))
+		waitNamespaceGone(b, env, "stackwave-"+name)
+		b.StartTimer()
+	}
+	for k, v := range times {
+		b.ReportMetric(medianOf(v).Seconds(), "s-"+k)
+		b.Logf("%s: %v", k, v)
+	}
+	if kubectl != "" {
+		b.ReportMetric(medianOf(times["kubectl-up"]).Seconds()/medianOf(times["stackwave-up"]).Seconds(), "kubectl/up")
+	}
+}

@@ -74,6 +74,7 @@ func TestWaitStoppedNamesCause(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Wait: %v, want context.Canceled", err)
 	}
+	t.Logf("Wait: %v", err)
 	for _, want := range []string{"still waiting", "claim", "has no provisioner", "the cluster said"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Wait: %v\nwant it to contain %q", err, want)
