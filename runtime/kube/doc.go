@@ -163,11 +163,11 @@
 //
 // RemoveDeployment (runtime.DeploymentRemover) is what the executor's
 // Terminate calls first: it deletes the deployment's own namespace with
-// background propagation, one request, asks for the deletion of its pods
-// at once (each keeps its grace period; the namespace controller would
-// start on them 5 s later and, finding them still terminating, come back
-// after half their grace period), and watches until the namespace is
-// gone. It
+// background propagation, asks at once for the deletion of what it
+// holds, every kind in parallel (pods keep their grace period; the
+// namespace controller would start 5 s later, come back after half the
+// pods' grace period if they were still terminating, then delete kind
+// after kind in series), and watches until the namespace is gone. It
 // declines with runtime.ErrNotSupported, changing nothing, when claims
 // would be lost (the namespace holds claims and DeleteData is not set),
 // with Options.Namespace, or with a grace period; the executor then
@@ -216,9 +216,10 @@
 // watch, create, patch and delete on deployments, statefulsets, jobs, services,
 // ingresses, configmaps and persistentvolumeclaims, and pods (plus
 // pods/log to read the logs of failed pods). With a namespace per
-// deployment, deletecollection on pods lets a deployment's teardown ask
-// for its pods' deletion at once (see RemoveDeployment); without it the
-// namespace controller deletes them, seconds later.
+// deployment, deletecollection on those kinds (and on replicasets,
+// endpointslices and events) lets a deployment's teardown ask for all of
+// it at once (see RemoveDeployment); without it the namespace controller
+// deletes them, seconds later.
 //
 // # Errors
 //
