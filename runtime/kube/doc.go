@@ -196,7 +196,9 @@
 // # Client and concurrency
 //
 // The runtime's client uses Options.QPS and Options.Burst, 500 and 1,000 by
-// default instead of client-go's 5 and 10 (see DefaultQPS). Launching a
+// default instead of client-go's 5 and 10 (see DefaultQPS), and speaks
+// protobuf, as the cluster's controllers do, unless the rest.Config names
+// its content types. Launching a
 // stack takes one request per object (a service without access points,
 // volumes or files has only its Deployment), and the Applies of a tier
 // share the one that creates the namespace: a tier of 100 such stacks is
