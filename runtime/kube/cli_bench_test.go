@@ -141,11 +141,6 @@ func floorLaunch(ctx context.Context, cfg *rest.Config, ns string, n int) error 
 	if _, err := cs.CoreV1().Namespaces().Apply(ctx, corev1ac.Namespace(ns), ao); err != nil {
 		return err
 	}
-	w, err := cs.AppsV1().Deployments(ns).Watch(ctx, metav1.ListOptions{})
-	if err != nil {
-		return err
-	}
-	defer w.Stop()
 	deps, svcs := wideObjects(ns, n)
 	var g errgroup.Group
 	g.SetLimit(64)
@@ -156,28 +151,48 @@ func floorLaunch(ctx context.Context, cfg *rest.Config, ns string, n int) error 
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	available := map[string]bool{}
-	for len(available) < n {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case e, ok := <-w.ResultChan():
-			if !ok {
-				return fmt.Errorf("watch ended with %d of %d available", len(available), n)
-			}
-			d, isDep := e.Object.(*appsv1.Deployment)
-			if !isDep || e.Type == watch.Deleted {
-				continue
-			}
-			for _, cond := range d.Status.Conditions {
-				if cond.Type == appsv1.DeploymentAvailable && cond.Status == corev1.ConditionTrue &&
-					d.Status.ObservedGeneration >= d.Generation && d.Status.AvailableReplicas == 1 {
-					available[d.Name] = true
-				}
+	// Watched from a list, listed again when the server ends the watch.
+	isAvailable := func(d *appsv1.Deployment) bool {
+		for _, cond := range d.Status.Conditions {
+			if cond.Type == appsv1.DeploymentAvailable && cond.Status == corev1.ConditionTrue &&
+				d.Status.ObservedGeneration >= d.Generation && d.Status.AvailableReplicas == 1 {
+				return true
 			}
 		}
+		return false
 	}
-	return nil
+	for {
+		l, err := cs.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		available := map[string]bool{}
+		for i := range l.Items {
+			if isAvailable(&l.Items[i]) {
+				available[l.Items[i].Name] = true
+			}
+		}
+		w, err := cs.AppsV1().Deployments(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: l.ResourceVersion})
+		if err != nil {
+			return err
+		}
+		for len(available) < n {
+			e, ok := <-w.ResultChan()
+			if !ok {
+				break
+			}
+			if d, isDep := e.Object.(*appsv1.Deployment); isDep && e.Type != watch.Deleted && isAvailable(d) {
+				available[d.Name] = true
+			}
+		}
+		w.Stop()
+		if len(available) == n {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
 }
 
 // waitNamespaceGone deletes a namespace (if it still exists) and
@@ -218,6 +233,7 @@ func run(ctx context.Context, b *testing.B, env []string, name string, args ...s
 	if err != nil {
 		b.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
 	}
+	b.Logf("%v: %s %s", d, filepath.Base(name), strings.Join(args, " "))
 	return d
 }
 
@@ -263,6 +279,7 @@ func cliArms(b *testing.B, n int) {
 		start := time.Now()
 		must(b, floorLaunch(ctx, env.Config, ns, n))
 		times["floor-up"] = append(times["floor-up"], time.Since(start))
+		b.Logf("%v: floor up", time.Since(start))
 		waitNamespaceGone(b, env, ns)
 		b.StartTimer()
 	}
