@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,18 +41,16 @@ import (
 // kubectl's median over stackwave's (above 1: stackwave is faster) and
 // stackwave's over the floor's.
 
-var stackwaveBin = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "stackwave-bench-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "stackwave")
+// stackwaveBin builds the command line into a directory removed when b
+// ends.
+func stackwaveBin(b *testing.B) (string, error) {
+	bin := filepath.Join(b.TempDir(), "stackwave")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/stackwave/stackwave/cmd/stackwave").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build ./cmd/stackwave: %v: %s", err, out)
 	}
 	return bin, nil
-})
+}
 
 // wideProduct is a product document of one tier of n stacks, each one
 // service with an internal access point (a Deployment and a Service).
@@ -243,7 +240,7 @@ func run(ctx context.Context, b *testing.B, env []string, name string, args ...s
 // kubectl delete namespace --wait (or the floor's namespace delete).
 func cliArms(b *testing.B, n int) {
 	env := kubetest.Shared(b)
-	bin, err := stackwaveBin()
+	bin, err := stackwaveBin(b)
 	must(b, err)
 	kubectl := os.Getenv("STACKWAVE_KUBECTL")
 	dir := b.TempDir()
@@ -398,7 +395,7 @@ func BenchmarkCLISeed(b *testing.B) {
 	}
 	patch(`"true"`)
 	b.Cleanup(func() { patch("null") })
-	bin, err := stackwaveBin()
+	bin, err := stackwaveBin(b)
 	must(b, err)
 	kubectl := os.Getenv("STACKWAVE_KUBECTL")
 	dir := b.TempDir()
