@@ -62,14 +62,35 @@
 //   - cmd/stackwave: the command line (quickstart, validate, plan, apply,
 //     status, destroy, serve, products).
 //
-// # Deploying from Go
+// # Embedding
+//
+// A control plane embeds stackwave in three steps: register a product
+// document in a store, make an executor over the store and a runtime,
+// launch. [store.Store.Register] decodes nothing itself: it takes a
+// decoded document ([product.Decode]) and writes the product and its
+// first version in one transaction, checked by the same rules as
+// CreateProduct and CreateVersion; registering the same document again
+// returns the records it made (Registration.Created false), and a name
+// taken by a product with no version of that content fails with
+// store.ErrAlreadyExists.
 //
 //	st := memory.New(nil)                    // or sqlite.Open, postgres.Open
 //	rt := sim.New(nil)                       // or docker.NewFromEnv, kube.New
-//	ex := deploy.New(rt, st, &deploy.Options{OnEvent: func(e deploy.Event) { log.Print(e) }})
-//	defer ex.Close()
-//	reg, _ := st.Register(ctx, doc, nil)     // product + first version, in one write
-//	res, err := ex.Launch(ctx, deploy.Request{Deployment: "kodo", VersionID: reg.Version.ID, Policy: deploy.Rollback})
+//	ex := deploy.New(rt, st, &deploy.Options{Logger: slog.Default()})
+//	defer ex.Close()                         // hands operations in progress over
+//	doc, err := product.Decode(data)         // product.ErrInvalidArgs
+//	reg, err := st.Register(ctx, doc, &store.RegisterOptions{ProviderName: "acme"})
+//	res, err := ex.Launch(ctx, deploy.Request{
+//		Deployment: "kodo", VersionID: reg.Version.ID, Policy: deploy.Rollback,
+//		OnEvent: func(e deploy.Event) { log.Print(e) }, // this operation's events
+//	})
+//
+// After Close every executor method fails with deploy.ErrClosed. The
+// executor's own diagnostics go to Options.Logger; a submitted
+// operation keeps the values of its caller's context. Embedders' tests
+// run the same code on store/memory and runtime/sim, record events with
+// deploy/deploytest, and fake time with a testing/synctest bubble (see
+// package deploy).
 //
 // # Errors
 //

@@ -33,10 +33,12 @@ func TestLogsDocker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rt.Close()
+	t.Cleanup(func() { rt.Close() })
 	st := memory.New(nil)
 	ex := deploy.New(rt, st, nil)
-	defer ex.Close()
+	// Closed after the terminating cleanup below: a closed executor
+	// refuses operations.
+	t.Cleanup(func() { ex.Close() })
 	ts := httptest.NewServer(api.New(st, ex, nil))
 	defer ts.Close()
 	c := &api.Client{URL: ts.URL}

@@ -91,7 +91,11 @@ type ServiceChange struct {
 }
 
 // Counts returns how many stacks each action touches.
+// A nil *ChangeSet changes nothing.
 func (c *ChangeSet) Counts() (add, modify, remove, repair, none int) {
+	if c == nil {
+		return
+	}
 	for i := range c.Stacks {
 		switch c.Stacks[i].Action {
 		case ActionAdd:
@@ -117,6 +121,9 @@ func (c *ChangeSet) Empty() bool {
 
 // Stack returns the change of the named stack, or nil.
 func (c *ChangeSet) Stack(name string) *StackChange {
+	if c == nil {
+		return nil
+	}
 	if c.index != nil && len(c.index) == len(c.Stacks) {
 		if i, ok := c.index[name]; ok && i < len(c.Stacks) && c.Stacks[i].Stack == name {
 			return &c.Stacks[i]
@@ -221,7 +228,9 @@ func diffStack(from, to *stack.Stack, fromTier, tier int, fromFiles, toFiles map
 }
 
 // Moved reports whether the change moves the stack to another tier.
-func (sc *StackChange) Moved() bool { return sc.FromTier != nil && *sc.FromTier != sc.Tier }
+func (sc *StackChange) Moved() bool {
+	return sc != nil && sc.FromTier != nil && *sc.FromTier != sc.Tier
+}
 
 // relabelInPlace clears Replace on the changes whose only replacement
 // was a tier move, for a runtime that relabels in place
@@ -340,6 +349,9 @@ func jsonPath(p cmp.Path) string {
 //	  ~ kodo-2 (tier 2, replace): moved from tier 1 to tier 2
 //	    mysql-cluster (tier 0)
 func (c *ChangeSet) WriteText(w io.Writer) error {
+	if c == nil {
+		c = &ChangeSet{}
+	}
 	var b bytes.Buffer
 	add, modify, remove, repair, none := c.Counts()
 	fmt.Fprintf(&b, "%d stacks: %d to add, %d to modify, %d to remove, ", len(c.Stacks), add, modify, remove)
@@ -394,6 +406,9 @@ func (c *ChangeSet) String() string {
 
 // MarshalJSON renders the change set with a summary of counts.
 func (c *ChangeSet) MarshalJSON() ([]byte, error) {
+	if c == nil {
+		c = &ChangeSet{}
+	}
 	type alias ChangeSet
 	add, modify, remove, repair, none := c.Counts()
 	stacks := c.Stacks

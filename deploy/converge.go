@@ -182,7 +182,7 @@ func markApplied(cs *ChangeSet, d *store.Deployment, target []*runtime.StackSpec
 // observe asks the runtime for a deployment's state, with the error
 // mapped onto runtime's sentinels.
 func (e *Executor) observe(ctx context.Context, name string) (*runtime.DeploymentState, error) {
-	obs, err := e.rt.Observe(ctx, name)
+	obs, err := e.observeSpan(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("observe %s: %w", name, runtime.MapError(e.rt, err))
 	}

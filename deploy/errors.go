@@ -40,6 +40,12 @@ var (
 	// its lease, leaving it in progress for another executor (or this
 	// process after a restart) to resume.
 	ErrHandedOver = errors.New("operation handed over")
+	// ErrClosed: the executor was closed; every method fails with it
+	// from then on.
+	ErrClosed = errors.New("executor closed")
+	// ErrNoRuntime: the executor was made without a runtime, to preview
+	// only; operations, Resume and Status need one.
+	ErrNoRuntime = errors.New("executor has no runtime: it only previews")
 )
 
 // StackError is the failure of one stack in one phase of an operation.
@@ -54,6 +60,9 @@ type StackError struct {
 }
 
 func (e *StackError) Error() string {
+	if e == nil {
+		return "<nil>"
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "stack %s", e.Stack)
 	var se *runtime.ServiceError
@@ -64,7 +73,12 @@ func (e *StackError) Error() string {
 	return b.String()
 }
 
-func (e *StackError) Unwrap() error { return e.Err }
+func (e *StackError) Unwrap() error {
+	if e == nil {
+		return nil
+	}
+	return e.Err
+}
 
 // OperationError is the error of an operation that failed: every stack
 // failure, aggregated. errors.Is and errors.As reach each cause.
@@ -80,6 +94,9 @@ type OperationError struct {
 }
 
 func (e *OperationError) Error() string {
+	if e == nil {
+		return "<nil>"
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s (%s) failed", e.Op, e.Deployment, e.OperationID)
 	if e.RolledBack {
@@ -103,7 +120,7 @@ func (e *OperationError) Error() string {
 
 // Unwrap returns every failure.
 func (e *OperationError) Unwrap() []error {
-	if e.Errors == nil {
+	if e == nil || e.Errors == nil {
 		return nil
 	}
 	return e.Errors.Errors

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/stackwave/stackwave/internal/redact"
@@ -96,6 +99,21 @@ type Options struct {
 	Events chan<- Event
 	// Catalog sizes unit and volume types; nil means stack.DefaultCatalog().
 	Catalog *stack.Catalog
+	// Logger receives the executor's own diagnostics, which events do
+	// not carry: store writes that failed and are retried, lease
+	// renewals in trouble or lost, operations resumed or handed over,
+	// runtime calls slowed down after runtime.ErrUnavailable. Records
+	// about an operation carry the attributes deployment, operation
+	// (its ID) and op (its type), and are logged with the operation's
+	// context. Values the redactor hides never appear. nil discards
+	// them.
+	Logger *slog.Logger
+	// TracerProvider and MeterProvider receive the executor's spans and
+	// metrics (see Observability in the package documentation); nil
+	// means otel's global providers, which do nothing unless the program
+	// installs real ones.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 }
 
 // Executor runs operations (launch, update, terminate, restart, stop,
@@ -109,6 +127,7 @@ type Executor struct {
 	st   *store.Store
 	opts Options
 	sem  *semaphore.Weighted
+	log  *slog.Logger
 
 	bg       context.Context // parent of submitted operations
 	bgCancel context.CancelCauseFunc
@@ -118,9 +137,15 @@ type Executor struct {
 	// progress on. The lease cannot tell: its owner renews it at will.
 	mu      sync.Mutex
 	running map[string]bool
+	// closed is set by Close, after which enter admits no call;
+	// closeErr is the first error Close met.
+	closed   bool
+	closeErr error
 
 	// withheld counts the slots of sem that slowDown holds.
 	withheld atomic.Int64
+
+	tel lazyTelemetry
 }
 
 // New returns an executor running deployments on rt and recording them in
@@ -145,6 +170,10 @@ func New(rt runtime.Runtime, st *store.Store, opts *Options) *Executor {
 	if e.opts.Owner == "" {
 		host, _ := os.Hostname()
 		e.opts.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), randomString(6))
+	}
+	e.log = e.opts.Logger
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
 	}
 	e.sem = semaphore.NewWeighted(int64(e.opts.Concurrency))
 	e.bg, e.bgCancel = context.WithCancelCause(context.Background())
@@ -184,25 +213,29 @@ func (e *Executor) slowDown() {
 }
 
 // Owner returns the name this executor uses in leases.
-func (e *Executor) Owner() string { return e.opts.Owner }
+// It is empty for a nil or zero Executor.
+func (e *Executor) Owner() string {
+	if e == nil {
+		return ""
+	}
+	return e.opts.Owner
+}
 
-// Runtime returns the executor's runtime.
-func (e *Executor) Runtime() runtime.Runtime { return e.rt }
+// Runtime returns the executor's runtime (nil for a nil or zero
+// Executor).
+func (e *Executor) Runtime() runtime.Runtime {
+	if e == nil {
+		return nil
+	}
+	return e.rt
+}
 
-// Store returns the executor's store.
-func (e *Executor) Store() *store.Store { return e.st }
-
-// Close hands the operations started with Submit over, as a replica
-// does on its way out (SIGTERM in a rolling restart): it stops their
-// work, records what they did, leaves them in progress (the deployment
-// UnderChange) and releases their leases, so that another executor, or
-// this process after a restart, resumes them at once (ResumeAll; the
-// store's SubscribeReleases tells when). Their handles end with an error
-// matching ErrHandedOver. Close waits for all of that.
-func (e *Executor) Close() error {
-	e.bgCancel(ErrHandedOver)
-	e.wg.Wait()
-	return nil
+// Store returns the executor's store (nil for a nil or zero Executor).
+func (e *Executor) Store() *store.Store {
+	if e == nil {
+		return nil
+	}
+	return e.st
 }
 
 // Request describes an operation.
@@ -229,6 +262,13 @@ type Request struct {
 	Instances int
 	// Timeout bounds the whole operation; zero means no bound.
 	Timeout time.Duration
+	// OnEvent, when set, receives the events of this operation only,
+	// every one of them from its operation-started (or -resumed) on, in
+	// order, from a goroutine of the executor, like Options.OnEvent
+	// (which receives them too): a slow callback delays delivery, never
+	// the engine. Run, or the Handle of Submit, ends only after the last
+	// event was delivered. A resumed operation does not keep it.
+	OnEvent func(Event)
 }
 
 // Result is the outcome of an operation.
@@ -295,11 +335,20 @@ func (e *Executor) Scale(ctx context.Context, req Request) (*Result, error) {
 // Run runs an operation of the given type to its end. The error is nil,
 // an *OperationError listing every failure, or an error that stopped the
 // operation before it started (bad request, busy deployment, missing
-// version, a config template that does not render).
+// version, a config template that does not render). The operation runs
+// on ctx, values and cancellation; Close stops it too, leaving it in
+// progress with an error matching ErrHandedOver. After Close, Run fails
+// with ErrClosed and records nothing.
 func (e *Executor) Run(ctx context.Context, op store.OpType, req Request) (*Result, error) {
+	if err := e.enter(true); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", op, req.Deployment, err)
+	}
+	defer e.leave()
+	ctx, cancel := e.opContext(ctx)
+	defer cancel()
 	o, err := e.prepare(ctx, op, req, nil)
 	if err != nil {
-		return nil, err
+		return nil, closedErr(ctx, err)
 	}
 	return o.run(ctx)
 }
@@ -314,12 +363,21 @@ type Handle struct {
 	err         error
 }
 
-// Done is closed when the operation has ended.
-func (h *Handle) Done() <-chan struct{} { return h.done }
+// Done is closed when the operation has ended (at once for a Handle
+// that Submit did not make).
+func (h *Handle) Done() <-chan struct{} {
+	if h.check() != nil {
+		return closedChan
+	}
+	return h.done
+}
 
 // Wait waits for the operation to end, or for ctx (which then only stops
 // the waiting, not the operation).
 func (h *Handle) Wait(ctx context.Context) (*Result, error) {
+	if err := h.check(); err != nil {
+		return nil, err
+	}
 	select {
 	case <-h.done:
 		return h.res, h.err
@@ -330,24 +388,39 @@ func (h *Handle) Wait(ctx context.Context) (*Result, error) {
 
 // Submit prepares an operation like Run and returns as soon as it is
 // recorded (with its operation ID), leaving the work to a goroutine of the
-// executor that outlives ctx. Close hands such operations over.
+// executor. The operation keeps ctx's values (context.WithoutCancel), not
+// its cancellation or deadline: it outlives ctx. Close hands such
+// operations over.
 func (e *Executor) Submit(ctx context.Context, op store.OpType, req Request) (*Handle, error) {
-	o, err := e.prepare(ctx, op, req, nil)
-	if err != nil {
-		return nil, err
-	}
-	return e.goRun(o), nil
+	return e.submit(ctx, fmt.Sprintf("%s %s", op, req.Deployment), func(ctx context.Context) (*operation, error) {
+		return e.prepare(ctx, op, req, nil)
+	})
 }
 
-func (e *Executor) goRun(o *operation) *Handle {
+// submit prepares an operation on ctx and runs it on a goroutine of the
+// executor, with ctx's values but not its cancellation.
+func (e *Executor) submit(ctx context.Context, what string, prepare func(context.Context) (*operation, error)) (*Handle, error) {
+	if err := e.enter(true); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	pctx, pcancel := e.opContext(ctx)
+	o, err := prepare(pctx)
+	if err != nil {
+		err = closedErr(pctx, err)
+		pcancel()
+		e.leave()
+		return nil, err
+	}
+	pcancel()
 	h := &Handle{Deployment: o.name, OperationID: o.id, done: make(chan struct{})}
-	e.wg.Add(1)
+	rctx, rcancel := e.opContext(context.WithoutCancel(ctx))
 	go func() {
-		defer e.wg.Done()
+		defer e.leave()
+		defer rcancel()
 		defer close(h.done)
-		h.res, h.err = o.run(e.bg)
+		h.res, h.err = o.run(rctx)
 	}()
-	return h
+	return h, nil
 }
 
 // Resume takes over a deployment whose operation was interrupted (status
@@ -357,20 +430,25 @@ func (e *Executor) goRun(o *operation) *Handle {
 // It fails with ErrBusy while the lease is held, and ErrNothingToResume
 // when there is nothing to do.
 func (e *Executor) Resume(ctx context.Context, name string) (*Result, error) {
+	if err := e.enter(true); err != nil {
+		return nil, fmt.Errorf("resume %s: %w", name, err)
+	}
+	defer e.leave()
+	ctx, cancel := e.opContext(ctx)
+	defer cancel()
 	o, err := e.prepareResume(ctx, name)
 	if err != nil {
-		return nil, err
+		return nil, closedErr(ctx, err)
 	}
 	return o.run(ctx)
 }
 
-// SubmitResume is Resume that returns once the operation is taken over.
+// SubmitResume is Resume that returns once the operation is taken over;
+// the operation goes on like one started with Submit.
 func (e *Executor) SubmitResume(ctx context.Context, name string) (*Handle, error) {
-	o, err := e.prepareResume(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	return e.goRun(o), nil
+	return e.submit(ctx, "resume "+name, func(ctx context.Context) (*operation, error) {
+		return e.prepareResume(ctx, name)
+	})
 }
 
 // ResumeAll submits the resumption of every interrupted deployment whose
@@ -378,6 +456,10 @@ func (e *Executor) SubmitResume(ctx context.Context, name string) (*Handle, erro
 // are left alone; call it again later (a control plane calls it at start
 // and then every lease TTL).
 func (e *Executor) ResumeAll(ctx context.Context) ([]*Handle, error) {
+	if err := e.enter(true); err != nil {
+		return nil, fmt.Errorf("resume: %w", err)
+	}
+	defer e.leave()
 	deps, err := e.st.ListDeployments(ctx, store.DeploymentQuery{Status: store.StatusUnderChange})
 	if err != nil {
 		return nil, err
@@ -388,7 +470,10 @@ func (e *Executor) ResumeAll(ctx context.Context) ([]*Handle, error) {
 		switch {
 		case err == nil:
 			hs = append(hs, h)
-		case errors.Is(err, ErrBusy), errors.Is(err, ErrNothingToResume), errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, ErrBusy):
+			e.log.InfoContext(ctx, "not resuming: another executor holds the lease", "deployment", d.Name, "error", err)
+		case errors.Is(err, ErrNothingToResume), errors.Is(err, store.ErrNotFound):
+			e.log.DebugContext(ctx, "nothing to resume", "deployment", d.Name)
 		default:
 			return hs, err
 		}
@@ -421,6 +506,10 @@ func (e *Executor) PreviewSpec(ctx context.Context, name string, deps stack.Deps
 // is redacted, as in operation messages.
 func (e *Executor) PreviewChanges(ctx context.Context, req Request, deps stack.Deps) (*ChangeSet, error) {
 	name := req.Deployment
+	if err := e.enter(false); err != nil {
+		return nil, fmt.Errorf("preview %s: %w", name, err)
+	}
+	defer e.leave()
 	var to *product.Version
 	if deps == nil {
 		v, err := e.st.GetVersion(ctx, req.VersionID)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -712,32 +713,43 @@ func TestConcurrencyBoundsCallsNotWaits(t *testing.T) {
 	}
 }
 
+// TestCancelStopsPromptlyAndRecords cancels a launch while its first
+// stack waits for a 10-second readiness: in fake time, the launch ends
+// at the instant of the cancellation, recorded.
 func TestCancelStopsPromptlyAndRecords(t *testing.T) {
-	e := newEnv(t, &sim.Options{ReadyLatency: 10 * time.Second}, nil)
-	vid := e.version("v1", threeTiers())
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		time.Sleep(50 * time.Millisecond)
-		cancel()
-	}()
-	begun := time.Now()
-	res, err := e.ex.Launch(ctx, deploy.Request{Deployment: "shop", VersionID: vid})
-	if took := time.Since(begun); took > 5*time.Second {
-		t.Fatalf("launch took %s after cancel", took)
-	}
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
-	}
-	if res.Deployment.Status != store.StatusError {
-		t.Fatalf("status %s", res.Deployment.Status)
-	}
-	d, _ := e.st.GetDeployment(context.Background(), "shop")
-	if d.Status != store.StatusError || d.Stack("db").State != deploy.StateInterrupted {
-		t.Fatalf("record: %s, db %+v", d.Status, d.Stack("db"))
-	}
-	if _, err := e.st.GetLease(context.Background(), "shop"); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("lease not released: %v", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		waiting := make(chan struct{})
+		var once sync.Once
+		e := newEnv(t, &sim.Options{ReadyLatency: 10 * time.Second}, nil)
+		vid := e.version("v1", threeTiers())
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			<-waiting
+			cancel()
+		}()
+		begun := time.Now()
+		res, err := e.ex.Launch(ctx, deploy.Request{Deployment: "shop", VersionID: vid, OnEvent: func(ev deploy.Event) {
+			if ev.Type == deploy.EventStackWaiting {
+				once.Do(func() { close(waiting) })
+			}
+		}})
+		if took := time.Since(begun); took >= 10*time.Second {
+			t.Fatalf("launch took %s of fake time after cancel: it waited for readiness", took)
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+		if res.Deployment.Status != store.StatusError {
+			t.Fatalf("status %s", res.Deployment.Status)
+		}
+		d, _ := e.st.GetDeployment(context.Background(), "shop")
+		if d.Status != store.StatusError || d.Stack("db").State != deploy.StateInterrupted {
+			t.Fatalf("record: %s, db %+v", d.Status, d.Stack("db"))
+		}
+		if _, err := e.st.GetLease(context.Background(), "shop"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("lease not released: %v", err)
+		}
+	})
 }
 
 // deadDriver makes every write fail once dead is set, as if the process
@@ -765,6 +777,10 @@ func (d *deadDriver) Update(ctx context.Context, opts *store.TxOptions, fn func(
 }
 
 func TestResumeAfterExecutorDied(t *testing.T) {
+	synctest.Test(t, testResumeAfterExecutorDied)
+}
+
+func testResumeAfterExecutorDied(t *testing.T) {
 	ctx := context.Background()
 	drv := memory.NewDriver()
 	mem := store.New(drv, nil)
@@ -808,8 +824,12 @@ func TestResumeAfterExecutorDied(t *testing.T) {
 	}
 	before, _ := rt.Observe(ctx, "shop")
 	dbBefore := before.Stack("db").Services[0].Instances[0].ID
-	for l, err := mem.GetLease(ctx, "shop"); err == nil && !l.Expired; l, err = mem.GetLease(ctx, "shop") {
-		time.Sleep(20 * time.Millisecond)
+	// A's lease runs out, in the bubble's time.
+	if l, err := mem.GetLease(ctx, "shop"); err == nil {
+		time.Sleep(time.Until(l.ExpiresAt) + time.Millisecond)
+	}
+	if l, err := mem.GetLease(ctx, "shop"); err == nil && !l.Expired {
+		t.Fatalf("lease %+v still held past its expiry", l)
 	}
 	rt.ResetCalls()
 	res, err := b.Resume(ctx, "shop")
@@ -1014,6 +1034,10 @@ func (d *slowWrites) Update(ctx context.Context, opts *store.TxOptions, fn func(
 // writes for several lease TTLs: the lease is renewed all along, so the
 // operation is neither cancelled nor taken over from itself.
 func TestRenewalNotBlockedByWrites(t *testing.T) {
+	synctest.Test(t, testRenewalNotBlockedByWrites)
+}
+
+func testRenewalNotBlockedByWrites(t *testing.T) {
 	ctx := context.Background()
 	drv := memory.NewDriver()
 	mem := store.New(drv, nil)
@@ -1032,7 +1056,8 @@ func TestRenewalNotBlockedByWrites(t *testing.T) {
 	// held by a throughout.
 	b := deploy.New(sim.New(nil), mem, &deploy.Options{Owner: "b", LeaseTTL: ttl})
 	defer b.Close()
-	for end := time.Now().Add(5 * ttl); time.Now().Before(end); time.Sleep(ttl / 10) {
+	for range 50 {
+		time.Sleep(ttl / 10) // in the bubble's time: the writes stay held
 		l, err := mem.GetLease(ctx, "shop")
 		if err != nil || l.Owner != "a" || l.Expired {
 			t.Fatalf("lease while writes are held: %+v, %v", l, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strconv"
@@ -92,6 +93,9 @@ type operation struct {
 	announced map[string]bool
 
 	rec       *recorder
+	span      *opSpan
+	tracing   bool             // the operation's span records: its phases get spans
+	spanErrs  map[string]error // stack name -> failure for its span; under mu
 	ev        *dispatcher
 	redact    *redact.Redactor
 	leaseLost atomic.Bool
@@ -124,6 +128,8 @@ func (e *Executor) prepareResume(ctx context.Context, name string) (*operation, 
 // renders everything the operation needs, and records the operation. When
 // it fails nothing has changed.
 func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, resume *store.Operation) (_ *operation, err error) {
+	ctx, span := e.startOperation(ctx, typ, req)
+	defer span.endIfFailed(&err)
 	if fe := validate.DNSLabel("deployment", req.Deployment); fe != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, fe)
 	}
@@ -161,7 +167,7 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 		}
 	}()
 	leaseAt := time.Now()
-	if _, err := e.st.AcquireLease(ctx, name, e.opts.Owner, e.opts.LeaseTTL); err != nil {
+	if _, err := e.acquireLease(ctx, storeAcquireLease, name); err != nil {
 		if errors.Is(err, store.ErrLeaseHeld) {
 			return nil, fmt.Errorf("%s %s: %w: %w", typ, name, ErrBusy, err)
 		}
@@ -169,7 +175,7 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 	}
 	defer func() {
 		if err != nil {
-			_ = e.st.ReleaseLease(context.WithoutCancel(ctx), name, e.opts.Owner)
+			_ = e.releaseLease(context.WithoutCancel(ctx), name)
 		}
 	}()
 
@@ -210,7 +216,7 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 		}
 	}
 
-	o := &operation{e: e, typ: typ, name: name, req: req, policy: policy, resumed: resume != nil, touched: map[string]bool{}, wasReady: map[string]bool{}, leaseAt: leaseAt}
+	o := &operation{e: e, typ: typ, name: name, req: req, policy: policy, resumed: resume != nil, touched: map[string]bool{}, wasReady: map[string]bool{}, leaseAt: leaseAt, span: span}
 	o.relaunch = typ == store.OpLaunch && exists && relaunchable(d)
 
 	switch typ {
@@ -379,7 +385,7 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 			Runtime: e.rt.Name(), Parameters: params, Status: store.StatusUnderChange,
 			VolumeStacks: held, Operations: []store.Operation{opRec},
 		}
-		if d, err = e.st.CreateDeployment(ctx, d); err != nil {
+		if d, err = e.createDeployment(ctx, d); err != nil {
 			return nil, fmt.Errorf("%s %s: %w", typ, name, err)
 		}
 	} else {
@@ -412,7 +418,7 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 		} else {
 			d.Operations = append(d.Operations, opRec)
 		}
-		if d, err = e.st.UpdateDeployment(ctx, d); err != nil {
+		if d, err = e.updateDeployment(ctx, d); err != nil {
 			return nil, fmt.Errorf("%s %s: %w", typ, name, err)
 		}
 	}
@@ -533,8 +539,10 @@ func secrets(deps []stack.Deps, vars []map[string]string, fs []files) []redact.S
 }
 
 // run executes a prepared operation to its end.
-func (o *operation) run(parent context.Context) (*Result, error) {
+func (o *operation) run(parent context.Context) (_ *Result, err error) {
 	defer o.e.unclaim(o.name)
+	parent = o.traced(parent)
+	defer o.endRun(&err)
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	if o.req.Timeout > 0 {
@@ -542,12 +550,13 @@ func (o *operation) run(parent context.Context) (*Result, error) {
 		ctx, cancelT = context.WithTimeoutCause(ctx, o.req.Timeout, fmt.Errorf("operation timed out after %s", o.req.Timeout))
 		defer cancelT()
 	}
-	sinks := []func(Event){o.e.opts.OnEvent}
+	sinks := []func(Event){o.e.opts.OnEvent, o.req.OnEvent}
 	if ch := o.e.opts.Events; ch != nil {
 		sinks = append(sinks, func(e Event) { ch <- e })
 	}
 	o.ev = newDispatcher(o.redact, sinks...)
-	o.rec.start()
+	o.rec.log = o.logFunc(ctx)
+	o.rec.start(parent, o.e.telemetry())
 	// leaseCtx lives as long as the lease is held: the outcome is
 	// written under it, however long that takes, and not after.
 	leaseCtx, leaseLost := context.WithCancelCause(context.WithoutCancel(parent))
@@ -556,6 +565,7 @@ func (o *operation) run(parent context.Context) (*Result, error) {
 	stopLease := o.keepLease(ctx, func(err error) { cancel(err); leaseLost(err) })
 
 	if o.resumed {
+		o.log(ctx, slog.LevelInfo, "resuming an interrupted operation", "owner", o.e.opts.Owner)
 		o.emit(Event{Type: EventOperationResumed, Message: o.describe() + " resumed by " + o.e.opts.Owner})
 	} else {
 		o.emit(Event{Type: EventOperationStarted, Message: o.describe() + " started"})
@@ -664,7 +674,7 @@ func (o *operation) finish(parent context.Context, rolledBack bool, stopLease fu
 	recErr := o.rec.stop(wctx, !o.leaseLost.Load(), o.e.opts.LeaseTTL)
 	stopLease()
 	if !o.leaseLost.Load() {
-		_ = o.e.st.ReleaseLease(wctx, o.name, o.e.opts.Owner)
+		_ = o.e.releaseLease(wctx, o.name)
 	}
 	o.ev.close()
 	res := &Result{Deployment: o.rec.snapshot(), Operation: final, Changes: o.changes, Skipped: skipped}
@@ -688,6 +698,7 @@ func (o *operation) handOver(parent context.Context, stopLease func()) (*Result,
 			cur = *op
 		}
 	})
+	o.log(parent, slog.LevelInfo, "executor closing; handing the operation over")
 	o.emit(Event{Type: EventOperationHandedOver, Message: o.describe() + " handed over by " + o.e.opts.Owner + ", to be resumed"})
 	wctx := o.leaseCtx
 	err := o.rec.stop(wctx, true, o.e.opts.LeaseTTL)
@@ -695,11 +706,12 @@ func (o *operation) handOver(parent context.Context, stopLease func()) (*Result,
 	if err == nil {
 		// Released only once the record is whole: the next owner reads
 		// it.
-		err = o.e.st.ReleaseLease(wctx, o.name, o.e.opts.Owner)
+		err = o.e.releaseLease(wctx, o.name)
 	}
 	o.ev.close()
 	res := &Result{Deployment: o.rec.snapshot(), Operation: cur, Changes: o.changes}
 	if err != nil {
+		o.e.noteCloseErr(fmt.Errorf("%s %s: hand over: %w", o.typ, o.name, err))
 		return res, fmt.Errorf("%s %s: %w (and then: %w)", o.typ, o.name, ErrHandedOver, err)
 	}
 	return res, fmt.Errorf("%s %s: %w", o.typ, o.name, ErrHandedOver)
@@ -717,6 +729,7 @@ func (o *operation) keepLease(ctx context.Context, cancel context.CancelCauseFun
 	done := make(chan struct{})
 	exited := make(chan struct{})
 	lost := func(err error) {
+		o.log(ctx, slog.LevelError, "lease lost; stopping the operation", "error", err, "ttl", ttl)
 		o.leaseLost.Store(true)
 		cancel(fmt.Errorf("%w: %w", ErrLeaseLost, err))
 	}
@@ -740,7 +753,7 @@ func (o *operation) keepLease(ctx context.Context, cancel context.CancelCauseFun
 			}
 			sent := time.Now()
 			rctx, rcancel := context.WithTimeout(ctx, ttl/3)
-			_, err := o.e.st.AcquireLease(rctx, o.name, o.e.opts.Owner, ttl)
+			_, err := o.e.acquireLease(rctx, storeRenewLease, o.name)
 			rcancel()
 			switch {
 			case err == nil:
@@ -750,6 +763,7 @@ func (o *operation) keepLease(ctx context.Context, cancel context.CancelCauseFun
 				lost(err)
 				return
 			default:
+				o.log(ctx, slog.LevelWarn, "lease renewal failed; retrying", "error", err, "expires_in", ttl-time.Since(o.leaseAt))
 				next.Reset(ttl / 20) // try again soon
 			}
 		}
@@ -820,6 +834,7 @@ func (o *operation) stackFailed(name string, tier int, phase string, err error) 
 		}
 	}
 	o.addErr(se)
+	o.stackSpanFailed(name, se)
 	o.setStack(name, tier, StateFailed, "", se.Error())
 	o.emit(Event{Type: EventStackFailed, Stack: name, Service: se.Service, Message: se.Error()})
 }
@@ -847,7 +862,7 @@ func (o *operation) setStack(name string, tier int, state, hash, msg string) {
 // record lists exactly what exists. The failure stays in the operation's
 // errors and events.
 func (o *operation) forgetIfAbsent(ctx context.Context, name string) {
-	obs, err := o.e.rt.Observe(ctx, o.name)
+	obs, err := o.observe(ctx)
 	if err == nil && obs.Stack(name) == nil {
 		o.dropStack(name)
 	}
@@ -856,13 +871,19 @@ func (o *operation) forgetIfAbsent(ctx context.Context, name string) {
 func (o *operation) dropStack(name string) { o.rec.dropStack(name) }
 
 // call runs one runtime call holding a slot of the shared semaphore.
-func (o *operation) call(ctx context.Context, fn func(context.Context) error) error {
+func (o *operation) call(ctx context.Context, c rtCall, fn func(context.Context) error) error {
+	return o.callService(ctx, c, "", fn)
+}
+
+// callService is call for a call on one service of the stack.
+func (o *operation) callService(ctx context.Context, c rtCall, service string, fn func(context.Context) error) error {
 	if err := o.e.sem.Acquire(ctx, 1); err != nil {
 		return err
 	}
 	defer o.e.sem.Release(1)
-	err := fn(ctx)
+	err := o.rtCall(ctx, c, service, fn)
 	if err != nil && ctx.Err() == nil && errors.Is(runtime.MapError(o.e.rt, err), runtime.ErrUnavailable) {
+		o.log(ctx, slog.LevelWarn, "runtime unavailable; one call slot out of use for a while", "error", err, "for", backOff)
 		o.e.slowDown()
 	}
 	return err
@@ -923,6 +944,8 @@ func (o *operation) walkApply(ctx context.Context, p *Plan, fs files, v *product
 	stopCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	stopping := false
+	ts := o.tierSpans(ctx, stopCtx, len(p.tiers))
+	defer ts.endAll()
 
 	type result struct {
 		i  int
@@ -949,8 +972,9 @@ func (o *operation) walkApply(ctx context.Context, p *Plan, fs files, v *product
 			complete(i, outcomeOK)
 		default:
 			running++
+			tctx, tstop := ts.enter(nd.tier)
 			g.Go(func() error {
-				results <- result{i, o.applyStack(ctx, stopCtx, nd, fs, v, runInit(nd.name))}
+				results <- result{i, o.applyStack(tctx, tstop, nd, fs, v, runInit(nd.name))}
 				return nil
 			})
 		}
@@ -971,6 +995,7 @@ func (o *operation) walkApply(ctx context.Context, p *Plan, fs files, v *product
 			}
 			t := nd.tier
 			tierBad[t] = tierBad[t] || bad
+			ts.left(t, tierLeft[t]-1)
 			if tierLeft[t]--; tierLeft[t] == 0 && t+1 < len(p.tiers) && p.implicitIn[t] {
 				for j := p.tierStart[t+1]; j < p.tierStart[t+2]; j++ {
 					if p.nodes[j].deps != nil {
@@ -1007,13 +1032,15 @@ func (o *operation) walkApply(ctx context.Context, p *Plan, fs files, v *product
 // scripts.
 func (o *operation) applyStack(ctx, stopCtx context.Context, nd *node, fs files, v *product.Version, runInit bool) outcome {
 	name, tier := nd.name, nd.tier
+	ctx, stopCtx, ss := o.stackSpan(ctx, stopCtx, name, tier)
+	defer ss.end()
 	spec := o.spec(nd.stack, tier, fs, v)
 	hash := runtime.StackHash(spec)
 	rep := o.reporter(name)
 	o.touch(name)
 	o.setStack(name, tier, StateApplying, "", "")
 	o.emit(Event{Type: EventStackApplying, Stack: name, Message: fmt.Sprintf("%d services", len(spec.Stack.Services))})
-	if err := o.call(ctx, func(ctx context.Context) error { return o.e.rt.Apply(ctx, spec, rep) }); err != nil {
+	if err := o.call(ctx, callApply, func(ctx context.Context) error { return o.e.rt.Apply(ctx, spec, rep) }); err != nil {
 		if ctx.Err() != nil {
 			o.setStack(name, tier, StateInterrupted, "", "apply interrupted: "+context.Cause(ctx).Error())
 			return outcomeInterrupted
@@ -1024,7 +1051,7 @@ func (o *operation) applyStack(ctx, stopCtx context.Context, nd *node, fs files,
 	}
 	o.setStack(name, tier, StateWaiting, hash, "")
 	o.emit(Event{Type: EventStackWaiting, Stack: name})
-	if err := o.e.rt.Wait(stopCtx, spec, rep); err != nil {
+	if err := o.wait(stopCtx, spec, rep); err != nil {
 		if stopCtx.Err() != nil {
 			why := "the operation stopped after a failure"
 			if ctx.Err() != nil {
@@ -1041,7 +1068,7 @@ func (o *operation) applyStack(ctx, stopCtx context.Context, nd *node, fs files,
 		for i := range spec.Stack.InitScripts {
 			is := &spec.Stack.InitScripts[i]
 			o.emit(Event{Type: EventInitScript, Stack: name, Service: is.ServiceName, Message: fmt.Sprintf("running init script %d", i)})
-			if err := o.call(ctx, func(ctx context.Context) error { return o.e.rt.RunInit(ctx, spec, i, rep) }); err != nil {
+			if err := o.callService(ctx, callRunInit, is.ServiceName, func(ctx context.Context) error { return o.e.rt.RunInit(ctx, spec, i, rep) }); err != nil {
 				if ctx.Err() != nil {
 					o.setStack(name, tier, StateInterrupted, "", "init interrupted: "+context.Cause(ctx).Error())
 					return outcomeInterrupted
@@ -1076,24 +1103,28 @@ func (o *operation) removeTiers(ctx context.Context, tiers [][]removal, deleteDa
 			return
 		}
 		var g errgroup.Group
+		tctx, tspan := o.removalTierSpan(ctx, tier)
 		for _, r := range tier {
 			g.Go(func() error {
-				o.removeStack(ctx, r, deleteData(r.name))
+				o.removeStack(tctx, r, deleteData(r.name))
 				return nil
 			})
 		}
 		_ = g.Wait()
+		tspan.End()
 	}
 }
 
 func (o *operation) removeStack(ctx context.Context, r removal, deleteData bool) {
+	ctx, _, ss := o.stackSpan(ctx, nil, r.name, r.tier)
+	defer ss.end()
 	if !o.announced[r.name] {
 		o.touch(r.name)
 		o.setStack(r.name, r.tier, StateRemoving, "", "")
 		o.emit(Event{Type: EventStackRemoving, Stack: r.name})
 	}
 	ref := runtime.StackRef{Deployment: o.name, Stack: r.name}
-	err := o.call(ctx, func(ctx context.Context) error {
+	err := o.call(ctx, callRemove, func(ctx context.Context) error {
 		return o.e.rt.Remove(ctx, ref, runtime.RemoveOptions{DeleteData: deleteData})
 	})
 	if err != nil {
@@ -1148,7 +1179,7 @@ func (o *operation) removeDeployment(ctx context.Context) bool {
 		o.setStack(r.name, r.tier, StateRemoving, "", "")
 		o.emit(Event{Type: EventStackRemoving, Stack: r.name})
 	}
-	err := o.call(ctx, func(ctx context.Context) error { return dr.RemoveDeployment(ctx, o.name, tiers, opts) })
+	err := o.call(ctx, callRemoveDeployment, func(ctx context.Context) error { return dr.RemoveDeployment(ctx, o.name, tiers, opts) })
 	switch {
 	case err != nil && ctx.Err() != nil:
 		for _, r := range rs {
@@ -1271,7 +1302,7 @@ func (o *operation) strays(ctx context.Context, deps stack.Deps, listed []remova
 	if !observe {
 		return out
 	}
-	if st, err := o.e.rt.Observe(ctx, o.name); err == nil {
+	if st, err := o.observe(ctx); err == nil {
 		for _, s := range st.Stacks {
 			add(s.Name, s.Tier)
 		}
@@ -1283,6 +1314,8 @@ func (o *operation) strays(ctx context.Context, deps stack.Deps, listed []remova
 // are removed (last tier first), stacks it modified or removed are applied
 // again with the previous version.
 func (o *operation) rollback(ctx context.Context) {
+	ctx, span := o.child(ctx, "stackwave.rollback")
+	defer span.End()
 	o.emit(Event{Type: EventRollbackStarted, Message: "undoing the changes of " + o.describe()})
 	var adds []removal
 	restore := map[string]bool{}
@@ -1392,20 +1425,22 @@ func (o *operation) runLifecycle(ctx context.Context) {
 		return
 	}
 	spec := o.spec(s, tier, o.fromFiles, o.from)
+	ctx, _, ss := o.stackSpan(ctx, nil, s.Name, tier)
+	defer ss.end()
 	var err error
 	o.touch(s.Name)
 	switch o.typ {
 	case store.OpStop:
-		err = o.call(ctx, func(ctx context.Context) error { return lc.Stop(ctx, spec.Ref()) })
+		err = o.call(ctx, callStop, func(ctx context.Context) error { return lc.Stop(ctx, spec.Ref()) })
 		if err == nil {
 			o.setStack(s.Name, tier, StateStopped, "", "stopped on request")
 			o.emit(Event{Type: EventStackStopped, Stack: s.Name})
 			return
 		}
 	case store.OpStart:
-		err = o.call(ctx, func(ctx context.Context) error { return lc.Start(ctx, spec) })
+		err = o.call(ctx, callStart, func(ctx context.Context) error { return lc.Start(ctx, spec) })
 	case store.OpRestart:
-		err = o.call(ctx, func(ctx context.Context) error { return lc.Restart(ctx, spec) })
+		err = o.call(ctx, callRestart, func(ctx context.Context) error { return lc.Restart(ctx, spec) })
 	}
 	if err != nil {
 		o.stackFailed(s.Name, tier, string(o.typ), err)
@@ -1418,10 +1453,12 @@ func (o *operation) runLifecycle(ctx context.Context) {
 func (o *operation) runScale(ctx context.Context) {
 	s, tier := o.fromDeps.Stack(o.req.Stack)
 	spec := o.spec(s, tier, o.fromFiles, o.from)
+	ctx, _, ss := o.stackSpan(ctx, nil, s.Name, tier)
+	defer ss.end()
 	o.touch(s.Name)
 	o.setStack(s.Name, tier, StateApplying, "", "")
 	o.emit(Event{Type: EventStackApplying, Stack: s.Name, Message: fmt.Sprintf("scaling %s to %d", o.req.Service, o.req.Instances)})
-	if err := o.call(ctx, func(ctx context.Context) error { return o.e.rt.Apply(ctx, spec, o.reporter(s.Name)) }); err != nil {
+	if err := o.call(ctx, callApply, func(ctx context.Context) error { return o.e.rt.Apply(ctx, spec, o.reporter(s.Name)) }); err != nil {
 		o.stackFailed(s.Name, tier, "apply", err)
 		return
 	}
@@ -1433,7 +1470,7 @@ func (o *operation) waitReady(ctx context.Context, spec *runtime.StackSpec, tier
 	hash := runtime.StackHash(spec)
 	o.setStack(name, tier, StateWaiting, hash, "")
 	o.emit(Event{Type: EventStackWaiting, Stack: name})
-	if err := o.e.rt.Wait(ctx, spec, o.reporter(name)); err != nil {
+	if err := o.wait(ctx, spec, o.reporter(name)); err != nil {
 		if ctx.Err() != nil {
 			o.setStack(name, tier, StateInterrupted, "", "stopped waiting: "+context.Cause(ctx).Error())
 			return

@@ -55,7 +55,12 @@ type PlanError struct {
 	Msg   string
 }
 
-func (e *PlanError) Error() string { return fmt.Sprintf("plan: stack %q: %s", e.Stack, e.Msg) }
+func (e *PlanError) Error() string {
+	if e == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("plan: stack %q: %s", e.Stack, e.Msg)
+}
 
 // NewPlan builds the plan of deps.
 func NewPlan(deps stack.Deps) (*Plan, error) {
@@ -118,18 +123,43 @@ func NewPlan(deps stack.Deps) (*Plan, error) {
 	return p, nil
 }
 
+// orEmpty returns p, or an empty plan for a nil one: a nil *Plan has no
+// stacks.
+func (p *Plan) orEmpty() *Plan {
+	if p == nil {
+		return &Plan{}
+	}
+	return p
+}
+
 // Deps returns the stack_deps the plan was built from.
-func (p *Plan) Deps() stack.Deps { return p.deps }
+func (p *Plan) Deps() stack.Deps {
+	if p == nil {
+		return nil
+	}
+	return p.deps
+}
 
 // Len returns the number of stacks.
-func (p *Plan) Len() int { return len(p.nodes) }
+func (p *Plan) Len() int {
+	if p == nil {
+		return 0
+	}
+	return len(p.nodes)
+}
 
 // Tiers returns the stack names of each tier in start order. The caller
 // must not modify the result.
-func (p *Plan) Tiers() [][]string { return p.tiers }
+func (p *Plan) Tiers() [][]string {
+	if p == nil {
+		return nil
+	}
+	return p.tiers
+}
 
 // Teardown returns the tiers in the order they stop: the last tier first.
 func (p *Plan) Teardown() [][]string {
+	p = p.orEmpty()
 	out := make([][]string, len(p.tiers))
 	for i, t := range p.tiers {
 		out[len(p.tiers)-1-i] = t
@@ -140,6 +170,7 @@ func (p *Plan) Teardown() [][]string {
 // Order returns every stack name in a start order that respects all
 // dependencies: tier by tier, in document order within a tier.
 func (p *Plan) Order() []string {
+	p = p.orEmpty()
 	out := make([]string, len(p.nodes))
 	for i := range p.nodes {
 		out[i] = p.nodes[i].name
@@ -149,6 +180,7 @@ func (p *Plan) Order() []string {
 
 // Stack returns the stack called name and whether it is in the plan.
 func (p *Plan) Stack(name string) (*stack.Stack, bool) {
+	p = p.orEmpty()
 	i, ok := p.index[name]
 	if !ok {
 		return nil, false
@@ -158,6 +190,7 @@ func (p *Plan) Stack(name string) (*stack.Stack, bool) {
 
 // Tier returns the tier index of the stack called name, or -1.
 func (p *Plan) Tier(name string) int {
+	p = p.orEmpty()
 	i, ok := p.index[name]
 	if !ok {
 		return -1
@@ -168,6 +201,7 @@ func (p *Plan) Tier(name string) int {
 // DependsOn returns the stacks the stack called name waits for: its
 // depends_on list when it has one, else every stack of the previous tier.
 func (p *Plan) DependsOn(name string) []string {
+	p = p.orEmpty()
 	i, ok := p.index[name]
 	if !ok {
 		return nil
@@ -188,6 +222,7 @@ func (p *Plan) DependsOn(name string) []string {
 
 // Explicit reports whether the stack called name lists depends_on.
 func (p *Plan) Explicit(name string) bool {
+	p = p.orEmpty()
 	i, ok := p.index[name]
 	return ok && p.nodes[i].deps != nil
 }
@@ -196,6 +231,7 @@ func (p *Plan) Explicit(name string) bool {
 // stack takes estimate(name) to become ready, and that chain's total time:
 // the shortest possible launch time with unbounded concurrency.
 func (p *Plan) CriticalPath(estimate func(stack string) time.Duration) ([]string, time.Duration) {
+	p = p.orEmpty()
 	if len(p.nodes) == 0 {
 		return nil, 0
 	}
@@ -263,6 +299,7 @@ type stackJSON struct {
 // {"tiers": [[...]], "teardown": [[...]], "stacks": [{"name", "tier",
 // "services", "depends_on" | "after_tier"}]}.
 func (p *Plan) MarshalJSON() ([]byte, error) {
+	p = p.orEmpty()
 	out := planJSON{Tiers: p.tiers, Teardown: p.Teardown(), Stacks: make([]stackJSON, len(p.nodes))}
 	if out.Tiers == nil {
 		out.Tiers = [][]string{}
@@ -299,6 +336,7 @@ func (p *Plan) MarshalJSON() ([]byte, error) {
 //	  tier 1: kodo-1, kodo-2
 //	  tier 0: mysql-cluster
 func (p *Plan) WriteText(w io.Writer) error {
+	p = p.orEmpty()
 	var b bytes.Buffer
 	tiers, stacks, services := p.deps.Counts()
 	fmt.Fprintf(&b, "%d tiers, %d stacks, %d services\nstart:\n", tiers, stacks, services)

@@ -107,6 +107,9 @@ func NewReconciler(ex *Executor, opts *ReconcilerOptions) *Reconciler {
 // It never blocks; triggers beyond what Run has yet to read are merged
 // into a full pass.
 func (r *Reconciler) Trigger(deployment string) {
+	if r == nil {
+		return
+	}
 	select {
 	case r.trigger <- deployment:
 	default:
@@ -121,6 +124,9 @@ func (r *Reconciler) Trigger(deployment string) {
 // Interval, and a look at each deployment Trigger (or the runtime's
 // watch) names. It returns ctx's error.
 func (r *Reconciler) Run(ctx context.Context) error {
+	if err := r.check(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() {
@@ -134,6 +140,9 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		if _, err := r.Pass(ctx); err != nil && ctx.Err() == nil {
+			if errors.Is(err, ErrClosed) {
+				return err
+			}
 			r.report("", err)
 		}
 	wait:
@@ -153,6 +162,19 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// check reports a Reconciler that NewReconciler did not make, or made
+// over an executor that cannot run operations.
+func (r *Reconciler) check() error {
+	if r == nil || r.trigger == nil {
+		return errors.New("deploy: Reconciler not made by deploy.NewReconciler")
+	}
+	if err := r.ex.enter(true); err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	r.ex.leave()
+	return nil
 }
 
 func (r *Reconciler) report(name string, err error) {
@@ -178,6 +200,9 @@ type PassResult struct {
 // as Failed; the error is the store's, when it cannot list deployments.
 func (r *Reconciler) Pass(ctx context.Context) (PassResult, error) {
 	var res PassResult
+	if err := r.check(); err != nil {
+		return res, err
+	}
 	deps, err := r.ex.st.ListDeployments(ctx, store.DeploymentQuery{})
 	if err != nil {
 		return res, fmt.Errorf("reconcile: %w", err)
@@ -218,6 +243,9 @@ func (r *Reconciler) Pass(ctx context.Context) (PassResult, error) {
 // Reconcile looks at one deployment and repairs it if it drifted. It
 // reports whether it repaired it.
 func (r *Reconciler) Reconcile(ctx context.Context, name string) (bool, error) {
+	if err := r.check(); err != nil {
+		return false, err
+	}
 	d, err := r.ex.st.GetDeployment(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
@@ -268,6 +296,7 @@ func (r *Reconciler) reconcile(ctx context.Context, d *store.Deployment) (reconc
 		// Someone else is on it.
 		return reconcileSkipped, nil
 	}
+	r.ex.countRepair(ctx, err)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
@@ -363,6 +392,10 @@ func drifted(d *store.Deployment, targets []*target, obs *runtime.DeploymentStat
 // operations. It fails with ErrBusy while an operation holds the
 // deployment.
 func (e *Executor) SetReconcilePaused(ctx context.Context, name string, paused bool) error {
+	if err := e.enter(false); err != nil {
+		return fmt.Errorf("pause %s: %w", name, err)
+	}
+	defer e.leave()
 	if !e.claim(name) {
 		return fmt.Errorf("pause %s: %w: this executor is running an operation on it", name, ErrBusy)
 	}

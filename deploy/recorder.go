@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync"
@@ -19,6 +20,10 @@ import (
 type recorder struct {
 	st   *store.Store
 	name string
+	// trace is the context whose span the writes' spans are children of,
+	// with tel the executor's telemetry (both set by start).
+	trace context.Context
+	tel   *telemetry
 
 	mu     sync.Mutex
 	d      *store.Deployment
@@ -32,6 +37,9 @@ type recorder struct {
 	kick chan struct{}
 	quit chan struct{}
 	done chan struct{}
+
+	// log, when set, receives the failures of writes.
+	log logFunc
 }
 
 // maxEventBatch bounds the events of one write, so that no write holds
@@ -83,7 +91,12 @@ func (r *recorder) dropStack(name string) {
 	r.poke()
 }
 
-func (r *recorder) start() { go r.loop() }
+// start starts the background writer; the spans of its store writes are
+// children of the span in parent.
+func (r *recorder) start(parent context.Context, tel *telemetry) {
+	r.trace, r.tel = context.WithoutCancel(parent), tel
+	go r.loop()
+}
 
 func (r *recorder) poke() {
 	select {
@@ -130,7 +143,7 @@ func (r *recorder) stackState(name string) *store.StackState {
 
 func (r *recorder) loop() {
 	defer close(r.done)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(r.trace)
 	defer cancel()
 	go func() {
 		<-r.quit
@@ -152,7 +165,13 @@ func (r *recorder) loop() {
 		case <-time.After(minWriteInterval):
 		}
 		if err := r.write(ctx); err != nil && ctx.Err() == nil {
-			retry.Reset(100 * time.Millisecond)
+			retry.Reset(retryWrite)
+			if errors.Is(err, store.ErrConflict) {
+				// Written since by someone else; written again at once.
+				r.logf(slog.LevelDebug, "deployment record changed in the store; writing it again", "error", err)
+			} else {
+				r.logf(slog.LevelWarn, "store write of the deployment record failed; retrying", "error", err, "retry_in", retryWrite)
+			}
 		}
 	}
 }
@@ -177,7 +196,7 @@ func (r *recorder) write(ctx context.Context) error {
 	r.mu.Unlock()
 
 	if len(events) > 0 {
-		if err := r.st.AppendEvents(ctx, r.name, events...); err != nil {
+		if err := r.appendEvents(ctx, events); err != nil {
 			r.mu.Lock()
 			r.events = append(events, r.events...)
 			r.err = err
@@ -191,7 +210,7 @@ func (r *recorder) write(ctx context.Context) error {
 	if snap == nil {
 		return nil
 	}
-	updated, err := r.st.UpdateDeployment(ctx, snap)
+	updated, err := r.updateDeployment(ctx, snap)
 	if errors.Is(err, store.ErrConflict) {
 		// Someone wrote the record since: we hold the lease, so our
 		// state of the operation wins; take the new revision and retry.
@@ -241,6 +260,7 @@ func (r *recorder) stop(ctx context.Context, flush bool, idle time.Duration) err
 		if err == nil {
 			progress = time.Now()
 		} else if time.Since(progress) > idle {
+			r.logf(slog.LevelError, "store write of the operation's outcome failed; giving up", "error", err, "idle", idle)
 			return err
 		}
 		r.mu.Lock()
@@ -253,7 +273,11 @@ func (r *recorder) stop(ctx context.Context, flush bool, idle time.Duration) err
 			continue // the next batch of events, at once
 		}
 		if err != nil && !errors.Is(err, store.ErrConflict) && !isTransient(err) {
+			r.logf(slog.LevelError, "store write of the operation's outcome failed", "error", err)
 			return err
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			r.logf(slog.LevelWarn, "store write of the operation's outcome failed; retrying", "error", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -263,6 +287,16 @@ func (r *recorder) stop(ctx context.Context, flush bool, idle time.Duration) err
 			return err
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+}
+
+// retryWrite is how long the recorder waits before it writes again after
+// a failure.
+const retryWrite = 100 * time.Millisecond
+
+func (r *recorder) logf(level slog.Level, msg string, args ...any) {
+	if r.log != nil {
+		r.log(level, msg, args...)
 	}
 }
 

@@ -66,6 +66,9 @@ type RenderError struct {
 }
 
 func (e *RenderError) Error() string {
+	if e == nil {
+		return "<nil>"
+	}
 	return fmt.Sprintf("render config: stack %s service %s path %s: %s", e.Stack, e.Service, e.Path, e.Msg)
 }
 
@@ -333,6 +336,9 @@ type UnusedError struct {
 }
 
 func (e *UnusedError) Error() string {
+	if e == nil {
+		return "<nil>"
+	}
 	var parts []string
 	if len(e.Templates) > 0 {
 		parts = append(parts, "config templates "+strings.Join(quoteAll(e.Templates), ", ")+" match no config path of the product")

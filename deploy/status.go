@@ -171,6 +171,10 @@ func WithInstances(offset, limit int) StatusOption {
 // order, then leftovers. The verdict (Status.Status) is never Available
 // while something desired does not run or is not in sync.
 func (e *Executor) Status(ctx context.Context, name string, opts ...StatusOption) (*Status, error) {
+	if err := e.enter(true); err != nil {
+		return nil, fmt.Errorf("status %s: %w", name, err)
+	}
+	defer e.leave()
 	var so statusOptions
 	for _, o := range opts {
 		o(&so)

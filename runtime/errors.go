@@ -107,9 +107,9 @@ func isSentinel(err error) bool {
 	return false
 }
 
-// Wrap returns err annotated so that errors.Is(result, sentinel) holds,
-// keeping err reachable with errors.As and its message unchanged.
-func Wrap(sentinel, err error) error {
+// WrapError returns err annotated so that errors.Is(result, sentinel)
+// holds, keeping err reachable with errors.As and its message unchanged.
+func WrapError(sentinel, err error) error {
 	if err == nil {
 		return nil
 	}

@@ -10,9 +10,14 @@
 // restarts loses nothing.
 //
 // Optional capabilities are interfaces a runtime may implement as well:
-// Lifecycle (stop, start, restart in place), VolumeLister, Addresser,
-// ErrorMapper, Watcher and LogReader (what services write to stdout and
-// stderr, read or followed; see logs.go).
+// Lifecycle (stop, start, restart in place), VolumeLister,
+// DeploymentRemover, ConcurrencyHinter, Addresser, ErrorMapper,
+// TierRelabeler, Watcher and LogReader (what services write to stdout and
+// stderr, read or followed; see logs.go). CapabilitiesOf tells which a
+// value implements. Wrap puts hooks around a runtime's calls (logging,
+// metrics, tracing) and keeps exactly the capabilities of the runtime it
+// wraps, which a struct embedding Runtime would hide; runtimetest fails a
+// runtime whose capabilities differ from those its harness declares.
 package runtime
 
 import (
@@ -24,47 +29,85 @@ import (
 
 // Runtime runs the stacks of deployments.
 //
-// Contract:
+// Contract (runtime/runtimetest checks every rule of it, and of the
+// optional interfaces below):
 //
 //   - Methods may be called concurrently, for different stacks of one
 //     deployment and for different deployments. Calls for one stack are
 //     never concurrent.
 //   - Apply is idempotent: applying a spec whose ServiceHash values are
-//     unchanged touches nothing. A service whose hash changed is replaced;
-//     a service that is no longer in the spec is removed; a changed
+//     unchanged touches nothing (same instances, same IDs, same start
+//     times) and reports only EventServiceUnchanged for each service. A
+//     service whose hash changed is replaced, every instance of it new
+//     (EventServiceReplaced), and the other services untouched; a
+//     service that is no longer in the spec is removed
+//     (EventServiceRemoved) without touching the others; a changed
 //     instance count adds or removes instances without replacing the
-//     others. Apply repairs what was changed behind the runtime's back:
-//     missing instances are created, stopped ones started, and those
-//     running another image than the spec's replaced, whatever their
-//     labels say. Apply returns once the services exist and are started;
-//     it does not wait for readiness.
+//     others (EventServiceScaled): scaling up keeps the running ones,
+//     scaling down keeps the first. A new service reports
+//     EventServiceCreated. A stack applied again with another Tier
+//     moves there (see TierRelabeler). Apply repairs what was changed
+//     behind the runtime's back: missing instances are created, stopped
+//     ones started, and those running another image than the spec's
+//     replaced, whatever their labels say, and reports what it did for
+//     the service. Apply returns once the services exist and are
+//     started; it does not wait for readiness.
 //   - Wait returns nil once every instance of every service is ready by
-//     its probe, or an error as soon as one fails (exits, is killed,
-//     crash-loops, cannot pull its image) without waiting out a timeout.
-//     A failure is a *ServiceError matching ErrFailed (ErrImage for an
+//     its probe, reporting EventServiceReady for each service (and
+//     EventServiceWaiting while it waits), or an error as soon as one
+//     fails (exits, is killed, crash-loops, cannot pull its image)
+//     without waiting out a timeout, reporting EventServiceFailed. A
+//     failure is a *ServiceError matching ErrFailed (ErrImage for an
 //     image that cannot be pulled); a service still not ready when its
 //     probe's timeout, or else spec.ReadyTimeout, counted from the call,
-//     runs out is a *ServiceError matching ErrNotReady. Waiting for a
-//     stack that does not exist fails with an error matching ErrNotFound.
+//     runs out is a *ServiceError matching ErrNotReady, not earlier.
+//     A ServiceError names the stack and service (and the deployment,
+//     if at all, as the spec's), gives a Reason, and, where the back-end
+//     knows them, the exit code and the last log lines. Waiting for a
+//     stack that does not exist fails with an error matching
+//     ErrNotFound.
 //   - Methods that take a Reporter report progress through it. It may be
 //     nil and must not block for long; a runtime calls it from one
-//     goroutine at a time and never after the method returned.
+//     goroutine at a time and never after the method returned. Every
+//     event names its stack (and service, when about one) and has a
+//     time.
 //   - Remove deletes a stack's services and everything the runtime
-//     created for them; volumes survive unless opts.DeleteData is set.
-//     Removing a stack that does not exist is not an error, and with
-//     opts.DeleteData it still deletes the volumes an earlier Remove
-//     kept.
+//     created for them, leaving the deployment's other stacks alone;
+//     volumes survive unless opts.DeleteData is set, and an Apply of the
+//     stack again mounts the kept ones. Removing a stack that does not
+//     exist is not an error, and with opts.DeleteData it still deletes
+//     the volumes an earlier Remove kept.
 //   - Observe reports what exists for a deployment, from the back-end's
-//     own state alone: stacks by tier then name, services by name, each
-//     with the hash it was applied with and the image it runs, so that
-//     Compare judges drift the same way for every runtime. A stack is
-//     Stopped only when Lifecycle's Stop stopped it. A deployment with
-//     nothing is reported with no stacks, not as an error.
+//     own state alone, so that a new Runtime on the same back-end (a
+//     restarted control plane) observes exactly what another applied
+//     and carries on from it: the deployment's name; stacks by tier
+//     then name, each with its tier, ProductID and VersionID; services
+//     by name, each with the hash it was applied with (ServiceHash),
+//     the image it runs and the instances asked for (Desired); each
+//     instance with a name and an ID unique on the back-end (across
+//     deployments too), its start time, and whether it runs and is
+//     ready (an exited instance does not run; a stack that Stop stopped
+//     runs none). Compare then judges drift the same way for every
+//     runtime. A stack is Stopped only when Lifecycle's Stop stopped it.
+//     A deployment with nothing is reported with no stacks, not as an
+//     error.
+//   - Observe reports an Endpoint of each access point's backend ports,
+//     with its Type and BackendPort: for AccessDomain, Host is
+//     "<service>.<stack>.<deployment>." followed by the runtime's base
+//     domain (lower case, as DNS names are); AccessPublicIP and
+//     AccessDomain ports carry the published Address ("host:port") when
+//     the runtime publishes them; every endpoint carries its
+//     in-deployment Internal address when the runtime knows it.
+//   - Deployments are isolated: what a call does to one deployment
+//     leaves every other alone, and they share no instance name or ID.
+//   - RunInit reports EventInitScript for the script's service.
 //   - A cancelled context makes a method return promptly with an error
-//     wrapping ctx.Err(); what was created so far stays and a later Apply
-//     converges it.
+//     wrapping ctx.Err(), an Apply given an already cancelled one as
+//     well; what was created so far stays and a later Apply converges
+//     it.
 //   - Errors may be the back-end's native errors. Callers turn them into
-//     the sentinels of this package with MapError.
+//     the sentinels of this package with MapError, which must match the
+//     sentinels named above.
 type Runtime interface {
 	// Name identifies the back-end ("docker", "kube", "sim").
 	Name() string
@@ -82,7 +125,11 @@ type Runtime interface {
 }
 
 // Lifecycle is implemented by runtimes that can stop, start and restart
-// a stack in place, keeping its configuration and data.
+// a stack in place, keeping its configuration and data. After Stop,
+// Observe reports the stack Stopped, with no instance running and every
+// service's hash kept, and Compare judges it in sync; after Start or
+// Restart every instance runs anew (a new instance, or the same one with
+// a later start time) and Wait waits for it as after Apply.
 type Lifecycle interface {
 	Stop(ctx context.Context, ref StackRef) error
 	Start(ctx context.Context, spec *StackSpec) error
@@ -140,7 +187,9 @@ func Concurrency(rt Runtime, def int) int {
 // addr functions.
 type Addresser interface {
 	// ServiceHost returns the host name by which the services of a
-	// deployment reach the named service.
+	// deployment reach the named service: a DNS name (lower-case labels
+	// of letters, digits and '-', joined by dots), the same for every
+	// call, and another for every other service of the deployment.
 	ServiceHost(deployment, stack, service string) string
 }
 
@@ -158,7 +207,8 @@ func ServiceHost(rt Runtime, deployment, stackName, service string) string {
 // should translate.
 type ErrorMapper interface {
 	// MapError returns err wrapped so that it matches one of this
-	// package's sentinels, or err unchanged when it knows none.
+	// package's sentinels, or err unchanged when it knows none (nil for
+	// nil).
 	MapError(err error) error
 }
 

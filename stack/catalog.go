@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Unit is the compute size of one service instance.
@@ -72,8 +73,21 @@ func DefaultCatalog() *Catalog {
 	return c
 }
 
+// defaultCatalog is what a nil *Catalog means.
+var defaultCatalog = sync.OnceValue(DefaultCatalog)
+
+// orDefault returns c, or the default catalog when c is nil: a nil
+// *Catalog means DefaultCatalog, as in the options that take one.
+func (c *Catalog) orDefault() *Catalog {
+	if c == nil {
+		return defaultCatalog()
+	}
+	return c
+}
+
 // UnitNames returns the catalog's unit type names, sorted by size.
 func (c *Catalog) UnitNames() []string {
+	c = c.orDefault()
 	names := make([]string, 0, len(c.Units))
 	for n := range c.Units {
 		names = append(names, n)
@@ -93,6 +107,7 @@ func (c *Catalog) UnitNames() []string {
 
 // Unit returns the unit type called name.
 func (c *Catalog) Unit(name string) (Unit, error) {
+	c = c.orDefault()
 	if u, ok := c.Units[name]; ok {
 		return u, nil
 	}
@@ -104,6 +119,7 @@ func (c *Catalog) Unit(name string) (Unit, error) {
 
 // Volume returns the volume unit type called name.
 func (c *Catalog) Volume(name string) (Volume, error) {
+	c = c.orDefault()
 	v, err := ParseVolume(name)
 	if err != nil {
 		return Volume{}, err

@@ -10,6 +10,7 @@ package stack
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -61,8 +62,9 @@ type Service struct {
 }
 
 // Replicas returns the number of instances the service runs (at least one).
+// A nil *Service runs one.
 func (s *Service) Replicas() int {
-	if s.Instances <= 0 {
+	if s == nil || s.Instances <= 0 {
 		return 1
 	}
 	return s.Instances
@@ -70,6 +72,9 @@ func (s *Service) Replicas() int {
 
 // Env returns the value of the env variable key and whether it is set.
 func (s *Service) Env(key string) (string, bool) {
+	if s == nil {
+		return "", false
+	}
 	for _, kv := range s.Envs {
 		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
 			return v, true
@@ -139,8 +144,12 @@ type AccessPoint struct {
 	HostPorts []int `json:"host_ports,omitempty"`
 }
 
-// Protocol returns Proto or the default of the access point's type.
+// Protocol returns Proto or the default of the access point's type
+// (empty for a nil *AccessPoint).
 func (a *AccessPoint) Protocol() string {
+	if a == nil {
+		return ""
+	}
 	if a.Proto != "" {
 		return a.Proto
 	}
@@ -153,7 +162,7 @@ func (a *AccessPoint) Protocol() string {
 // FrontPort returns the port clients use for a domain access point (80),
 // or zero for other types, which expose their backend ports.
 func (a *AccessPoint) FrontPort() int {
-	if a.Type == AccessDomain {
+	if a != nil && a.Type == AccessDomain {
 		return 80
 	}
 	return 0
@@ -200,6 +209,9 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads a Go duration string or a number of seconds.
 func (d *Duration) UnmarshalJSON(b []byte) error {
+	if d == nil {
+		return errors.New("stack: UnmarshalJSON on a nil *Duration")
+	}
 	if len(b) > 0 && b[0] == '"' {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
@@ -238,7 +250,8 @@ func (d Deps) Counts() (tiers, stacks, services int) {
 	return len(d), stacks, services
 }
 
-// Stack returns the stack named name and its tier index, or nil.
+// Stack returns the stack named name and its tier index, or nil and -1.
+// The result points into deps: changing it changes deps.
 func (d Deps) Stack(name string) (*Stack, int) {
 	for ti, t := range d {
 		for si := range t {
@@ -250,8 +263,12 @@ func (d Deps) Stack(name string) (*Stack, int) {
 	return nil, -1
 }
 
-// Service returns the service named name of the stack, or nil.
+// Service returns the service named name of the stack, or nil (also for
+// a nil *Stack).
 func (s *Stack) Service(name string) *Service {
+	if s == nil {
+		return nil
+	}
 	for i := range s.Services {
 		if s.Services[i].Name == name {
 			return &s.Services[i]

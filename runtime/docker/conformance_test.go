@@ -1,10 +1,12 @@
 package docker_test
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,21 +21,53 @@ import (
 // port its readiness probe asks, beside the ports the suite wants.
 const controlPort = 7999
 
+// capabilities are the optional interfaces the Docker runtime declares
+// to the conformance suite.
+const capabilities = runtime.CapLifecycle | runtime.CapVolumeLister | runtime.CapDeploymentRemover |
+	runtime.CapConcurrencyHinter | runtime.CapErrorMapper | runtime.CapWatcher | runtime.CapLogReader
+
 func TestConformance(t *testing.T) {
+	runtimetest.Run(t, conformanceHarness(t, func(_ *testing.T, rt *docker.Runtime) runtime.Runtime { return rt }))
+}
+
+// TestConformanceWrapped runs the suite's quick tests again over
+// runtime.Wrap with logging hooks and the same declared capabilities,
+// on the real engine: the wrapper keeps every capability and passes
+// every call on.
+func TestConformanceWrapped(t *testing.T) {
+	var calls atomic.Int64
+	h := conformanceHarness(t, func(t *testing.T, rt *docker.Runtime) runtime.Runtime {
+		return runtime.Wrap(rt, runtime.Hooks{After: func(_ context.Context, c runtime.Call, took time.Duration, err error) {
+			calls.Add(1)
+			t.Logf("%s %s/%s: %v after %v", c.Method, c.Deployment, c.Stack, err, took)
+		}})
+	})
+	h.Quick = true
+	t.Cleanup(func() { // after the parallel tests
+		if calls.Load() == 0 {
+			t.Error("the hooks saw no call")
+		}
+	})
+	runtimetest.Run(t, h)
+}
+
+// conformanceHarness adapts the suite to Docker runtimes of one
+// namespace of their own, as wrap returns them.
+func conformanceHarness(t *testing.T, wrap func(t *testing.T, rt *docker.Runtime) runtime.Runtime) *runtimetest.Harness {
 	cli := dockertest.Client(t)
 	image := img(t)
 	// One namespace for the whole run: a second runtime must see what the
 	// first one made.
 	ns := "swc-" + randomHex(4)
 	t.Cleanup(func() { cleanNamespace(t, cli, docker.DefaultLabelPrefix, ns) })
-	runtimetest.Run(t, &runtimetest.Harness{
+	return &runtimetest.Harness{
 		NewRuntime: func(t *testing.T) runtime.Runtime {
 			rt, err := docker.New(cli, &docker.Options{Namespace: ns, HostIP: netip.MustParseAddr("127.0.0.1"), GracePeriod: 2 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { rt.Close() })
-			return rt
+			return wrap(t, rt)
 		},
 		Deployment: func(t *testing.T) string { return "rt-" + randomHex(4) },
 		Service: func(t *testing.T, ref runtime.StackRef, name string, b runtimetest.Behavior) stack.Service {
@@ -69,8 +103,9 @@ func TestConformance(t *testing.T) {
 		InitScript: func(t *testing.T, ref runtime.StackRef, service string, exitCode int) stack.InitScript {
 			return stack.InitScript{ServiceName: service, Command: []string{"/testapp", "exit", strconv.Itoa(exitCode), "init script of " + ref.String()}}
 		},
-		Tamper:   tamper(cli, ns, image),
-		Timeout:  time.Minute,
-		Parallel: true,
-	})
+		Tamper:       tamper(cli, ns, image),
+		Capabilities: capabilities,
+		Timeout:      time.Minute,
+		Parallel:     true,
+	}
 }

@@ -41,9 +41,11 @@
 // created 0755; no host path is involved.
 //
 // Access points of type domain and public_ip publish their backend ports
-// on Options.HostIP (host ports chosen by the engine unless host_ports
-// fixes them); internal_ip ports are only exposed on the network. Observe
-// reports each instance's endpoints: the published host:port (with
+// on Options.HostIP, 127.0.0.1 unless told otherwise (host ports chosen by
+// the engine unless host_ports fixes them): the zero Options keep what a
+// deployment publishes off the network, and HostIP 0.0.0.0 or :: opts in
+// to every interface. internal_ip ports are only exposed on the network.
+// Observe reports each instance's endpoints: the published host:port (with
 // Options.AdvertiseHost), the in-network address, and for domain access
 // points the host name <service>.<stack>.<deployment>.<base domain>.
 //

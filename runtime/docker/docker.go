@@ -43,6 +43,11 @@ const (
 	DefaultPullTimeout = 5 * time.Minute
 )
 
+// defaultHostIP is the address published ports bind to unless
+// Options.HostIP says otherwise: loopback, so that what a deployment
+// publishes is not open to the network by default.
+var defaultHostIP = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+
 // Options configure a Runtime. The zero value means the defaults.
 type Options struct {
 	// Namespace keeps the objects of several control planes sharing one
@@ -57,12 +62,15 @@ type Options struct {
 	// BaseDomain ends the host names of domain access points:
 	// <service>.<stack>.<deployment>.<base domain>. Default "localhost".
 	BaseDomain string
-	// HostIP is the host address published ports bind to. The zero
-	// value binds all interfaces.
+	// HostIP is the host address published ports bind to. Default
+	// 127.0.0.1: published ports are reachable from the engine's host
+	// alone. The unspecified addresses 0.0.0.0 and :: bind every
+	// interface, which an engine on another host (DOCKER_HOST=tcp://)
+	// needs for its ports to be reached from here.
 	HostIP netip.Addr
 	// AdvertiseHost is the host reported in the Address of published
-	// endpoints. Default: HostIP when it is set and not unspecified, else
-	// the engine's host when DOCKER_HOST is tcp://, else "localhost".
+	// endpoints. Default: HostIP when it is not unspecified, else the
+	// engine's host when DOCKER_HOST is tcp://, else "localhost".
 	AdvertiseHost string
 	// GracePeriod is how long containers get to stop after SIGTERM
 	// before they are killed, when RemoveOptions do not say. Docker
@@ -229,6 +237,9 @@ func (o *Options) setDefaults(cli *client.Client) error {
 		if _, err := os.Stat(o.ProbeBinary); err != nil {
 			return fmt.Errorf("docker runtime: probe binary: %w", err)
 		}
+	}
+	if !o.HostIP.IsValid() {
+		o.HostIP = defaultHostIP
 	}
 	if o.AdvertiseHost == "" {
 		o.AdvertiseHost = advertiseHost(o.HostIP, cli.DaemonHost())

@@ -37,7 +37,7 @@ func (r *Runtime) MapError(err error) error {
 	default:
 		return err
 	}
-	return runtime.Wrap(sentinel, err)
+	return runtime.WrapError(sentinel, err)
 }
 
 // contextWithoutCancel returns a context that outlives ctx's cancellation

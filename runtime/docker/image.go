@@ -31,14 +31,14 @@ func (r *Runtime) ensureImage(ctx context.Context, ref string) error {
 			return fmt.Errorf("inspect image %s: %w", ref, err)
 		}
 		if r.opts.PullPolicy == PullNever {
-			return runtime.Wrap(runtime.ErrImage, fmt.Errorf("image %s is not on the engine and the pull policy is Never", ref))
+			return runtime.WrapError(runtime.ErrImage, fmt.Errorf("image %s is not on the engine and the pull policy is Never", ref))
 		}
 	}
 	if err := r.pull(ctx, ref); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("pull image %s: %w", ref, ctx.Err())
 		}
-		return runtime.Wrap(runtime.ErrImage, fmt.Errorf("image %s is not on the engine and cannot be pulled: %w", ref, err))
+		return runtime.WrapError(runtime.ErrImage, fmt.Errorf("image %s is not on the engine and cannot be pulled: %w", ref, err))
 	}
 	return nil
 }

@@ -79,7 +79,8 @@ func TestOptions(t *testing.T) {
 	r := offlineRuntime(t, nil)
 	o := r.Options()
 	if o.LabelPrefix != DefaultLabelPrefix || o.GracePeriod != DefaultGracePeriod || o.PullPolicy != PullIfNotPresent ||
-		o.SettleTime != DefaultSettleTime || o.Parallelism != DefaultParallelism || o.AdvertiseHost != "localhost" ||
+		o.SettleTime != DefaultSettleTime || o.Parallelism != DefaultParallelism || o.AdvertiseHost != "127.0.0.1" ||
+		o.HostIP != netip.MustParseAddr("127.0.0.1") ||
 		o.BaseDomain != "localhost" || o.RestartPolicy != container.RestartPolicyDisabled {
 		t.Errorf("defaults %+v", o)
 	}
@@ -93,7 +94,13 @@ func TestOptions(t *testing.T) {
 		}
 		cli.Close()
 	}
-	if h := advertiseHost(netip.Addr{}, "tcp://10.0.0.5:2376"); h != "10.0.0.5" {
+	for _, all := range []string{"0.0.0.0", "::"} {
+		// An explicit unspecified address opts in to every interface.
+		if r := offlineRuntime(t, &Options{HostIP: netip.MustParseAddr(all)}); r.opts.HostIP.String() != all || r.opts.AdvertiseHost != "localhost" {
+			t.Errorf("HostIP %s: options %+v", all, r.opts)
+		}
+	}
+	if h := advertiseHost(netip.MustParseAddr("0.0.0.0"), "tcp://10.0.0.5:2376"); h != "10.0.0.5" {
 		t.Errorf("advertise host for a tcp engine: %s", h)
 	}
 }

@@ -47,5 +47,5 @@ func mapError(err error) error {
 	default:
 		return err
 	}
-	return runtime.Wrap(sentinel, err)
+	return runtime.WrapError(sentinel, err)
 }

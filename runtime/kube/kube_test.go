@@ -191,11 +191,12 @@ func TestConformanceSharedNamespace(t *testing.T) {
 		InitScript: func(t *testing.T, ref runtime.StackRef, service string, exitCode int) stack.InitScript {
 			return stack.InitScript{ServiceName: service, Command: []string{"/bin/sh", "-c", "exit " + strconv.Itoa(exitCode)}}
 		},
-		Tamper:      tamper(env.Config),
-		Timeout:     time.Minute,
-		Parallel:    true,
-		NoLogs:      true,
-		NoLogOutput: "kwok's pods run no containers and their nodes no kubelet",
+		Tamper:       tamper(env.Config),
+		Capabilities: capabilities,
+		Timeout:      time.Minute,
+		Parallel:     true,
+		NoLogs:       true,
+		NoLogOutput:  "kwok's pods run no containers and their nodes no kubelet",
 	})
 }
 

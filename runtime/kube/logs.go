@@ -115,10 +115,10 @@ func (r *Runtime) logsError(ctx context.Context, ns, pod string, err error) erro
 		case gerr != nil:
 			return mapError(gerr)
 		}
-		return runtime.Wrap(runtime.ErrNotSupported, fmt.Errorf("its node's kubelet has no log of it (%w); pods on simulated nodes (kwok) run no containers", err))
+		return runtime.WrapError(runtime.ErrNotSupported, fmt.Errorf("its node's kubelet has no log of it (%w); pods on simulated nodes (kwok) run no containers", err))
 	}
 	if noKubelet(err) {
-		return runtime.Wrap(runtime.ErrNotSupported, fmt.Errorf("its node's kubelet cannot be reached: %w", err))
+		return runtime.WrapError(runtime.ErrNotSupported, fmt.Errorf("its node's kubelet cannot be reached: %w", err))
 	}
 	return mapError(err)
 }

@@ -80,7 +80,9 @@ func TestLogsAPIOnKwok(t *testing.T) {
 	rt := newRuntime(t, env.Config, nil)
 	st := memory.New(nil)
 	ex := deploy.New(rt, st, nil)
-	defer ex.Close()
+	// Closed after the terminating cleanup below: a closed executor
+	// refuses operations.
+	t.Cleanup(func() { ex.Close() })
 	ts := httptest.NewServer(api.New(st, ex, nil))
 	defer ts.Close()
 	c := &api.Client{URL: ts.URL}

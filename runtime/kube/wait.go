@@ -194,7 +194,7 @@ func (r *Runtime) unreachable(ctx context.Context) error {
 	case err == nil:
 		return nil
 	case probe.Err() != nil && ctx.Err() == nil:
-		return runtime.Wrap(runtime.ErrUnavailable, fmt.Errorf("no answer to a version request in 5s: %w", err))
+		return runtime.WrapError(runtime.ErrUnavailable, fmt.Errorf("no answer to a version request in 5s: %w", err))
 	case errors.Is(mapError(err), runtime.ErrUnavailable):
 		return mapError(err)
 	}

@@ -78,10 +78,7 @@ func testDriftRemovedStack(e *env) {
 }
 
 func testDriftStoppedOnPurpose(e *env) {
-	lc, ok := e.rt.(runtime.Lifecycle)
-	if !ok {
-		e.t.Skip("the runtime does not implement runtime.Lifecycle")
-	}
+	lc := capability[runtime.Lifecycle](e, runtime.CapLifecycle)
 	spec := e.spec("app", 0, e.service("app", "web", Behavior{}))
 	e.launch(spec)
 	ctx, cancel := e.ctx()

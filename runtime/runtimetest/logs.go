@@ -16,14 +16,10 @@ import (
 // Behavior.LogLines and Behavior.Stderr ask for; other lines a back-end's
 // services print (a test image's own start-up lines) are allowed.
 
-// logReader returns the runtime's LogReader, skipping the test when it
-// has none.
+// logReader returns the runtime's LogReader, skipping the test when the
+// harness does not declare it.
 func (e *env) logReader() runtime.LogReader {
-	lr, ok := e.rt.(runtime.LogReader)
-	if !ok {
-		e.t.Skipf("%s does not implement runtime.LogReader", e.rt.Name())
-	}
-	return lr
+	return capability[runtime.LogReader](e, runtime.CapLogReader)
 }
 
 // logLine is what a service of Behavior{LogLines: n} writes as line i.

@@ -15,10 +15,20 @@
 //			InitScript: func(t *testing.T, ref runtime.StackRef, service string, exitCode int) stack.InitScript {
 //				return stack.InitScript{ServiceName: service, Command: []string{"/testapp", "exit", strconv.Itoa(exitCode)}}
 //			},
-//			Timeout:  time.Minute,
-//			Parallel: true,
+//			Capabilities: runtime.CapLifecycle | runtime.CapVolumeLister | runtime.CapLogReader,
+//			Timeout:      time.Minute,
+//			Parallel:     true,
 //		})
 //	}
+//
+// A harness declares the optional interfaces its runtime implements
+// (Harness.Capabilities). Every test fails when the runtime's value
+// implements another set (runtime.CapabilitiesOf), whether it lacks a
+// declared capability (a wrapper that drops it, as a plain struct
+// embedding runtime.Runtime does) or has one not declared; the tests of
+// a capability are skipped, saying so, only when it is not declared. A
+// wrapper made with runtime.Wrap passes with the wrapped runtime's
+// declaration.
 //
 // The suite checks apply, readiness and observation; idempotence by
 // config hash; moving a stack to another tier (Observe reports the new
@@ -29,6 +39,8 @@
 // runtime on the same back-end sees what another created; progress
 // events; isolation of deployments; init scripts; stop, start and
 // restart (for runtimes that implement runtime.Lifecycle); cancellation;
+// the host names of runtime.Addresser (distinct DNS names per service);
+// that runtime.ErrorMapper passes errors it does not know on unchanged;
 // logs (for runtimes that implement runtime.LogReader): tags, order,
 // not-found and malformed selections, Tail, Since, Follow and what ends
 // it;
@@ -84,6 +96,13 @@ type Harness struct {
 	// of the stack and exits with exitCode.
 	InitScript func(t *testing.T, ref runtime.StackRef, service string, exitCode int) stack.InitScript
 
+	// Capabilities declares the optional interfaces of package runtime
+	// that the values NewRuntime returns implement. The suite fails when
+	// a value implements another set, and runs the tests of each
+	// declared capability; those of a capability not declared are
+	// skipped.
+	Capabilities runtime.Capabilities
+
 	// Timeout bounds each wait of the suite; a runtime that fails to
 	// detect a failure takes that long to fail the test. Slow back-ends
 	// raise it. Zero means 30 seconds.
@@ -92,6 +111,13 @@ type Harness struct {
 	// Parallel runs the suite's tests in parallel, each on its own
 	// deployments.
 	Parallel bool
+
+	// Quick runs only the tests that cover each capability and one of
+	// each kind of call (Capabilities, ApplyWaitObserve, TierMove,
+	// ExitAtStart, Remove, Volumes, NewRuntimeObserves, InitScripts,
+	// Lifecycle, LogsContent), for a second run of a runtime that passes
+	// the whole suite: over runtime.Wrap, say.
+	Quick bool
 
 	// NoExitCode says the back-end cannot report the exit code of a
 	// failed service or init script, so the suite does not check it.
@@ -193,7 +219,15 @@ func Run(t *testing.T, h *Harness) {
 	if hh.Timeout <= 0 {
 		hh.Timeout = 30 * time.Second
 	}
+	for _, name := range quickTests {
+		if !slices.ContainsFunc(tests, func(tc test) bool { return tc.name == name }) {
+			t.Fatalf("runtimetest: quickTests names %s, which is no test", name)
+		}
+	}
 	for _, tc := range tests {
+		if hh.Quick && !slices.Contains(quickTests, tc.name) {
+			continue
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			if hh.Parallel {
 				t.Parallel()
@@ -203,10 +237,21 @@ func Run(t *testing.T, h *Harness) {
 	}
 }
 
-var tests = []struct {
+// quickTests are the tests Harness.Quick runs: every call of Runtime and
+// of each capability, mapped errors and a second runtime's view. Its doc
+// lists them.
+var quickTests = []string{
+	"Capabilities", "ApplyWaitObserve", "TierMove", "ExitAtStart", "Remove", "Volumes",
+	"NewRuntimeObserves", "InitScripts", "Lifecycle", "LogsContent",
+}
+
+type test struct {
 	name string
 	fn   func(e *env)
-}{
+}
+
+var tests = []test{
+	{"Capabilities", testCapabilities},
 	{"ApplyWaitObserve", testApplyWaitObserve},
 	{"ObserveOrder", testObserveOrder},
 	{"Idempotent", testIdempotent},
@@ -259,8 +304,41 @@ func newEnv(t *testing.T, h *Harness) *env {
 	e := &env{t: t, h: h, stacks: map[runtime.StackRef]bool{}}
 	e.dep = h.Deployment(t)
 	e.rt = h.NewRuntime(t)
+	e.checkCapabilities(e.rt)
 	t.Cleanup(e.cleanup)
 	return e
+}
+
+// checkCapabilities fails the test when rt does not implement exactly
+// the capabilities the harness declares.
+func (e *env) checkCapabilities(rt runtime.Runtime) {
+	e.t.Helper()
+	if rt == nil {
+		e.t.Fatal("Harness.NewRuntime returned nil")
+	}
+	got, declared := runtime.CapabilitiesOf(rt), e.h.Capabilities
+	if missing := declared &^ got; missing != 0 {
+		e.t.Fatalf("runtime %s (%T) lacks declared capabilities %v: it implements %v, Harness.Capabilities declares %v (does a wrapper drop them? runtime.Wrap keeps them)",
+			rt.Name(), rt, missing, got, declared)
+	}
+	if extra := got &^ declared; extra != 0 {
+		e.t.Fatalf("runtime %s (%T) implements %v, not declared in Harness.Capabilities (%v): declare them so that a wrapper dropping them is caught",
+			rt.Name(), rt, extra, declared)
+	}
+}
+
+// capability returns the runtime as a T, the interface of capability c,
+// skipping the test when the harness does not declare c.
+func capability[T any](e *env, c runtime.Capabilities) T {
+	e.t.Helper()
+	if !e.h.Capabilities.Has(c) {
+		e.t.Skipf("Harness.Capabilities does not declare %v", c)
+	}
+	v, ok := e.rt.(T)
+	if !ok {
+		e.t.Fatalf("runtime %s (%T) declares %v but does not implement it", e.rt.Name(), e.rt, c)
+	}
+	return v
 }
 
 // cleanup removes every stack the test created, with its data, and

@@ -67,9 +67,68 @@ func simHarness(newRuntime func(rt *sim.Runtime) runtime.Runtime) *runtimetest.H
 		Tamper: func(_ *testing.T, ref runtime.StackRef, service string, c runtimetest.Change) bool {
 			return rt.Tamper(ref.Deployment, ref.Stack, service, simChange(c, service))
 		},
-		Timeout:  2 * time.Second,
-		Parallel: true,
+		Capabilities: simCapabilities,
+		Timeout:      2 * time.Second,
+		Parallel:     true,
 	}
+}
+
+// simCapabilities are the optional interfaces a *sim.Runtime implements.
+const simCapabilities = runtime.CapLifecycle | runtime.CapVolumeLister | runtime.CapTierRelabeler | runtime.CapWatcher | runtime.CapLogReader
+
+// addressed is the simulated runtime with host names of its own, as
+// Kubernetes has.
+type addressed struct{ *sim.Runtime }
+
+func (addressed) ServiceHost(deployment, stackName, service string) string {
+	return service + "-" + stackName + "." + deployment + ".svc.test"
+}
+
+// lossy is a wrapper as an embedder writes one by hand: it forwards the
+// interfaces it was written for and drops the others.
+func lossy(rt runtime.Runtime, drop runtime.Capabilities) runtime.Runtime {
+	lc, _ := rt.(runtime.Lifecycle)
+	vl, _ := rt.(runtime.VolumeLister)
+	tr, _ := rt.(runtime.TierRelabeler)
+	wa, _ := rt.(runtime.Watcher)
+	lr, _ := rt.(runtime.LogReader)
+	switch drop {
+	case runtime.CapLifecycle:
+		return struct {
+			runtime.Runtime
+			runtime.VolumeLister
+			runtime.TierRelabeler
+			runtime.Watcher
+			runtime.LogReader
+		}{rt, vl, tr, wa, lr}
+	case runtime.CapAddresser:
+		return struct {
+			runtime.Runtime
+			runtime.Lifecycle
+			runtime.VolumeLister
+			runtime.TierRelabeler
+			runtime.Watcher
+			runtime.LogReader
+		}{rt, lc, vl, tr, wa, lr}
+	}
+	panic("lossy: cannot drop " + drop.String())
+}
+
+// TestWrapPassesSuite runs the suite on runtime.Wrap of the simulated
+// runtime with host names of its own, declared as the unwrapped one
+// would be: the wrapper keeps every capability, Addresser included.
+func TestWrapPassesSuite(t *testing.T) {
+	var calls atomic.Int64
+	h := simHarness(func(rt *sim.Runtime) runtime.Runtime {
+		return runtime.Wrap(addressed{rt}, runtime.Hooks{After: func(context.Context, runtime.Call, time.Duration, error) { calls.Add(1) }})
+	})
+	h.Capabilities |= runtime.CapAddresser
+	t.Cleanup(func() { // after the parallel tests
+		if calls.Load() == 0 {
+			t.Error("the hooks saw no call")
+		}
+	})
+	runtimetest.Run(t, h)
 }
 
 // simChange is the simulated runtime's form of a hand-made change.
@@ -113,6 +172,12 @@ var mutants = map[string][]string{
 	"logs-ignores-tail":  {"LogsTail"},
 	"logs-ignores-since": {"LogsSince"},
 	"logs-never-ends":    {"LogsFollowEnds"},
+	// A wrapper that drops a capability its runtime has fails every
+	// test, whose runtime lacks what the harness declares, and a
+	// harness that leaves one out fails likewise.
+	"drops-lifecycle": {"Capabilities", "Lifecycle", "DriftStoppedOnPurpose", "ApplyWaitObserve"},
+	"drops-addresser": {"Capabilities", "ApplyWaitObserve"},
+	"undeclared":      {"Capabilities", "LogsContent"},
 }
 
 // Logs breaks the log bugs' rules.
@@ -255,8 +320,17 @@ func TestMutant(t *testing.T) {
 		t.Skip("run by TestSuiteCatchesBugs")
 	}
 	h := simHarness(func(rt *sim.Runtime) runtime.Runtime { return &mutant{Runtime: rt, bug: bug} })
-	if bug == "forgets" {
+	switch bug {
+	case "forgets":
 		h.NewRuntime = func(*testing.T) runtime.Runtime { return sim.New(nil) }
+	case "drops-lifecycle":
+		h = simHarness(func(rt *sim.Runtime) runtime.Runtime { return lossy(rt, runtime.CapLifecycle) })
+	case "drops-addresser":
+		h = simHarness(func(rt *sim.Runtime) runtime.Runtime { return lossy(addressed{rt}, runtime.CapAddresser) })
+		h.Capabilities |= runtime.CapAddresser
+	case "undeclared":
+		h = simHarness(func(rt *sim.Runtime) runtime.Runtime { return rt })
+		h.Capabilities &^= runtime.CapLogReader
 	}
 	runtimetest.Run(t, h)
 }

@@ -399,10 +399,7 @@ func testRemove(e *env) {
 
 func testVolumes(e *env) {
 	t := e.t
-	vl, ok := e.rt.(runtime.VolumeLister)
-	if !ok {
-		t.Skipf("%s does not implement runtime.VolumeLister", e.rt.Name())
-	}
+	vl := capability[runtime.VolumeLister](e, runtime.CapVolumeLister)
 	volumes := func(stackName string) []runtime.VolumeState {
 		t.Helper()
 		ctx, cancel := e.ctx()
@@ -481,6 +478,7 @@ func testNewRuntime(e *env) {
 	first := e.observe(e.rt, e.dep)
 
 	rt2 := e.h.NewRuntime(t)
+	e.checkCapabilities(rt2)
 	second := e.observe(rt2, e.dep)
 	if d := diffState(first, second); d != "" {
 		t.Errorf("a new runtime observes another state than the one that applied: %s", d)
@@ -605,10 +603,7 @@ func testInitScripts(e *env) {
 
 func testLifecycle(e *env) {
 	t := e.t
-	lc, ok := e.rt.(runtime.Lifecycle)
-	if !ok {
-		t.Skipf("%s does not implement runtime.Lifecycle", e.rt.Name())
-	}
+	lc := capability[runtime.Lifecycle](e, runtime.CapLifecycle)
 	spec := e.spec("app", 0, e.service("app", "web", Behavior{}), e.service("app", "db", Behavior{}))
 	e.launch(spec)
 	running := e.observeStack("app")

@@ -204,5 +204,5 @@ func injected(f *Fault, what string) error {
 	if f.Err != nil {
 		return f.Err
 	}
-	return runtime.Wrap(runtime.ErrUnavailable, errors.New("injected fault: "+what))
+	return runtime.WrapError(runtime.ErrUnavailable, errors.New("injected fault: "+what))
 }

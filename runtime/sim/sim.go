@@ -33,6 +33,15 @@
 // A Runtime is safe for concurrent use. Each stack has its own lock, so
 // calls for different stacks, as an executor launching a wide tier
 // makes, do not wait for each other.
+//
+// # Fake time
+//
+// Latencies, probe periods and timeouts are measured with package time
+// and nothing else, so a Runtime made inside a testing/synctest bubble
+// runs on the bubble's fake clock: a 10-minute ready latency or a
+// 5-minute ReadyTimeout passes at once, and Wait returns at exactly the
+// instant the model says. With deploy.Executor and store/memory in the
+// same bubble, whole operations run that way (see package deploy).
 package sim
 
 import (
@@ -703,7 +712,7 @@ func (j *judge) judge(st *stackState, now time.Time, ws []waiting, events []runt
 		}
 	}
 	if late != nil && !now.Before(j.deadline) {
-		late.Err = runtime.Wrap(runtime.ErrNotReady, context.DeadlineExceeded)
+		late.Err = runtime.WrapError(runtime.ErrNotReady, context.DeadlineExceeded)
 		j.failed(j.deadline, late)
 	}
 	switch {
@@ -1139,22 +1148,22 @@ func (r *Runtime) newID() [16]byte {
 // unit and volume types the catalog sizes.
 func validate(spec *runtime.StackSpec) error {
 	if spec.Deployment == "" || spec.Stack.Name == "" {
-		return runtime.Wrap(runtime.ErrInvalid, errors.New("deployment and stack names must not be empty"))
+		return runtime.WrapError(runtime.ErrInvalid, errors.New("deployment and stack names must not be empty"))
 	}
 	if len(spec.Stack.Services) == 0 {
-		return runtime.Wrap(runtime.ErrInvalid, errors.New("the stack has no services"))
+		return runtime.WrapError(runtime.ErrInvalid, errors.New("the stack has no services"))
 	}
 	for i := range spec.Stack.Services {
 		svc := &spec.Stack.Services[i]
 		if svc.Name == "" {
-			return runtime.Wrap(runtime.ErrInvalid, fmt.Errorf("service %d has no name", i))
+			return runtime.WrapError(runtime.ErrInvalid, fmt.Errorf("service %d has no name", i))
 		}
 		if _, err := spec.Unit(svc); err != nil {
-			return runtime.Wrap(runtime.ErrInvalid, fmt.Errorf("service %s: %w", svc.Name, err))
+			return runtime.WrapError(runtime.ErrInvalid, fmt.Errorf("service %s: %w", svc.Name, err))
 		}
 		for j := range svc.VolumeArgs {
 			if _, err := spec.Volume(&svc.VolumeArgs[j]); err != nil {
-				return runtime.Wrap(runtime.ErrInvalid, fmt.Errorf("service %s: volume %s: %w", svc.Name, svc.VolumeArgs[j].MountPath, err))
+				return runtime.WrapError(runtime.ErrInvalid, fmt.Errorf("service %s: volume %s: %w", svc.Name, svc.VolumeArgs[j].MountPath, err))
 			}
 		}
 	}
