@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/stack"
@@ -54,6 +57,9 @@ func (r *Runtime) claims(ctx context.Context, ns string, spec *runtime.StackSpec
 			continue
 		}
 		why, final := r.claimCause(ctx, c)
+		if ev := r.lastEvent(ctx, ns, c.UID); ev != "" {
+			why += " (the cluster said: " + ev + ")"
+		}
 		if final {
 			return &failure{sentinel: runtime.ErrFailed, reason: "ClaimCannotBind",
 				message: fmt.Sprintf("claim %s cannot bind: %s", c.Name, why)}, ""
@@ -166,4 +172,36 @@ func (r *Runtime) neverFits(ctx context.Context, pods []*corev1.Pod) *failure {
 		}
 	}
 	return nil
+}
+
+// lastEvent returns the reason and message of the newest event about an
+// object, or "" when it has none or events cannot be read.
+func (r *Runtime) lastEvent(ctx context.Context, ns string, uid types.UID) string {
+	l, err := r.cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{
+		FieldSelector: fields.OneTermEqualSelector("involvedObject.uid", string(uid)).String(),
+	})
+	if err != nil || len(l.Items) == 0 {
+		return ""
+	}
+	at := func(e *corev1.Event) time.Time {
+		switch {
+		case e.Series != nil && !e.Series.LastObservedTime.IsZero():
+			return e.Series.LastObservedTime.Time
+		case !e.LastTimestamp.IsZero():
+			return e.LastTimestamp.Time
+		case !e.EventTime.IsZero():
+			return e.EventTime.Time
+		}
+		return e.CreationTimestamp.Time
+	}
+	newest := &l.Items[0]
+	for i := range l.Items[1:] {
+		if e := &l.Items[i+1]; !at(e).Before(at(newest)) {
+			newest = e
+		}
+	}
+	if newest.Reason == "" || newest.Message == "" {
+		return newest.Reason + newest.Message
+	}
+	return newest.Reason + ": " + newest.Message
 }

@@ -163,7 +163,11 @@
 //
 // RemoveDeployment (runtime.DeploymentRemover) is what the executor's
 // Terminate calls first: it deletes the deployment's own namespace with
-// background propagation, one request, and watches until it is gone. It
+// background propagation, asks at once for the deletion of what it
+// holds, every kind in parallel (pods keep their grace period; the
+// namespace controller would start 5 s later, come back after half the
+// pods' grace period if they were still terminating, then delete kind
+// after kind in series), and watches until the namespace is gone. It
 // declines with runtime.ErrNotSupported, changing nothing, when claims
 // would be lost (the namespace holds claims and DeleteData is not set),
 // with Options.Namespace, or with a grace period; the executor then
@@ -191,8 +195,10 @@
 //
 // # Client and concurrency
 //
-// The runtime's client uses Options.QPS and Options.Burst, 100 and 300 by
-// default instead of client-go's 5 and 10 (see DefaultQPS). Launching a
+// The runtime's client uses Options.QPS and Options.Burst, 500 and 1,000 by
+// default instead of client-go's 5 and 10 (see DefaultQPS), and speaks
+// protobuf, as the cluster's controllers do, unless the rest.Config names
+// its content types. Launching a
 // stack takes one request per object (a service without access points,
 // volumes or files has only its Deployment), and the Applies of a tier
 // share the one that creates the namespace: a tier of 100 such stacks is
@@ -211,7 +217,11 @@
 // Options.Namespace it needs rights in that namespace only: get, list,
 // watch, create, patch and delete on deployments, statefulsets, jobs, services,
 // ingresses, configmaps and persistentvolumeclaims, and pods (plus
-// pods/log to read the logs of failed pods).
+// pods/log to read the logs of failed pods). With a namespace per
+// deployment, deletecollection on those kinds (and on replicasets,
+// endpointslices and events) lets a deployment's teardown ask for all of
+// it at once (see RemoveDeployment); without it the namespace controller
+// deletes them, seconds later.
 //
 // # Errors
 //

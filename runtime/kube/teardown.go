@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
+	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -13,10 +15,11 @@ import (
 	"github.com/stackwave/stackwave/runtime"
 )
 
-// RemoveDeployment removes a whole deployment with one request: its own
-// namespace is deleted with background propagation, and the call
-// watches until the namespace is gone, instead of a foreground chain
-// per stack. It does so only when nothing would be lost and the options
+// RemoveDeployment removes a whole deployment in one pass: its own
+// namespace is deleted with background propagation, what it holds is
+// asked to go at once, kind by kind in parallel (see deleteContents),
+// and the call watches until the namespace is gone, instead of a
+// foreground chain per stack. It does so only when nothing would be lost and the options
 // can be honoured: the namespace is the runtime's own (Options.Namespace
 // is empty), and either opts.DeleteData is set or the namespace holds no
 // PersistentVolumeClaim (kept data lives in claims, which go with the
@@ -62,6 +65,7 @@ func (r *Runtime) RemoveDeployment(ctx context.Context, deployment string, _ [][
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("remove deployment %s: delete namespace %s: %w", deployment, ns, ctxErr(ctx, err))
 		}
+		r.deleteContents(ctx, ns)
 	}
 	r.forgetNamespace(ns)
 	// Objects made anew in the namespace start again at generation 1.
@@ -75,6 +79,54 @@ func (r *Runtime) RemoveDeployment(ctx context.Context, deployment string, _ [][
 		return fmt.Errorf("remove deployment %s: %w", deployment, ctxErr(ctx, err))
 	}
 	return nil
+}
+
+// deleteContents asks for the deletion of what a namespace being
+// deleted holds, every kind at once, pods first among equals: each pod
+// keeps its own grace period. The namespace controller starts 5 s after
+// the namespace's deletion, deletes pods, and if any are still
+// terminating comes back only after half their grace period and a
+// second; then it deletes every other kind, one after another. Asked at
+// once, the pods are mostly gone by then and the rest too, and the
+// controller empties the namespace in one short pass. A terminating
+// namespace admits no new objects, so controllers cannot replace what
+// goes. Best effort: what the runtime may not delete this way, the
+// namespace controller deletes as before.
+func (r *Runtime) deleteContents(ctx context.Context, ns string) {
+	bg := metav1.DeletePropagationBackground
+	o := metav1.DeleteOptions{PropagationPolicy: &bg}
+	all := metav1.ListOptions{}
+	core, apps := r.cs.CoreV1(), r.cs.AppsV1()
+	var wg sync.WaitGroup
+	for _, del := range []func() error{
+		func() error { return core.Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, all) },
+		func() error { return apps.Deployments(ns).DeleteCollection(ctx, o, all) },
+		func() error { return apps.ReplicaSets(ns).DeleteCollection(ctx, o, all) },
+		func() error { return apps.StatefulSets(ns).DeleteCollection(ctx, o, all) },
+		func() error { return r.cs.BatchV1().Jobs(ns).DeleteCollection(ctx, o, all) },
+		func() error {
+			// Services have no deletecollection: one by one, which the
+			// namespace controller would do in series.
+			l, err := core.Services(ns).List(ctx, all)
+			if err != nil {
+				return err
+			}
+			var g errgroup.Group
+			g.SetLimit(32)
+			for i := range l.Items {
+				g.Go(func() error { return core.Services(ns).Delete(ctx, l.Items[i].Name, o) })
+			}
+			return g.Wait()
+		},
+		func() error { return r.cs.DiscoveryV1().EndpointSlices(ns).DeleteCollection(ctx, o, all) },
+		func() error { return r.cs.NetworkingV1().Ingresses(ns).DeleteCollection(ctx, o, all) },
+		func() error { return core.ConfigMaps(ns).DeleteCollection(ctx, o, all) },
+		func() error { return core.PersistentVolumeClaims(ns).DeleteCollection(ctx, o, all) },
+		func() error { return core.Events(ns).DeleteCollection(ctx, o, all) },
+	} {
+		wg.Go(func() { _ = del() })
+	}
+	wg.Wait()
 }
 
 // watchNamespaceGone watches a namespace until it is gone.

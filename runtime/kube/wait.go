@@ -53,7 +53,11 @@ func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runt
 		names    names
 		hash     string
 		deadline time.Time
-		reported bool
+		// reported is the waiting message last reported, at reportedAt.
+		reported   string
+		reportedAt time.Time
+		// waiting is why the service was not ready when last judged.
+		waiting string
 		// claimAt is when the service's claims may be looked at
 		// again; claimWhy is why they were not bound then.
 		claimAt  time.Time
@@ -130,9 +134,18 @@ func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runt
 				report.Emit(runtime.Event{Type: runtime.EventServiceFailed, Stack: spec.Stack.Name, Service: p.svc.Name, Message: se.Err.Error()})
 				return se
 			}
-			if !p.reported {
-				p.reported = true
+			p.waiting = v.waiting
+			// The first cause at once; a changed one at most every
+			// waitingReport, so progress follows what the engine says
+			// without an event per status update.
+			if p.reported == "" || v.waiting != p.reported && now.Sub(p.reportedAt) >= waitingReport {
+				p.reported, p.reportedAt = v.waiting, now
 				report.Emit(runtime.Event{Type: runtime.EventServiceWaiting, Stack: spec.Stack.Name, Service: p.svc.Name, Message: v.waiting})
+			} else if v.waiting != p.reported {
+				at := p.reportedAt.Add(waitingReport)
+				if next.IsZero() || at.Before(next) {
+					next = at
+				}
 			}
 			if !p.deadline.IsZero() && (next.IsZero() || p.deadline.Before(next)) {
 				next = p.deadline
@@ -148,7 +161,13 @@ func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runt
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait %s: %w", ref, ctx.Err())
+			// Say what the engine last said: a --timeout names the
+			// cause, not only the clock.
+			var why []string
+			for _, p := range todo {
+				why = append(why, "service "+p.svc.Name+": "+p.waiting)
+			}
+			return fmt.Errorf("wait %s: %w; still waiting: %s", ref, ctx.Err(), strings.Join(why, "; "))
 		case <-r.cache.stop:
 			return fmt.Errorf("wait %s: %w", ref, errClosed)
 		case <-changed:
@@ -156,6 +175,10 @@ func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runt
 		}
 	}
 }
+
+// waitingReport is how often at most Wait reports a changed reason for
+// a service that is still not ready.
+const waitingReport = 2 * time.Second
 
 // claimRecheck is how often Wait looks again at the nodes and claims of
 // a service whose pods cannot be scheduled.

@@ -1,0 +1,444 @@
+package kube_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/watch"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/stackwave/stackwave/deploy"
+	"github.com/stackwave/stackwave/internal/kubetest"
+	"github.com/stackwave/stackwave/stack"
+)
+
+// The side-by-side benchmarks of this file run the stackwave command line
+// (built from ./cmd/stackwave), kubectl (STACKWAVE_KUBECTL, built from
+// k8s.io/kubectl outside this module) and the API server's own floor on
+// the same control plane, interleaved within each round so that all arms
+// see the same load. Metrics are medians over the rounds; ratios are
+// kubectl's median over stackwave's (above 1: stackwave is faster) and
+// stackwave's over the floor's.
+
+// stackwaveBin builds the command line into a directory removed when b
+// ends.
+func stackwaveBin(b *testing.B) (string, error) {
+	bin := filepath.Join(b.TempDir(), "stackwave")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/stackwave/stackwave/cmd/stackwave").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build ./cmd/stackwave: %v: %s", err, out)
+	}
+	return bin, nil
+}
+
+// wideProduct is a product document of one tier of n stacks, each one
+// service with an internal access point (a Deployment and a Service).
+func wideProduct(name string, n int) []byte {
+	type svc struct {
+		Name   string         `json:"service_name"`
+		Unit   string         `json:"unit_type"`
+		Image  map[string]any `json:"image"`
+		Access map[string]any `json:"access_point"`
+	}
+	type stk struct {
+		Name     string `json:"stack_name"`
+		Services []svc  `json:"services"`
+	}
+	tier := make([]stk, n)
+	for i := range tier {
+		tier[i] = stk{Name: fmt.Sprintf("s%04d", i), Services: []svc{{
+			Name: "app", Unit: "1U1G", Image: map[string]any{"name": "registry.kube.test/app", "tag": "1"},
+			Access: map[string]any{"type": "internal_ip", "backend_ports": []int{8080}},
+		}}}
+	}
+	b, err := json.Marshal(map[string]any{"product_name": name, "stack_deps": [][]stk{tier}})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// wideObjects are the objects kubectl and the floor apply for the same
+// tier: per stack a Deployment of one replica (1 CPU, 1 GiB, as unit
+// 1U1G) and a ClusterIP Service on port 8080.
+func wideObjects(ns string, n int) ([]*appsv1ac.DeploymentApplyConfiguration, []*corev1ac.ServiceApplyConfiguration) {
+	res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("1Gi")}
+	var deps []*appsv1ac.DeploymentApplyConfiguration
+	var svcs []*corev1ac.ServiceApplyConfiguration
+	for i := range n {
+		name := fmt.Sprintf("s%04d-app", i)
+		labels := map[string]string{"app": name}
+		deps = append(deps, appsv1ac.Deployment(name, ns).WithLabels(labels).WithSpec(appsv1ac.DeploymentSpec().
+			WithReplicas(1).WithSelector(metav1ac.LabelSelector().WithMatchLabels(labels)).
+			WithTemplate(corev1ac.PodTemplateSpec().WithLabels(labels).WithSpec(corev1ac.PodSpec().
+				WithTerminationGracePeriodSeconds(10).
+				WithContainers(corev1ac.Container().WithName("app").WithImage("registry.kube.test/app:1").
+					WithResources(corev1ac.ResourceRequirements().WithRequests(res).WithLimits(res)))))))
+		svcs = append(svcs, corev1ac.Service(name, ns).WithLabels(labels).WithSpec(corev1ac.ServiceSpec().
+			WithSelector(labels).WithPorts(corev1ac.ServicePort().WithName("p8080").WithPort(8080).
+			WithTargetPort(intstr.FromInt32(8080)))))
+	}
+	return deps, svcs
+}
+
+// manifest writes the objects as a multi-document YAML (JSON documents)
+// for kubectl apply -f, the namespace first.
+func manifest(b *testing.B, dir, ns string, n int) string {
+	var sb strings.Builder
+	write := func(v any) {
+		j, err := json.Marshal(v)
+		must(b, err)
+		sb.WriteString("---\n")
+		sb.Write(j)
+		sb.WriteString("\n")
+	}
+	write(corev1ac.Namespace(ns))
+	deps, svcs := wideObjects(ns, n)
+	for i := range deps {
+		write(deps[i])
+		write(svcs[i])
+	}
+	p := filepath.Join(dir, ns+".yaml")
+	must(b, os.WriteFile(p, []byte(sb.String()), 0o644))
+	return p
+}
+
+// floorLaunch applies the objects with server-side apply, all at once
+// from a client without a rate limit, and watches the Deployments until
+// every one is Available: what the API server and the controllers allow.
+func floorLaunch(ctx context.Context, cfg *rest.Config, ns string, n int) error {
+	c := rest.CopyConfig(cfg)
+	c.QPS, c.Burst = -1, 0
+	cs, err := kubernetes.NewForConfig(c)
+	if err != nil {
+		return err
+	}
+	ao := metav1.ApplyOptions{FieldManager: "floor", Force: true}
+	if _, err := cs.CoreV1().Namespaces().Apply(ctx, corev1ac.Namespace(ns), ao); err != nil {
+		return err
+	}
+	deps, svcs := wideObjects(ns, n)
+	var g errgroup.Group
+	g.SetLimit(64)
+	for i := range deps {
+		g.Go(func() error { _, err := cs.AppsV1().Deployments(ns).Apply(ctx, deps[i], ao); return err })
+		g.Go(func() error { _, err := cs.CoreV1().Services(ns).Apply(ctx, svcs[i], ao); return err })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	// Watched from a list, listed again when the server ends the watch.
+	isAvailable := func(d *appsv1.Deployment) bool {
+		for _, cond := range d.Status.Conditions {
+			if cond.Type == appsv1.DeploymentAvailable && cond.Status == corev1.ConditionTrue &&
+				d.Status.ObservedGeneration >= d.Generation && d.Status.AvailableReplicas == 1 {
+				return true
+			}
+		}
+		return false
+	}
+	for {
+		l, err := cs.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		available := map[string]bool{}
+		for i := range l.Items {
+			if isAvailable(&l.Items[i]) {
+				available[l.Items[i].Name] = true
+			}
+		}
+		w, err := cs.AppsV1().Deployments(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: l.ResourceVersion})
+		if err != nil {
+			return err
+		}
+		for len(available) < n {
+			e, ok := <-w.ResultChan()
+			if !ok {
+				break
+			}
+			if d, isDep := e.Object.(*appsv1.Deployment); isDep && e.Type != watch.Deleted && isAvailable(d) {
+				available[d.Name] = true
+			}
+		}
+		w.Stop()
+		if len(available) == n {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// waitNamespaceGone deletes a namespace (if it still exists) and
+// watches until it is gone; untimed clean-up between arms.
+func waitNamespaceGone(b *testing.B, env *kubetest.Env, ns string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	err := env.Clientset.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		b.Fatal(err)
+	}
+	sel := fields.OneTermEqualSelector("metadata.name", ns).String()
+	for {
+		l, err := env.Clientset.CoreV1().Namespaces().List(ctx, metav1.ListOptions{FieldSelector: sel})
+		must(b, err)
+		if len(l.Items) == 0 {
+			return
+		}
+		w, err := env.Clientset.CoreV1().Namespaces().Watch(ctx, metav1.ListOptions{FieldSelector: sel, ResourceVersion: l.ResourceVersion})
+		must(b, err)
+		for e := range w.ResultChan() {
+			if e.Type == watch.Deleted {
+				w.Stop()
+				return
+			}
+		}
+		w.Stop()
+		must(b, ctx.Err())
+	}
+}
+
+func run(ctx context.Context, b *testing.B, env []string, name string, args ...string) time.Duration {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	d := time.Since(start)
+	if err != nil {
+		b.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
+	}
+	b.Logf("%v: %s %s", d, filepath.Base(name), strings.Join(args, " "))
+	return d
+}
+
+// cliArms runs the rounds of a side-by-side CLI benchmark over n stacks:
+// each round launches with kubectl (when STACKWAVE_KUBECTL is set),
+// stackwave and the floor, then tears down with stackwave destroy and
+// kubectl delete namespace --wait (or the floor's namespace delete).
+func cliArms(b *testing.B, n int) {
+	env := kubetest.Shared(b)
+	bin, err := stackwaveBin(b)
+	must(b, err)
+	kubectl := os.Getenv("STACKWAVE_KUBECTL")
+	dir := b.TempDir()
+	doc := filepath.Join(dir, "product.json")
+	must(b, os.WriteFile(doc, wideProduct("wide"+strconv.Itoa(n), n), 0o644))
+	db := "sqlite:" + filepath.Join(dir, "sw.db")
+	kenv := []string{"KUBECONFIG=" + env.Kubeconfig}
+	ctx := ctxT(b, 4*time.Hour)
+
+	times := map[string][]time.Duration{}
+	round := 0
+	for b.Loop() {
+		b.StopTimer()
+		round++
+		tag := randomHex(2) + strconv.Itoa(round)
+		if kubectl != "" {
+			ns := "kc-" + tag
+			m := manifest(b, dir, ns, n)
+			up := run(ctx, b, kenv, kubectl, "apply", "-f", m)
+			up += run(ctx, b, kenv, kubectl, "wait", "--for=condition=Available", "deployment", "--all", "-n", ns, "--timeout=30m")
+			times["kubectl-up"] = append(times["kubectl-up"], up)
+			times["kubectl-down"] = append(times["kubectl-down"],
+				run(ctx, b, kenv, kubectl, "delete", "namespace", ns, "--wait"))
+		}
+		name := "sw-" + tag
+		times["stackwave-up"] = append(times["stackwave-up"],
+			run(ctx, b, kenv, bin, "apply", "-f", doc, "--name", name, "--runtime", "kube", "--store", db, "--progress", "none"))
+		times["stackwave-down"] = append(times["stackwave-down"],
+			run(ctx, b, kenv, bin, "destroy", name, "--runtime", "kube", "--store", db, "--progress", "none"))
+		waitNamespaceGone(b, env, "stackwave-"+name)
+
+		ns := "floor-" + tag
+		start := time.Now()
+		must(b, floorLaunch(ctx, env.Config, ns, n))
+		times["floor-up"] = append(times["floor-up"], time.Since(start))
+		b.Logf("%v: floor up", time.Since(start))
+		waitNamespaceGone(b, env, ns)
+		b.StartTimer()
+	}
+	for k, v := range times {
+		b.ReportMetric(medianOf(v).Seconds(), "s-"+k)
+		b.Logf("%s: %v", k, v)
+	}
+	sw := medianOf(times["stackwave-up"]).Seconds()
+	b.ReportMetric(sw/medianOf(times["floor-up"]).Seconds(), "up/floor")
+	if kubectl != "" {
+		b.ReportMetric(medianOf(times["kubectl-up"]).Seconds()/sw, "kubectl/up")
+		b.ReportMetric(medianOf(times["kubectl-down"]).Seconds()/medianOf(times["stackwave-down"]).Seconds(), "kubectl/down")
+	}
+}
+
+// BenchmarkCLIWideTier: 100 one-service stacks with Services, launched
+// until Available and torn down, stackwave apply/destroy against kubectl
+// apply + wait and kubectl delete namespace --wait.
+func BenchmarkCLIWideTier(b *testing.B) { cliArms(b, 100) }
+
+// BenchmarkCLIScale: one tier of 1,000 stacks, the same arms.
+func BenchmarkCLIScale(b *testing.B) { cliArms(b, 1000) }
+
+// BenchmarkObserveWideTier times Observe of a launched deployment of 100
+// one-service stacks with Services: what the command line's final report
+// costs on Kubernetes when it reads the deployment back from the API
+// server (five list requests).
+func BenchmarkObserveWideTier(b *testing.B) {
+	env := kubetest.Shared(b)
+	rt := newRuntime(b, env.Config, nil)
+	tier := make(stack.Tier, 100)
+	for i := range tier {
+		svc := plain("app")
+		svc.AccessPoints = []stack.AccessPoint{{Type: stack.AccessInternalIP, BackendPorts: []int{8080}}}
+		tier[i] = stack.Stack{Name: fmt.Sprintf("s%03d", i), Services: []stack.Service{svc}}
+	}
+	cat := newCatalog(b, "observe", stack.Deps{tier})
+	ex := deploy.New(rt, cat.st, &deploy.Options{ReadyTimeout: 5 * time.Minute})
+	b.Cleanup(func() { ex.Close() })
+	ctx := ctxT(b, 30*time.Minute)
+	dep := "observe-" + randomHex(2)
+	_, err := ex.Launch(ctx, deploy.Request{Deployment: dep, VersionID: cat.versions[0].ID})
+	must(b, err)
+	b.Cleanup(func() { waitNamespaceGone(b, env, rt.Namespace(dep)) })
+	for b.Loop() {
+		ds, err := rt.Observe(ctx, dep)
+		must(b, err)
+		if len(ds.Stacks) != len(tier) {
+			b.Fatalf("observed %d stacks, want %d", len(ds.Stacks), len(tier))
+		}
+	}
+}
+
+// seedManifest is what a kubectl user applies for the seed product
+// (examples/kodo-double.json): mysql-1 as a StatefulSet with a 10 GiB
+// claim and a Service, and per kodo stack a ConfigMap with the rendered
+// config file, a Deployment mounting it, a Service and an Ingress.
+func seedManifest(b *testing.B, dir, ns string) string {
+	res := `{"requests":{"cpu":"1","memory":"1Gi"},"limits":{"cpu":"1","memory":"1Gi"}}`
+	docs := []string{
+		`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"` + ns + `"}}`,
+		`{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"mysql-cluster-mysql-1","namespace":"` + ns + `"},
+		 "spec":{"replicas":1,"serviceName":"mysql-cluster-mysql-1","selector":{"matchLabels":{"app":"mysql"}},
+		  "template":{"metadata":{"labels":{"app":"mysql"}},"spec":{"terminationGracePeriodSeconds":10,"containers":[{"name":"mysql-1",
+		   "image":"mysql:latest","command":["mysqld","--server-id=1"],"env":[{"name":"MYSQL_ALLOW_EMPTY_PASSWORD","value":"1"}],
+		   "resources":` + res + `,"volumeMounts":[{"name":"data","mountPath":"/var/lib/mysql"}]}]}},
+		  "volumeClaimTemplates":[{"metadata":{"name":"data"},"spec":{"accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"10Gi"}}}}]}}`,
+		`{"apiVersion":"v1","kind":"Service","metadata":{"name":"mysql-cluster-mysql-1","namespace":"` + ns + `"},
+		 "spec":{"selector":{"app":"mysql"},"ports":[{"name":"p3306","port":3306}]}}`,
+	}
+	for _, k := range []string{"kodo-1", "kodo-2"} {
+		name := k + "-authproxy-in"
+		docs = append(docs,
+			`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"`+name+`","namespace":"`+ns+`"},
+			 "data":{"qboxauthproxy.conf":"stack = `+k+`\nmysql = mysql-cluster-mysql-1:3306\n"}}`,
+			`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"`+name+`","namespace":"`+ns+`"},
+			 "spec":{"replicas":1,"selector":{"matchLabels":{"app":"`+name+`"}},"template":{"metadata":{"labels":{"app":"`+name+`"}},
+			  "spec":{"terminationGracePeriodSeconds":10,"containers":[{"name":"authproxy-in","image":"authproxy-in.`+k+`:latest",
+			   "resources":`+res+`,"volumeMounts":[{"name":"files","mountPath":"/authproxy_in"}]}],
+			  "volumes":[{"name":"files","configMap":{"name":"`+name+`"}}]}}}}`,
+			`{"apiVersion":"v1","kind":"Service","metadata":{"name":"`+name+`","namespace":"`+ns+`"},
+			 "spec":{"selector":{"app":"`+name+`"},"ports":[{"name":"p9085","port":9085}]}}`,
+			`{"apiVersion":"networking.k8s.io/v1","kind":"Ingress","metadata":{"name":"`+name+`","namespace":"`+ns+`"},
+			 "spec":{"rules":[{"host":"authproxy-in.`+k+`.kodo.localhost","http":{"paths":[{"path":"/","pathType":"Prefix",
+			  "backend":{"service":{"name":"`+name+`","port":{"number":9085}}}}]}}]}}`)
+	}
+	var sb strings.Builder
+	for _, d := range docs {
+		var v any
+		must(b, json.Unmarshal([]byte(d), &v)) // one line per document
+		j, err := json.Marshal(v)
+		must(b, err)
+		sb.WriteString("---\n")
+		sb.Write(j)
+		sb.WriteString("\n")
+	}
+	p := filepath.Join(dir, ns+".yaml")
+	must(b, os.WriteFile(p, []byte(sb.String()), 0o644))
+	return p
+}
+
+// BenchmarkCLISeed: the seed product (examples/kodo-double.json, mysql-1
+// given an internal access point for the config template), stackwave
+// apply against kubectl apply of the equivalent objects + kubectl wait
+// for the Deployments and the StatefulSet. The test storage class is made
+// the cluster's default for the duration, with the test provisioner
+// binding claims of it, as a cluster with a provisioner would.
+func BenchmarkCLISeed(b *testing.B) {
+	env := kubetest.Shared(b)
+	startProvisioner(b, env)
+	ctx := ctxT(b, 2*time.Hour)
+	patch := func(v string) {
+		p := []byte(`{"metadata":{"annotations":{"storageclass.kubernetes.io/is-default-class":` + v + `}}}`)
+		_, err := env.Clientset.StorageV1().StorageClasses().Patch(context.Background(), testStorageClass, types.MergePatchType, p, metav1.PatchOptions{})
+		must(b, err)
+	}
+	patch(`"true"`)
+	b.Cleanup(func() { patch("null") })
+	bin, err := stackwaveBin(b)
+	must(b, err)
+	kubectl := os.Getenv("STACKWAVE_KUBECTL")
+	dir := b.TempDir()
+	seed, err := os.ReadFile(filepath.Join("..", "..", "examples", "kodo-double.json"))
+	must(b, err)
+	doc := strings.Replace(string(seed), `"command": ["mysqld", "--server-id=1"],`,
+		`"command": ["mysqld", "--server-id=1"], "access_point": {"type": "internal_ip", "backend_ports": [3306]},`, 1)
+	if doc == string(seed) {
+		b.Fatal("the seed's mysql command moved: update this benchmark")
+	}
+	docPath := filepath.Join(dir, "seed.json")
+	must(b, os.WriteFile(docPath, []byte(doc), 0o644))
+	tpl := filepath.Join(dir, "proxy.conf")
+	must(b, os.WriteFile(tpl, []byte(kodoTemplates["/authproxy_in/qboxauthproxy.conf"]), 0o644))
+	db := "sqlite:" + filepath.Join(dir, "sw.db")
+	kenv := []string{"KUBECONFIG=" + env.Kubeconfig}
+	times := map[string][]time.Duration{}
+	round := 0
+	for b.Loop() {
+		b.StopTimer()
+		round++
+		tag := randomHex(2) + strconv.Itoa(round)
+		if kubectl != "" {
+			ns := "kcseed-" + tag
+			m := seedManifest(b, dir, ns)
+			up := run(ctx, b, kenv, kubectl, "apply", "-f", m)
+			up += run(ctx, b, kenv, kubectl, "wait", "--for=condition=Available", "deployment", "--all", "-n", ns, "--timeout=30m")
+			up += run(ctx, b, kenv, kubectl, "rollout", "status", "statefulset/mysql-cluster-mysql-1", "-n", ns, "--timeout=30m")
+			times["kubectl-up"] = append(times["kubectl-up"], up)
+			waitNamespaceGone(b, env, ns)
+		}
+		name := "seed-" + tag
+		times["stackwave-up"] = append(times["stackwave-up"],
+			run(ctx, b, kenv, bin, "apply", "-f", docPath, "--name", name, "--runtime", "kube", "--store", db,
+				"--config", "/authproxy_in/qboxauthproxy.conf="+tpl, "--progress", "none"))
+		waitNamespaceGone(b, env, "stackwave-"+name)
+		b.StartTimer()
+	}
+	for k, v := range times {
+		b.ReportMetric(medianOf(v).Seconds(), "s-"+k)
+		b.Logf("%s: %v", k, v)
+	}
+	if kubectl != "" {
+		b.ReportMetric(medianOf(times["kubectl-up"]).Seconds()/medianOf(times["stackwave-up"]).Seconds(), "kubectl/up")
+	}
+}
