@@ -25,7 +25,11 @@ func TestServeShutdownClosesStreams(t *testing.T) {
 	cli := dockertest.Client(t)
 	dir := t.TempDir()
 	s := startServe(t, append(os.Environ(), dockerHostIPEnv+"=127.0.0.1"), "--store", "sqlite:"+filepath.Join(dir, "s.db"),
-		"--runtime", "docker", "--max-streams-per-principal", "1000")
+		"--runtime", "docker", "--max-streams-per-principal", "1000",
+		// Clients that never read are not dropped for as long as the test
+		// could run: anything the silent streams held would hold a normal
+		// request for that long, far past the guards below.
+		"--stream-write-timeout", "30m")
 
 	// A launch that stays in progress: its service is never ready.
 	cleanupDeployment(t, cli, "busy")
@@ -84,7 +88,7 @@ func TestServeShutdownClosesStreams(t *testing.T) {
 	if res.StatusCode != 200 || d.Deployment.Status != "UnderChange" {
 		t.Fatalf("GET: %d, status %q", res.StatusCode, d.Deployment.Status)
 	}
-	if took > 2*time.Second { // a generous guard; the aim is well under 100ms
+	if took > time.Minute { // a generous guard on a loaded machine; the aim is well under 100ms
 		t.Errorf("a normal request took %s during the flood", took)
 	}
 
@@ -95,11 +99,10 @@ func TestServeShutdownClosesStreams(t *testing.T) {
 	}
 	select {
 	case <-s.exited:
+		// Within serve's 30 s grace: streams left open would have run it
+		// out, and shutdown would have said so (checked below).
 		t.Logf("serve exited %s after SIGTERM (%v)", time.Since(start), s.cmd.ProcessState)
-		if time.Since(start) > 5*time.Second {
-			t.Errorf("serve took %s to exit", time.Since(start))
-		}
-	case <-time.After(40 * time.Second):
+	case <-time.After(2 * time.Minute):
 		t.Fatalf("serve did not exit:\n%s", s.output())
 	}
 	out := s.output()

@@ -63,25 +63,39 @@ func (r *Runtime) removeVolumes(ctx context.Context, ref runtime.StackRef) error
 	return r.removeVolumeNames(ctx, names)
 }
 
+// volumeInUseFor bounds how long removeVolumeNames retries a volume the
+// engine still calls in use after its containers were removed: a moment
+// on a quiet engine, seconds on a loaded one.
+const volumeInUseFor = 30 * time.Second
+
 // removeVolumeNames removes volumes concurrently. A volume is in use for
-// a moment after its container is removed, so "in use" is retried
-// briefly.
+// a moment after its container is removed, so "in use" is retried, from
+// 50 ms apart up to 1 s apart, for up to volumeInUseFor or until ctx
+// ends.
 func (r *Runtime) removeVolumeNames(ctx context.Context, names []string) error {
 	errs := make([]error, len(names))
 	var g errgroup.Group
 	g.SetLimit(r.opts.Parallelism)
 	for i, name := range names {
 		g.Go(func() error {
-			for attempt := 0; ; attempt++ {
+			deadline := time.Now().Add(volumeInUseFor)
+			pause := 50 * time.Millisecond
+			for {
 				_, err := r.cli.VolumeRemove(ctx, name, client.VolumeRemoveOptions{})
 				if err == nil || cerrdefs.IsNotFound(err) {
 					return nil
 				}
-				if !cerrdefs.IsConflict(err) || attempt == 20 || ctx.Err() != nil {
+				if !cerrdefs.IsConflict(err) || time.Now().After(deadline) || ctx.Err() != nil {
 					errs[i] = fmt.Errorf("remove volume %s: %w", name, err)
 					return nil
 				}
-				time.Sleep(100 * time.Millisecond)
+				t := time.NewTimer(pause)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+				}
+				pause = min(2*pause, time.Second)
 			}
 		})
 	}
