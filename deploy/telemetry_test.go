@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/stackwave/stackwave/deploy"
+	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/runtime/sim"
 	"github.com/stackwave/stackwave/stack"
 	"github.com/stackwave/stackwave/store"
@@ -473,23 +474,43 @@ func TestTelemetryDayTwo(t *testing.T) {
 			t.Errorf("%s: calls %v, want %v", op, got, want)
 		}
 	}
+	// The simulated runtime removes a whole deployment in one call
+	// (runtime.DeploymentRemover): one span under the operation's.
 	term := sink.one("stackwave.terminate")
+	if n := len(sink.children(term, "stackwave.runtime.remove_deployment")); n != 1 {
+		t.Errorf("terminate: %d remove_deployment spans under the operation, want 1: %v", n, spanNames(sink.children(term, "")))
+	}
+
+	// A runtime without it removes stack by stack, under tier spans.
+	ex := deploy.New(struct{ runtime.Runtime }{e.rt}, e.st, sink.options())
+	defer ex.Close()
+	if _, err := ex.Launch(ctx, deploy.Request{Deployment: "shop2", VersionID: vid}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ex.Terminate(ctx, deploy.Request{Deployment: "shop2"}); err != nil {
+		t.Fatal(err)
+	}
 	var removed []string
-	for _, tier := range sink.children(term, "") {
-		for _, ss := range sink.children(tier, "stackwave.stack") {
-			if len(sink.children(ss, "stackwave.runtime.remove")) == 1 {
-				removed = append(removed, attr(ss, "stackwave.stack"))
+	for _, sp := range sink.named("stackwave.terminate") {
+		if attr(sp, "stackwave.deployment") != "shop2" {
+			continue
+		}
+		for _, tier := range sink.children(sp, "") {
+			for _, ss := range sink.children(tier, "stackwave.stack") {
+				if len(sink.children(ss, "stackwave.runtime.remove")) == 1 {
+					removed = append(removed, attr(ss, "stackwave.stack"))
+				}
 			}
 		}
 	}
 	slices.Sort(removed)
 	if !slices.Equal(removed, []string{"api", "db", "web", "worker"}) {
-		t.Errorf("terminate removed %v under tier spans", removed)
+		t.Errorf("stack by stack, terminate removed %v under tier spans", removed)
 	}
 	got := histCounts(t, sink.metrics(), "stackwave.operation.duration")
-	for _, typ := range []string{"launch", "restart", "scale", "terminate"} {
-		if got["stackwave.operation.type="+typ+",stackwave.outcome=succeeded"] != 1 {
-			t.Errorf("operation durations %v: want one %s", got, typ)
+	for typ, n := range map[string]uint64{"launch": 2, "restart": 1, "scale": 1, "terminate": 2} {
+		if got["stackwave.operation.type="+typ+",stackwave.outcome=succeeded"] != n {
+			t.Errorf("operation durations %v: want %d %s", got, n, typ)
 		}
 	}
 }
