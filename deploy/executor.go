@@ -136,7 +136,7 @@ type Executor struct {
 	// running holds the deployments this executor has an operation in
 	// progress on. The lease cannot tell: its owner renews it at will.
 	mu      sync.Mutex
-	running map[string]bool
+	running map[string]*claim
 	// closed is set by Close, after which enter admits no call;
 	// closeErr is the first error Close met.
 	closed   bool
@@ -151,7 +151,7 @@ type Executor struct {
 // New returns an executor running deployments on rt and recording them in
 // st. rt may be nil for an executor that only previews (PreviewSpec).
 func New(rt runtime.Runtime, st *store.Store, opts *Options) *Executor {
-	e := &Executor{rt: rt, st: st, running: map[string]bool{}}
+	e := &Executor{rt: rt, st: st, running: map[string]*claim{}}
 	if opts != nil {
 		e.opts = *opts
 	}
@@ -584,32 +584,6 @@ func (e *Executor) PreviewChanges(ctx context.Context, req Request, deps stack.D
 	}
 	markApplied(cs, d, e.stackSpecs(name, productName, toDeps, toFiles, to), obs, e.rt != nil)
 	return cs, nil
-}
-
-// claim marks a deployment as having an operation of this executor in
-// progress; it reports false when one already is.
-func (e *Executor) claim(name string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.running[name] {
-		return false
-	}
-	e.running[name] = true
-	return true
-}
-
-// isClaimed reports whether this executor runs an operation on a
-// deployment.
-func (e *Executor) isClaimed(name string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.running[name]
-}
-
-func (e *Executor) unclaim(name string) {
-	e.mu.Lock()
-	delete(e.running, name)
-	e.mu.Unlock()
 }
 
 // Scale overrides are kept in the deployment's parameters under this

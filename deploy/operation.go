@@ -101,6 +101,7 @@ type operation struct {
 	leaseLost atomic.Bool
 	leaseAt   time.Time // when the lease was last requested
 	leaseCtx  context.Context
+	claim     *claim // this executor's hold on the deployment
 
 	mu      sync.Mutex
 	errs    *multierror.Error
@@ -160,12 +161,16 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 
 	// The lease keeps other executors off the deployment; an executor
 	// renews its own lease at will, so it keeps itself off by claiming.
-	if !e.claim(name) {
+	cl, ok, err := e.claim(ctx, name)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%s %s: waiting for the operation that is ending: %w", typ, name, err)
+	case !ok:
 		return nil, fmt.Errorf("%s %s: %w: this executor is running an operation on it", typ, name, ErrBusy)
 	}
 	defer func() {
 		if err != nil {
-			e.unclaim(name)
+			e.unclaim(cl)
 		}
 	}()
 	leaseAt := time.Now()
@@ -218,7 +223,7 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 		}
 	}
 
-	o := &operation{e: e, typ: typ, name: name, req: req, policy: policy, resumed: resume != nil, touched: map[string]bool{}, wasReady: map[string]bool{}, leaseAt: leaseAt, span: span}
+	o := &operation{e: e, typ: typ, name: name, req: req, policy: policy, resumed: resume != nil, touched: map[string]bool{}, wasReady: map[string]bool{}, leaseAt: leaseAt, span: span, claim: cl}
 	o.relaunch = typ == store.OpLaunch && exists && relaunchable(d)
 
 	switch typ {
@@ -542,7 +547,7 @@ func secrets(deps []stack.Deps, vars []map[string]string, fs []files) []redact.S
 
 // run executes a prepared operation to its end.
 func (o *operation) run(parent context.Context) (_ *Result, err error) {
-	defer o.e.unclaim(o.name)
+	defer o.e.unclaim(o.claim)
 	parent = o.traced(parent)
 	defer o.endRun(&err)
 	ctx, cancel := context.WithCancelCause(parent)
@@ -614,6 +619,9 @@ func (o *operation) finish(parent context.Context, rolledBack bool, stopLease fu
 	if errors.Is(context.Cause(parent), ErrHandedOver) && !o.leaseLost.Load() {
 		return o.handOver(parent, stopLease)
 	}
+	// From here the end may be observed: the next operation on the
+	// deployment waits for this one to let go rather than fail as busy.
+	o.e.finishing(o.claim)
 	o.mu.Lock()
 	errs := o.errs
 	skipped := slices.Clone(o.skipped)
@@ -678,6 +686,10 @@ func (o *operation) finish(parent context.Context, rolledBack bool, stopLease fu
 	if !o.leaseLost.Load() {
 		_ = o.e.releaseLease(wctx, o.name)
 	}
+	// Let go once the lease is released, before the last events are
+	// delivered: a callback that starts the next operation on seeing the
+	// end must not wait for its own return.
+	o.e.unclaim(o.claim)
 	o.ev.close()
 	res := &Result{Deployment: o.rec.snapshot(), Operation: final, Changes: o.changes, Skipped: skipped}
 	if recErr != nil {

@@ -396,10 +396,14 @@ func (e *Executor) SetReconcilePaused(ctx context.Context, name string, paused b
 		return fmt.Errorf("pause %s: %w", name, err)
 	}
 	defer e.leave()
-	if !e.claim(name) {
+	cl, ok, err := e.claim(ctx, name)
+	switch {
+	case err != nil:
+		return fmt.Errorf("pause %s: waiting for the operation that is ending: %w", name, err)
+	case !ok:
 		return fmt.Errorf("pause %s: %w: this executor is running an operation on it", name, ErrBusy)
 	}
-	defer e.unclaim(name)
+	defer e.unclaim(cl)
 	if _, err := e.st.AcquireLease(ctx, name, e.opts.Owner, e.opts.LeaseTTL); err != nil {
 		if errors.Is(err, store.ErrLeaseHeld) {
 			return fmt.Errorf("pause %s: %w: %w", name, ErrBusy, err)
