@@ -107,6 +107,9 @@ type operation struct {
 	errs    *multierror.Error
 	skipped []string
 	touched map[string]bool
+	// waitCauses says, stack by stack, what the runtime last said of
+	// the waits the operation's context stopped.
+	waitCauses []string
 }
 
 func (e *Executor) prepareResume(ctx context.Context, name string) (*operation, error) {
@@ -590,7 +593,7 @@ func (o *operation) run(parent context.Context) (_ *Result, err error) {
 		o.runScale(ctx)
 	}
 	if ctx.Err() != nil {
-		o.addErr(context.Cause(ctx))
+		o.addErr(o.stopCause(ctx))
 	}
 	// The lease is renewed until the outcome is written.
 	return o.finish(parent, rolledBack, stopLease)
@@ -1065,13 +1068,14 @@ func (o *operation) applyStack(ctx, stopCtx context.Context, nd *node, fs files,
 	}
 	o.setStack(name, tier, StateWaiting, hash, "")
 	o.emit(Event{Type: EventStackWaiting, Stack: name})
-	if err := o.wait(stopCtx, spec, rep); err != nil {
+	ww := &waitWatch{}
+	if err := o.wait(stopCtx, spec, ww.reporter(rep)); err != nil {
 		if stopCtx.Err() != nil {
-			why := "the operation stopped after a failure"
+			msg := "stopped waiting: the operation stopped after a failure"
 			if ctx.Err() != nil {
-				why = context.Cause(ctx).Error()
+				msg = o.stoppedWaiting(ctx, name, ww, err)
 			}
-			o.setStack(name, tier, StateInterrupted, "", "stopped waiting: "+why)
+			o.setStack(name, tier, StateInterrupted, "", msg)
 			return outcomeInterrupted
 		}
 		o.stackFailed(name, tier, "wait", err)
@@ -1508,9 +1512,10 @@ func (o *operation) waitReady(ctx context.Context, spec *runtime.StackSpec, tier
 	hash := runtime.StackHash(spec)
 	o.setStack(name, tier, StateWaiting, hash, "")
 	o.emit(Event{Type: EventStackWaiting, Stack: name})
-	if err := o.wait(ctx, spec, o.reporter(name)); err != nil {
+	ww := &waitWatch{}
+	if err := o.wait(ctx, spec, ww.reporter(o.reporter(name))); err != nil {
 		if ctx.Err() != nil {
-			o.setStack(name, tier, StateInterrupted, "", "stopped waiting: "+context.Cause(ctx).Error())
+			o.setStack(name, tier, StateInterrupted, "", o.stoppedWaiting(ctx, name, ww, err))
 			return
 		}
 		o.stackFailed(name, tier, "wait", err)
