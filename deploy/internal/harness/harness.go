@@ -271,25 +271,47 @@ type Config struct {
 	LeaseTTL, ReadyTimeout time.Duration
 }
 
-// killable fails every write once killed, as if its process had died.
+// killable is an executor's view of the shared driver: it fails every
+// write once killed, as if its process had died. It is the shared driver
+// wrapped by store.WrapDriver, so it keeps the driver's optional
+// interfaces: over PostgreSQL the executor's store judges leases by the
+// server's clock (store.Clock) and hears the other executor's changes
+// (store.Notifier), as a real process would. Close passes through to the
+// shared driver: nothing closes an executor's store.
 type killable struct {
-	store.Driver
+	drv  store.Driver
 	dead atomic.Bool
 }
 
-// errDead ends a dead executor's writes at once, as a process that died
-// does not retry.
+// errDead ends a dead executor's writes at once: it matches
+// store.ErrClosed, which nothing retries, as a process that died does not
+// retry.
 var errDead = fmt.Errorf("%w: the executor's process died", store.ErrClosed)
 
-func (k *killable) Update(ctx context.Context, opts *store.TxOptions, fn func(store.Tx) error) error {
-	if k.dead.Load() {
-		return errDead
-	}
-	return k.Driver.Update(ctx, opts, fn)
-}
+// deadContext is over, with errDead as its error. Every driver returns a
+// done context's error before it touches the database, so a write run on
+// it fails at once with errDead. (A context's error is otherwise
+// context.Canceled, which the executor would retry until its lease TTL.)
+type deadContext struct{ context.Context }
 
-// Close leaves the shared driver open.
-func (k *killable) Close() error { return nil }
+var closedDone = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (deadContext) Done() <-chan struct{} { return closedDone }
+func (deadContext) Err() error            { return errDead }
+
+func newKillable(d store.Driver) *killable {
+	k := &killable{}
+	k.drv = store.WrapDriver(d, store.DriverHooks{
+		Before: func(ctx context.Context, c store.DriverCall) context.Context {
+			if c.Method == "Update" && k.dead.Load() {
+				// A dead process writes nothing.
+				return deadContext{ctx}
+			}
+			return ctx
+		},
+	})
+	return k
+}
 
 type executor struct {
 	ex    *deploy.Executor
@@ -318,9 +340,9 @@ func (r *runner) now() time.Time { return time.Now().Add(time.Duration(r.skew.Lo
 
 func (r *runner) newExecutor(i int) {
 	r.gen++
-	k := &killable{Driver: r.drv}
+	k := newKillable(r.drv)
 	x := &executor{drv: k, owner: fmt.Sprintf("ex%d-%d", i, r.gen)}
-	x.ex = deploy.New(r.rt, store.New(k, &store.Options{Now: r.now}), &deploy.Options{
+	x.ex = deploy.New(r.rt, store.New(k.drv, &store.Options{Now: r.now}), &deploy.Options{
 		Owner: x.owner, LeaseTTL: r.cfg.LeaseTTL, ReadyTimeout: r.cfg.ReadyTimeout,
 		OnEvent: func(ev deploy.Event) {
 			x.mu.Lock()
