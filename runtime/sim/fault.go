@@ -79,7 +79,10 @@ type Fault struct {
 	ExitCode int
 	// Err is what FailApply, FailRemove, FailWait and FailInit return,
 	// wrapped with the call's context. When nil it is an error matching
-	// runtime.ErrUnavailable (runtime.ErrFailed for FailInit).
+	// runtime.ErrUnavailable (runtime.ErrFailed for FailInit). For
+	// NeverReady it is why the instances are not ready, when set: Wait
+	// reports it as the service's waiting reason and in its timeout, as
+	// an engine names what a container waits for.
 	Err error
 }
 
@@ -147,8 +150,9 @@ func (r *Runtime) fail(kind FaultKind, ref runtime.StackRef, has func(service st
 // call starts.
 type effect struct {
 	neverReady bool
-	exit       bool // exit exitAfter after start
-	crash      bool // exit crashAfter after ready
+	notReady   string // why, for neverReady: the fault's Err
+	exit       bool   // exit exitAfter after start
+	crash      bool   // exit crashAfter after ready
 	exitAfter  time.Duration
 	crashAfter time.Duration
 	exitCode   int
@@ -186,6 +190,9 @@ func (r *Runtime) startEffects(ref runtime.StackRef, ws []work) {
 			switch f.Kind {
 			case NeverReady:
 				e.neverReady = true
+				if f.Err != nil {
+					e.notReady = f.Err.Error()
+				}
 			case ExitOnStart:
 				if !e.exit || f.After < e.exitAfter {
 					e.exit, e.exitAfter, e.exitCode = true, f.After, f.ExitCode

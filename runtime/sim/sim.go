@@ -449,7 +449,7 @@ func take(pool *[]instance, n int) []instance {
 func startInstance(in *instance, w *work, now time.Time) {
 	in.startedAt = now
 	in.readyAt = now.Add(w.ready)
-	in.neverReady = w.fx.neverReady
+	in.neverReady, in.notReady = w.fx.neverReady, w.fx.notReady
 	in.stopped = false
 	in.exitAt, in.exitCode = time.Time{}, 0
 	if w.fx.exit {
@@ -681,7 +681,7 @@ func (j *judge) judge(st *stackState, now time.Time, ws []waiting, events []runt
 		isReady := !blocked && !ready.After(now)
 		if notReady != nil {
 			e := serviceError(ref, s.Name, notReady.name, "Timeout", runtime.ErrNotReady)
-			e.Logs = []string{notReady.name + ": starting " + svc.image.Ref(), notReady.name + ": readiness probe has not passed"}
+			e.Logs = []string{notReady.name + ": starting " + svc.image.Ref(), notReady.name + ": readiness probe has not passed" + because(notReady)}
 			if timeout := readyTimeout(j.spec, s); timeout > 0 {
 				if deadline := j.begun.Add(timeout); blocked || ready.After(deadline) {
 					if !now.Before(deadline) {
@@ -707,7 +707,7 @@ func (j *judge) judge(st *stackState, now time.Time, ws []waiting, events []runt
 			w.told = true
 			if j.withEvents {
 				events = append(events, runtime.Event{Type: runtime.EventServiceWaiting, Stack: ref.Stack, Service: s.Name, Time: now,
-					Message: "waiting for " + instances(len(svc.instances)) + " to be ready"})
+					Message: "waiting for " + instances(len(svc.instances)) + " to be ready" + because(notReady)})
 			}
 		}
 	}
@@ -724,6 +724,15 @@ func (j *judge) judge(st *stackState, now time.Time, ws []waiting, events []runt
 		j.fail, j.pending = nil, true
 	}
 	return events
+}
+
+// because returns ": " and why in is not ready, when a fault says; ""
+// otherwise.
+func because(in *instance) string {
+	if in == nil || in.notReady == "" {
+		return ""
+	}
+	return ": " + in.notReady
 }
 
 // clamp returns t, or when the Wait began if t is earlier.

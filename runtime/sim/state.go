@@ -96,6 +96,7 @@ type instance struct {
 	startedAt  time.Time
 	readyAt    time.Time
 	neverReady bool
+	notReady   string    // why it is never ready; may be empty
 	exitAt     time.Time // zero: no exit scheduled
 	exitCode   int
 	stopped    bool
