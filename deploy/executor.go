@@ -121,7 +121,11 @@ type Options struct {
 // records every step in the store. An Executor is safe for concurrent use;
 // operations on different deployments run in parallel, and a lease in the
 // store keeps two operations (from this or any other process) off one
-// deployment.
+// deployment. Once an operation's end can be seen (its final record, its
+// last event, its Handle), the next operation on the deployment may be
+// started at once: a request that comes while the operation is still
+// writing its outcome and releasing its lease waits for that, instead of
+// failing with ErrBusy.
 type Executor struct {
 	rt   runtime.Runtime
 	st   *store.Store
