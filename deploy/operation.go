@@ -990,8 +990,13 @@ func (o *operation) walkApply(ctx context.Context, p *Plan, fs files, v *product
 		default:
 			running++
 			tctx, tstop := ts.enter(nd.tier)
+			// The stack's span starts here rather than on the stack's
+			// goroutine: a new goroutine has a small stack, and the SDK's
+			// span start is deep enough to make it grow (a copy) on every
+			// stack.
+			sctx, sstop, ss := o.stackSpan(tctx, tstop, nd.name, nd.tier)
 			g.Go(func() error {
-				results <- result{i, o.applyStack(tctx, tstop, nd, fs, v, runInit(nd.name))}
+				results <- result{i, o.applyStack(sctx, sstop, ss, nd, fs, v, runInit(nd.name))}
 				return nil
 			})
 		}
@@ -1047,9 +1052,9 @@ func (o *operation) walkApply(ctx context.Context, p *Plan, fs files, v *product
 
 // applyStack applies one stack, waits until it is ready and runs its init
 // scripts.
-func (o *operation) applyStack(ctx, stopCtx context.Context, nd *node, fs files, v *product.Version, runInit bool) outcome {
+// ctx and stopCtx carry ss, the stack's span, which it ends.
+func (o *operation) applyStack(ctx, stopCtx context.Context, ss stackSpan, nd *node, fs files, v *product.Version, runInit bool) outcome {
 	name, tier := nd.name, nd.tier
-	ctx, stopCtx, ss := o.stackSpan(ctx, stopCtx, name, tier)
 	defer ss.end()
 	spec := o.spec(nd.stack, tier, fs, v)
 	hash := runtime.StackHash(spec)

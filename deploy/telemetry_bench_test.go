@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/stackwave/stackwave/deploy"
 	"github.com/stackwave/stackwave/product"
@@ -93,4 +95,37 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkStackSpansSDK is the tracing SDK's own cost for one stack of a
+// launch, without the engine: the spans the executor makes per stack (the
+// stack's, with its name, and its apply and wait calls below it), started
+// and ended on the SDK set up as in BenchmarkLaunchOverheadTelemetry. Times
+// 1,000 it is the floor of what tracing adds to a launch of that benchmark.
+func BenchmarkStackSpansSDK(b *testing.B) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(discardExporter{}),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	tr := tp.Tracer("bench")
+	ctx, op := tr.Start(context.Background(), "stackwave.launch")
+	defer op.End()
+	ctx, tier := tr.Start(ctx, "stackwave.tier.0")
+	defer tier.End()
+	stopCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	internal := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
+	client := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+	b.ReportAllocs()
+	cpu := cpuTime()
+	for b.Loop() {
+		sctx, ss := tr.Start(ctx, "stackwave.stack", internal...)
+		ss.SetAttributes(attribute.String("stackwave.stack", "web"))
+		sstop := trace.ContextWithSpan(stopCtx, ss)
+		_, apply := tr.Start(sctx, "stackwave.runtime.apply", client...)
+		apply.End()
+		_, wait := tr.Start(sstop, "stackwave.runtime.wait", client...)
+		wait.End()
+		ss.End()
+	}
+	b.ReportMetric(float64((cpuTime()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/stack")
 }
