@@ -130,5 +130,21 @@
 // in-memory store (store/memory) and the simulated runtime (runtime/sim, with a
 // latency model and fault injection) have the same semantics as the real
 // back-ends, which prove it by passing the same conformance suites
-// (store/storetest, runtime/runtimetest).
+// (store/storetest, runtime/runtimetest). deploy/deploytest records an
+// executor's events and asserts their order; the executor, runtime/sim and
+// store/memory run inside a testing/synctest bubble, where time is fake.
+// runtime.Wrap and store.WrapDriver put hooks around every call of a
+// runtime or store driver and keep exactly its optional interfaces, and
+// runtimetest fails a runtime whose capabilities differ from the ones its
+// harness declares.
+//
+// # Observability
+//
+// The executor reports OpenTelemetry spans (an operation, its tiers,
+// stacks, runtime calls and store calls) and metrics (operation duration
+// and outcome, operations in flight, time to ready, runtime call latency
+// and errors, repairs) through the providers in deploy.Options, or otel's
+// global ones; the api package continues a caller's W3C trace context.
+// `stackwave serve` serves Prometheus metrics on /metrics and exports over
+// OTLP when the standard OTEL_EXPORTER_OTLP_* variables are set.
 package stackwave
