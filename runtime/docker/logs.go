@@ -61,6 +61,9 @@ func (r *Runtime) Logs(ctx context.Context, deployment string, q runtime.LogQuer
 		context.AfterFunc(rctx, func() { rc.Close() })
 		sources = append(sources, func(sctx context.Context, emit func(runtime.LogLine) error) error {
 			defer rc.Close()
+			// The stream's Close cancels sctx: the body must close then
+			// too, or a followed container's read blocks until ctx ends.
+			defer context.AfterFunc(sctx, func() { rc.Close() })()
 			base := runtime.LogLine{Stack: tg.Stack, Service: tg.Service, Instance: tg.Instance.Name}
 			out := &frameWriter{base: base, stream: runtime.Stdout, emit: emit}
 			errw := &frameWriter{base: base, stream: runtime.Stderr, emit: emit}

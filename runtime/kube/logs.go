@@ -63,6 +63,9 @@ func (r *Runtime) Logs(ctx context.Context, deployment string, q runtime.LogQuer
 		context.AfterFunc(rctx, func() { rc.Close() })
 		sources = append(sources, func(sctx context.Context, emit func(runtime.LogLine) error) error {
 			defer rc.Close()
+			// The stream's Close cancels sctx: the body must close then
+			// too, or a followed pod's read blocks until ctx ends.
+			defer context.AfterFunc(sctx, func() { rc.Close() })()
 			base := runtime.LogLine{Stack: tg.Stack, Service: tg.Service, Instance: tg.Instance.Name}
 			err := runtime.ScanLogLines(rc, func(text string) error {
 				l := base

@@ -364,15 +364,22 @@ func testLogsFollow(e *env) {
 		t.Fatalf("Next did not return within %v of the context's cancellation", e.h.Timeout)
 	}
 
-	// Close ends it too.
-	ctx, cancel = e.ctx()
+	// Close ends it too, at once: not when the context ends.
+	ctx, cancel = context.WithCancel(t.Context())
 	defer cancel()
 	s, err = lr.Logs(ctx, e.dep, q)
 	if err != nil {
 		t.Fatalf("Logs: %v", err)
 	}
-	if err := s.Close(); err != nil {
-		t.Errorf("Close: %v", err)
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	case <-time.After(e.h.Timeout):
+		t.Fatalf("Close of a followed stream did not return within %v while its context was alive", e.h.Timeout)
 	}
 	if _, err := s.Next(); !errors.Is(err, context.Canceled) {
 		t.Errorf("Next after Close: %v, want an error wrapping context.Canceled", err)
