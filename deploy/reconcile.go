@@ -55,7 +55,7 @@ type ReconcilerOptions struct {
 // operation failed (Error, Tainted) waits for its owner's decision. Deployments paused
 // with Executor.SetReconcilePaused are left alone. A deployment whose
 // repair fails is tried again after a backoff that doubles, per
-// deployment. When nothing drifted, a pass reads the store and observes
+// deployment: while Run runs, as soon as the backoff ends. When nothing drifted, a pass reads the store and observes
 // the runtime, and writes nothing and changes nothing.
 //
 // A Reconciler is safe for concurrent use.
@@ -308,6 +308,11 @@ func (r *Reconciler) reconcile(ctx context.Context, d *store.Deployment) (reconc
 			b.wait = min(2*b.wait, r.opts.MaxBackoff)
 		}
 		b.next = time.Now().Add(b.wait)
+		// Look again when the backoff ends, not at the next pass: a
+		// trigger that came during the failed repair, or during the
+		// backoff, was skipped.
+		name := d.Name
+		time.AfterFunc(b.wait, func() { r.Trigger(name) })
 		return reconcileFailed, fmt.Errorf("reconcile %s (%s): %w", d.Name, ds.redact.String(why), ds.redact.Error(err))
 	}
 	delete(r.backoff, d.Name)

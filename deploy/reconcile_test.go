@@ -150,6 +150,51 @@ func TestReconcilerBacksOff(t *testing.T) {
 	})
 }
 
+// A repair that fails is tried again when its backoff ends, however
+// long the interval: the change that caused it may not be reported again.
+func TestReconcilerRetriesWhenTheBackoffEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, nil, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		vid := e.version("v1", threeTiers())
+		if _, err := e.ex.Launch(ctx, deploy.Request{Deployment: "shop", VersionID: vid}); err != nil {
+			t.Fatal(err)
+		}
+		failed := make(chan error, 4)
+		r := deploy.NewReconciler(e.ex, &deploy.ReconcilerOptions{Interval: time.Hour, MinBackoff: time.Second,
+			OnError: func(_ string, err error) { failed <- err }})
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		synctest.Wait() // the first pass is over; Run waits for the hour
+		e.rt.Inject(sim.Fault{Kind: sim.FailApply, Deployment: "shop", Stack: "api", Nth: 1})
+		start := time.Now()
+		e.rt.Tamper("shop", "api", "server", sim.Change{Kind: sim.RemoveChange})
+		synctest.Wait()
+		select {
+		case err := <-failed:
+			t.Logf("first repair: %v", err)
+		default:
+			t.Fatal("the first repair did not fail")
+		}
+		time.Sleep(time.Second) // fake time: the backoff ends
+		synctest.Wait()
+		if took := time.Since(start); took != time.Second {
+			t.Errorf("repaired after %v of fake time, want the 1s backoff", took)
+		}
+		st, err := e.ex.Status(ctx, "shop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Sync != deploy.SyncInSync || st.Health != deploy.HealthRunning {
+			t.Errorf("after the backoff: %s %s, want running in-sync", st.Health, st.Sync)
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Run returned %v", err)
+		}
+	})
+}
+
 // A change the runtime reports triggers a look at once, not at the next
 // interval.
 func TestReconcilerFollowsTheRuntimesWatch(t *testing.T) {
