@@ -154,18 +154,9 @@ func TestReconcilerBacksOff(t *testing.T) {
 // long the interval: the change that caused it may not be reported again.
 func TestReconcilerRetriesWhenTheBackoffEnds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e := newEnv(t, nil, nil)
-		ctx, cancel := context.WithCancel(context.Background())
-		vid := e.version("v1", threeTiers())
-		if _, err := e.ex.Launch(ctx, deploy.Request{Deployment: "shop", VersionID: vid}); err != nil {
-			t.Fatal(err)
-		}
 		failed := make(chan error, 4)
-		r := deploy.NewReconciler(e.ex, &deploy.ReconcilerOptions{Interval: time.Hour, MinBackoff: time.Second,
+		e := runReconciler(t, &deploy.ReconcilerOptions{Interval: time.Hour, MinBackoff: time.Second,
 			OnError: func(_ string, err error) { failed <- err }})
-		done := make(chan error, 1)
-		go func() { done <- r.Run(ctx) }()
-		synctest.Wait() // the first pass is over; Run waits for the hour
 		e.rt.Inject(sim.Fault{Kind: sim.FailApply, Deployment: "shop", Stack: "api", Nth: 1})
 		start := time.Now()
 		e.rt.Tamper("shop", "api", "server", sim.Change{Kind: sim.RemoveChange})
@@ -181,17 +172,7 @@ func TestReconcilerRetriesWhenTheBackoffEnds(t *testing.T) {
 		if took := time.Since(start); took != time.Second {
 			t.Errorf("repaired after %v of fake time, want the 1s backoff", took)
 		}
-		st, err := e.ex.Status(ctx, "shop")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.Sync != deploy.SyncInSync || st.Health != deploy.HealthRunning {
-			t.Errorf("after the backoff: %s %s, want running in-sync", st.Health, st.Sync)
-		}
-		cancel()
-		if err := <-done; !errors.Is(err, context.Canceled) {
-			t.Errorf("Run returned %v", err)
-		}
+		requireRunningInSync(t, e, "after the backoff")
 	})
 }
 
@@ -199,32 +180,49 @@ func TestReconcilerRetriesWhenTheBackoffEnds(t *testing.T) {
 // interval.
 func TestReconcilerFollowsTheRuntimesWatch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e := newEnv(t, nil, nil)
-		ctx, cancel := context.WithCancel(context.Background())
-		vid := e.version("v1", threeTiers())
-		if _, err := e.ex.Launch(ctx, deploy.Request{Deployment: "shop", VersionID: vid}); err != nil {
-			t.Fatal(err)
-		}
-		r := deploy.NewReconciler(e.ex, &deploy.ReconcilerOptions{Interval: time.Hour})
-		done := make(chan error, 1)
-		go func() { done <- r.Run(ctx) }()
-		synctest.Wait() // the first pass is over; Run waits for the hour
+		e := runReconciler(t, &deploy.ReconcilerOptions{Interval: time.Hour})
 		start := time.Now()
 		e.rt.Tamper("shop", "api", "server", sim.Change{Kind: sim.RemoveChange})
 		synctest.Wait()
 		if took := time.Since(start); took != 0 {
 			t.Errorf("the repair waited %v of fake time", took)
 		}
-		st, err := e.ex.Status(ctx, "shop")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st.Sync != deploy.SyncInSync || st.Health != deploy.HealthRunning {
-			t.Errorf("after the watch: %s %s, want running in-sync", st.Health, st.Sync)
-		}
+		requireRunningInSync(t, e, "after the watch")
+	})
+}
+
+// runReconciler launches "shop" and runs a reconciler of it, inside the
+// caller's synctest bubble, until the test ends (Run must then return
+// context.Canceled). It returns once the reconciler's first pass is over.
+func runReconciler(t *testing.T, opts *deploy.ReconcilerOptions) *env {
+	t.Helper()
+	e := newEnv(t, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	vid := e.version("v1", threeTiers())
+	if _, err := e.ex.Launch(ctx, deploy.Request{Deployment: "shop", VersionID: vid}); err != nil {
+		t.Fatal(err)
+	}
+	r := deploy.NewReconciler(e.ex, opts)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; !errors.Is(err, context.Canceled) {
 			t.Errorf("Run returned %v", err)
 		}
 	})
+	synctest.Wait() // the first pass is over; Run waits for its interval
+	return e
+}
+
+// requireRunningInSync checks that "shop" is running and in sync.
+func requireRunningInSync(t *testing.T, e *env, when string) {
+	t.Helper()
+	st, err := e.ex.Status(context.Background(), "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Sync != deploy.SyncInSync || st.Health != deploy.HealthRunning {
+		t.Errorf("%s: %s %s, want running in-sync", when, st.Health, st.Sync)
+	}
 }
