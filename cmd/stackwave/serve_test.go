@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"github.com/stackwave/stackwave/internal/waitfor"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -281,10 +282,15 @@ func TestServeResumesInterruptedOperations(t *testing.T) {
 	s := serve(t, "--store", "sqlite:"+db, "--runtime", "memory", "--lease-ttl", "1s")
 	// The operation's events end once the takeover finished it.
 	waitEvent(t, s.url, "web-1", op.ID, operationEnds)
+	// The record follows its last event: the events are appended first,
+	// so that a record that says ended finds them all.
 	var res api.OperationResponse
-	if err := (&api.Client{URL: s.url}).Do(ctx, http.MethodGet, "/api/deployments/web-1/operations/"+op.ID, nil, &res); err != nil {
-		t.Fatal(err)
-	}
+	waitfor.True(3*time.Minute, 10*time.Millisecond, func() bool {
+		if err := (&api.Client{URL: s.url}).Do(ctx, http.MethodGet, "/api/deployments/web-1/operations/"+op.ID, nil, &res); err != nil {
+			t.Fatal(err)
+		}
+		return res.Operation.Status != store.OpInProgress
+	})
 	if res.Operation.Status != store.OpSucceeded {
 		t.Fatalf("not resumed: %+v\n%s", res.Operation, s.stderr)
 	}
