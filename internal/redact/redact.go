@@ -34,6 +34,21 @@
 // Base64 forms are hidden when the value holds at least three bytes at
 // the alignment considered.
 //
+// # Names the product publishes
+//
+// A deployment's stack, service and host names, its own name, the
+// product's and the version's names, images and the like are printed in
+// every event and error, and env values often repeat them
+// (DB_HOST=mysql-cluster). NewKeeping takes these names: a value of a key
+// that does not look secret and that equals one of them is hidden only
+// where it is printed as KEY=value, and a name that holds such a value
+// (the stack "mysql-cluster-eu" and the value "mysql-cluster") is kept
+// whole, so that messages keep naming what they are about. Values of keys
+// that look secret are hidden always: a secret equal to a name, or held
+// in a name, hides that name too wherever it occurs, and a text in which
+// keeping a name would leave a hidden value showing around it is
+// redacted as if no name were kept.
+//
 // # Text that cannot be proven clean
 //
 // After the replacement, a text that holds escapes (backslash escapes or
@@ -96,7 +111,10 @@ func LooksSecret(key string) bool {
 // every "1" or "no" of every message; they are hidden as KEY=value only.
 var switches = []string{"0", "1", "true", "false", "yes", "no", "on", "off", "y", "n", "enabled", "disabled"}
 
-func isSwitch(v string) bool {
+// IsSwitch reports whether v is one of the switch values (0, 1, true,
+// false, yes, no, on, off, y, n, enabled, disabled, in any case), which
+// are hidden as KEY=value only, even under a key that looks secret.
+func IsSwitch(v string) bool {
 	for _, w := range switches {
 		if strings.EqualFold(v, w) {
 			return true
@@ -111,23 +129,46 @@ type Redactor struct {
 	r *strings.Replacer
 	// check are the raw values looked for in a decoded text.
 	check []string
+	// keep are the names kept whole although they hold a hidden value;
+	// strict, set when there are any, hides the values in them too, for
+	// texts in which keeping them would leave a hidden value showing.
+	keep   []string
+	strict *strings.Replacer
+	// hidden are the forms r replaces, looked for around kept names.
+	hidden []string
 }
 
 // New returns a Redactor of the secrets, or nil when there is nothing
 // to hide.
-func New(secrets ...Secret) *Redactor {
+func New(secrets ...Secret) *Redactor { return NewKeeping(nil, secrets...) }
+
+// NewKeeping returns a Redactor of the secrets that leaves alone the
+// names a product publishes (see the package documentation), or nil when
+// there is nothing to hide. A secret-looking value equal to a name, or
+// held in one, is hidden all the same.
+func NewKeeping(names []string, secrets ...Secret) *Redactor {
+	public := map[string]bool{}
+	for _, n := range names {
+		if n != "" {
+			public[n] = true
+		}
+	}
 	forms := map[string]string{} // old -> new
 	check := map[string]bool{}
+	var secretForms []string
 	for _, s := range secrets {
 		v := s.Value
 		if v == "" {
 			continue
 		}
-		secret := LooksSecret(s.Key) && !isSwitch(v)
-		if secret || len(v) >= MinLength {
+		secret := LooksSecret(s.Key) && !IsSwitch(v)
+		if secret || len(v) >= MinLength && !public[v] {
 			check[v] = true
 			for _, f := range Forms(v) {
 				forms[f] = Marker
+				if secret {
+					secretForms = append(secretForms, f)
+				}
 			}
 		} else if s.Key != "" {
 			// KEY=value, also quoted as a whole.
@@ -140,12 +181,15 @@ func New(secrets ...Secret) *Redactor {
 		if strings.ContainsAny(v, "\r\n") {
 			for line := range strings.Lines(v) {
 				line = strings.TrimRight(line, "\r\n")
-				if len(line) < MinLength {
+				if len(line) < MinLength || public[line] && !LooksSecret(s.Key) {
 					continue
 				}
 				check[line] = true
 				for _, f := range Forms(line) {
 					forms[f] = Marker
+					if LooksSecret(s.Key) {
+						secretForms = append(secretForms, f)
+					}
 				}
 			}
 		}
@@ -153,18 +197,52 @@ func New(secrets ...Secret) *Redactor {
 	if len(forms) == 0 {
 		return nil
 	}
+	r := &Redactor{}
+	for v := range check {
+		r.check = append(r.check, v)
+	}
+	slices.Sort(r.check)
+	r.hidden = sortedKeys(forms)
+	// A name is kept whole when it holds a hidden form, but no secret one
+	// and is none itself.
+	for n := range public {
+		if _, ok := forms[n]; ok || !containsAny(n, r.hidden) || containsAny(n, secretForms) {
+			continue
+		}
+		r.keep = append(r.keep, n)
+	}
+	slices.Sort(r.keep)
+	if len(r.keep) > 0 {
+		r.strict = replacer(forms, r.hidden)
+		for _, n := range r.keep {
+			forms[n] = n
+		}
+		r.r = replacer(forms, sortedKeys(forms))
+	} else {
+		r.r = replacer(forms, r.hidden)
+	}
+	return r
+}
+
+// sortedKeys returns the forms longest first: the replacer prefers
+// earlier pairs, so a value (or kept name) that contains another is
+// replaced whole.
+func sortedKeys(forms map[string]string) []string {
 	olds := make([]string, 0, len(forms))
 	for f := range forms {
 		olds = append(olds, f)
 	}
-	// Longer forms first: the replacer prefers earlier pairs, so a value
-	// that contains another is hidden whole.
 	slices.SortFunc(olds, func(a, b string) int {
 		if d := len(b) - len(a); d != 0 {
 			return d
 		}
 		return strings.Compare(a, b)
 	})
+	return olds
+}
+
+// replacer replaces each of olds with forms[old].
+func replacer(forms map[string]string, olds []string) *strings.Replacer {
 	// The marker and the summary first, kept as they are, so that
 	// redacting twice changes nothing ("e" of "<redacted>").
 	pairs := make([]string, 0, 2*len(olds)+4)
@@ -172,12 +250,65 @@ func New(secrets ...Secret) *Redactor {
 	for _, o := range olds {
 		pairs = append(pairs, o, forms[o])
 	}
-	r := &Redactor{r: strings.NewReplacer(pairs...)}
-	for v := range check {
-		r.check = append(r.check, v)
+	return strings.NewReplacer(pairs...)
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
 	}
-	slices.Sort(r.check)
-	return r
+	return false
+}
+
+// exposed reports whether one of vals occurs in s other than inside an
+// occurrence of one of keep.
+func exposed(s string, vals, keep []string) bool {
+	var spans [][2]int
+	spansDone := false
+	for _, v := range vals {
+		for from := 0; ; {
+			i := strings.Index(s[from:], v)
+			if i < 0 {
+				break
+			}
+			i += from
+			if !spansDone {
+				spans, spansDone = occurrences(s, keep), true
+			}
+			if !covered(spans, i, i+len(v)) {
+				return true
+			}
+			from = i + 1
+		}
+	}
+	return false
+}
+
+// occurrences returns where each of keep occurs in s, overlaps included.
+func occurrences(s string, keep []string) [][2]int {
+	var out [][2]int
+	for _, k := range keep {
+		for from := 0; ; {
+			i := strings.Index(s[from:], k)
+			if i < 0 {
+				break
+			}
+			out = append(out, [2]int{from + i, from + i + len(k)})
+			from += i + 1
+		}
+	}
+	return out
+}
+
+func covered(spans [][2]int, start, end int) bool {
+	for _, sp := range spans {
+		if sp[0] <= start && end <= sp[1] {
+			return true
+		}
+	}
+	return false
 }
 
 // Forms returns the forms of v that New hides: raw, quoted, escaped,
@@ -242,15 +373,21 @@ func (r *Redactor) String(s string) string {
 		return s
 	}
 	out := r.r.Replace(s)
+	if r.strict != nil && containsAny(s, r.keep) {
+		// A kept name may have taken the start of a hidden value that
+		// goes on past it ("mysql-cluster-eu" and "eu-password"): every
+		// hidden form left must lie inside a kept name or a marker.
+		if exposed(out, r.hidden, append([]string{Marker, Withheld}, r.keep...)) {
+			out = r.strict.Replace(s)
+		}
+	}
 	if strings.ContainsAny(out, `\%`) {
 		// Each piece between markers on its own: a marker may hold a
-		// short value ("e" of "<redacted>").
+		// short value ("e" of "<redacted>"). A value inside a kept name
+		// is no leak; no kept name holds a secret-looking value.
 		for piece := range strings.SplitSeq(out, Marker) {
-			d := decode(piece)
-			for _, v := range r.check {
-				if strings.Contains(d, v) {
-					return Withheld
-				}
+			if exposed(decode(piece), r.check, r.keep) {
+				return Withheld
 			}
 		}
 	}

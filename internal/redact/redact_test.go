@@ -152,8 +152,8 @@ func FuzzString(f *testing.F) {
 	f.Add("p\x00w", "x p\x00w y")
 	f.Add("ab", `"a\x62"`)
 	f.Fuzz(func(t *testing.T, secret, msg string) {
-		if secret == "" {
-			return
+		if secret == "" || redact.IsSwitch(secret) {
+			return // switches are hidden as KEY=value only
 		}
 		r := redact.New(redact.Secret{"PASSWORD", secret})
 		got := r.String(msg + secret + fmt.Sprintf("%q", secret))
@@ -227,4 +227,105 @@ func TestSwitchesUnderSecretKeysKeepMessagesReadable(t *testing.T) {
 	if got != want {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
+}
+
+// TestNamesKept: values of keys that do not look secret and that equal
+// a name the product publishes stay in messages, and names holding such
+// values stay whole; everything else is hidden as before.
+func TestNamesKept(t *testing.T) {
+	names := []string{"mysql-cluster", "mysql-cluster-eu", "shop", "registry.local/mysql:8.0", "mysql-1.mysql-cluster"}
+	r := redact.NewKeeping(names,
+		redact.Secret{"DB_HOST", "mysql-cluster"},
+		redact.Secret{"PEER", "mysql-1.mysql-cluster"},
+		redact.Secret{"IMAGE", "registry.local/mysql:8.0"},
+		redact.Secret{"REGION", "cluster-eu"},
+		redact.Secret{"GREETING", "hello-world-value"},
+	)
+	for _, tc := range []struct{ in, want string }{
+		{"stack mysql-cluster ready", "stack mysql-cluster ready"},
+		{"mysql-cluster not ready", "mysql-cluster not ready"},
+		{`service "mysql-1.mysql-cluster" refused`, `service "mysql-1.mysql-cluster" refused`},
+		{"pull registry.local/mysql:8.0: no registry", "pull registry.local/mysql:8.0: no registry"},
+		{"stack mysql-cluster-eu ready", "stack mysql-cluster-eu ready"},
+		{`stack "mysql-cluster-eu" at 100%`, `stack "mysql-cluster-eu" at 100%`},
+		{"region cluster-eu", "region " + redact.Marker},
+		{"env DB_HOST=mysql-cluster", "env DB_HOST=" + redact.Marker},
+		{`env "PEER=mysql-1.mysql-cluster"`, `env "PEER=` + redact.Marker + `"`},
+		{"say hello-world-value", "say " + redact.Marker},
+		{`say "hello\x2dworld-value"`, redact.Withheld},
+	} {
+		if got := r.String(tc.in); got != tc.want {
+			t.Errorf("String(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	// Without the names, the same values hide the names.
+	if got := redact.New(redact.Secret{"DB_HOST", "mysql-cluster"}).String("stack mysql-cluster ready"); got != "stack "+redact.Marker+" ready" {
+		t.Errorf("New hid %q", got)
+	}
+}
+
+// TestNamesNeverKeepSecrets: a value whose key looks secret is hidden in
+// every form although it equals a name or is held in one, and a kept
+// name never lets the rest of a secret show.
+func TestNamesNeverKeepSecrets(t *testing.T) {
+	names := []string{"mysql-cluster", "shop-stag", "shop-production-eu", "api-gateway"}
+	ss := []redact.Secret{
+		{"DB_PASSWORD", "mysql-cluster"},   // equal to a name
+		{"API_TOKEN", "stag"},              // held in a name
+		{"TLS_KEY", "line-one\ngateway\n"}, // a line held in a name
+		{"ENV_NAME", "production"},         // ordinary, held in a kept name
+		{"ADMIN_PASSWORD", "eu-s3cret-pw"}, // overlaps the kept name's end
+		{"DB_HOST", "api-gateway"},         // ordinary, equal to a name
+	}
+	r := redact.NewKeeping(names, ss...)
+	for _, tc := range []struct{ in, want string }{
+		{"stack mysql-cluster ready", "stack " + redact.Marker + " ready"},
+		{"deployment shop-stag", "deployment shop-" + redact.Marker},
+		{"deployment shop-production-eu ready", "deployment shop-production-eu ready"},
+		{"at shop-production-eu-s3cret-pw", "at shop-" + redact.Marker + "-" + redact.Marker},
+		{"production", redact.Marker},
+	} {
+		if got := r.String(tc.in); got != tc.want {
+			t.Errorf("String(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	for _, s := range ss {
+		if !redact.LooksSecret(s.Key) {
+			continue
+		}
+		for _, msg := range leaks(s.Value) {
+			got := r.String(msg)
+			if got == redact.Withheld {
+				continue
+			}
+			for _, f := range redact.Forms(s.Value) {
+				if strings.Contains(got, f) && !strings.Contains(redact.Marker, f) {
+					t.Errorf("%s: %q\nredacted to %q\nstill holds %q", s.Key, msg, got, f)
+				}
+			}
+		}
+	}
+}
+
+// FuzzKeeping: keeping names never shows a secret that New hides.
+func FuzzKeeping(f *testing.F) {
+	f.Add("eu-s3cret", "production", "shop-production-eu", "at shop-production-eu-s3cret")
+	f.Add("prod", "cluster", "shop-prod-cluster", `"shop-prod-cluster" \x70rod`)
+	f.Add("mysql", "mysql-cluster", "mysql-cluster", "stack mysql-cluster")
+	f.Fuzz(func(t *testing.T, secret, value, name, msg string) {
+		if secret == "" {
+			return
+		}
+		ss := []redact.Secret{{"PASSWORD", secret}, {"HOST", value}}
+		want := redact.New(ss...).String(msg)
+		got := redact.NewKeeping([]string{name}, ss...).String(msg)
+		if got == redact.Withheld || strings.Contains(strings.ReplaceAll(want, redact.Marker, "\x00"), secret) {
+			return
+		}
+		for piece := range strings.SplitSeq(got, redact.Marker) {
+			if strings.Contains(piece, secret) {
+				t.Fatalf("secret %q shows in %q (New: %q)", secret, got, want)
+			}
+		}
+	})
 }
