@@ -120,8 +120,13 @@
 // and rendered config files in every form a back-end prints them (raw,
 // quoted, escaped, URL- and base64-encoded, line by line). Values of keys
 // that look secret (PASSWORD, TOKEN, KEY, PIN...) are hidden whatever
-// their length (switches such as ALLOW_EMPTY_PASSWORD=1 excepted), other values from 6 bytes on and shorter ones where they
-// are printed as KEY=value; text in which a value still shows once
+// their length (switches such as ALLOW_EMPTY_PASSWORD=1 excepted), other
+// values from 6 bytes on and shorter ones where they are printed as
+// KEY=value. A value of a key that does not look secret and that repeats
+// a name the deployment publishes (a stack, service, host, image, the
+// deployment's or product's name: DB_HOST=mysql-cluster) is hidden only
+// as KEY=value, so that messages keep naming what they are about; a
+// secret equal to a name hides it. Text in which a value still shows once
 // decoded is withheld whole.
 //
 // # Testing

@@ -17,7 +17,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/semaphore"
 
-	"github.com/stackwave/stackwave/internal/redact"
 	"github.com/stackwave/stackwave/product"
 	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/stack"
@@ -582,7 +581,9 @@ func (e *Executor) PreviewChanges(ctx context.Context, req Request, deps stack.D
 		if obs, err = e.observe(ctx, name); err != nil {
 			// What the runtime says may quote the deployment's values:
 			// it passes the redactor, as for the update itself.
-			red := redact.New(secrets([]stack.Deps{fromDeps, toDeps}, []map[string]string{vars, fromVars}, []files{fromFiles, toFiles})...)
+			red := redactScope{name: name, productName: productName, versions: []*product.Version{from, to},
+				deps: []stack.Deps{fromDeps, toDeps}, vars: []map[string]string{vars, fromVars},
+				files: []files{fromFiles, toFiles}, host: e.host(name)}.redactor()
 			return nil, fmt.Errorf("preview %s: %w", name, red.Error(err))
 		}
 	}

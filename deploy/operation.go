@@ -341,7 +341,7 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 		if typ == store.OpUpdate && resume == nil {
 			obs, err := e.observe(ctx, name)
 			if err != nil {
-				red := redact.New(secrets([]stack.Deps{o.fromDeps, o.toDeps}, []map[string]string{o.vars, o.fromVars}, []files{o.fromFiles, o.toFiles})...)
+				red := o.redactScope().redactor()
 				return nil, fmt.Errorf("%s %s: %w", typ, name, red.Error(err))
 			}
 			markApplied(o.changes, d, e.stackSpecs(name, o.productName, o.toDeps, o.toFiles, o.to), obs, true)
@@ -353,7 +353,7 @@ func (e *Executor) prepare(ctx context.Context, typ store.OpType, req Request, r
 	} else if o.plan, err = NewPlan(o.fromDeps); err != nil {
 		return nil, err
 	}
-	o.redact = redact.New(secrets([]stack.Deps{o.fromDeps, o.toDeps}, []map[string]string{o.vars, o.fromVars}, []files{o.fromFiles, o.toFiles})...)
+	o.redact = o.redactScope().redactor()
 
 	now := time.Now()
 	var opRec store.Operation
@@ -512,6 +512,69 @@ func replacePrefixed(params map[string]string, prefix string, values map[string]
 	for k, v := range values {
 		params[prefix+k] = v
 	}
+}
+
+// redactScope is what the redactor of a deployment knows: the values it
+// hides and the names it keeps.
+type redactScope struct {
+	name, productName string
+	versions          []*product.Version // nil entries allowed
+	deps              []stack.Deps
+	vars              []map[string]string
+	files             []files
+	host              hostFunc // nil: the default
+}
+
+// redactor returns the redactor of the scope: it hides the deployment's
+// env values, launch variables and rendered config files, and keeps the
+// names the deployment publishes where a value that does not look secret
+// repeats them (DB_HOST=mysql-cluster).
+func (s redactScope) redactor() *redact.Redactor {
+	return redact.NewKeeping(s.publicNames(), secrets(s.deps, s.vars, s.files)...)
+}
+
+// publicNames returns what the deployment's events and errors name: the
+// deployment, its product and versions (names and IDs), and for each
+// stack its name, its services' names, host names, images, unit types,
+// volumes and config paths.
+func (s redactScope) publicNames() []string {
+	host := s.host
+	if host == nil {
+		host = defaultHost
+	}
+	names := []string{s.name, s.productName}
+	for _, v := range s.versions {
+		if v != nil {
+			names = append(names, v.Name, v.ID, v.ProductID)
+		}
+	}
+	for _, d := range s.deps {
+		for _, tier := range d {
+			for si := range tier {
+				st := &tier[si]
+				names = append(names, st.Name)
+				for k := range st.Services {
+					svc := &st.Services[k]
+					names = append(names, svc.Name, host(st.Name, svc.Name), svc.UnitType,
+						svc.Image.Ref(), svc.Image.Name)
+					for _, va := range svc.VolumeArgs {
+						names = append(names, va.MountPath, va.UnitType)
+					}
+					names = append(names, svc.ConfigPaths...)
+				}
+			}
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// redactScope returns the scope of the operation's redactor: both
+// versions, their values and files.
+func (o *operation) redactScope() redactScope {
+	return redactScope{name: o.name, productName: o.productName, versions: []*product.Version{o.from, o.to},
+		deps: []stack.Deps{o.fromDeps, o.toDeps}, vars: []map[string]string{o.vars, o.fromVars},
+		files: []files{o.fromFiles, o.toFiles}, host: o.host}
 }
 
 // secrets returns the values the redactor of a deployment hides: env

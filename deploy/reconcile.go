@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stackwave/stackwave/internal/redact"
+	"github.com/stackwave/stackwave/product"
 	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/stack"
 	"github.com/stackwave/stackwave/store"
@@ -356,7 +357,8 @@ func (r *Reconciler) desired(ctx context.Context, d *store.Deployment) (*desired
 		targets[i] = newTarget(s)
 	}
 	ds = &desiredSpecs{revision: d.Revision, targets: targets,
-		redact: redact.New(secrets([]stack.Deps{deps}, []map[string]string{vars}, []files{fs})...)}
+		redact: redactScope{name: d.Name, productName: productName, versions: []*product.Version{v},
+			deps: []stack.Deps{deps}, vars: []map[string]string{vars}, files: []files{fs}, host: r.ex.host(d.Name)}.redactor()}
 	r.mu.Lock()
 	r.specs[d.Name] = ds
 	r.mu.Unlock()

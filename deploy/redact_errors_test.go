@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stackwave/stackwave/deploy"
 	"github.com/stackwave/stackwave/internal/redact"
@@ -93,5 +94,48 @@ func TestObserveErrorsAreRedacted(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestRedactionKeepsPublishedNames: an env value that repeats a name of
+// the deployment (DB_HOST=mysql-cluster) leaves that name in errors and
+// events, while a secret equal to a name hides it.
+func TestRedactionKeepsPublishedNames(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	e.rt.Inject(sim.Fault{Kind: sim.NeverReady, Stack: "mysql-cluster", Service: "mysql",
+		Err: errors.New("waiting for mysql-cluster quorum (root password frontend)")})
+	v := e.version("v1", stack.Deps{
+		{{Name: "mysql-cluster", Services: []stack.Service{{Name: "mysql", UnitType: "1U1G", Image: stack.Image{Name: "mysql", Tag: "8.0"},
+			Envs: []string{"MYSQL_ROOT_PASSWORD=frontend", "MYSQL_DATABASE=orders-db"}}}}},
+		{{Name: "frontend", Services: []stack.Service{{Name: "web", UnitType: "1U1G", Image: stack.Image{Name: "nginx", Tag: "1.27"},
+			Envs: []string{"DB_HOST=mysql-cluster", "DB_ADDR=mysql.mysql-cluster", "SITE=shop-eu"}}}}},
+	})
+	// The service never becomes ready: however loaded the machine, the
+	// timeout is what ends the wait.
+	res, err := e.ex.Launch(context.Background(), deploy.Request{Deployment: "shop-eu", VersionID: v, Timeout: 300 * time.Millisecond})
+	if err == nil {
+		t.Fatal("launch of a never-ready service succeeded")
+	}
+	for what, msg := range map[string]string{"error": err.Error(), "recorded operation": res.Operation.Message} {
+		for _, want := range []string{"stack mysql-cluster", "waiting for mysql-cluster quorum", "root password " + redact.Marker} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("%s %q does not say %q", what, msg, want)
+			}
+		}
+		if strings.Contains(msg, "frontend") {
+			t.Errorf("%s shows the password: %q", what, msg)
+		}
+	}
+	named := 0
+	for _, ev := range e.eventLog() {
+		if strings.Contains(ev.Message, "frontend") {
+			t.Errorf("event %s shows the password: %q", ev.Type, ev.Message)
+		}
+		if strings.Contains(ev.Message, "mysql-cluster") {
+			named++
+		}
+	}
+	if named == 0 {
+		t.Errorf("no event names mysql-cluster: %v", e.eventLog())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/stackwave/stackwave/internal/redact"
+	"github.com/stackwave/stackwave/product"
 	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/stack"
 	"github.com/stackwave/stackwave/store"
@@ -204,7 +205,8 @@ func (e *Executor) Status(ctx context.Context, name string, opts ...StatusOption
 				specErr = rerr.Error()
 			}
 			specs = e.stackSpecs(name, productName, deps, fs, v)
-			red = redact.New(secrets([]stack.Deps{deps}, []map[string]string{vars}, []files{fs})...)
+			red = redactScope{name: name, productName: productName, versions: []*product.Version{v},
+				deps: []stack.Deps{deps}, vars: []map[string]string{vars}, files: []files{fs}, host: e.host(name)}.redactor()
 		case errors.Is(err, store.ErrNotFound):
 			specErr = "version " + d.VersionID + " not found"
 		default:
