@@ -804,12 +804,24 @@ func (o *operation) handOver(parent context.Context, stopLease func()) (*Result,
 // renewal succeeds by then, or the lease is found held by another
 // owner, the operation is cancelled at once: another executor may take
 // over from then on.
+//
+// A failed renewal is tried again every twentieth of the TTL. While the
+// store is down, a streak of failures logs its first at Warn, then at
+// most once per TTL with their count (a streak ends within one TTL
+// anyway: by a renewal, logged once at Info, or by the lease's loss,
+// logged at Error with the count).
 func (o *operation) keepLease(ctx context.Context, cancel context.CancelCauseFunc) (stop func()) {
 	ttl := o.e.opts.LeaseTTL
 	done := make(chan struct{})
 	exited := make(chan struct{})
+	// Read and written by the renewing goroutine alone.
+	var (
+		failures               int
+		failingSince, loggedAt time.Time
+		renewed                = o.leaseAt // when the last successful renewal was sent
+	)
 	lost := func(err error) {
-		o.log(ctx, slog.LevelError, "lease lost; stopping the operation", "error", err, "ttl", ttl)
+		o.log(ctx, slog.LevelError, "lease lost; stopping the operation", "error", err, "ttl", ttl, "failed_renewals", failures)
 		o.leaseLost.Store(true)
 		cancel(fmt.Errorf("%w: %w", ErrLeaseLost, err))
 	}
@@ -839,11 +851,26 @@ func (o *operation) keepLease(ctx context.Context, cancel context.CancelCauseFun
 			case err == nil:
 				expiry.Reset(ttl - time.Since(sent))
 				next.Reset(ttl / 3)
+				renewed = sent
+				if failures > 0 {
+					o.log(ctx, slog.LevelInfo, "lease renewed again", "failed_renewals", failures, "failing_for", sent.Sub(failingSince))
+					failures = 0
+				}
 			case errors.Is(err, store.ErrLeaseHeld):
 				lost(err)
 				return
 			default:
-				o.log(ctx, slog.LevelWarn, "lease renewal failed; retrying", "error", err, "expires_in", ttl-time.Since(o.leaseAt))
+				failures++
+				now := time.Now()
+				switch {
+				case failures == 1:
+					failingSince, loggedAt = sent, now
+					o.log(ctx, slog.LevelWarn, "lease renewal failed; retrying", "error", err, "expires_in", ttl-now.Sub(renewed))
+				case now.Sub(loggedAt) >= ttl:
+					loggedAt = now
+					o.log(ctx, slog.LevelWarn, "lease renewal still failing; retrying", "error", err,
+						"failed_renewals", failures, "expires_in", ttl-now.Sub(renewed))
+				}
 				next.Reset(ttl / 20) // try again soon
 			}
 		}
