@@ -170,8 +170,11 @@
 //
 // A response that does not follow is bounded: it stops before
 // Options.MaxLogLines lines (default [DefaultMaxLogLines]) or
-// Options.MaxLogBytes bytes (default [DefaultMaxLogBytes]) and then ends
-// with one record {"truncated": true, "text": "..."} saying so. A failure
+// Options.MaxLogBytes bytes (default [DefaultMaxLogBytes]) of lines, each
+// counted as the text its instance wrote and its newline (the records that
+// carry them are larger), and then ends with one record
+// {"truncated": true, "text": "..."} saying so; the command line's local
+// mode stops at the same line, through the same runtime.LimitLogs. A failure
 // after the response started ends it with a record {"error": "..."}. A
 // deployment, stack, service or instance that does not exist is a 404
 // before anything is streamed; logs a runtime cannot read at all (a node

@@ -46,8 +46,10 @@ type LogEntry struct {
 
 // ErrLogsTruncated ends a log stream that reached the server's bounds
 // (Options.MaxLogLines, MaxLogBytes): more lines were selected than one
-// response carries.
-var ErrLogsTruncated = errors.New("log response truncated")
+// response carries. It is runtime.ErrLogsTruncated, which
+// runtime.LimitLogs returns, so that a bounded stream read from the
+// runtime and one read through Client.Logs end alike.
+var ErrLogsTruncated = runtime.ErrLogsTruncated
 
 // streamLogs streams what the instances of a deployment wrote, as NDJSON
 // LogEntry records, flushed line by line. Without follow the response is
@@ -111,11 +113,20 @@ func (s *Server) streamLogs(c *call) error {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxLogBytes
 	}
-	var lines, size int64
+	var lines runtime.LogStream = stream
+	if !q.Follow {
+		lines = runtime.LimitLogs(stream, maxLines, maxBytes)
+	}
 	for {
-		l, err := stream.Next()
+		l, err := lines.Next()
 		if errors.Is(err, io.EOF) {
 			return nil
+		}
+		if errors.Is(err, runtime.ErrLogsTruncated) {
+			b, _ := marshal(&LogEntry{Truncated: true, Text: fmt.Sprintf(
+				"the response stops at %d lines or %d bytes; narrow it with tail, since, stack, service or instance, or follow", maxLines, maxBytes)})
+			w.Write(b)
+			return w.Flush()
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -134,16 +145,9 @@ func (s *Server) streamLogs(c *call) error {
 		if err != nil {
 			return err
 		}
-		if !q.Follow && (lines+1 > int64(maxLines) || size+int64(len(b)) > maxBytes) {
-			b, _ = marshal(&LogEntry{Truncated: true, Text: fmt.Sprintf(
-				"the response stops at %d lines or %d bytes; narrow it with tail, since, stack, service or instance, or follow", maxLines, maxBytes)})
-			w.Write(b)
-			return w.Flush()
-		}
 		if _, err := w.Write(b); err != nil {
 			return err
 		}
-		lines, size = lines+1, size+int64(len(b))
 		if err := w.Flush(); err != nil {
 			return err
 		}

@@ -125,11 +125,13 @@ func TestLogsBounded(t *testing.T) {
 	if len(got) != 11 || !got[10].Truncated || got[9].Text != "line 10" || !strings.Contains(got[10].Text, "10 lines") {
 		t.Errorf("%d records, last %+v; want 10 lines and a truncated record", len(got), got[len(got)-1])
 	}
-	h = logHarness(t, 50, &harnessOptions{api: api.Options{MaxLogBytes: 1000}})
-	res := h.do("GET", "/api/deployments/web-1/logs", "")
-	got = decodeLogs(t, res.body)
-	if len(res.body) > 1000+300 || !got[len(got)-1].Truncated {
-		t.Errorf("%d bytes, last %+v; want at most 1000 bytes of lines and a truncated record", len(res.body), got[len(got)-1])
+	// A line counts as its text and newline, not as its record: "line 1"
+	// to "line 9" take 7 bytes each, "line 10" to "line 13" 8, 95 in
+	// all; "line 14" would pass 100.
+	h = logHarness(t, 50, &harnessOptions{api: api.Options{MaxLogBytes: 100}})
+	got = decodeLogs(t, h.do("GET", "/api/deployments/web-1/logs", "").body)
+	if len(got) != 14 || got[12].Text != "line 13" || !got[13].Truncated || !strings.Contains(got[13].Text, "100 bytes") {
+		t.Errorf("%d records, last %+v; want 13 lines and a truncated record", len(got), got[len(got)-1])
 	}
 }
 

@@ -106,8 +106,10 @@ type Options struct {
 	MaxStreamsPerPrincipal int
 	// MaxLogLines and MaxLogBytes bound a log response that does not
 	// follow (GET /api/deployments/{name}/logs): it stops, with a last
-	// record saying so, before it would pass either. Zero means
-	// DefaultMaxLogLines and DefaultMaxLogBytes.
+	// record saying so, before it would pass either. A line counts as
+	// the bytes its instance wrote, its text and newline, as
+	// runtime.LimitLogs counts (the NDJSON records that carry the lines
+	// are larger). Zero means DefaultMaxLogLines and DefaultMaxLogBytes.
 	MaxLogLines int
 	MaxLogBytes int64
 	// AccessKeys verify the signatures of the Service Catalog

@@ -292,3 +292,52 @@ func ScanLogLines(r io.Reader, fn func(text string) error) error {
 		}
 	}
 }
+
+// ErrLogsTruncated ends a stream that LimitLogs cut at its bounds: more
+// lines were selected than the reader lets through.
+var ErrLogsTruncated = errors.New("log response truncated")
+
+// LimitLogs returns a stream that gives the lines of s until the next
+// one would take it past maxLines lines or maxBytes bytes, and then ends
+// with an error wrapping ErrLogsTruncated; a stream that ends within the
+// bounds ends as s does. A line counts as many bytes as its instance
+// wrote: its Text plus one for the newline that ended it, whatever form a
+// reader then prints it in (a JSON record, with a time). A bound of zero
+// or less means none. Close closes s.
+//
+// The API's logs route and the command line's local mode bound a stream
+// that does not follow with it, so that both stop at the same line.
+func LimitLogs(s LogStream, maxLines int, maxBytes int64) LogStream {
+	return &limitedLogStream{LogStream: s, maxLines: maxLines, maxBytes: maxBytes}
+}
+
+type limitedLogStream struct {
+	LogStream
+	maxLines int
+	maxBytes int64
+	lines    int
+	bytes    int64
+	end      error
+}
+
+func (s *limitedLogStream) Next() (LogLine, error) {
+	if s.end != nil {
+		return LogLine{}, s.end
+	}
+	l, err := s.LogStream.Next()
+	if err != nil {
+		return l, err
+	}
+	size := int64(len(l.Text)) + 1
+	switch {
+	case s.maxLines > 0 && s.lines+1 > s.maxLines:
+		s.end = fmt.Errorf("%w: stopped at %d lines", ErrLogsTruncated, s.maxLines)
+	case s.maxBytes > 0 && s.bytes+size > s.maxBytes:
+		s.end = fmt.Errorf("%w: stopped before %d bytes", ErrLogsTruncated, s.maxBytes)
+	default:
+		s.lines++
+		s.bytes += size
+		return l, nil
+	}
+	return LogLine{}, s.end
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -149,5 +150,73 @@ func TestLogStreamFollowEnds(t *testing.T) {
 			t.Errorf("Next: %v, want the source's error", err)
 		}
 		break
+	}
+}
+
+// textStream gives one line per text, then io.EOF.
+type textStream struct {
+	texts  []string
+	closed bool
+}
+
+func (s *textStream) Next() (runtime.LogLine, error) {
+	if len(s.texts) == 0 {
+		return runtime.LogLine{}, io.EOF
+	}
+	l := runtime.LogLine{Instance: "i", Text: s.texts[0]}
+	s.texts = s.texts[1:]
+	return l, nil
+}
+
+func (s *textStream) Close() error { s.closed = true; return nil }
+
+// TestLimitLogs: a line counts as its text and its newline; the stream
+// stops before the line that would pass a bound, and ends as its source
+// does when everything fits.
+func TestLimitLogs(t *testing.T) {
+	texts := []string{"abc", `"quoted" <html>`, "", "tail"} // 4, 16, 1, 5 bytes
+	for _, tc := range []struct {
+		name     string
+		lines    int
+		bytes    int64
+		want     int // lines given
+		truncate string
+	}{
+		{"no bounds", 0, 0, 4, ""},
+		{"exact fit", 4, 26, 4, ""},
+		{"lines", 2, 0, 2, "stopped at 2 lines"},
+		{"bytes at a newline", 0, 20, 2, "stopped before 20 bytes"},
+		{"bytes within a line", 0, 21, 3, "stopped before 21 bytes"},
+		{"one byte short", 0, 25, 3, "stopped before 25 bytes"},
+		{"first line too long", 0, 3, 0, "stopped before 3 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := &textStream{texts: slices.Clone(texts)}
+			s := runtime.LimitLogs(src, tc.lines, tc.bytes)
+			n := 0
+			var err error
+			for {
+				if _, err = s.Next(); err != nil {
+					break
+				}
+				n++
+			}
+			if n != tc.want {
+				t.Errorf("%d lines, want %d", n, tc.want)
+			}
+			if tc.truncate == "" {
+				if err != io.EOF {
+					t.Errorf("end %v, want io.EOF", err)
+				}
+			} else if !errors.Is(err, runtime.ErrLogsTruncated) || !strings.Contains(err.Error(), tc.truncate) {
+				t.Errorf("end %v, want ErrLogsTruncated %s", err, tc.truncate)
+			}
+			if _, again := s.Next(); again == nil || again.Error() != err.Error() {
+				t.Errorf("Next after the end: %v, want %v again", again, err)
+			}
+			if s.Close(); !src.closed {
+				t.Error("Close did not close the source")
+			}
+		})
 	}
 }

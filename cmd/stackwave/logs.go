@@ -34,27 +34,7 @@ func (l *localDeployments) Logs(ctx context.Context, name string, q runtime.LogQ
 	if q.Follow {
 		return s, nil
 	}
-	return &boundedLogStream{LogStream: s, lines: api.DefaultMaxLogLines, bytes: api.DefaultMaxLogBytes}, nil
-}
-
-// boundedLogStream ends a stream with api.ErrLogsTruncated past the
-// bounds a server applies to a response that does not follow.
-type boundedLogStream struct {
-	runtime.LogStream
-	lines, bytes int
-}
-
-func (s *boundedLogStream) Next() (runtime.LogLine, error) {
-	l, err := s.LogStream.Next()
-	if err != nil {
-		return l, err
-	}
-	s.lines--
-	s.bytes -= len(l.Text)
-	if s.lines < 0 || s.bytes < 0 {
-		return runtime.LogLine{}, api.ErrLogsTruncated
-	}
-	return l, nil
+	return runtime.LimitLogs(s, api.DefaultMaxLogLines, api.DefaultMaxLogBytes), nil
 }
 
 func (r *remoteDeployments) Logs(ctx context.Context, name string, q runtime.LogQuery) (runtime.LogStream, error) {
