@@ -43,7 +43,9 @@ func TestParseFault(t *testing.T) {
 		"a=explode":           `unknown fault "explode"`,
 		"a=exit:0":            "want 1 to 255",
 		"a=apply-error:1.5":   "above 0, at most 1",
-		"a=never-ready:3":     "takes no argument",
+		"a=never-ready:":      "want a text after never-ready:",
+		`a=never-ready:"x`:    "one double-quoted string",
+		`a=never-ready:"  "`:  "want a text after never-ready:",
 		"a/b/c=exit":          "want *, STACK or STACK/SERVICE",
 		"=exit":               "want TARGET=KIND",
 		"a=apply-error:zero":  "above 0, at most 1",
@@ -53,6 +55,18 @@ func TestParseFault(t *testing.T) {
 	} {
 		if _, err := parseFault(spec); err == nil || !strings.Contains(err.Error(), msg) {
 			t.Errorf("%s: %v, want %q", spec, err, msg)
+		}
+	}
+	// never-ready takes a reason, as it is or double-quoted; colons and
+	// equal signs are part of it.
+	for spec, why := range map[string]string{
+		"mysql-cluster=never-ready:no primary: 0/3 votes": "no primary: 0/3 votes",
+		`a/b=never-ready:"PVC data-0 unbound (a=b)"`:      "PVC data-0 unbound (a=b)",
+		"a=never-ready:3": "3",
+	} {
+		got, err := parseFault(spec)
+		if err != nil || got.rule.Kind != sim.NeverReady || got.rule.Err == nil || got.rule.Err.Error() != why {
+			t.Errorf("%s: %+v, %v; want never-ready because %q", spec, got, err, why)
 		}
 	}
 }

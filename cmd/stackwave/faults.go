@@ -18,12 +18,13 @@ const faultUsage = `with --runtime memory: make the simulated runtime misbehave,
 TARGET is *, STACK or STACK/SERVICE; KIND is one of
   exit[:CODE]         instances exit with CODE (default 1) as they start
   crash[:CODE]        instances exit with CODE (default 1) once ready
-  never-ready         instances run but never become ready
+  never-ready[:WHY]   instances run but never become ready; WHY, if given, is the reason
+                      the runtime reports while it waits, which a timeout's error names
   apply-error[:P]     applying the service fails (with probability P, 0 < P <= 1: the whole stack's apply)
   remove-error        removing the service fails
   init-error[:CODE]   init scripts in the service exit with CODE (default 1)
   wait-error          waiting for the service's readiness fails
-e.g. --fault kodo-1/authproxy-in=exit:3 --fault mysql-cluster=never-ready --fault '*=apply-error:0.2'`
+e.g. --fault kodo-1/authproxy-in=exit:3 --fault 'mysql-cluster=never-ready:no primary elected' --fault '*=apply-error:0.2'`
 
 // faultFlag collects --fault specs.
 type faultFlag struct{ specs *[]string }
@@ -95,7 +96,12 @@ func parseFault(spec string) (fault, error) {
 	case "crash":
 		f.rule.Kind, err = sim.CrashAfterReady, code()
 	case "never-ready":
-		f.rule.Kind, err = sim.NeverReady, noArg()
+		f.rule.Kind = sim.NeverReady
+		if hasArg {
+			var why string
+			why, err = faultReason(spec, arg)
+			f.rule.Err = errors.New(why)
+		}
 	case "apply-error":
 		f.rule.Kind = sim.FailApply
 		if hasArg {
@@ -118,6 +124,24 @@ func parseFault(spec string) (fault, error) {
 		return fault{}, err
 	}
 	return f, nil
+}
+
+// faultReason reads the reason of never-ready: the text after the
+// colon, or a double-quoted Go string when the shell kept the quotes
+// (never-ready:"no primary elected").
+func faultReason(spec, arg string) (string, error) {
+	why := arg
+	if strings.HasPrefix(arg, `"`) {
+		u, err := strconv.Unquote(arg)
+		if err != nil {
+			return "", fmt.Errorf("%q: reason %s: want a text, or one double-quoted string", spec, arg)
+		}
+		why = u
+	}
+	if strings.TrimSpace(why) == "" {
+		return "", fmt.Errorf("%q: reason: want a text after never-ready:, or no colon", spec)
+	}
+	return why, nil
 }
 
 // errFaultsNeedMemory refuses --fault on a real runtime.
