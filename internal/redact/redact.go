@@ -203,24 +203,25 @@ func NewKeeping(names []string, secrets ...Secret) *Redactor {
 	}
 	slices.Sort(r.check)
 	r.hidden = sortedKeys(forms)
-	// A name is kept whole when it holds a hidden form, but no secret one
-	// and is none itself.
+	strict := replacer(forms, r.hidden)
+	// A name is kept whole when it holds a hidden form (the replacer
+	// changes it), but no secret one, and is none itself.
 	for n := range public {
-		if _, ok := forms[n]; ok || !containsAny(n, r.hidden) || containsAny(n, secretForms) {
+		if _, ok := forms[n]; ok || strict.Replace(n) == n || containsAny(n, secretForms) {
 			continue
 		}
 		r.keep = append(r.keep, n)
 	}
-	slices.Sort(r.keep)
-	if len(r.keep) > 0 {
-		r.strict = replacer(forms, r.hidden)
-		for _, n := range r.keep {
-			forms[n] = n
-		}
-		r.r = replacer(forms, sortedKeys(forms))
-	} else {
-		r.r = replacer(forms, r.hidden)
+	if len(r.keep) == 0 {
+		r.r = strict
+		return r
 	}
+	slices.Sort(r.keep)
+	r.strict = strict
+	for _, n := range r.keep {
+		forms[n] = n
+	}
+	r.r = replacer(forms, sortedKeys(forms))
 	return r
 }
 

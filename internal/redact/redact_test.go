@@ -329,3 +329,33 @@ func FuzzKeeping(f *testing.F) {
 		}
 	})
 }
+
+// benchNames are the names a deployment of 20 services publishes, one
+// of them repeated by an env value.
+func benchNames() []string {
+	names := []string{"shop", "shop-product", "v1.2.3", "value-number-7"}
+	for i := range 20 {
+		names = append(names, fmt.Sprintf("stack-%d", i/4), fmt.Sprintf("service-%d", i), fmt.Sprintf("service-%d.stack-%d", i, i/4),
+			fmt.Sprintf("registry.local/team/image-%d:1.%d", i, i), "1U1G", "/var/lib/data")
+	}
+	return names
+}
+
+// BenchmarkNewKeeping is BenchmarkNew with the names of benchNames and
+// the secrets of benchSecrets, as a deployment's redactor is made.
+func BenchmarkNewKeeping(b *testing.B) {
+	names, ss := benchNames(), benchSecrets()
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = redact.NewKeeping(names, ss...)
+	}
+}
+
+// BenchmarkStringKeeping is BenchmarkString with names kept.
+func BenchmarkStringKeeping(b *testing.B) {
+	r := redact.NewKeeping(benchNames(), benchSecrets()...)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = r.String(benchMsg)
+	}
+}
