@@ -21,8 +21,11 @@
 // operation; Request.OnEvent those of one. Both are called in order from
 // a goroutine of the executor, and an operation returns only after its
 // last event was delivered. Options.Logger receives what events do not
-// tell: store writes retried, lease renewals in trouble, resumes,
-// hand-overs, slow-downs; Event is a slog.LogValuer. A submitted
+// tell: store writes retried, lease renewals in trouble (a streak of
+// failed renewals once at Warn, again at most once per lease TTL with the
+// count, and its end once: the renewal that worked again at Info, or the
+// lost lease at Error), resumes, hand-overs, slow-downs; Event is a
+// slog.LogValuer. A submitted
 // operation keeps the values of the context given to Submit (trace
 // spans, tenant) but not its cancellation; a direct call keeps both.
 //
