@@ -258,6 +258,17 @@ func TestNamesKept(t *testing.T) {
 			t.Errorf("String(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
+	// A name stays in every form a message prints it in, and the text is
+	// not withheld for it.
+	for _, n := range names {
+		b, _ := json.Marshal(map[string]string{"n": n})
+		for _, msg := range []string{"stack " + n, fmt.Sprintf("stack %q", n), fmt.Sprintf("%+q", n), string(b),
+			"url: http://h/" + url.PathEscape(n) + "?s=" + url.QueryEscape(n), `at 100% "` + n + `"`} {
+			if got := r.String(msg); got != msg {
+				t.Errorf("String(%q) = %q", msg, got)
+			}
+		}
+	}
 	// Without the names, the same values hide the names.
 	if got := redact.New(redact.Secret{"DB_HOST", "mysql-cluster"}).String("stack mysql-cluster ready"); got != "stack "+redact.Marker+" ready" {
 		t.Errorf("New hid %q", got)
