@@ -117,7 +117,6 @@ type telemetry struct {
 	opRecord    map[store.OpType]map[string][]metric.RecordOption
 	readyRecord map[store.OpType][]metric.RecordOption
 	repairAdd   map[string][]metric.AddOption
-	childStart  []trace.SpanStartOption
 
 	tierMu   sync.Mutex
 	tierName []string
@@ -179,7 +178,6 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, rt runtime.R
 		t.storeSpan[c] = "stackwave.store." + storeCallNames[c]
 	}
 	t.storeStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
-	t.childStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
 	t.opSpan = map[store.OpType]string{}
 	t.opAdd = map[store.OpType][]metric.AddOption{}
 	t.opRecord = map[store.OpType]map[string][]metric.RecordOption{}
@@ -256,7 +254,9 @@ func (e *Executor) startOperation(ctx context.Context, typ store.OpType, req Req
 	if !ok {
 		name = "stackwave.operation"
 	}
-	ctx, span := t.tracer.Start(ctx, name, t.childStart...)
+	// Spans are internal when no kind is given: a start option costs
+	// the SDK a copy of its configuration per span.
+	ctx, span := t.tracer.Start(ctx, name)
 	if span.IsRecording() {
 		span.SetAttributes(attrDeployment.String(req.Deployment), attrOpType.String(string(typ)))
 	}
@@ -351,9 +351,10 @@ func (o *operation) child(ctx context.Context, name string, attrs ...attribute.K
 	if !o.tracing {
 		return ctx, noSpan
 	}
-	t := o.e.telemetry()
-	ctx, span := t.tracer.Start(ctx, name, t.childStart...)
-	if len(attrs) > 0 && span.IsRecording() {
+	ctx, span := o.e.telemetry().tracer.Start(ctx, name)
+	if len(attrs) > 0 {
+		// A span that does not record ignores them; asking it first
+		// would take its lock once more.
 		span.SetAttributes(attrs...)
 	}
 	return ctx, span
