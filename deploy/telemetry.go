@@ -96,6 +96,8 @@ var outcomes = []string{outcomeSucceeded, outcomeFailedName, outcomeRolledBack, 
 type telemetry struct {
 	tracer trace.Tracer
 	rtName string
+	// callSpans is set unless Options.OmitCallSpans.
+	callSpans bool
 
 	opDuration   metric.Float64Histogram
 	stackReady   metric.Float64Histogram
@@ -125,14 +127,14 @@ type telemetry struct {
 // newTelemetry sets up the engine's tracer and instruments on the
 // providers given, otel's global ones when nil. The global providers do
 // nothing until the program installs real ones.
-func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, rt runtime.Runtime) *telemetry {
+func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, rt runtime.Runtime, callSpans bool) *telemetry {
 	if tp == nil {
 		tp = otel.GetTracerProvider()
 	}
 	if mp == nil {
 		mp = otel.GetMeterProvider()
 	}
-	t := &telemetry{tracer: tp.Tracer(instrumentationName)}
+	t := &telemetry{tracer: tp.Tracer(instrumentationName), callSpans: callSpans}
 	m := mp.Meter(instrumentationName)
 	// Errors from a meter only come from invalid names or units, which
 	// are constants here; the instrument returned is usable regardless.
@@ -209,7 +211,9 @@ type lazyTelemetry struct {
 
 // telemetry returns the executor's telemetry.
 func (e *Executor) telemetry() *telemetry {
-	e.tel.once.Do(func() { e.tel.t = newTelemetry(e.opts.TracerProvider, e.opts.MeterProvider, e.rt) })
+	e.tel.once.Do(func() {
+		e.tel.t = newTelemetry(e.opts.TracerProvider, e.opts.MeterProvider, e.rt, !e.opts.OmitCallSpans)
+	})
 	return e.tel.t
 }
 
@@ -442,10 +446,11 @@ func (o *operation) rtCall(ctx context.Context, c rtCall, service string, fn fun
 	return o.e.telemetry().runtimeCall(ctx, o.tracing, c, service, o.redact, o.e.rt, fn)
 }
 
-// runtimeCall runs a runtime call, in a span of its own when traced.
+// runtimeCall runs a runtime call, in a span of its own when traced and
+// call spans are not omitted.
 func (t *telemetry) runtimeCall(ctx context.Context, traced bool, c rtCall, service string, red *redact.Redactor, rt runtime.Runtime, fn func(context.Context) error) error {
 	sctx, span := ctx, noSpan
-	if traced {
+	if traced && t.callSpans {
 		sctx, span = t.tracer.Start(ctx, t.callSpan[c], t.callStart[c]...)
 	}
 	if service != "" && span.IsRecording() {
@@ -486,7 +491,7 @@ func (o *operation) wait(ctx context.Context, spec *runtime.StackSpec, rep runti
 
 // storeCall runs one store call of the executor in a span of its own.
 func storeCallSpan[T any](ctx context.Context, t *telemetry, c storeCall, fn func(context.Context) (T, error)) (T, error) {
-	if t == nil || !recording(ctx) {
+	if t == nil || !t.callSpans || !recording(ctx) {
 		return fn(ctx)
 	}
 	sctx, span := t.tracer.Start(ctx, t.storeSpan[c], t.storeStart...)

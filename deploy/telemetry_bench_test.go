@@ -35,19 +35,18 @@ func (discardExporter) Shutdown(context.Context) error                          
 // (otel's global no-op providers) and on (the SDK's tracer provider with
 // a batcher into a discarding exporter, every span sampled, and the
 // SDK's meter provider with a manual reader), with only one of the two,
-// and with both but no operation sampled.
+// with both but no operation sampled, and with both but no span per
+// runtime or store call (Options.OmitCallSpans).
 func BenchmarkLaunchOverheadTelemetry(b *testing.B) {
-	for _, tc := range []struct {
-		name            string
-		traces, metrics bool
-		sampler         sdktrace.Sampler
-	}{
-		{"off", false, false, nil}, {"traces", true, false, nil}, {"metrics", false, true, nil}, {"on", true, true, nil},
+	for _, tc := range []telemetryCase{
+		{name: "off"}, {name: "traces", traces: true}, {name: "metrics", metrics: true}, {name: "on", traces: true, metrics: true},
 		// Operations not sampled: metrics and the operation's span only.
-		{"on-unsampled", true, true, sdktrace.NeverSample()},
+		{name: "on-unsampled", traces: true, metrics: true, sampler: sdktrace.NeverSample()},
+		// Options.OmitCallSpans: spans down to the stacks only.
+		{name: "on-nocalls", traces: true, metrics: true, omitCalls: true},
 	} {
 		b.Run("otel="+tc.name, func(b *testing.B) {
-			ex, vid := telemetryBenchEnv(b, tc.traces, tc.metrics, tc.sampler, discardExporter{}, 100)
+			ex, vid := telemetryBenchEnv(b, tc, discardExporter{}, 100)
 			ctx := context.Background()
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -66,14 +65,29 @@ func BenchmarkLaunchOverheadTelemetry(b *testing.B) {
 	}
 }
 
+// telemetryCase is a case of BenchmarkLaunchOverheadTelemetry.
+type telemetryCase struct {
+	name            string
+	traces, metrics bool
+	sampler         sdktrace.Sampler // nil: every operation
+	omitCalls       bool
+}
+
+// telemetryCases are the cases TestLaunchTelemetryWork can run.
+var telemetryCases = map[string]telemetryCase{
+	"off": {name: "off"}, "traces": {name: "traces", traces: true}, "metrics": {name: "metrics", metrics: true},
+	"on": {name: "on", traces: true, metrics: true}, "on-nocalls": {name: "on-nocalls", traces: true, metrics: true, omitCalls: true},
+}
+
 // telemetryBenchEnv is the executor of BenchmarkLaunchOverheadTelemetry
-// over a fresh memory store and simulated runtime, with telemetry as
-// asked (exp takes the spans), and a product of 10 tiers of perTier
+// over a fresh memory store and simulated runtime, with telemetry as tc
+// says (exp takes the spans), and a product of 10 tiers of perTier
 // stacks of 5 services.
-func telemetryBenchEnv(tb testing.TB, traces, metrics bool, sampler sdktrace.Sampler, exp sdktrace.SpanExporter, perTier int) (*deploy.Executor, string) {
+func telemetryBenchEnv(tb testing.TB, tc telemetryCase, exp sdktrace.SpanExporter, perTier int) (*deploy.Executor, string) {
 	tb.Helper()
-	opts := &deploy.Options{Concurrency: 8}
-	if traces {
+	opts := &deploy.Options{Concurrency: 8, OmitCallSpans: tc.omitCalls}
+	if tc.traces {
+		sampler := tc.sampler
 		if sampler == nil {
 			sampler = sdktrace.AlwaysSample()
 		}
@@ -81,7 +95,7 @@ func telemetryBenchEnv(tb testing.TB, traces, metrics bool, sampler sdktrace.Sam
 		tb.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 		opts.TracerProvider = tp
 	}
-	if metrics {
+	if tc.metrics {
 		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 		tb.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 		opts.MeterProvider = mp
@@ -130,7 +144,7 @@ func (e *countingExporter) Shutdown(context.Context) error { return nil }
 // STACKWAVE_TELEMETRY_WORK="CASE N" (for example "on 11") launches the
 // benchmark's 1,000 stacks N times in case CASE only.
 func TestLaunchTelemetryWork(t *testing.T) {
-	cases, launches, perTier := []string{"off", "traces", "metrics", "on"}, 1, 3
+	cases, launches, perTier := []string{"off", "traces", "metrics", "on", "on-nocalls"}, 1, 3
 	if w := os.Getenv("STACKWAVE_TELEMETRY_WORK"); w != "" {
 		var c string
 		if _, err := fmt.Sscanf(w, "%s %d", &c, &launches); err != nil || launches < 1 {
@@ -139,21 +153,25 @@ func TestLaunchTelemetryWork(t *testing.T) {
 		cases, perTier = []string{c}, 100
 	}
 	for _, c := range cases {
-		traces, metrics := c == "traces" || c == "on", c == "metrics" || c == "on"
-		if !traces && !metrics && c != "off" {
-			t.Fatalf("case %q: want off, traces, metrics or on", c)
+		tc, ok := telemetryCases[c]
+		if !ok {
+			t.Fatalf("case %q: want off, traces, metrics, on or on-nocalls", c)
 		}
 		t.Run("otel="+c, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				exp := &countingExporter{spans: map[string]int{}}
-				if traces {
+				if tc.traces {
 					// Spans reach the exporter when the provider shuts
 					// down, in a cleanup registered after this one.
 					t.Cleanup(func() {
-						stacks := 10 * perTier * launches
+						stacks, calls, creates := 10*perTier*launches, 10*perTier*launches, launches
+						if tc.omitCalls {
+							calls, creates = 0, 0
+						}
 						for name, want := range map[string]int{
 							"stackwave.launch": launches, "stackwave.tier.0": launches, "stackwave.tier.9": launches,
-							"stackwave.stack": stacks, "stackwave.runtime.apply": stacks, "stackwave.runtime.wait": stacks,
+							"stackwave.stack": stacks, "stackwave.runtime.apply": calls, "stackwave.runtime.wait": calls,
+							"stackwave.store.create_deployment": creates,
 						} {
 							if got := exp.spans[name]; got != want {
 								t.Errorf("%d spans %s, want %d (all: %v)", got, name, want, exp.spans)
@@ -161,7 +179,7 @@ func TestLaunchTelemetryWork(t *testing.T) {
 						}
 					})
 				}
-				ex, vid := telemetryBenchEnv(t, traces, metrics, nil, exp, perTier)
+				ex, vid := telemetryBenchEnv(t, tc, exp, perTier)
 				for i := range launches {
 					if _, err := ex.Launch(context.Background(), deploy.Request{Deployment: fmt.Sprintf("d%d", i), VersionID: vid}); err != nil {
 						t.Fatal(err)
