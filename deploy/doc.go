@@ -96,6 +96,9 @@
 // stackwave.interrupted, not failed. No span is made per event, and none
 // below an operation whose own span does not record (no provider, or
 // not sampled), so that tracing off costs nothing per stack.
+// Options.OmitCallSpans leaves out the runtime and store call spans: a
+// launch then makes one span per stack instead of three, and its
+// failures are on the spans of their stacks and of the operation.
 //
 // Metrics (instrumentation scope github.com/stackwave/stackwave/deploy):
 //

@@ -113,6 +113,14 @@ type Options struct {
 	// installs real ones.
 	TracerProvider trace.TracerProvider
 	MeterProvider  metric.MeterProvider
+	// OmitCallSpans leaves out the spans of runtime and store calls:
+	// an operation is traced down to its tiers and stacks only, one span
+	// per stack instead of three for a launch. A failure is still
+	// recorded on the span of its stack and of the operation, and the
+	// calls' latencies and errors are still counted in the metrics. For
+	// large deployments whose traces should cost less (see BENCHMARKS.md,
+	// engine telemetry); by default every call has its span.
+	OmitCallSpans bool
 }
 
 // Executor runs operations (launch, update, terminate, restart, stop,

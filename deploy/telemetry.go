@@ -96,6 +96,8 @@ var outcomes = []string{outcomeSucceeded, outcomeFailedName, outcomeRolledBack, 
 type telemetry struct {
 	tracer trace.Tracer
 	rtName string
+	// callSpans is set unless Options.OmitCallSpans.
+	callSpans bool
 
 	opDuration   metric.Float64Histogram
 	stackReady   metric.Float64Histogram
@@ -117,7 +119,6 @@ type telemetry struct {
 	opRecord    map[store.OpType]map[string][]metric.RecordOption
 	readyRecord map[store.OpType][]metric.RecordOption
 	repairAdd   map[string][]metric.AddOption
-	childStart  []trace.SpanStartOption
 
 	tierMu   sync.Mutex
 	tierName []string
@@ -126,14 +127,14 @@ type telemetry struct {
 // newTelemetry sets up the engine's tracer and instruments on the
 // providers given, otel's global ones when nil. The global providers do
 // nothing until the program installs real ones.
-func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, rt runtime.Runtime) *telemetry {
+func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, rt runtime.Runtime, callSpans bool) *telemetry {
 	if tp == nil {
 		tp = otel.GetTracerProvider()
 	}
 	if mp == nil {
 		mp = otel.GetMeterProvider()
 	}
-	t := &telemetry{tracer: tp.Tracer(instrumentationName)}
+	t := &telemetry{tracer: tp.Tracer(instrumentationName), callSpans: callSpans}
 	m := mp.Meter(instrumentationName)
 	// Errors from a meter only come from invalid names or units, which
 	// are constants here; the instrument returned is usable regardless.
@@ -179,7 +180,6 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, rt runtime.R
 		t.storeSpan[c] = "stackwave.store." + storeCallNames[c]
 	}
 	t.storeStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
-	t.childStart = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
 	t.opSpan = map[store.OpType]string{}
 	t.opAdd = map[store.OpType][]metric.AddOption{}
 	t.opRecord = map[store.OpType]map[string][]metric.RecordOption{}
@@ -211,7 +211,9 @@ type lazyTelemetry struct {
 
 // telemetry returns the executor's telemetry.
 func (e *Executor) telemetry() *telemetry {
-	e.tel.once.Do(func() { e.tel.t = newTelemetry(e.opts.TracerProvider, e.opts.MeterProvider, e.rt) })
+	e.tel.once.Do(func() {
+		e.tel.t = newTelemetry(e.opts.TracerProvider, e.opts.MeterProvider, e.rt, !e.opts.OmitCallSpans)
+	})
 	return e.tel.t
 }
 
@@ -256,7 +258,9 @@ func (e *Executor) startOperation(ctx context.Context, typ store.OpType, req Req
 	if !ok {
 		name = "stackwave.operation"
 	}
-	ctx, span := t.tracer.Start(ctx, name, t.childStart...)
+	// Spans are internal when no kind is given: a start option costs
+	// the SDK a copy of its configuration per span.
+	ctx, span := t.tracer.Start(ctx, name)
 	if span.IsRecording() {
 		span.SetAttributes(attrDeployment.String(req.Deployment), attrOpType.String(string(typ)))
 	}
@@ -351,9 +355,10 @@ func (o *operation) child(ctx context.Context, name string, attrs ...attribute.K
 	if !o.tracing {
 		return ctx, noSpan
 	}
-	t := o.e.telemetry()
-	ctx, span := t.tracer.Start(ctx, name, t.childStart...)
-	if len(attrs) > 0 && span.IsRecording() {
+	ctx, span := o.e.telemetry().tracer.Start(ctx, name)
+	if len(attrs) > 0 {
+		// A span that does not record ignores them; asking it first
+		// would take its lock once more.
 		span.SetAttributes(attrs...)
 	}
 	return ctx, span
@@ -441,10 +446,11 @@ func (o *operation) rtCall(ctx context.Context, c rtCall, service string, fn fun
 	return o.e.telemetry().runtimeCall(ctx, o.tracing, c, service, o.redact, o.e.rt, fn)
 }
 
-// runtimeCall runs a runtime call, in a span of its own when traced.
+// runtimeCall runs a runtime call, in a span of its own when traced and
+// call spans are not omitted.
 func (t *telemetry) runtimeCall(ctx context.Context, traced bool, c rtCall, service string, red *redact.Redactor, rt runtime.Runtime, fn func(context.Context) error) error {
 	sctx, span := ctx, noSpan
-	if traced {
+	if traced && t.callSpans {
 		sctx, span = t.tracer.Start(ctx, t.callSpan[c], t.callStart[c]...)
 	}
 	if service != "" && span.IsRecording() {
@@ -485,7 +491,7 @@ func (o *operation) wait(ctx context.Context, spec *runtime.StackSpec, rep runti
 
 // storeCall runs one store call of the executor in a span of its own.
 func storeCallSpan[T any](ctx context.Context, t *telemetry, c storeCall, fn func(context.Context) (T, error)) (T, error) {
-	if t == nil || !recording(ctx) {
+	if t == nil || !t.callSpans || !recording(ctx) {
 		return fn(ctx)
 	}
 	sctx, span := t.tracer.Start(ctx, t.storeSpan[c], t.storeStart...)

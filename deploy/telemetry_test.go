@@ -367,6 +367,64 @@ func TestTelemetryRollbackRecordsRedactedErrors(t *testing.T) {
 	}
 }
 
+// TestTelemetryOmitCallSpans: with Options.OmitCallSpans an operation is
+// traced down to its stacks, with no span per runtime or store call; a
+// failed stack still carries its error, and the calls are still counted.
+func TestTelemetryOmitCallSpans(t *testing.T) {
+	sink := newOtelSink(t)
+	opts := sink.options()
+	opts.OmitCallSpans = true
+	e := newEnv(t, nil, opts)
+	deps := threeTiers()
+	deps[1][0].Services[0].Envs = []string{"API_TOKEN=hunter2-secret"}
+	vid := e.version("v1", deps)
+	e.rt.Inject(sim.Fault{Kind: sim.FailApply, Stack: "api", Err: errors.New("engine refused env API_TOKEN=hunter2-secret")})
+	_, err := e.ex.Launch(context.Background(), deploy.Request{Deployment: "shop", VersionID: vid, Policy: deploy.Rollback})
+	var oe *deploy.OperationError
+	if !errors.As(err, &oe) || !oe.RolledBack {
+		t.Fatalf("err = %v, want a rolled back OperationError", err)
+	}
+
+	for _, sp := range sink.ended() {
+		if n := sp.Name(); strings.HasPrefix(n, "stackwave.runtime.") || strings.HasPrefix(n, "stackwave.store.") {
+			t.Errorf("span %s made with OmitCallSpans", n)
+		}
+	}
+	op := sink.one("stackwave.launch")
+	if op.Status().Code != codes.Error || attr(op, "stackwave.outcome") != "rolled_back" {
+		t.Errorf("operation span: status %v, outcome %q", op.Status(), attr(op, "stackwave.outcome"))
+	}
+	for ti, tier := range deps[:2] { // tier 2 does not start: tier 1 failed
+		tiers := sink.children(op, fmt.Sprintf("stackwave.tier.%d", ti))
+		if len(tiers) != 1 {
+			t.Fatalf("%d spans of tier %d under the operation", len(tiers), ti)
+		}
+		for _, s := range tier {
+			ss := sink.stack(tiers[0], s.Name)
+			if got := sink.children(ss, ""); len(got) != 0 {
+				t.Errorf("stack %s: spans %v under it", s.Name, spanNames(got))
+			}
+			failed := ss.Status().Code == codes.Error
+			if want := s.Name == "api"; failed != want || hasException(ss) != want {
+				t.Errorf("stack %s: status %v, events %v", s.Name, ss.Status(), ss.Events())
+			}
+			if failed && (!strings.Contains(ss.Status().Description, "apply") || strings.Contains(ss.Status().Description, "hunter2")) {
+				t.Errorf("stack %s: status %q, want the apply's failure, redacted", s.Name, ss.Status().Description)
+			}
+		}
+	}
+	if rb := sink.children(op, "stackwave.rollback"); len(rb) != 1 {
+		t.Errorf("%d rollback spans under the operation", len(rb))
+	}
+	rm := sink.metrics()
+	if got := sums(t, rm, "stackwave.runtime.call.errors"); !equalMap(got, map[string]int64{"stackwave.call=apply,stackwave.runtime=sim": 1}) {
+		t.Errorf("runtime call errors %v", got)
+	}
+	if got := histCounts(t, rm, "stackwave.runtime.call.duration")["stackwave.call=wait,stackwave.runtime=sim"]; got != 2 {
+		t.Errorf("%d wait durations, want 2 (db, worker)", got)
+	}
+}
+
 func hasException(sp sdktrace.ReadOnlySpan) bool {
 	for _, ev := range sp.Events() {
 		if ev.Name == "exception" {
