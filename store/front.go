@@ -580,9 +580,23 @@ func (s *Store) ListDeployments(ctx context.Context, q DeploymentQuery) ([]*Depl
 // changes (ErrInvalid); its versions must exist as for CreateDeployment.
 // The store keeps at most its configured number of operations
 // (Options.MaxOperations), newest last, dropping the oldest.
-func (s *Store) UpdateDeployment(ctx context.Context, d *Deployment) (*Deployment, error) {
+//
+// With [WithEvents], the record and the events are written in one
+// transaction: a reader sees both or neither, and a call that fails
+// (ErrConflict, ErrInvalid, a crash) appends nothing.
+func (s *Store) UpdateDeployment(ctx context.Context, d *Deployment, opts ...UpdateOption) (*Deployment, error) {
 	if err := checkDeployment(d); err != nil {
 		return nil, fmt.Errorf("update deployment: %w", err)
+	}
+	var uo updateOptions
+	for _, o := range opts {
+		if o != nil {
+			o(&uo)
+		}
+	}
+	evs, err := s.newEvents(uo.events)
+	if err != nil {
+		return nil, fmt.Errorf("update deployment %q: %w", d.Name, err)
 	}
 	nd := d.Clone()
 	nd.Status = cmp.Or(nd.Status, StatusUnderChange)
@@ -613,6 +627,12 @@ func (s *Store) UpdateDeployment(ctx context.Context, d *Deployment) (*Deploymen
 		w.CreatedAt, w.UpdatedAt, w.Revision = nd.CreatedAt, nd.UpdatedAt, nd.Revision
 		if err := tx.UpdateDeployment(ctx, w, old.Revision); err != nil {
 			return err
+		}
+		if len(evs) > 0 {
+			// A driver may run fn again: it gets fresh copies.
+			if err := tx.AppendEvents(ctx, nd.Name, slices.Clone(evs)); err != nil {
+				return err
+			}
 		}
 		return notify(ctx, tx, nd.Name)
 	})
@@ -658,19 +678,11 @@ func (s *Store) AppendEvents(ctx context.Context, deployment string, events ...E
 	if err := checkDeploymentName("deployment", deployment); err != nil {
 		return fmt.Errorf("append events: %w", err)
 	}
-	if err := checkEvents(events); err != nil {
+	evs, err := s.newEvents(events)
+	if err != nil {
 		return fmt.Errorf("append events to %q: %w", deployment, err)
 	}
-	now := s.clock()
-	evs := slices.Clone(events)
-	for i := range evs {
-		if evs[i].Time.IsZero() {
-			evs[i].Time = now
-		}
-		evs[i].Time = evs[i].Time.Round(0).Truncate(time.Microsecond)
-		evs[i].Seq = 0
-	}
-	err := s.update(ctx, nil, func(tx Tx) error {
+	err = s.update(ctx, nil, func(tx Tx) error {
 		if err := tx.AppendEvents(ctx, deployment, slices.Clone(evs)); err != nil {
 			return err
 		}
@@ -681,6 +693,45 @@ func (s *Store) AppendEvents(ctx context.Context, deployment string, events ...E
 	}
 	s.hub.signal(deployment)
 	return nil
+}
+
+// newEvents checks events to append and returns them as they are
+// appended: a zero Time set to the store's clock, Seq left to the driver.
+func (s *Store) newEvents(events []Event) ([]Event, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	if err := checkEvents(events); err != nil {
+		return nil, err
+	}
+	now := s.clock()
+	evs := slices.Clone(events)
+	for i := range evs {
+		if evs[i].Time.IsZero() {
+			evs[i].Time = now
+		}
+		evs[i].Time = evs[i].Time.Round(0).Truncate(time.Microsecond)
+		evs[i].Seq = 0
+	}
+	return evs, nil
+}
+
+// UpdateOption qualifies an UpdateDeployment.
+type UpdateOption func(*updateOptions)
+
+type updateOptions struct {
+	events []Event
+}
+
+// WithEvents makes UpdateDeployment append events to the deployment's
+// log, as AppendEvents would (same rules, same numbering), in the
+// transaction that writes the record. A writer that ends an operation
+// this way never lets a reader see the operation's last event with the
+// record still in progress, nor the record ended without every event
+// given here. Given twice, the last one wins.
+func WithEvents(events ...Event) UpdateOption {
+	evs := slices.Clone(events)
+	return func(o *updateOptions) { o.events = evs }
 }
 
 // ListEvents returns a deployment's events with Seq > q.AfterSeq, in

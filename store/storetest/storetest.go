@@ -89,6 +89,8 @@ func Run(t *testing.T, newStore func(t *testing.T) *store.Store) {
 		{"Events/AppendList", testEvents},
 		{"Events/Filter", testEventsFilter},
 		{"Events/Invalid", testEventsInvalid},
+		{"Events/WithRecord", testEventsWithRecord},
+		{"Events/WithRecordSeen", testEventsWithRecordSeen},
 		{"Leases/Acquire", testLeaseAcquire},
 		{"Leases/Held", testLeaseHeld},
 		{"Leases/Expired", testLeaseExpired},
@@ -1413,6 +1415,202 @@ func testEvents(t *testing.T, s *store.Store) {
 	wantErr(t, "AppendEvents(unknown deployment)", err, store.ErrNotFound)
 	_, err = s.ListEvents(ctx, "nobody", store.EventQuery{})
 	wantErr(t, "ListEvents(unknown deployment)", err, store.ErrNotFound)
+}
+
+// testEventsWithRecord checks UpdateDeployment with WithEvents: the
+// record and the events are written together, or neither is.
+func testEventsWithRecord(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	_, _, d := setup(t, s, "evr")
+	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	if err := s.AppendEvents(ctx, d.Name, events("op-1", 2, start)...); err != nil {
+		t.Fatal(err)
+	}
+	ended := func(from *store.Deployment) *store.Deployment {
+		c := from.Clone()
+		c.Status = store.StatusAvailable
+		c.Operations[0].Status = store.OpSucceeded
+		c.Operations[0].EndedAt = start.Add(time.Minute)
+		return c
+	}
+	last := []store.Event{
+		{OperationID: "op-1", Time: start.Add(time.Minute), Type: "stack-ready", Stack: "web"},
+		{OperationID: "op-1", Type: "operation-done", Message: "launch succeeded"},
+	}
+	unchanged := func(what string) {
+		t.Helper()
+		got, err := s.GetDeployment(ctx, d.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Revision != d.Revision || got.Status != store.StatusUnderChange {
+			t.Errorf("%s: record at revision %d, status %s; want it unchanged (%d, %s)", what, got.Revision, got.Status, d.Revision, store.StatusUnderChange)
+		}
+		evs, err := s.ListEvents(ctx, d.Name, store.EventQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 2 {
+			t.Errorf("%s: %d events in the log, want the 2 appended before", what, len(evs))
+		}
+	}
+
+	// A stale revision writes neither.
+	stale := ended(d)
+	stale.Revision = d.Revision - 1
+	_, err := s.UpdateDeployment(ctx, stale, store.WithEvents(last...))
+	wantErr(t, "UpdateDeployment(stale, WithEvents)", err, store.ErrConflict)
+	unchanged("after a conflict")
+
+	// A bad event refuses the record too, naming the event's field.
+	bad := slices.Clone(last)
+	bad[1].Type = ""
+	_, err = s.UpdateDeployment(ctx, ended(d), store.WithEvents(bad...))
+	wantInvalid(t, "UpdateDeployment(event without a type)", err, "events[1].type")
+	unchanged("after a bad event")
+
+	// A bad record refuses the events.
+	moved := ended(d)
+	moved.ProductID = "prod-other"
+	_, err = s.UpdateDeployment(ctx, moved, store.WithEvents(last...))
+	wantInvalid(t, "UpdateDeployment(other product, WithEvents)", err, "product_id")
+	unchanged("after a bad record")
+	gone := ended(d)
+	gone.Name = "nobody"
+	_, err = s.UpdateDeployment(ctx, gone, store.WithEvents(last...))
+	wantErr(t, "UpdateDeployment(unknown, WithEvents)", err, store.ErrNotFound)
+	unchanged("after an unknown deployment")
+
+	// Success writes both; the events are numbered on and stamped as by
+	// AppendEvents; a later WithEvents replaces an earlier one.
+	before := time.Now().Add(-time.Second)
+	got, err := s.UpdateDeployment(ctx, ended(d), store.WithEvents(events("op-1", 5, start)...), store.WithEvents(last...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Revision != d.Revision+1 || got.Status != store.StatusAvailable {
+		t.Errorf("updated record at revision %d, status %s; want %d, %s", got.Revision, got.Status, d.Revision+1, store.StatusAvailable)
+	}
+	stored, err := s.GetDeployment(ctx, d.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "stored record", got, stored)
+	evs, err := s.ListEvents(ctx, d.Name, store.EventQuery{AfterSeq: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 {
+		t.Fatalf("events after the update: %+v; want the 2 given with it", evs)
+	}
+	if evs[0].Seq != 3 || evs[0].Type != "stack-ready" || !evs[0].Time.Equal(last[0].Time) {
+		t.Errorf("first event %+v; want Seq 3, stack-ready at %v", evs[0], last[0].Time)
+	}
+	if evs[1].Seq != 4 || evs[1].Type != "operation-done" || evs[1].Time.Before(before) {
+		t.Errorf("last event %+v; want Seq 4, operation-done, stamped now", evs[1])
+	}
+
+	// Without events (or with none), UpdateDeployment appends nothing.
+	stored.Parameters = map[string]string{"x": "y"}
+	if stored, err = s.UpdateDeployment(ctx, stored, store.WithEvents()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = s.UpdateDeployment(ctx, stored, nil); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _ := s.ListEvents(ctx, d.Name, store.EventQuery{}); len(evs) != 4 {
+		t.Errorf("%d events after updates without events, want 4", len(evs))
+	}
+}
+
+// testEventsWithRecordSeen has a reader follow a writer that ends
+// operations with UpdateDeployment and WithEvents: whenever the reader
+// sees an operation's last event, the record it reads next shows the
+// operation ended, and whenever the record shows it ended, its last event
+// is in the log.
+func testEventsWithRecordSeen(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	_, _, d := setup(t, s, "evs")
+	const ops = 30
+	done := make(chan error, 1)
+	go func() {
+		done <- func() error {
+			cur := d
+			for i := range ops {
+				id := fmt.Sprintf("op-%d", i+2)
+				c := cur.Clone()
+				c.Status = store.StatusUnderChange
+				c.Operations = append(c.Operations, store.Operation{ID: id, Type: store.OpUpdate, Status: store.OpInProgress})
+				var err error
+				if cur, err = s.UpdateDeployment(ctx, c, store.WithEvents(store.Event{OperationID: id, Type: "operation-started"})); err != nil {
+					return err
+				}
+				c = cur.Clone()
+				c.Status = store.StatusAvailable
+				c.Operations[len(c.Operations)-1].Status = store.OpSucceeded
+				if cur, err = s.UpdateDeployment(ctx, c, store.WithEvents(store.Event{OperationID: id, Type: "operation-done"})); err != nil {
+					return err
+				}
+			}
+			return nil
+		}()
+	}()
+	ended := func(d *store.Deployment, id string) bool {
+		op := d.Operation(id)
+		return op != nil && op.Status == store.OpSucceeded
+	}
+	for seen := 0; seen < ops; {
+		// Events first, then the record: the record is at least as new.
+		evs, err := s.ListEvents(ctx, d.Name, store.EventQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := s.GetDeployment(ctx, d.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen = 0
+		for _, e := range evs {
+			if e.Type == "operation-done" {
+				seen++
+				if !ended(rec, e.OperationID) {
+					t.Fatalf("event %d says %s ended; the record read after it does not: %+v", e.Seq, e.OperationID, rec.Operation(e.OperationID))
+				}
+			}
+		}
+		// The record, then the events: every ended operation's last
+		// event is there.
+		rec, err = s.GetDeployment(ctx, d.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err = s.ListEvents(ctx, d.Name, store.EventQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := map[string]bool{}
+		for _, e := range evs {
+			if e.Type == "operation-done" {
+				last[e.OperationID] = true
+			}
+		}
+		for _, op := range rec.Operations[1:] {
+			if op.Status == store.OpSucceeded && !last[op.ID] {
+				t.Fatalf("the record says %s ended; the log read after it has not its last event", op.ID)
+			}
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			done <- nil
+		default:
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }
 
 func testEventsFilter(t *testing.T, s *store.Store) {
