@@ -123,6 +123,19 @@ func (r *recorder) event(e store.Event) {
 	r.poke()
 }
 
+// updateWithEvent changes the record and queues e at once: no write
+// takes one without the other, so the event and the change reach the
+// store in the same transaction. An operation's end goes this way.
+func (r *recorder) updateWithEvent(fn func(d *store.Deployment), e store.Event) {
+	r.mu.Lock()
+	fn(r.d)
+	r.reindex()
+	r.dirty = true
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+	r.poke()
+}
+
 // snapshot returns a deep copy of the record.
 func (r *recorder) snapshot() *store.Deployment {
 	r.mu.Lock()
@@ -177,6 +190,11 @@ func (r *recorder) loop() {
 }
 
 // write sends pending events and the record, if changed, to the store.
+// The record goes in the transaction of the last batch of events queued
+// before it: a reader that sees the operation ended in the record finds
+// all its events, and a reader that sees its last event finds the record
+// that ended it. Only a backlog larger than maxEventBatch is written in
+// several transactions, the record with the last.
 func (r *recorder) write(ctx context.Context) error {
 	r.mu.Lock()
 	events := r.events
@@ -187,48 +205,47 @@ func (r *recorder) write(ctx context.Context) error {
 		defer r.poke() // the rest goes next
 	}
 	var snap *store.Deployment
-	// The record goes after every event queued before it: a reader that
-	// sees the operation ended in the record finds all its events.
 	if r.dirty && !more {
 		snap = cloneDeployment(r.d)
 		r.dirty = false
 	}
 	r.mu.Unlock()
 
-	if len(events) > 0 {
-		if err := r.appendEvents(ctx, events); err != nil {
-			r.mu.Lock()
-			r.events = append(events, r.events...)
-			r.err = err
-			r.mu.Unlock()
-			if snap != nil {
-				r.markDirty()
-			}
-			return err
-		}
-	}
-	if snap == nil {
+	var updated *store.Deployment
+	var err error
+	switch {
+	case snap != nil:
+		updated, err = r.updateDeployment(ctx, snap, events)
+	case len(events) > 0:
+		err = r.appendEvents(ctx, events)
+	default:
 		return nil
 	}
-	updated, err := r.updateDeployment(ctx, snap)
-	if errors.Is(err, store.ErrConflict) {
-		// Someone wrote the record since: we hold the lease, so our
-		// state of the operation wins; take the new revision and retry.
-		if fresh, gerr := r.st.GetDeployment(ctx, r.name); gerr == nil {
-			r.mu.Lock()
-			r.d.Revision = fresh.Revision
-			r.mu.Unlock()
+	if err != nil {
+		// Nothing was written: the events go first again, and the
+		// record with them.
+		r.mu.Lock()
+		r.events = append(events, r.events...)
+		r.dirty = r.dirty || snap != nil
+		if !errors.Is(err, store.ErrConflict) || snap == nil {
+			r.err = err
 		}
-		r.markDirty()
-		r.poke()
+		r.mu.Unlock()
+		if errors.Is(err, store.ErrConflict) && snap != nil {
+			// Someone wrote the record since: we hold the lease, so
+			// our state of the operation wins; take the new revision
+			// and retry.
+			if fresh, gerr := r.st.GetDeployment(ctx, r.name); gerr == nil {
+				r.mu.Lock()
+				r.d.Revision = fresh.Revision
+				r.mu.Unlock()
+			}
+			r.poke()
+		}
 		return err
 	}
-	if err != nil {
-		r.mu.Lock()
-		r.err = err
-		r.mu.Unlock()
-		r.markDirty()
-		return err
+	if updated == nil {
+		return nil
 	}
 	r.mu.Lock()
 	r.d.Revision = updated.Revision

@@ -538,9 +538,11 @@ func (r *recorder) appendEvents(ctx context.Context, events []store.Event) error
 	})
 }
 
-func (r *recorder) updateDeployment(ctx context.Context, d *store.Deployment) (*store.Deployment, error) {
+// updateDeployment writes the record and, in the same transaction,
+// events.
+func (r *recorder) updateDeployment(ctx context.Context, d *store.Deployment, events []store.Event) (*store.Deployment, error) {
 	return storeCallSpan(ctx, r.tel, storeUpdateDeployment, func(ctx context.Context) (*store.Deployment, error) {
-		return r.st.UpdateDeployment(ctx, d)
+		return r.st.UpdateDeployment(ctx, d, store.WithEvents(events...))
 	})
 }
 

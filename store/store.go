@@ -46,6 +46,11 @@
 // sharing the database when the driver is a [Notifier] (PostgreSQL), in
 // the writing process otherwise (memory, SQLite).
 //
+// [Store.UpdateDeployment] with [WithEvents] writes a record and appends
+// events in one transaction: a reader sees both or neither, also after a
+// crash. The executor ends an operation this way, so that an operation's
+// last event and the record that says it ended are never seen apart.
+//
 // # Secrets at rest
 //
 // With a [Keyring] in Options.Keys, the values of services' envs (in
