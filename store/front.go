@@ -581,9 +581,10 @@ func (s *Store) ListDeployments(ctx context.Context, q DeploymentQuery) ([]*Depl
 // The store keeps at most its configured number of operations
 // (Options.MaxOperations), newest last, dropping the oldest.
 //
-// With [WithEvents], the record and the events are written in one
-// transaction: a reader sees both or neither, and a call that fails
-// (ErrConflict, ErrInvalid, a crash) appends nothing.
+// With [WithEvents] and [ReleasingLease], the record, the events and the
+// lease's release are written in one transaction: a reader sees all or
+// none of them, and a call that fails (ErrConflict, ErrInvalid,
+// ErrLeaseHeld, a crash) writes nothing.
 func (s *Store) UpdateDeployment(ctx context.Context, d *Deployment, opts ...UpdateOption) (*Deployment, error) {
 	if err := checkDeployment(d); err != nil {
 		return nil, fmt.Errorf("update deployment: %w", err)
@@ -597,6 +598,11 @@ func (s *Store) UpdateDeployment(ctx context.Context, d *Deployment, opts ...Upd
 	evs, err := s.newEvents(uo.events)
 	if err != nil {
 		return nil, fmt.Errorf("update deployment %q: %w", d.Name, err)
+	}
+	if uo.release != nil {
+		if err := checkKey("owner", *uo.release); err != nil {
+			return nil, fmt.Errorf("update deployment %q: %w", d.Name, err)
+		}
 	}
 	nd := d.Clone()
 	nd.Status = cmp.Or(nd.Status, StatusUnderChange)
@@ -614,6 +620,11 @@ func (s *Store) UpdateDeployment(ctx context.Context, d *Deployment, opts ...Upd
 			return stale(d.Revision, old.Revision)
 		case old.ProductID != nd.ProductID:
 			return Invalid("product_id", nd.ProductID, "is immutable")
+		}
+		if uo.release != nil {
+			if err := releaseLease(ctx, tx, nd.Name, *uo.release); err != nil {
+				return fmt.Errorf("release lease for %q: %w", *uo.release, err)
+			}
 		}
 		// Versions in use cannot be deleted: references checked when
 		// they were written hold while they are unchanged.
@@ -640,6 +651,9 @@ func (s *Store) UpdateDeployment(ctx context.Context, d *Deployment, opts ...Upd
 		return nil, fmt.Errorf("update deployment %q: %w", nd.Name, err)
 	}
 	s.hub.signal(nd.Name)
+	if uo.release != nil {
+		s.hub.signal(releasedKey)
+	}
 	return nd, nil
 }
 
@@ -720,7 +734,8 @@ func (s *Store) newEvents(events []Event) ([]Event, error) {
 type UpdateOption func(*updateOptions)
 
 type updateOptions struct {
-	events []Event
+	events  []Event
+	release *string // owner
 }
 
 // WithEvents makes UpdateDeployment append events to the deployment's
@@ -732,6 +747,18 @@ type updateOptions struct {
 func WithEvents(events ...Event) UpdateOption {
 	evs := slices.Clone(events)
 	return func(o *updateOptions) { o.events = evs }
+}
+
+// ReleasingLease makes UpdateDeployment release owner's lease on the
+// deployment, as ReleaseLease would, in the transaction that writes the
+// record: the update fails, writing nothing, with ErrLeaseHeld (a
+// *LeaseHeldError) when another owner holds the lease, and with
+// ErrNotFound when there is none. A writer that ends an operation this
+// way lets a reader that sees the end start the next operation at once,
+// from any process, and never writes a record whose lease another owner
+// took. Subscribers of SubscribeReleases hear of it.
+func ReleasingLease(owner string) UpdateOption {
+	return func(o *updateOptions) { o.release = &owner }
 }
 
 // ListEvents returns a deployment's events with Seq > q.AfterSeq, in

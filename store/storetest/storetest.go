@@ -91,6 +91,7 @@ func Run(t *testing.T, newStore func(t *testing.T) *store.Store) {
 		{"Events/Invalid", testEventsInvalid},
 		{"Events/WithRecord", testEventsWithRecord},
 		{"Events/WithRecordSeen", testEventsWithRecordSeen},
+		{"Leases/ReleasedWithRecord", testLeaseReleasedWithRecord},
 		{"Leases/Acquire", testLeaseAcquire},
 		{"Leases/Held", testLeaseHeld},
 		{"Leases/Expired", testLeaseExpired},
@@ -1520,6 +1521,112 @@ func testEventsWithRecord(t *testing.T, s *store.Store) {
 	}
 	if evs, _ := s.ListEvents(ctx, d.Name, store.EventQuery{}); len(evs) != 4 {
 		t.Errorf("%d events after updates without events, want 4", len(evs))
+	}
+}
+
+// testLeaseReleasedWithRecord checks UpdateDeployment with
+// ReleasingLease: the lease goes with the record and the events, or
+// nothing is written.
+func testLeaseReleasedWithRecord(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	_, _, d := setup(t, s, "lrr")
+	if _, err := s.AcquireLease(ctx, d.Name, "replica-a", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	end := store.Event{OperationID: "op-1", Type: "operation-done"}
+	ended := d.Clone()
+	ended.Status = store.StatusAvailable
+	ended.Operations[0].Status = store.OpSucceeded
+	unchanged := func(what string, owner string) {
+		t.Helper()
+		got, err := s.GetDeployment(ctx, d.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Revision != d.Revision {
+			t.Errorf("%s: record at revision %d, want %d", what, got.Revision, d.Revision)
+		}
+		if evs, _ := s.ListEvents(ctx, d.Name, store.EventQuery{}); len(evs) != 0 {
+			t.Errorf("%s: events %+v appended", what, evs)
+		}
+		l, err := s.GetLease(ctx, d.Name)
+		switch {
+		case owner == "" && !errors.Is(err, store.ErrNotFound):
+			t.Errorf("%s: lease %+v, %v; want none", what, l, err)
+		case owner != "" && (err != nil || l.Owner != owner):
+			t.Errorf("%s: lease %+v, %v; want %s's", what, l, err, owner)
+		}
+	}
+
+	// Another owner's lease refuses the whole write.
+	_, err := s.UpdateDeployment(ctx, ended, store.WithEvents(end), store.ReleasingLease("replica-b"))
+	wantErr(t, "UpdateDeployment(ReleasingLease of another owner)", err, store.ErrLeaseHeld)
+	var held *store.LeaseHeldError
+	if !errors.As(err, &held) || held.Owner != "replica-a" {
+		t.Errorf("UpdateDeployment(ReleasingLease of another owner): %v; want a *LeaseHeldError naming replica-a", err)
+	}
+	unchanged("after another owner's release", "replica-a")
+	// So does a stale revision, keeping the lease.
+	stale := ended.Clone()
+	stale.Revision--
+	_, err = s.UpdateDeployment(ctx, stale, store.WithEvents(end), store.ReleasingLease("replica-a"))
+	wantErr(t, "UpdateDeployment(stale, ReleasingLease)", err, store.ErrConflict)
+	unchanged("after a conflict", "replica-a")
+	_, err = s.UpdateDeployment(ctx, ended, store.ReleasingLease(""))
+	wantInvalid(t, "UpdateDeployment(ReleasingLease without an owner)", err, "owner")
+	unchanged("after a bad owner", "replica-a")
+
+	// RenewLease extends the holder's lease, and no other's.
+	if l, err := s.RenewLease(ctx, d.Name, "replica-a", 2*time.Hour); err != nil || l.Owner != "replica-a" || l.ExpiresAt.Sub(l.AcquiredAt) < time.Hour+time.Minute {
+		t.Errorf("RenewLease by the holder: %+v, %v; want it extended", l, err)
+	}
+	_, err = s.RenewLease(ctx, d.Name, "replica-b", time.Hour)
+	wantErr(t, "RenewLease(another owner)", err, store.ErrLeaseHeld)
+
+	// The owner's release goes with the record and the events, and wakes
+	// the subscribers of releases.
+	rel := s.SubscribeReleases()
+	defer rel.Close()
+	drain(rel)
+	got, err := s.UpdateDeployment(ctx, ended, store.WithEvents(end), store.ReleasingLease("replica-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != store.StatusAvailable || got.Revision != d.Revision+1 {
+		t.Errorf("updated record %s at revision %d", got.Status, got.Revision)
+	}
+	if l, err := s.GetLease(ctx, d.Name); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("lease after the update: %+v, %v; want none", l, err)
+	}
+	if evs, err := s.ListEvents(ctx, d.Name, store.EventQuery{}); err != nil || len(evs) != 1 {
+		t.Errorf("events after the update: %+v, %v; want the one given", evs, err)
+	}
+	select {
+	case <-rel.Changed():
+	default:
+		t.Error("a lease released with the record woke no subscriber of releases")
+	}
+	// A renewal racing the release does not take the lease again.
+	_, err = s.RenewLease(ctx, d.Name, "replica-a", time.Hour)
+	wantErr(t, "RenewLease(released)", err, store.ErrNotFound)
+	if l, err := s.GetLease(ctx, d.Name); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("lease after a renewal of a released one: %+v, %v; want none", l, err)
+	}
+	// The lease is free for the next owner.
+	if _, err := s.AcquireLease(ctx, d.Name, "replica-b", time.Hour); err != nil {
+		t.Errorf("the next owner's lease: %v", err)
+	}
+
+	// No lease: nothing is written.
+	if err := s.ReleaseLease(ctx, d.Name, "replica-b"); err != nil {
+		t.Fatal(err)
+	}
+	again := got.Clone()
+	again.Parameters = map[string]string{"x": "y"}
+	_, err = s.UpdateDeployment(ctx, again, store.WithEvents(end), store.ReleasingLease("replica-a"))
+	wantErr(t, "UpdateDeployment(ReleasingLease, no lease)", err, store.ErrNotFound)
+	if cur, _ := s.GetDeployment(ctx, d.Name); cur.Revision != got.Revision {
+		t.Errorf("record at revision %d after a refused update, want %d", cur.Revision, got.Revision)
 	}
 }
 
