@@ -24,10 +24,12 @@
 //
 // The store's event log and the deployment record agree: an operation's
 // last event (operation-done, operation-failed, operation-handed-over)
-// is written in the transaction that writes the record's outcome, so a
-// reader of the store (store.Store.SubscribeEvents, the API's event
-// stream, stackwave events) that sees it finds the record ended with the
-// same status, and a reader that sees the record ended finds every event.
+// is written in the transaction that writes the record's outcome and
+// releases the lease, so a reader of the store (store.Store.SubscribeEvents,
+// the API's event stream, stackwave events) that sees it finds the
+// record ended with the same status and the deployment free for the next
+// operation, from any process, and a reader that sees the record ended
+// finds every event.
 // The callbacks get the last event once the store has it: a callback that
 // reads the record then finds the outcome too, unless the outcome could
 // not be written (the lease lost, the store unreachable for a lease TTL),
@@ -94,7 +96,9 @@
 // An update_deployment span writes the record with the events queued
 // since the last write, in one transaction; append_events spans write
 // events alone, when the record has not changed or a backlog is too
-// large for one write.
+// large for one write. The last update_deployment of an operation also
+// releases the lease; a release_lease span is left only by an operation
+// whose outcome could not be written.
 //
 // The operation's span carries stackwave.deployment, stackwave.operation.id,
 // stackwave.operation.type, stackwave.policy, stackwave.product (name),

@@ -55,6 +55,11 @@ func checkEnd(ctx context.Context, st *store.Store, name string, e store.Event) 
 	case op.Status != want || d.Status == store.StatusUnderChange:
 		return fmt.Sprintf("%s of %s, but the record read after it says the operation is %s and the deployment %s", e.Type, e.OperationID, op.Status, d.Status)
 	}
+	// The lease went with them: the next operation may start at once,
+	// from any process.
+	if l, err := st.GetLease(ctx, name); !errors.Is(err, store.ErrNotFound) {
+		return fmt.Sprintf("%s of %s, but the lease is still there: %+v (%v)", e.Type, e.OperationID, l, err)
+	}
 	return ""
 }
 
@@ -64,8 +69,9 @@ func isEnd(t string) bool {
 
 // A reader that sees an operation's last event, in the store's log or
 // from the executor's callback, and then reads the deployment record,
-// finds the operation ended with the status the event says: the last
-// event and the ended record are written in one transaction. Many
+// finds the operation ended with the status the event says, and the
+// lease released: the last event, the ended record and the release are
+// written in one transaction. Many
 // operations, succeeding and failing, on SQLite and on PostgreSQL; on
 // PostgreSQL the reader is another Store on the database, woken by the
 // server's notifications as another replica would be.

@@ -648,8 +648,9 @@ func (o *operation) finish(parent context.Context, rolledBack bool, stopLease fu
 		last = o.stamp(Event{Type: EventOperationDone, Message: o.describe() + " succeeded"})
 	}
 	// The last event and the record that ends the operation are
-	// written in one transaction: whoever reads the one finds the other.
-	o.rec.updateWithEvent(func(d *store.Deployment) {
+	// written in one transaction, which releases the lease: whoever
+	// reads the one finds the other, and may start the next operation.
+	o.rec.end(func(d *store.Deployment) {
 		switch {
 		case !failed && o.typ == store.OpTerminate:
 			d.Status = store.StatusTerminated
@@ -685,7 +686,7 @@ func (o *operation) finish(parent context.Context, rolledBack bool, stopLease fu
 			}
 			final = *op
 		}
-	}, last.record())
+	}, last.record(), o.e.opts.Owner)
 	// The outcome is recorded even when the caller's context is done, but
 	// only while the lease is held (another executor may own the record
 	// once it is lost), and not after a lease TTL in which no write went
@@ -697,7 +698,9 @@ func (o *operation) finish(parent context.Context, rolledBack bool, stopLease fu
 	// finds the operation ended.
 	o.ev.emit(last)
 	stopLease()
-	if !o.leaseLost.Load() {
+	if !o.leaseLost.Load() && !o.rec.leaseReleased() {
+		// The outcome was not written: the lease goes alone, for
+		// another executor to resume the operation.
 		_ = o.e.releaseLease(wctx, o.name)
 	}
 	// Let go once the lease is released, before the last events are
@@ -722,23 +725,19 @@ func (o *operation) handOver(parent context.Context, stopLease func()) (*Result,
 	var cur store.Operation
 	o.log(parent, slog.LevelInfo, "executor closing; handing the operation over")
 	last := o.stamp(Event{Type: EventOperationHandedOver, Message: o.describe() + " handed over by " + o.e.opts.Owner + ", to be resumed"})
-	// The event and the record's word of the hand-over are written in
-	// one transaction, and reach the callbacks after it.
-	o.rec.updateWithEvent(func(d *store.Deployment) {
+	// The event, the record's word of the hand-over and the lease's
+	// release are written in one transaction (the next owner reads a
+	// whole record), and the event reaches the callbacks after it.
+	o.rec.end(func(d *store.Deployment) {
 		if op := d.Operation(o.id); op != nil {
 			op.Message = "handed over by " + o.e.opts.Owner
 			cur = *op
 		}
-	}, last.record())
+	}, last.record(), o.e.opts.Owner)
 	wctx := o.leaseCtx
 	err := o.rec.stop(wctx, true, o.e.opts.LeaseTTL)
 	o.ev.emit(last)
 	stopLease()
-	if err == nil {
-		// Released only once the record is whole: the next owner reads
-		// it.
-		err = o.e.releaseLease(wctx, o.name)
-	}
 	o.ev.close()
 	res := &Result{Deployment: o.rec.snapshot(), Operation: cur, Changes: o.changes}
 	if err != nil {
@@ -778,15 +777,26 @@ func (o *operation) keepLease(ctx context.Context, cancel context.CancelCauseFun
 			case <-done:
 				return
 			case <-expiry.C:
-				lost(fmt.Errorf("not renewed within %s", ttl))
+				if !o.rec.leaseReleased() {
+					lost(fmt.Errorf("not renewed within %s", ttl))
+				}
 				return
 			case <-next.C:
 			}
 			sent := time.Now()
 			rctx, rcancel := context.WithTimeout(ctx, ttl/3)
-			_, err := o.e.acquireLease(rctx, storeRenewLease, o.name)
+			// A renewal never takes the lease again once the final
+			// record's write released it.
+			_, err := o.renewLease(rctx, o.name)
 			rcancel()
 			switch {
+			case errors.Is(err, store.ErrNotFound) && o.rec.releasing():
+				// Released with the final record, or about to be:
+				// stop ends the renewals once the write went through.
+				if o.rec.leaseReleased() {
+					return
+				}
+				next.Reset(ttl / 20)
 			case err == nil:
 				expiry.Reset(ttl - time.Since(sent))
 				next.Reset(ttl / 3)

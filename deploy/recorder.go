@@ -40,6 +40,12 @@ type recorder struct {
 
 	// log, when set, receives the failures of writes.
 	log logFunc
+
+	// release, set by end, is the lease owner whose lease the write of
+	// the final record releases in its transaction; released is set
+	// once it did. Under mu.
+	release  string
+	released bool
 }
 
 // maxEventBatch bounds the events of one write, so that no write holds
@@ -123,17 +129,35 @@ func (r *recorder) event(e store.Event) {
 	r.poke()
 }
 
-// updateWithEvent changes the record and queues e at once: no write
-// takes one without the other, so the event and the change reach the
-// store in the same transaction. An operation's end goes this way.
-func (r *recorder) updateWithEvent(fn func(d *store.Deployment), e store.Event) {
+// end changes the record for the last time and queues e, the
+// operation's last event, at once: no write takes one without the other,
+// so the event and the final record reach the store in the same
+// transaction, which also releases owner's lease.
+func (r *recorder) end(fn func(d *store.Deployment), e store.Event, owner string) {
 	r.mu.Lock()
 	fn(r.d)
 	r.reindex()
 	r.dirty = true
 	r.events = append(r.events, e)
+	r.release = owner
 	r.mu.Unlock()
 	r.poke()
+}
+
+// releasing reports whether the next write of the record releases the
+// lease, or did.
+func (r *recorder) releasing() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.release != ""
+}
+
+// leaseReleased reports whether the final record's write released the
+// lease.
+func (r *recorder) leaseReleased() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.released
 }
 
 // snapshot returns a deep copy of the record.
@@ -205,15 +229,27 @@ func (r *recorder) write(ctx context.Context) error {
 		defer r.poke() // the rest goes next
 	}
 	var snap *store.Deployment
+	var release string
 	if r.dirty && !more {
 		snap = cloneDeployment(r.d)
 		r.dirty = false
+		if !r.released {
+			release = r.release
+		}
 	}
 	r.mu.Unlock()
 
 	var updated *store.Deployment
 	var err error
 	switch {
+	case snap != nil && release != "":
+		// The final record: it releases the lease.
+		updated, err = r.updateDeployment(ctx, snap, events, store.ReleasingLease(release))
+		if err == nil {
+			r.mu.Lock()
+			r.released = true
+			r.mu.Unlock()
+		}
 	case snap != nil:
 		updated, err = r.updateDeployment(ctx, snap, events)
 	case len(events) > 0:
@@ -319,7 +355,8 @@ func (r *recorder) logf(level slog.Level, msg string, args ...any) {
 
 // isTransient reports whether a store error may go away on retry.
 func isTransient(err error) bool {
-	return !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrInvalid) && !errors.Is(err, store.ErrClosed)
+	return !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrInvalid) && !errors.Is(err, store.ErrClosed) &&
+		!errors.Is(err, store.ErrLeaseHeld)
 }
 
 func cloneDeployment(d *store.Deployment) *store.Deployment {

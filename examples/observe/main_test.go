@@ -15,7 +15,6 @@ func Example() {
 	//     stackwave.launch stackwave.deployment=shop
 	//       stackwave.store.acquire_lease
 	//       stackwave.store.create_deployment
-	//       stackwave.store.release_lease
 	//       stackwave.store.update_deployment
 	//       stackwave.tier.0
 	//         stackwave.stack stackwave.stack=db
