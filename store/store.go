@@ -47,9 +47,12 @@
 // the writing process otherwise (memory, SQLite).
 //
 // [Store.UpdateDeployment] with [WithEvents] writes a record and appends
-// events in one transaction: a reader sees both or neither, also after a
-// crash. The executor ends an operation this way, so that an operation's
-// last event and the record that says it ended are never seen apart.
+// events in one transaction, and with [ReleasingLease] releases its
+// writer's lease in it too: a reader sees all of it or none, also after
+// a crash. The executor ends an operation this way, so that an
+// operation's last event, the record that says it ended and the free
+// lease are never seen apart; it renews its lease with
+// [Store.RenewLease], which never takes a released lease again.
 //
 // # Secrets at rest
 //
