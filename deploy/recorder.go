@@ -291,12 +291,6 @@ func (r *recorder) write(ctx context.Context) error {
 	return nil
 }
 
-func (r *recorder) markDirty() {
-	r.mu.Lock()
-	r.dirty = true
-	r.mu.Unlock()
-}
-
 // stop ends the background writer and, if flush is set, writes what is
 // pending, retrying until ctx is done or idle passes without a write
 // going through (a store that takes the lease's renewals but refuses the
