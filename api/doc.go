@@ -118,8 +118,9 @@
 // data an [Event] in JSON. The stream replays the log (after the
 // Last-Event-ID header, or the after_seq parameter) and then follows it
 // until the operation-done or operation-failed event of the operation,
-// the client going away, or [Server.CloseStreams]; once it has ended after
-// the last event, the deployment record shows the outcome. It reads the
+// the client going away, or [Server.CloseStreams]. The last event is
+// stored with the record that ends the operation, in one transaction:
+// once a client has it, the deployment record shows the outcome. It reads the
 // store's log, so it follows operations that another replica runs, or
 // that a replica took over after a crash. A reconnecting EventSource that
 // has seen the end gets 204, which stops it. When the operation still

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -121,8 +120,9 @@ func (s *Server) streamEvents(c *call) error {
 	heartbeat := time.NewTimer(heartbeatInterval)
 	defer heartbeat.Stop()
 	// ended is set once the record shows the operation ended: the
-	// executor appends an operation's events before it writes its final
-	// record, so one more read then finds every event there is.
+	// executor writes an operation's last events with its final record,
+	// in one transaction, so one more read then finds every event there
+	// is.
 	ended, caughtUp := false, false
 	for {
 		for _, e := range evs {
@@ -131,11 +131,10 @@ func (s *Server) streamEvents(c *call) error {
 			}
 			heartbeat.Reset(heartbeatInterval)
 			if e.OperationID == opID && (e.Type == string(deploy.EventOperationDone) || e.Type == string(deploy.EventOperationFailed)) {
-				if err := w.Flush(); err != nil {
-					return err
-				}
-				s.awaitOutcome(c, sub, name, opID)
-				return nil
+				// The record that ends the operation was written
+				// with this event: a client that reads it next sees
+				// the outcome.
+				return w.Flush()
 			}
 		}
 		if err := w.Flush(); err != nil {
@@ -197,39 +196,6 @@ func (s *Server) streamEvents(c *call) error {
 			ended = true
 			if evs, err = s.events(c, sub, name); err != nil {
 				return err
-			}
-		}
-	}
-}
-
-// outcomeWait bounds how long a stream that has sent an operation's last
-// event waits for the record to show the outcome.
-const outcomeWait = 5 * time.Second
-
-// awaitOutcome waits until the deployment record shows that the
-// operation ended. The executor may write an operation's last event
-// before its final record; ending the stream only then lets a client
-// that reads the deployment next see the outcome. The subscription wakes
-// it when the record changes.
-func (s *Server) awaitOutcome(c *call, sub *store.EventSubscription, name, opID string) {
-	ctx, cancel := context.WithTimeout(c.r.Context(), outcomeWait)
-	defer cancel()
-	for {
-		d, err := s.st.GetDeployment(ctx, name)
-		if err != nil {
-			return
-		}
-		if op := d.Operation(opID); op == nil || op.Status != store.OpInProgress && d.Status != store.StatusUnderChange {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.closing:
-			return
-		case _, ok := <-sub.Changed():
-			if !ok {
-				return
 			}
 		}
 	}

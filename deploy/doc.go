@@ -20,7 +20,21 @@
 // Options.OnEvent (or Options.Events) receives the events of every
 // operation; Request.OnEvent those of one. Both are called in order from
 // a goroutine of the executor, and an operation returns only after its
-// last event was delivered. Options.Logger receives what events do not
+// last event was delivered.
+//
+// The store's event log and the deployment record agree: an operation's
+// last event (operation-done, operation-failed, operation-handed-over)
+// is written in the transaction that writes the record's outcome and
+// releases the lease, so a reader of the store (store.Store.SubscribeEvents,
+// the API's event stream, stackwave events) that sees it finds the
+// record ended with the same status and the deployment free for the next
+// operation, from any process, and a reader that sees the record ended
+// finds every event.
+// The callbacks get the last event once the store has it: a callback that
+// reads the record then finds the outcome too, unless the outcome could
+// not be written (the lease lost, the store unreachable for a lease TTL),
+// when the operation stays in progress in the store, to be resumed, and
+// the operation returns the error. Options.Logger receives what events do not
 // tell: store writes retried, lease renewals in trouble (a streak of
 // failed renewals once at Warn, again at most once per lease TTL with the
 // count, and its end once: the renewal that worked again at Info, or the
@@ -81,6 +95,13 @@
 //	stackwave.rollback          the undoing of a failed launch or update, with its own tiers and stacks
 //	stackwave.runtime.observe | remove_deployment
 //	stackwave.store.acquire_lease | renew_lease | release_lease | create_deployment | update_deployment | append_events
+//
+// An update_deployment span writes the record with the events queued
+// since the last write, in one transaction; append_events spans write
+// events alone, when the record has not changed or a backlog is too
+// large for one write. The last update_deployment of an operation also
+// releases the lease; a release_lease span is left only by an operation
+// whose outcome could not be written.
 //
 // The operation's span carries stackwave.deployment, stackwave.operation.id,
 // stackwave.operation.type, stackwave.policy, stackwave.product (name),

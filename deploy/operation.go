@@ -37,10 +37,14 @@ import (
 // Events are written by the executor that runs the operation. An
 // operation has one operation-started and one operation-resumed per
 // resume; each executor run that ends it writes one operation-done or
-// operation-failed, the last event of the operation. An executor that
-// dies loses the events it had not written yet (its operation-started
-// among them when it died at once); the executor that resumes goes on
-// from the record.
+// operation-failed, the last event of the operation, in the store
+// transaction that writes the record's outcome (an operation-handed-over
+// likewise goes with the record that says so): a reader that sees the
+// last event finds the record ended, and one that sees the record ended
+// finds every event. An executor that dies loses the events it had not
+// written yet (its operation-started among them when it died at once),
+// and never leaves an end event without the ended record; the executor
+// that resumes goes on from the record.
 const (
 	StateApplying    = "applying"
 	StateWaiting     = "waiting"
@@ -700,7 +704,16 @@ func (o *operation) finish(parent context.Context, rolledBack bool, stopLease fu
 	}
 	now := time.Now()
 	var final store.Operation
-	o.rec.update(func(d *store.Deployment) {
+	var last Event
+	if failed {
+		last = o.stamp(Event{Type: EventOperationFailed, Message: opErr.Error()})
+	} else {
+		last = o.stamp(Event{Type: EventOperationDone, Message: o.describe() + " succeeded"})
+	}
+	// The last event and the record that ends the operation are
+	// written in one transaction, which releases the lease: whoever
+	// reads the one finds the other, and may start the next operation.
+	o.rec.end(func(d *store.Deployment) {
 		switch {
 		case !failed && o.typ == store.OpTerminate:
 			d.Status = store.StatusTerminated
@@ -736,20 +749,21 @@ func (o *operation) finish(parent context.Context, rolledBack bool, stopLease fu
 			}
 			final = *op
 		}
-	})
+	}, last.record(), o.e.opts.Owner)
 	// The outcome is recorded even when the caller's context is done, but
 	// only while the lease is held (another executor may own the record
 	// once it is lost), and not after a lease TTL in which no write went
 	// through: the operation then stays in progress, to be resumed.
 	wctx := o.leaseCtx
-	if failed {
-		o.emit(Event{Type: EventOperationFailed, Message: opErr.Error()})
-	} else {
-		o.emit(Event{Type: EventOperationDone, Message: final.Message})
-	}
 	recErr := o.rec.stop(wctx, !o.leaseLost.Load(), o.e.opts.LeaseTTL)
+	// The callbacks get the last event once the store has it (or the
+	// write was given up): a callback that reads the record on seeing it
+	// finds the operation ended.
+	o.ev.emit(last)
 	stopLease()
-	if !o.leaseLost.Load() {
+	if !o.leaseLost.Load() && !o.rec.leaseReleased() {
+		// The outcome was not written: the lease goes alone, for
+		// another executor to resume the operation.
 		_ = o.e.releaseLease(wctx, o.name)
 	}
 	// Let go once the lease is released, before the last events are
@@ -772,22 +786,21 @@ func (o *operation) finish(parent context.Context, rolledBack bool, stopLease fu
 // releases the lease, for another executor to resume.
 func (o *operation) handOver(parent context.Context, stopLease func()) (*Result, error) {
 	var cur store.Operation
-	o.rec.update(func(d *store.Deployment) {
+	o.log(parent, slog.LevelInfo, "executor closing; handing the operation over")
+	last := o.stamp(Event{Type: EventOperationHandedOver, Message: o.describe() + " handed over by " + o.e.opts.Owner + ", to be resumed"})
+	// The event, the record's word of the hand-over and the lease's
+	// release are written in one transaction (the next owner reads a
+	// whole record), and the event reaches the callbacks after it.
+	o.rec.end(func(d *store.Deployment) {
 		if op := d.Operation(o.id); op != nil {
 			op.Message = "handed over by " + o.e.opts.Owner
 			cur = *op
 		}
-	})
-	o.log(parent, slog.LevelInfo, "executor closing; handing the operation over")
-	o.emit(Event{Type: EventOperationHandedOver, Message: o.describe() + " handed over by " + o.e.opts.Owner + ", to be resumed"})
+	}, last.record(), o.e.opts.Owner)
 	wctx := o.leaseCtx
 	err := o.rec.stop(wctx, true, o.e.opts.LeaseTTL)
+	o.ev.emit(last)
 	stopLease()
-	if err == nil {
-		// Released only once the record is whole: the next owner reads
-		// it.
-		err = o.e.releaseLease(wctx, o.name)
-	}
 	o.ev.close()
 	res := &Result{Deployment: o.rec.snapshot(), Operation: cur, Changes: o.changes}
 	if err != nil {
@@ -839,15 +852,26 @@ func (o *operation) keepLease(ctx context.Context, cancel context.CancelCauseFun
 			case <-done:
 				return
 			case <-expiry.C:
-				lost(fmt.Errorf("not renewed within %s", ttl))
+				if !o.rec.leaseReleased() {
+					lost(fmt.Errorf("not renewed within %s", ttl))
+				}
 				return
 			case <-next.C:
 			}
 			sent := time.Now()
 			rctx, rcancel := context.WithTimeout(ctx, ttl/3)
-			_, err := o.e.acquireLease(rctx, storeRenewLease, o.name)
+			// A renewal never takes the lease again once the final
+			// record's write released it.
+			_, err := o.renewLease(rctx, o.name)
 			rcancel()
 			switch {
+			case errors.Is(err, store.ErrNotFound) && o.rec.releasing():
+				// Released with the final record, or about to be:
+				// stop ends the renewals once the write went through.
+				if o.rec.leaseReleased() {
+					return
+				}
+				next.Reset(ttl / 20)
 			case err == nil:
 				expiry.Reset(ttl - time.Since(sent))
 				next.Reset(ttl / 3)
@@ -882,13 +906,20 @@ func (o *operation) keepLease(ctx context.Context, cancel context.CancelCauseFun
 }
 
 func (o *operation) emit(e Event) {
+	e = o.stamp(e)
+	o.ev.emit(e)
+	o.rec.event(e.record())
+}
+
+// stamp completes an event of the operation: its deployment, operation,
+// time, and its message redacted.
+func (o *operation) stamp(e Event) Event {
 	e.Deployment, e.OperationID = o.name, o.id
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
 	e.Message = o.redact.String(e.Message)
-	o.ev.emit(e)
-	o.rec.event(e.record())
+	return e
 }
 
 func (o *operation) reporter(stackName string) runtime.Reporter {

@@ -417,7 +417,12 @@ func (e *Executor) SetReconcilePaused(ctx context.Context, name string, paused b
 		}
 		return fmt.Errorf("pause %s: lease: %w", name, err)
 	}
-	defer func() { _ = e.st.ReleaseLease(context.WithoutCancel(ctx), name, e.opts.Owner) }()
+	released := false
+	defer func() {
+		if !released {
+			_ = e.st.ReleaseLease(context.WithoutCancel(ctx), name, e.opts.Owner)
+		}
+	}()
 	d, err := e.st.GetDeployment(ctx, name)
 	if err != nil {
 		return fmt.Errorf("pause %s: %w", name, err)
@@ -433,9 +438,12 @@ func (e *Executor) SetReconcilePaused(ctx context.Context, name string, paused b
 	} else {
 		delete(d.Parameters, reconcileParam)
 	}
-	if _, err := e.st.UpdateDeployment(ctx, d); err != nil {
+	// The lease goes with the change: whoever sees it may start an
+	// operation at once.
+	if _, err := e.st.UpdateDeployment(ctx, d, store.ReleasingLease(e.opts.Owner)); err != nil {
 		return fmt.Errorf("pause %s: %w", name, err)
 	}
+	released = true
 	return nil
 }
 

@@ -40,6 +40,12 @@ type recorder struct {
 
 	// log, when set, receives the failures of writes.
 	log logFunc
+
+	// release, set by end, is the lease owner whose lease the write of
+	// the final record releases in its transaction; released is set
+	// once it did. Under mu.
+	release  string
+	released bool
 }
 
 // maxEventBatch bounds the events of one write, so that no write holds
@@ -123,6 +129,37 @@ func (r *recorder) event(e store.Event) {
 	r.poke()
 }
 
+// end changes the record for the last time and queues e, the
+// operation's last event, at once: no write takes one without the other,
+// so the event and the final record reach the store in the same
+// transaction, which also releases owner's lease.
+func (r *recorder) end(fn func(d *store.Deployment), e store.Event, owner string) {
+	r.mu.Lock()
+	fn(r.d)
+	r.reindex()
+	r.dirty = true
+	r.events = append(r.events, e)
+	r.release = owner
+	r.mu.Unlock()
+	r.poke()
+}
+
+// releasing reports whether the next write of the record releases the
+// lease, or did.
+func (r *recorder) releasing() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.release != ""
+}
+
+// leaseReleased reports whether the final record's write released the
+// lease.
+func (r *recorder) leaseReleased() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.released
+}
+
 // snapshot returns a deep copy of the record.
 func (r *recorder) snapshot() *store.Deployment {
 	r.mu.Lock()
@@ -177,6 +214,11 @@ func (r *recorder) loop() {
 }
 
 // write sends pending events and the record, if changed, to the store.
+// The record goes in the transaction of the last batch of events queued
+// before it: a reader that sees the operation ended in the record finds
+// all its events, and a reader that sees its last event finds the record
+// that ended it. Only a backlog larger than maxEventBatch is written in
+// several transactions, the record with the last.
 func (r *recorder) write(ctx context.Context) error {
 	r.mu.Lock()
 	events := r.events
@@ -187,48 +229,59 @@ func (r *recorder) write(ctx context.Context) error {
 		defer r.poke() // the rest goes next
 	}
 	var snap *store.Deployment
-	// The record goes after every event queued before it: a reader that
-	// sees the operation ended in the record finds all its events.
+	var release string
 	if r.dirty && !more {
 		snap = cloneDeployment(r.d)
 		r.dirty = false
+		if !r.released {
+			release = r.release
+		}
 	}
 	r.mu.Unlock()
 
-	if len(events) > 0 {
-		if err := r.appendEvents(ctx, events); err != nil {
+	var updated *store.Deployment
+	var err error
+	switch {
+	case snap != nil && release != "":
+		// The final record: it releases the lease.
+		updated, err = r.updateDeployment(ctx, snap, events, store.ReleasingLease(release))
+		if err == nil {
 			r.mu.Lock()
-			r.events = append(events, r.events...)
-			r.err = err
+			r.released = true
 			r.mu.Unlock()
-			if snap != nil {
-				r.markDirty()
-			}
-			return err
 		}
-	}
-	if snap == nil {
+	case snap != nil:
+		updated, err = r.updateDeployment(ctx, snap, events)
+	case len(events) > 0:
+		err = r.appendEvents(ctx, events)
+	default:
 		return nil
 	}
-	updated, err := r.updateDeployment(ctx, snap)
-	if errors.Is(err, store.ErrConflict) {
-		// Someone wrote the record since: we hold the lease, so our
-		// state of the operation wins; take the new revision and retry.
-		if fresh, gerr := r.st.GetDeployment(ctx, r.name); gerr == nil {
-			r.mu.Lock()
-			r.d.Revision = fresh.Revision
-			r.mu.Unlock()
+	if err != nil {
+		// Nothing was written: the events go first again, and the
+		// record with them.
+		r.mu.Lock()
+		r.events = append(events, r.events...)
+		r.dirty = r.dirty || snap != nil
+		if !errors.Is(err, store.ErrConflict) || snap == nil {
+			r.err = err
 		}
-		r.markDirty()
-		r.poke()
+		r.mu.Unlock()
+		if errors.Is(err, store.ErrConflict) && snap != nil {
+			// Someone wrote the record since: we hold the lease, so
+			// our state of the operation wins; take the new revision
+			// and retry.
+			if fresh, gerr := r.st.GetDeployment(ctx, r.name); gerr == nil {
+				r.mu.Lock()
+				r.d.Revision = fresh.Revision
+				r.mu.Unlock()
+			}
+			r.poke()
+		}
 		return err
 	}
-	if err != nil {
-		r.mu.Lock()
-		r.err = err
-		r.mu.Unlock()
-		r.markDirty()
-		return err
+	if updated == nil {
+		return nil
 	}
 	r.mu.Lock()
 	r.d.Revision = updated.Revision
@@ -236,12 +289,6 @@ func (r *recorder) write(ctx context.Context) error {
 	r.err = nil
 	r.mu.Unlock()
 	return nil
-}
-
-func (r *recorder) markDirty() {
-	r.mu.Lock()
-	r.dirty = true
-	r.mu.Unlock()
 }
 
 // stop ends the background writer and, if flush is set, writes what is
@@ -302,7 +349,8 @@ func (r *recorder) logf(level slog.Level, msg string, args ...any) {
 
 // isTransient reports whether a store error may go away on retry.
 func isTransient(err error) bool {
-	return !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrInvalid) && !errors.Is(err, store.ErrClosed)
+	return !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrInvalid) && !errors.Is(err, store.ErrClosed) &&
+		!errors.Is(err, store.ErrLeaseHeld)
 }
 
 func cloneDeployment(d *store.Deployment) *store.Deployment {

@@ -512,11 +512,20 @@ func storeDo(ctx context.Context, t *telemetry, c storeCall, fn func(context.Con
 	return err
 }
 
-// acquireLease takes (c is storeAcquireLease) or renews (storeRenewLease)
-// the executor's lease on a deployment.
+// acquireLease takes the executor's lease on a deployment (c is
+// storeAcquireLease).
 func (e *Executor) acquireLease(ctx context.Context, c storeCall, name string) (*store.Lease, error) {
 	return storeCallSpan(ctx, e.telemetry(), c, func(ctx context.Context) (*store.Lease, error) {
 		return e.st.AcquireLease(ctx, name, e.opts.Owner, e.opts.LeaseTTL)
+	})
+}
+
+// renewLease renews the executor's lease on a deployment, never taking
+// one that is not there.
+func (o *operation) renewLease(ctx context.Context, name string) (*store.Lease, error) {
+	e := o.e
+	return storeCallSpan(ctx, e.telemetry(), storeRenewLease, func(ctx context.Context) (*store.Lease, error) {
+		return e.st.RenewLease(ctx, name, e.opts.Owner, e.opts.LeaseTTL)
 	})
 }
 
@@ -544,9 +553,11 @@ func (r *recorder) appendEvents(ctx context.Context, events []store.Event) error
 	})
 }
 
-func (r *recorder) updateDeployment(ctx context.Context, d *store.Deployment) (*store.Deployment, error) {
+// updateDeployment writes the record and, in the same transaction,
+// events (and what opts say).
+func (r *recorder) updateDeployment(ctx context.Context, d *store.Deployment, events []store.Event, opts ...store.UpdateOption) (*store.Deployment, error) {
 	return storeCallSpan(ctx, r.tel, storeUpdateDeployment, func(ctx context.Context) (*store.Deployment, error) {
-		return r.st.UpdateDeployment(ctx, d)
+		return r.st.UpdateDeployment(ctx, d, append(opts, store.WithEvents(events...))...)
 	})
 }
 

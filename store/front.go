@@ -580,9 +580,29 @@ func (s *Store) ListDeployments(ctx context.Context, q DeploymentQuery) ([]*Depl
 // changes (ErrInvalid); its versions must exist as for CreateDeployment.
 // The store keeps at most its configured number of operations
 // (Options.MaxOperations), newest last, dropping the oldest.
-func (s *Store) UpdateDeployment(ctx context.Context, d *Deployment) (*Deployment, error) {
+//
+// With [WithEvents] and [ReleasingLease], the record, the events and the
+// lease's release are written in one transaction: a reader sees all or
+// none of them, and a call that fails (ErrConflict, ErrInvalid,
+// ErrLeaseHeld, a crash) writes nothing.
+func (s *Store) UpdateDeployment(ctx context.Context, d *Deployment, opts ...UpdateOption) (*Deployment, error) {
 	if err := checkDeployment(d); err != nil {
 		return nil, fmt.Errorf("update deployment: %w", err)
+	}
+	var uo updateOptions
+	for _, o := range opts {
+		if o != nil {
+			o(&uo)
+		}
+	}
+	evs, err := s.newEvents(uo.events)
+	if err != nil {
+		return nil, fmt.Errorf("update deployment %q: %w", d.Name, err)
+	}
+	if uo.release != nil {
+		if err := checkKey("owner", *uo.release); err != nil {
+			return nil, fmt.Errorf("update deployment %q: %w", d.Name, err)
+		}
 	}
 	nd := d.Clone()
 	nd.Status = cmp.Or(nd.Status, StatusUnderChange)
@@ -601,6 +621,11 @@ func (s *Store) UpdateDeployment(ctx context.Context, d *Deployment) (*Deploymen
 		case old.ProductID != nd.ProductID:
 			return Invalid("product_id", nd.ProductID, "is immutable")
 		}
+		if uo.release != nil {
+			if err := releaseLease(ctx, tx, nd.Name, *uo.release); err != nil {
+				return fmt.Errorf("release lease for %q: %w", *uo.release, err)
+			}
+		}
 		// Versions in use cannot be deleted: references checked when
 		// they were written hold while they are unchanged.
 		if old.VersionID != nd.VersionID || old.TargetVersionID != nd.TargetVersionID && nd.TargetVersionID != "" {
@@ -614,12 +639,21 @@ func (s *Store) UpdateDeployment(ctx context.Context, d *Deployment) (*Deploymen
 		if err := tx.UpdateDeployment(ctx, w, old.Revision); err != nil {
 			return err
 		}
+		if len(evs) > 0 {
+			// A driver may run fn again: it gets fresh copies.
+			if err := tx.AppendEvents(ctx, nd.Name, slices.Clone(evs)); err != nil {
+				return err
+			}
+		}
 		return notify(ctx, tx, nd.Name)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("update deployment %q: %w", nd.Name, err)
 	}
 	s.hub.signal(nd.Name)
+	if uo.release != nil {
+		s.hub.signal(releasedKey)
+	}
 	return nd, nil
 }
 
@@ -658,19 +692,11 @@ func (s *Store) AppendEvents(ctx context.Context, deployment string, events ...E
 	if err := checkDeploymentName("deployment", deployment); err != nil {
 		return fmt.Errorf("append events: %w", err)
 	}
-	if err := checkEvents(events); err != nil {
+	evs, err := s.newEvents(events)
+	if err != nil {
 		return fmt.Errorf("append events to %q: %w", deployment, err)
 	}
-	now := s.clock()
-	evs := slices.Clone(events)
-	for i := range evs {
-		if evs[i].Time.IsZero() {
-			evs[i].Time = now
-		}
-		evs[i].Time = evs[i].Time.Round(0).Truncate(time.Microsecond)
-		evs[i].Seq = 0
-	}
-	err := s.update(ctx, nil, func(tx Tx) error {
+	err = s.update(ctx, nil, func(tx Tx) error {
 		if err := tx.AppendEvents(ctx, deployment, slices.Clone(evs)); err != nil {
 			return err
 		}
@@ -681,6 +707,58 @@ func (s *Store) AppendEvents(ctx context.Context, deployment string, events ...E
 	}
 	s.hub.signal(deployment)
 	return nil
+}
+
+// newEvents checks events to append and returns them as they are
+// appended: a zero Time set to the store's clock, Seq left to the driver.
+func (s *Store) newEvents(events []Event) ([]Event, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	if err := checkEvents(events); err != nil {
+		return nil, err
+	}
+	now := s.clock()
+	evs := slices.Clone(events)
+	for i := range evs {
+		if evs[i].Time.IsZero() {
+			evs[i].Time = now
+		}
+		evs[i].Time = evs[i].Time.Round(0).Truncate(time.Microsecond)
+		evs[i].Seq = 0
+	}
+	return evs, nil
+}
+
+// UpdateOption qualifies an UpdateDeployment.
+type UpdateOption func(*updateOptions)
+
+type updateOptions struct {
+	events  []Event
+	release *string // owner
+}
+
+// WithEvents makes UpdateDeployment append events to the deployment's
+// log, as AppendEvents would (same rules, same numbering), in the
+// transaction that writes the record. A writer that ends an operation
+// this way never lets a reader see the operation's last event with the
+// record still in progress, nor the record ended without every event
+// given here. Given twice, the last one wins.
+func WithEvents(events ...Event) UpdateOption {
+	evs := slices.Clone(events)
+	return func(o *updateOptions) { o.events = evs }
+}
+
+// ReleasingLease makes UpdateDeployment release owner's lease on the
+// deployment, as ReleaseLease would, in the transaction that writes the
+// record: the update fails, writing nothing, with ErrLeaseHeld (a
+// *LeaseHeldError) when another owner holds the lease, and with
+// ErrNotFound when there is none. A writer that ends an operation this
+// way lets a reader that sees the end start the next operation at once,
+// from any process, and never writes a record whose lease another owner
+// took. Subscribers of SubscribeReleases hear of it.
+func ReleasingLease(owner string) UpdateOption {
+	return func(o *updateOptions) { o.release = &owner }
 }
 
 // ListEvents returns a deployment's events with Seq > q.AfterSeq, in

@@ -73,6 +73,40 @@ func (s *Store) AcquireLease(ctx context.Context, deployment, owner string, ttl 
 	return l, nil
 }
 
+// RenewLease extends owner's lease on a deployment to ttl from now, as
+// AcquireLease does for its holder, but never takes a lease that is not
+// there: it fails with ErrNotFound when there is none (it was released),
+// and with ErrLeaseHeld when another owner took it. A holder that
+// releases its lease in another write (UpdateDeployment with
+// ReleasingLease) renews with it, so that a renewal racing the release
+// cannot take the lease again.
+func (s *Store) RenewLease(ctx context.Context, deployment, owner string, ttl time.Duration) (*Lease, error) {
+	if err := checkLease(deployment, owner, ttl); err != nil {
+		return nil, fmt.Errorf("renew lease: %w", err)
+	}
+	var l *Lease
+	err := s.leaseTx(ctx, func(tx Tx) error {
+		now, err := s.leaseNow(ctx, tx)
+		if err != nil {
+			return err
+		}
+		prev, err := tx.Lease(ctx, deployment)
+		switch {
+		case err != nil:
+			return err
+		case prev.Owner != owner:
+			return &LeaseHeldError{Deployment: deployment, Owner: prev.Owner, ExpiresAt: prev.ExpiresAt}
+		}
+		l = &Lease{Deployment: deployment, Owner: owner, AcquiredAt: prev.AcquiredAt, ExpiresAt: now.Add(ttl)}
+		c := *l
+		return tx.PutLease(ctx, &c, prev)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("renew lease on %q for %q: %w", deployment, owner, err)
+	}
+	return l, nil
+}
+
 // leaseTx runs a lease write as an urgent transaction, again when another
 // process changed the lease between its read and its write.
 func (s *Store) leaseTx(ctx context.Context, fn func(Tx) error) error {
@@ -95,24 +129,28 @@ func (s *Store) ReleaseLease(ctx context.Context, deployment, owner string) erro
 	if err := checkKey("owner", owner); err != nil {
 		return fmt.Errorf("release lease: %w", err)
 	}
-	err := s.leaseTx(ctx, func(tx Tx) error {
-		prev, err := tx.Lease(ctx, deployment)
-		switch {
-		case err != nil:
-			return err
-		case prev.Owner != owner:
-			return &LeaseHeldError{Deployment: deployment, Owner: prev.Owner, ExpiresAt: prev.ExpiresAt}
-		}
-		if err := tx.DeleteLease(ctx, prev); err != nil {
-			return err
-		}
-		return notify(ctx, tx, releasedKey)
-	})
+	err := s.leaseTx(ctx, func(tx Tx) error { return releaseLease(ctx, tx, deployment, owner) })
 	if err != nil {
 		return fmt.Errorf("release lease on %q for %q: %w", deployment, owner, err)
 	}
 	s.hub.signal(releasedKey)
 	return nil
+}
+
+// releaseLease deletes owner's lease on deployment in tx and tells the
+// other processes.
+func releaseLease(ctx context.Context, tx Tx, deployment, owner string) error {
+	prev, err := tx.Lease(ctx, deployment)
+	switch {
+	case err != nil:
+		return err
+	case prev.Owner != owner:
+		return &LeaseHeldError{Deployment: deployment, Owner: prev.Owner, ExpiresAt: prev.ExpiresAt}
+	}
+	if err := tx.DeleteLease(ctx, prev); err != nil {
+		return err
+	}
+	return notify(ctx, tx, releasedKey)
 }
 
 // GetLease returns the current lease on a deployment, expired or not;

@@ -46,6 +46,14 @@
 // sharing the database when the driver is a [Notifier] (PostgreSQL), in
 // the writing process otherwise (memory, SQLite).
 //
+// [Store.UpdateDeployment] with [WithEvents] writes a record and appends
+// events in one transaction, and with [ReleasingLease] releases its
+// writer's lease in it too: a reader sees all of it or none, also after
+// a crash. The executor ends an operation this way, so that an
+// operation's last event, the record that says it ended and the free
+// lease are never seen apart; it renews its lease with
+// [Store.RenewLease], which never takes a released lease again.
+//
 // # Secrets at rest
 //
 // With a [Keyring] in Options.Keys, the values of services' envs (in

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"github.com/stackwave/stackwave/internal/waitfor"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stackwave/stackwave/api"
+	"github.com/stackwave/stackwave/deploy"
 	"github.com/stackwave/stackwave/store"
 	"github.com/stackwave/stackwave/store/sqlite"
 )
@@ -281,18 +281,15 @@ func TestServeResumesInterruptedOperations(t *testing.T) {
 
 	s := serve(t, "--store", "sqlite:"+db, "--runtime", "memory", "--lease-ttl", "1s")
 	// The operation's events end once the takeover finished it.
-	waitEvent(t, s.url, "web-1", op.ID, operationEnds)
-	// The record follows its last event: the events are appended first,
-	// so that a record that says ended finds them all.
+	last := waitEvent(t, s.url, "web-1", op.ID, operationEnds)
+	// The last event is stored with the record that ends the operation:
+	// the record read once after it shows the outcome the event told.
 	var res api.OperationResponse
-	waitfor.True(3*time.Minute, 10*time.Millisecond, func() bool {
-		if err := (&api.Client{URL: s.url}).Do(ctx, http.MethodGet, "/api/deployments/web-1/operations/"+op.ID, nil, &res); err != nil {
-			t.Fatal(err)
-		}
-		return res.Operation.Status != store.OpInProgress
-	})
-	if res.Operation.Status != store.OpSucceeded {
-		t.Fatalf("not resumed: %+v\n%s", res.Operation, s.stderr)
+	if err := (&api.Client{URL: s.url}).Do(ctx, http.MethodGet, "/api/deployments/web-1/operations/"+op.ID, nil, &res); err != nil {
+		t.Fatal(err)
+	}
+	if last.Type != string(deploy.EventOperationDone) || res.Operation.Status != store.OpSucceeded {
+		t.Fatalf("not resumed: last event %s, then the record %+v\n%s", last.Type, res.Operation, s.stderr)
 	}
 	if !strings.Contains(s.stderr.String(), `msg="resuming an interrupted operation" deployment=web-1 operation_id=op-interrupted0000`) {
 		t.Errorf("stderr:\n%s", s.stderr)

@@ -14,9 +14,7 @@ func Example() {
 	//   deploy shop
 	//     stackwave.launch stackwave.deployment=shop
 	//       stackwave.store.acquire_lease
-	//       stackwave.store.append_events
 	//       stackwave.store.create_deployment
-	//       stackwave.store.release_lease
 	//       stackwave.store.update_deployment
 	//       stackwave.tier.0
 	//         stackwave.stack stackwave.stack=db

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,7 +55,8 @@ const Processes = 4
 //   - Processes processes creating the same product name at once: exactly
 //     one succeeds, the others get ErrAlreadyExists, one row is stored;
 //   - a process killed with SIGKILL in the middle of a burst of writes:
-//     every write it acknowledged is there, and no record is half written;
+//     every write it acknowledged is there, and no record is half written:
+//     an update made with its events (WithEvents) has both or neither;
 //   - a process killed in the middle of a burst of registrations
 //     (Store.Register): every acknowledged one is there, and no product
 //     is left without a version.
@@ -331,7 +333,7 @@ func testProcessesKilled(t *testing.T, h ProcessHarness) {
 			if _, err := s.GetVersion(ctx, f[1]); err != nil {
 				t.Errorf("acknowledged version %s: %v", f[1], err)
 			}
-		case "deployment", "update":
+		case "deployment", "update", "ended":
 			d, err := s.GetDeployment(ctx, f[1])
 			if err != nil {
 				t.Errorf("acknowledged deployment %s: %v", f[1], err)
@@ -383,6 +385,12 @@ func testProcessesKilled(t *testing.T, h ProcessHarness) {
 		}
 		if len(evs)%burstEvents != 0 {
 			t.Errorf("deployment %s has %d events, not whole batches of %d", d.Name, len(evs), burstEvents)
+		}
+		// An operation ended with its events (UpdateDeployment with
+		// WithEvents) has both or neither.
+		ended, logged := d.Operation("op-2") != nil, slices.ContainsFunc(evs, func(e store.Event) bool { return e.OperationID == "op-2" })
+		if ended != logged {
+			t.Errorf("deployment %s: op-2 in the record: %t, its events in the log: %t; want both or neither", d.Name, ended, logged)
 		}
 		for i, e := range evs {
 			if e.Seq != int64(i)+1 {
@@ -479,5 +487,11 @@ func burstStep(ctx context.Context, s *store.Store, i int, say func(string, ...a
 		return err
 	}
 	say("update %s %d", d.Name, d.Revision)
+	// The next operation ends with its events, in one write.
+	d.Operations = append(d.Operations, store.Operation{ID: "op-2", Type: store.OpRestart, Status: store.OpSucceeded, Stack: "web", StartedAt: time.Now().UTC()})
+	if d, err = s.UpdateDeployment(ctx, d, store.WithEvents(events("op-2", burstEvents, time.Now())...)); err != nil {
+		return err
+	}
+	say("ended %s %d", d.Name, d.Revision)
 	return nil
 }

@@ -89,6 +89,9 @@ func Run(t *testing.T, newStore func(t *testing.T) *store.Store) {
 		{"Events/AppendList", testEvents},
 		{"Events/Filter", testEventsFilter},
 		{"Events/Invalid", testEventsInvalid},
+		{"Events/WithRecord", testEventsWithRecord},
+		{"Events/WithRecordSeen", testEventsWithRecordSeen},
+		{"Leases/ReleasedWithRecord", testLeaseReleasedWithRecord},
 		{"Leases/Acquire", testLeaseAcquire},
 		{"Leases/Held", testLeaseHeld},
 		{"Leases/Expired", testLeaseExpired},
@@ -1413,6 +1416,308 @@ func testEvents(t *testing.T, s *store.Store) {
 	wantErr(t, "AppendEvents(unknown deployment)", err, store.ErrNotFound)
 	_, err = s.ListEvents(ctx, "nobody", store.EventQuery{})
 	wantErr(t, "ListEvents(unknown deployment)", err, store.ErrNotFound)
+}
+
+// testEventsWithRecord checks UpdateDeployment with WithEvents: the
+// record and the events are written together, or neither is.
+func testEventsWithRecord(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	_, _, d := setup(t, s, "evr")
+	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	if err := s.AppendEvents(ctx, d.Name, events("op-1", 2, start)...); err != nil {
+		t.Fatal(err)
+	}
+	ended := func(from *store.Deployment) *store.Deployment {
+		c := from.Clone()
+		c.Status = store.StatusAvailable
+		c.Operations[0].Status = store.OpSucceeded
+		c.Operations[0].EndedAt = start.Add(time.Minute)
+		return c
+	}
+	last := []store.Event{
+		{OperationID: "op-1", Time: start.Add(time.Minute), Type: "stack-ready", Stack: "web"},
+		{OperationID: "op-1", Type: "operation-done", Message: "launch succeeded"},
+	}
+	unchanged := func(what string) {
+		t.Helper()
+		got, err := s.GetDeployment(ctx, d.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Revision != d.Revision || got.Status != store.StatusUnderChange {
+			t.Errorf("%s: record at revision %d, status %s; want it unchanged (%d, %s)", what, got.Revision, got.Status, d.Revision, store.StatusUnderChange)
+		}
+		evs, err := s.ListEvents(ctx, d.Name, store.EventQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 2 {
+			t.Errorf("%s: %d events in the log, want the 2 appended before", what, len(evs))
+		}
+	}
+
+	// A stale revision writes neither.
+	stale := ended(d)
+	stale.Revision = d.Revision - 1
+	_, err := s.UpdateDeployment(ctx, stale, store.WithEvents(last...))
+	wantErr(t, "UpdateDeployment(stale, WithEvents)", err, store.ErrConflict)
+	unchanged("after a conflict")
+
+	// A bad event refuses the record too, naming the event's field.
+	bad := slices.Clone(last)
+	bad[1].Type = ""
+	_, err = s.UpdateDeployment(ctx, ended(d), store.WithEvents(bad...))
+	wantInvalid(t, "UpdateDeployment(event without a type)", err, "events[1].type")
+	unchanged("after a bad event")
+
+	// A bad record refuses the events.
+	moved := ended(d)
+	moved.ProductID = "prod-other"
+	_, err = s.UpdateDeployment(ctx, moved, store.WithEvents(last...))
+	wantInvalid(t, "UpdateDeployment(other product, WithEvents)", err, "product_id")
+	unchanged("after a bad record")
+	gone := ended(d)
+	gone.Name = "nobody"
+	_, err = s.UpdateDeployment(ctx, gone, store.WithEvents(last...))
+	wantErr(t, "UpdateDeployment(unknown, WithEvents)", err, store.ErrNotFound)
+	unchanged("after an unknown deployment")
+
+	// Success writes both; the events are numbered on and stamped as by
+	// AppendEvents; a later WithEvents replaces an earlier one.
+	before := time.Now().Add(-time.Second)
+	got, err := s.UpdateDeployment(ctx, ended(d), store.WithEvents(events("op-1", 5, start)...), store.WithEvents(last...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Revision != d.Revision+1 || got.Status != store.StatusAvailable {
+		t.Errorf("updated record at revision %d, status %s; want %d, %s", got.Revision, got.Status, d.Revision+1, store.StatusAvailable)
+	}
+	stored, err := s.GetDeployment(ctx, d.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "stored record", got, stored)
+	evs, err := s.ListEvents(ctx, d.Name, store.EventQuery{AfterSeq: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 {
+		t.Fatalf("events after the update: %+v; want the 2 given with it", evs)
+	}
+	if evs[0].Seq != 3 || evs[0].Type != "stack-ready" || !evs[0].Time.Equal(last[0].Time) {
+		t.Errorf("first event %+v; want Seq 3, stack-ready at %v", evs[0], last[0].Time)
+	}
+	if evs[1].Seq != 4 || evs[1].Type != "operation-done" || evs[1].Time.Before(before) {
+		t.Errorf("last event %+v; want Seq 4, operation-done, stamped now", evs[1])
+	}
+
+	// Without events (or with none), UpdateDeployment appends nothing.
+	stored.Parameters = map[string]string{"x": "y"}
+	if stored, err = s.UpdateDeployment(ctx, stored, store.WithEvents()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = s.UpdateDeployment(ctx, stored, nil); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _ := s.ListEvents(ctx, d.Name, store.EventQuery{}); len(evs) != 4 {
+		t.Errorf("%d events after updates without events, want 4", len(evs))
+	}
+}
+
+// testLeaseReleasedWithRecord checks UpdateDeployment with
+// ReleasingLease: the lease goes with the record and the events, or
+// nothing is written.
+func testLeaseReleasedWithRecord(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	_, _, d := setup(t, s, "lrr")
+	if _, err := s.AcquireLease(ctx, d.Name, "replica-a", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	end := store.Event{OperationID: "op-1", Type: "operation-done"}
+	ended := d.Clone()
+	ended.Status = store.StatusAvailable
+	ended.Operations[0].Status = store.OpSucceeded
+	unchanged := func(what string, owner string) {
+		t.Helper()
+		got, err := s.GetDeployment(ctx, d.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Revision != d.Revision {
+			t.Errorf("%s: record at revision %d, want %d", what, got.Revision, d.Revision)
+		}
+		if evs, _ := s.ListEvents(ctx, d.Name, store.EventQuery{}); len(evs) != 0 {
+			t.Errorf("%s: events %+v appended", what, evs)
+		}
+		l, err := s.GetLease(ctx, d.Name)
+		switch {
+		case owner == "" && !errors.Is(err, store.ErrNotFound):
+			t.Errorf("%s: lease %+v, %v; want none", what, l, err)
+		case owner != "" && (err != nil || l.Owner != owner):
+			t.Errorf("%s: lease %+v, %v; want %s's", what, l, err, owner)
+		}
+	}
+
+	// Another owner's lease refuses the whole write.
+	_, err := s.UpdateDeployment(ctx, ended, store.WithEvents(end), store.ReleasingLease("replica-b"))
+	wantErr(t, "UpdateDeployment(ReleasingLease of another owner)", err, store.ErrLeaseHeld)
+	var held *store.LeaseHeldError
+	if !errors.As(err, &held) || held.Owner != "replica-a" {
+		t.Errorf("UpdateDeployment(ReleasingLease of another owner): %v; want a *LeaseHeldError naming replica-a", err)
+	}
+	unchanged("after another owner's release", "replica-a")
+	// So does a stale revision, keeping the lease.
+	stale := ended.Clone()
+	stale.Revision--
+	_, err = s.UpdateDeployment(ctx, stale, store.WithEvents(end), store.ReleasingLease("replica-a"))
+	wantErr(t, "UpdateDeployment(stale, ReleasingLease)", err, store.ErrConflict)
+	unchanged("after a conflict", "replica-a")
+	_, err = s.UpdateDeployment(ctx, ended, store.ReleasingLease(""))
+	wantInvalid(t, "UpdateDeployment(ReleasingLease without an owner)", err, "owner")
+	unchanged("after a bad owner", "replica-a")
+
+	// RenewLease extends the holder's lease, and no other's.
+	if l, err := s.RenewLease(ctx, d.Name, "replica-a", 2*time.Hour); err != nil || l.Owner != "replica-a" || l.ExpiresAt.Sub(l.AcquiredAt) < time.Hour+time.Minute {
+		t.Errorf("RenewLease by the holder: %+v, %v; want it extended", l, err)
+	}
+	_, err = s.RenewLease(ctx, d.Name, "replica-b", time.Hour)
+	wantErr(t, "RenewLease(another owner)", err, store.ErrLeaseHeld)
+
+	// The owner's release goes with the record and the events, and wakes
+	// the subscribers of releases.
+	rel := s.SubscribeReleases()
+	defer rel.Close()
+	drain(rel)
+	got, err := s.UpdateDeployment(ctx, ended, store.WithEvents(end), store.ReleasingLease("replica-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != store.StatusAvailable || got.Revision != d.Revision+1 {
+		t.Errorf("updated record %s at revision %d", got.Status, got.Revision)
+	}
+	if l, err := s.GetLease(ctx, d.Name); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("lease after the update: %+v, %v; want none", l, err)
+	}
+	if evs, err := s.ListEvents(ctx, d.Name, store.EventQuery{}); err != nil || len(evs) != 1 {
+		t.Errorf("events after the update: %+v, %v; want the one given", evs, err)
+	}
+	select {
+	case <-rel.Changed():
+	default:
+		t.Error("a lease released with the record woke no subscriber of releases")
+	}
+	// A renewal racing the release does not take the lease again.
+	_, err = s.RenewLease(ctx, d.Name, "replica-a", time.Hour)
+	wantErr(t, "RenewLease(released)", err, store.ErrNotFound)
+	if l, err := s.GetLease(ctx, d.Name); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("lease after a renewal of a released one: %+v, %v; want none", l, err)
+	}
+	// The lease is free for the next owner.
+	if _, err := s.AcquireLease(ctx, d.Name, "replica-b", time.Hour); err != nil {
+		t.Errorf("the next owner's lease: %v", err)
+	}
+
+	// No lease: nothing is written.
+	if err := s.ReleaseLease(ctx, d.Name, "replica-b"); err != nil {
+		t.Fatal(err)
+	}
+	again := got.Clone()
+	again.Parameters = map[string]string{"x": "y"}
+	_, err = s.UpdateDeployment(ctx, again, store.WithEvents(end), store.ReleasingLease("replica-a"))
+	wantErr(t, "UpdateDeployment(ReleasingLease, no lease)", err, store.ErrNotFound)
+	if cur, _ := s.GetDeployment(ctx, d.Name); cur.Revision != got.Revision {
+		t.Errorf("record at revision %d after a refused update, want %d", cur.Revision, got.Revision)
+	}
+}
+
+// testEventsWithRecordSeen has a reader follow a writer that ends
+// operations with UpdateDeployment and WithEvents: whenever the reader
+// sees an operation's last event, the record it reads next shows the
+// operation ended, and whenever the record shows it ended, its last event
+// is in the log.
+func testEventsWithRecordSeen(t *testing.T, s *store.Store) {
+	ctx := t.Context()
+	_, _, d := setup(t, s, "evs")
+	const ops = 30
+	done := make(chan error, 1)
+	go func() {
+		done <- func() error {
+			cur := d
+			for i := range ops {
+				id := fmt.Sprintf("op-%d", i+2)
+				c := cur.Clone()
+				c.Status = store.StatusUnderChange
+				c.Operations = append(c.Operations, store.Operation{ID: id, Type: store.OpUpdate, Status: store.OpInProgress})
+				var err error
+				if cur, err = s.UpdateDeployment(ctx, c, store.WithEvents(store.Event{OperationID: id, Type: "operation-started"})); err != nil {
+					return err
+				}
+				c = cur.Clone()
+				c.Status = store.StatusAvailable
+				c.Operations[len(c.Operations)-1].Status = store.OpSucceeded
+				if cur, err = s.UpdateDeployment(ctx, c, store.WithEvents(store.Event{OperationID: id, Type: "operation-done"})); err != nil {
+					return err
+				}
+			}
+			return nil
+		}()
+	}()
+	ended := func(d *store.Deployment, id string) bool {
+		op := d.Operation(id)
+		return op != nil && op.Status == store.OpSucceeded
+	}
+	for seen := 0; seen < ops; {
+		// Events first, then the record: the record is at least as new.
+		evs, err := s.ListEvents(ctx, d.Name, store.EventQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := s.GetDeployment(ctx, d.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen = 0
+		for _, e := range evs {
+			if e.Type == "operation-done" {
+				seen++
+				if !ended(rec, e.OperationID) {
+					t.Fatalf("event %d says %s ended; the record read after it does not: %+v", e.Seq, e.OperationID, rec.Operation(e.OperationID))
+				}
+			}
+		}
+		// The record, then the events: every ended operation's last
+		// event is there.
+		rec, err = s.GetDeployment(ctx, d.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err = s.ListEvents(ctx, d.Name, store.EventQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := map[string]bool{}
+		for _, e := range evs {
+			if e.Type == "operation-done" {
+				last[e.OperationID] = true
+			}
+		}
+		for _, op := range rec.Operations[1:] {
+			if op.Status == store.OpSucceeded && !last[op.ID] {
+				t.Fatalf("the record says %s ended; the log read after it has not its last event", op.ID)
+			}
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			done <- nil
+		default:
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }
 
 func testEventsFilter(t *testing.T, s *store.Store) {

@@ -53,6 +53,12 @@
 //     executor a stack is applied only after every stack it depends on
 //     is ready; in a terminate a stack is removed only after the stacks
 //     of every later tier were (or failed to be, under Continue).
+//   - After a kill, before the operation is resumed: the record and the
+//     log agree on whether it ended. An operation in progress has no
+//     operation-done or operation-failed event; an ended one has the one
+//     its status says. Regression cases kill an executor at the write of
+//     the operation's last event (Step.KillAtEnd), inside that
+//     transaction and right after it committed.
 //
 // Goroutine leaks and races are the test binary's to find (goleak,
 // -race).
@@ -128,6 +134,12 @@ type Step struct {
 	// HandOver makes the kill a Close: the executor hands the operation
 	// over (records it, releases the lease) instead of dying.
 	HandOver bool `json:"hand_over,omitempty"`
+	// KillAtEnd, when set (BeforeCommit or AfterCommit), kills the
+	// executor at the store write that carries the operation's last
+	// event, operation-done or operation-failed: inside its transaction,
+	// so that none of it is written, or right after it committed. The
+	// other executor then resumes what is left in progress.
+	KillAtEnd string `json:"kill_at_end,omitempty"`
 	// Contend makes the other executor try to resume the deployment
 	// while the step's operation runs: it must be refused.
 	Contend bool `json:"contend,omitempty"`
@@ -272,8 +284,10 @@ type Config struct {
 }
 
 // killable is an executor's view of the shared driver: it fails every
-// write once killed, as if its process had died. It is the shared driver
-// wrapped by store.WrapDriver, so it keeps the driver's optional
+// write once killed, as if its process had died, and can kill at the
+// write of an operation's last event. It is the shared driver wrapped by
+// store.WrapDriver (over a wrapper of its Update that keeps the driver's
+// and the Tx's optional interfaces), so it keeps the driver's optional
 // interfaces: over PostgreSQL the executor's store judges leases by the
 // server's clock (store.Clock) and hears the other executor's changes
 // (store.Notifier), as a real process would. Close passes through to the
@@ -281,6 +295,151 @@ type Config struct {
 type killable struct {
 	drv  store.Driver
 	dead atomic.Bool
+
+	// atEnd, when set, kills the executor at the write transaction that
+	// appends an operation's last event (see Step.KillAtEnd), then calls
+	// killed.
+	mu     sync.Mutex
+	atEnd  string
+	killed func()
+}
+
+// Where Step.KillAtEnd kills the executor.
+const (
+	// BeforeCommit: the process dies inside the transaction that ends
+	// the operation; nothing of it is written.
+	BeforeCommit = "before-commit"
+	// AfterCommit: the process dies once that transaction committed,
+	// before it released the lease.
+	AfterCommit = "after-commit"
+)
+
+// killAtEnd arms (or, with an empty at, disarms) the kill at the write
+// of an operation's last event.
+func (k *killable) killAtEnd(at string, killed func()) {
+	k.mu.Lock()
+	k.atEnd, k.killed = at, killed
+	k.mu.Unlock()
+}
+
+// update runs a write transaction of the shared driver d with its Tx
+// seen through the kill at the end, if one is armed.
+func (k *killable) update(ctx context.Context, d store.Driver, opts *store.TxOptions, fn func(store.Tx) error) error {
+	k.mu.Lock()
+	at, killed := k.atEnd, k.killed
+	k.mu.Unlock()
+	if at == "" {
+		return d.Update(ctx, opts, fn)
+	}
+	var ends bool
+	err := d.Update(ctx, opts, func(tx store.Tx) error {
+		ends = false // a driver may run fn again
+		return fn(hookTx(tx, func(evs []store.Event) error {
+			for _, e := range evs {
+				if t := deploy.EventType(e.Type); t == deploy.EventOperationDone || t == deploy.EventOperationFailed {
+					ends = true
+				}
+			}
+			if ends && at == BeforeCommit {
+				k.die(killed)
+				return errDead
+			}
+			return nil
+		}))
+	})
+	if err == nil && ends && at == AfterCommit {
+		k.die(killed)
+	}
+	return err
+}
+
+// die kills the executor once.
+func (k *killable) die(killed func()) {
+	k.mu.Lock()
+	armed := k.atEnd != ""
+	k.atEnd = ""
+	k.mu.Unlock()
+	k.dead.Store(true)
+	if armed && killed != nil {
+		killed()
+	}
+}
+
+// updater is the shared driver with its Update run through a killable;
+// withCaps gives it the driver's optional interfaces back.
+type updater struct {
+	store.Driver
+	k *killable
+}
+
+func (u *updater) Update(ctx context.Context, opts *store.TxOptions, fn func(store.Tx) error) error {
+	return u.k.update(ctx, u.Driver, opts, fn)
+}
+
+// withCaps returns u with the optional interfaces of u.Driver.
+func withCaps(u *updater) store.Driver {
+	c, isClock := u.Driver.(store.Clock)
+	n, isNotifier := u.Driver.(store.Notifier)
+	switch {
+	case isClock && isNotifier:
+		return struct {
+			*updater
+			store.Clock
+			store.Notifier
+		}{u, c, n}
+	case isClock:
+		return struct {
+			*updater
+			store.Clock
+		}{u, c}
+	case isNotifier:
+		return struct {
+			*updater
+			store.Notifier
+		}{u, n}
+	}
+	return u
+}
+
+// appendHook is a Tx whose AppendEvents calls hook first; the append
+// fails, and the transaction with it, when hook does.
+type appendHook struct {
+	store.Tx
+	hook func([]store.Event) error
+}
+
+func (t *appendHook) AppendEvents(ctx context.Context, deployment string, events []store.Event) error {
+	if err := t.hook(events); err != nil {
+		return err
+	}
+	return t.Tx.AppendEvents(ctx, deployment, events)
+}
+
+// hookTx returns tx with hook on its appends, and tx's optional
+// interfaces.
+func hookTx(tx store.Tx, hook func([]store.Event) error) store.Tx {
+	h := &appendHook{Tx: tx, hook: hook}
+	c, isClock := tx.(store.Clock)
+	n, isNotifier := tx.(store.TxNotifier)
+	switch {
+	case isClock && isNotifier:
+		return struct {
+			*appendHook
+			store.Clock
+			store.TxNotifier
+		}{h, c, n}
+	case isClock:
+		return struct {
+			*appendHook
+			store.Clock
+		}{h, c}
+	case isNotifier:
+		return struct {
+			*appendHook
+			store.TxNotifier
+		}{h, n}
+	}
+	return h
 }
 
 // errDead ends a dead executor's writes at once: it matches
@@ -301,7 +460,7 @@ func (deadContext) Err() error            { return errDead }
 
 func newKillable(d store.Driver) *killable {
 	k := &killable{}
-	k.drv = store.WrapDriver(d, store.DriverHooks{
+	k.drv = store.WrapDriver(withCaps(&updater{Driver: d, k: k}), store.DriverHooks{
 		Before: func(ctx context.Context, c store.DriverCall) context.Context {
 			if c.Method == "Update" && k.dead.Load() {
 				// A dead process writes nothing.
@@ -423,6 +582,9 @@ func describe(s Step) string {
 	if s.Contend {
 		b.WriteString(", the other executor contending")
 	}
+	if s.KillAtEnd != "" {
+		fmt.Fprintf(&b, ", killed at the write of its last event, %s", s.KillAtEnd)
+	}
 	return b.String()
 }
 
@@ -489,6 +651,12 @@ func (r *runner) step(s Step) error {
 		s.Cancel = 1
 	}
 	killed := make(chan struct{})
+	if s.KillAtEnd != "" {
+		x.drv.killAtEnd(s.KillAtEnd, func() {
+			cancel()
+			close(killed)
+		})
+	}
 	x.mu.Lock()
 	x.onEvent = func(ev deploy.Event) {
 		if s.CancelOn == "" || ev.Type == s.CancelOn {
@@ -529,12 +697,18 @@ func (r *runner) step(s Step) error {
 	x.mu.Lock()
 	x.onEvent = nil
 	x.mu.Unlock()
+	x.drv.killAtEnd("", nil)
 	resumed := false
 	select {
 	case <-killed:
 		// The dead executor is gone for good; another resumes what it
 		// left in progress once its lease expired.
 		x.ex.Close()
+		// What it left: the record and the log agree on whether the
+		// operation ended, whenever it died.
+		if err := r.endAgrees(); err != nil {
+			return fmt.Errorf("after the kill: %w", err)
+		}
 		r.newExecutor(s.Executor % 2)
 		if !s.HandOver {
 			r.skew.Add(int64(r.cfg.LeaseTTL + time.Second))
@@ -552,7 +726,23 @@ func (r *runner) step(s Step) error {
 			}
 		}
 		if errors.Is(err, deploy.ErrNothingToResume) {
-			// The kill came after the outcome was written.
+			// The kill came after the outcome was written. The dead
+			// executor's lease runs out by the server's clock, if
+			// the driver judges by it.
+			for r.cfg.ServerClock {
+				l, lerr := r.st.GetLease(r.ctx, Deployment)
+				if errors.Is(lerr, store.ErrNotFound) || lerr == nil && l.Expired {
+					break
+				}
+				if lerr != nil {
+					return lerr
+				}
+				select {
+				case <-r.ctx.Done():
+					return r.ctx.Err()
+				case <-time.After(r.cfg.LeaseTTL / 4):
+				}
+			}
 			res, err = nil, nil
 			d, gerr := r.st.GetDeployment(r.ctx, Deployment)
 			if gerr != nil {
@@ -799,6 +989,42 @@ func sameRuns(a, b *runtime.DeploymentState) error {
 		if _, ok := fa[k]; !ok {
 			return fmt.Errorf("%s runs %+v after, not before", k, v)
 		}
+	}
+	return nil
+}
+
+// endAgrees checks that the record and the log agree on the last
+// operation: in progress, it has no operation-done or operation-failed
+// event; ended, it has one, as its status says.
+func (r *runner) endAgrees() error {
+	d, err := r.st.GetDeployment(r.ctx, Deployment)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	op := d.LastOperation()
+	if op == nil {
+		return nil
+	}
+	evs, err := r.st.ListEvents(r.ctx, Deployment, store.EventQuery{OperationID: op.ID})
+	if err != nil {
+		return err
+	}
+	var end deploy.EventType
+	for _, e := range evs {
+		if t := deploy.EventType(e.Type); t == deploy.EventOperationDone || t == deploy.EventOperationFailed {
+			end = t
+		}
+	}
+	switch {
+	case op.Status == store.OpInProgress && end != "":
+		return fmt.Errorf("operation %s is in progress in the record (deployment %s), but the log has its %s", op.ID, d.Status, end)
+	case op.Status != store.OpInProgress && end == "":
+		return fmt.Errorf("operation %s is %s in the record, but the log lacks its last event", op.ID, op.Status)
+	case op.Status != store.OpInProgress && (end == deploy.EventOperationDone) != (op.Status == store.OpSucceeded):
+		return fmt.Errorf("operation %s is %s in the record, its last event %s", op.ID, op.Status, end)
 	}
 	return nil
 }
