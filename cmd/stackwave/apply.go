@@ -34,6 +34,16 @@ func (f kvFlag) Set(s string) error {
 	return nil
 }
 
+// applyStep, when set (by benchmarks), is called as each of apply's steps
+// ends, and at the operation's started and done events, to time them.
+var applyStep func(step string)
+
+func traceApply(step string) {
+	if applyStep != nil {
+		applyStep(step)
+	}
+}
+
 // signalContext is cancelled by SIGINT or SIGTERM.
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -56,6 +66,7 @@ func applyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	concurrency := addConcurrencyFlag(fs)
 	detach := fs.Bool("detach", false, "with --server: print the operation ID and return at once; follow it with: stackwave events NAME --operation ID --follow")
 	return func(args []string) int {
+		traceApply("begin")
 		if _, code, ok := wantArgs(env, "apply", args, 0, ""); !ok {
 			return code
 		}
@@ -72,6 +83,7 @@ func applyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		if code != exitOK {
 			return code
 		}
+		traceApply("read")
 		templates, err := loadTemplates(*configDir, configs)
 		if err != nil {
 			env.errorf("apply: %v", err)
@@ -113,8 +125,18 @@ func applyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 			return codeOf(err)
 		}
 		defer closeRT()
+		traceApply("opened")
 		prog := newProgress(*output, env.stdout)
-		ex := deploy.New(rt, st, &deploy.Options{OnEvent: prog.event, Concurrency: *concurrency})
+		onEvent := prog.event
+		if applyStep != nil {
+			onEvent = func(e deploy.Event) {
+				if e.Type == deploy.EventOperationStarted || e.Type == deploy.EventOperationDone {
+					applyStep(string(e.Type))
+				}
+				prog.event(e)
+			}
+		}
+		ex := deploy.New(rt, st, &deploy.Options{OnEvent: onEvent, Concurrency: *concurrency})
 		defer ex.Close()
 
 		// A request that will be refused changes nothing: templates, vars
@@ -127,11 +149,13 @@ func applyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 			env.errorf("apply: %v", err)
 			return codeOf(err)
 		}
+		traceApply("prechecked")
 		p, v, err := register(ctx, st, doc, *versionName)
 		if err != nil {
 			env.errorf("apply: %v", err)
 			return codeOf(err)
 		}
+		traceApply("registered")
 		req.VersionID = v.ID
 		op := store.OpLaunch
 		if d, err := st.GetDeployment(ctx, *name); err == nil && d.Status != store.StatusTerminated {
@@ -151,7 +175,9 @@ func applyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 			env.errorf("%v", err)
 			return opCode(err)
 		}
-		return printStatus(ctx, ex, *name, "text", env)
+		code = printStatus(ctx, ex, *name, "text", env)
+		traceApply("reported")
+		return code
 	}
 }
 
