@@ -113,18 +113,12 @@ func applyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 			env.errorf("apply: %v", errDetachLocal)
 			return exitUsage
 		}
-		st, err := backends.openStore(ctx)
-		if err != nil {
-			env.errorf("apply: store: %v", err)
-			return codeOf(err)
-		}
-		defer st.Close()
-		rt, closeRT, err := backends.openRuntime(ctx)
+		st, rt, closeAll, err := backends.open(ctx)
 		if err != nil {
 			env.errorf("apply: %v", err)
 			return codeOf(err)
 		}
-		defer closeRT()
+		defer closeAll()
 		traceApply("opened")
 		prog := newProgress(*output, env.stdout)
 		onEvent := prog.event
@@ -349,17 +343,12 @@ func destroyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 }
 
 func openExecutor(ctx context.Context, b *backendFlags, onEvent func(deploy.Event)) (*deploy.Executor, func(), error) {
-	st, err := b.openStore(ctx)
+	st, rt, closeAll, err := b.open(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("store: %w", err)
-	}
-	rt, closeRT, err := b.openRuntime(ctx)
-	if err != nil {
-		st.Close()
 		return nil, nil, err
 	}
 	ex := deploy.New(rt, st, &deploy.Options{OnEvent: onEvent})
-	return ex, func() { ex.Close(); closeRT(); st.Close() }, nil
+	return ex, func() { ex.Close(); closeAll() }, nil
 }
 
 // printStatus prints a deployment's status: its stacks, services and

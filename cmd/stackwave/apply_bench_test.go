@@ -83,7 +83,8 @@ func must(b *testing.B, err error) {
 var applySteps = []string{"begin", "read", "opened", "prechecked", "registered", "operation-started", "operation-done", "reported"}
 
 // benchApply runs apply with args and backend once per round and reports
-// medians over the rounds: ms-open (opening the store and the runtime),
+// medians over the rounds: ms-read (the document read and checked),
+// ms-open (opening the store and the runtime),
 // ms-precheck, ms-register, ms-start (from the version registered to the
 // operation-started event), ms-before (from the command's start to that
 // event), ms-after (from the operation-done event to the end of the final
@@ -110,6 +111,7 @@ func benchApply(b *testing.B, args, backend []string) {
 			}
 		}
 		span := func(from, to string) time.Duration { return at[to].Sub(at[from]) }
+		add("ms-read", span("begin", "read"))
 		add("ms-open", span("read", "opened"))
 		add("ms-precheck", span("opened", "prechecked"))
 		add("ms-register", span("prechecked", "registered"))
