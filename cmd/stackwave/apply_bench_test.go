@@ -89,8 +89,10 @@ var applySteps = []string{"begin", "read", "opened", "prechecked", "registered",
 // operation-started event), ms-before (from the command's start to that
 // event), ms-after (from the operation-done event to the end of the final
 // report), ms-outside (before + after), cpu-ms-outside (this process's
-// CPU time, user and system, in those two spans) and s-apply (the whole
-// command). The deployment is destroyed between rounds (not timed).
+// CPU time, user and system, in those two spans; cpu-ms-open,
+// cpu-ms-precheck, cpu-ms-start (register and start) and cpu-ms-after
+// split it) and s-apply (the whole command). Under load, the CPU times
+// vary far less than the wall-clock ones. The deployment is destroyed between rounds (not timed).
 func benchApply(b *testing.B, args, backend []string) {
 	name := uniqueName("applybench")
 	cmd := append(append([]string{"apply", "--name", name, "--progress", "plain"}, args...), backend...)
@@ -120,6 +122,10 @@ func benchApply(b *testing.B, args, backend []string) {
 		add("ms-after", span("operation-done", "reported"))
 		add("ms-outside", span("begin", "operation-started")+span("operation-done", "reported"))
 		add("cpu-ms-outside", cpu["operation-started"]-cpu["begin"]+cpu["reported"]-cpu["operation-done"])
+		add("cpu-ms-open", cpu["opened"]-cpu["read"])
+		add("cpu-ms-precheck", cpu["prechecked"]-cpu["opened"])
+		add("cpu-ms-start", cpu["operation-started"]-cpu["prechecked"])
+		add("cpu-ms-after", cpu["reported"]-cpu["operation-done"])
 		add("s-apply", span("begin", "reported"))
 		b.StopTimer()
 		if code := run(append([]string{"destroy", name, "--delete-data", "--progress", "none"}, backend...), strings.NewReader(""), &out, &errOut); code != exitOK {
