@@ -34,6 +34,16 @@ func (f kvFlag) Set(s string) error {
 	return nil
 }
 
+// applyStep, when set (by benchmarks), is called as each of apply's steps
+// ends, and at the operation's started and done events, to time them.
+var applyStep func(step string)
+
+func traceApply(step string) {
+	if applyStep != nil {
+		applyStep(step)
+	}
+}
+
 // signalContext is cancelled by SIGINT or SIGTERM.
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -56,6 +66,7 @@ func applyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 	concurrency := addConcurrencyFlag(fs)
 	detach := fs.Bool("detach", false, "with --server: print the operation ID and return at once; follow it with: stackwave events NAME --operation ID --follow")
 	return func(args []string) int {
+		traceApply("begin")
 		if _, code, ok := wantArgs(env, "apply", args, 0, ""); !ok {
 			return code
 		}
@@ -72,6 +83,7 @@ func applyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		if code != exitOK {
 			return code
 		}
+		traceApply("read")
 		templates, err := loadTemplates(*configDir, configs)
 		if err != nil {
 			env.errorf("apply: %v", err)
@@ -101,20 +113,24 @@ func applyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 			env.errorf("apply: %v", errDetachLocal)
 			return exitUsage
 		}
-		st, err := backends.openStore(ctx)
-		if err != nil {
-			env.errorf("apply: store: %v", err)
-			return codeOf(err)
-		}
-		defer st.Close()
-		rt, closeRT, err := backends.openRuntime(ctx)
+		st, rt, closeAll, err := backends.open(ctx)
 		if err != nil {
 			env.errorf("apply: %v", err)
 			return codeOf(err)
 		}
-		defer closeRT()
+		defer closeAll()
+		traceApply("opened")
 		prog := newProgress(*output, env.stdout)
-		ex := deploy.New(rt, st, &deploy.Options{OnEvent: prog.event, Concurrency: *concurrency})
+		onEvent := prog.event
+		if applyStep != nil {
+			onEvent = func(e deploy.Event) {
+				if e.Type == deploy.EventOperationStarted || e.Type == deploy.EventOperationDone {
+					applyStep(string(e.Type))
+				}
+				prog.event(e)
+			}
+		}
+		ex := deploy.New(rt, st, &deploy.Options{OnEvent: onEvent, Concurrency: *concurrency})
 		defer ex.Close()
 
 		// A request that will be refused changes nothing: templates, vars
@@ -127,11 +143,13 @@ func applyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 			env.errorf("apply: %v", err)
 			return codeOf(err)
 		}
+		traceApply("prechecked")
 		p, v, err := register(ctx, st, doc, *versionName)
 		if err != nil {
 			env.errorf("apply: %v", err)
 			return codeOf(err)
 		}
+		traceApply("registered")
 		req.VersionID = v.ID
 		op := store.OpLaunch
 		if d, err := st.GetDeployment(ctx, *name); err == nil && d.Status != store.StatusTerminated {
@@ -151,7 +169,9 @@ func applyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 			env.errorf("%v", err)
 			return opCode(err)
 		}
-		return printStatus(ctx, ex, *name, "text", env)
+		code = printStatus(ctx, ex, *name, "text", env)
+		traceApply("reported")
+		return code
 	}
 }
 
@@ -323,17 +343,12 @@ func destroyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 }
 
 func openExecutor(ctx context.Context, b *backendFlags, onEvent func(deploy.Event)) (*deploy.Executor, func(), error) {
-	st, err := b.openStore(ctx)
+	st, rt, closeAll, err := b.open(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("store: %w", err)
-	}
-	rt, closeRT, err := b.openRuntime(ctx)
-	if err != nil {
-		st.Close()
 		return nil, nil, err
 	}
 	ex := deploy.New(rt, st, &deploy.Options{OnEvent: onEvent})
-	return ex, func() { ex.Close(); closeRT(); st.Close() }, nil
+	return ex, func() { ex.Close(); closeAll() }, nil
 }
 
 // printStatus prints a deployment's status: its stacks, services and

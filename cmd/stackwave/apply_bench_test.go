@@ -1,90 +1,155 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stackwave/stackwave/internal/dockertest"
+	"github.com/stackwave/stackwave/internal/kubetest"
 )
 
 // BenchmarkApplyOverhead runs `stackwave apply` of the quickstart product
 // (the seed's shape: a database tier, then two stacks behind it) on Docker
 // in this process, end to end, and reports how much of it was spent
-// outside the operation: before the operation-started event (reading the
-// document, opening the store and the runtime, the checks, registering
-// the version) and after the operation-done event (the final report).
-// ms-outside is the median of those; s-apply the median of the whole
-// command. The deployment is destroyed between rounds (not timed).
+// outside the operation, step by step (see benchApply). The deployment is
+// destroyed between rounds (not timed).
 func BenchmarkApplyOverhead(b *testing.B) {
 	ref := dockertest.TestApp(b)
 	image, tag, _ := strings.Cut(ref, ":")
 	dir := b.TempDir()
 	doc := filepath.Join(dir, "product.json")
 	tpl := filepath.Join(dir, "proxy.conf")
-	must := func(err error) {
-		b.Helper()
-		if err != nil {
-			b.Fatal(err)
-		}
+	must(b, os.WriteFile(doc, []byte(strings.NewReplacer("IMAGE_NAME", image, "IMAGE_TAG", tag).Replace(quickstartProduct)), 0o600))
+	must(b, os.WriteFile(tpl, []byte(quickstartTemplate), 0o600))
+	benchApply(b, []string{"-f", doc, "--config", demoConfigPath + "=" + tpl},
+		[]string{"--runtime", "docker", "--store", "sqlite:" + filepath.Join(dir, "stackwave.db")})
+}
+
+// BenchmarkApplyOverheadKube is BenchmarkApplyOverhead on the test
+// control plane (internal/kubetest) through KUBECONFIG, with a product of
+// one tier of 100 one-service stacks (a Deployment and a Service each):
+// the final report covers 100 stacks.
+func BenchmarkApplyOverheadKube(b *testing.B) {
+	env := kubetest.Start(b, nil)
+	b.Setenv("KUBECONFIG", env.Kubeconfig)
+	dir := b.TempDir()
+	doc := filepath.Join(dir, "product.json")
+	must(b, os.WriteFile(doc, wideProduct("applybench", 100), 0o600))
+	benchApply(b, []string{"-f", doc}, []string{"--runtime", "kube", "--store", "sqlite:" + filepath.Join(dir, "stackwave.db")})
+}
+
+// wideProduct is a product document of one tier of n stacks, each one
+// service with an internal access point.
+func wideProduct(name string, n int) []byte {
+	type svc struct {
+		Name   string         `json:"service_name"`
+		Unit   string         `json:"unit_type"`
+		Image  map[string]any `json:"image"`
+		Access map[string]any `json:"access_point"`
 	}
-	must(os.WriteFile(doc, []byte(strings.NewReplacer("IMAGE_NAME", image, "IMAGE_TAG", tag).Replace(quickstartProduct)), 0o600))
-	must(os.WriteFile(tpl, []byte(quickstartTemplate), 0o600))
+	type stk struct {
+		Name     string `json:"stack_name"`
+		Services []svc  `json:"services"`
+	}
+	tier := make([]stk, n)
+	for i := range tier {
+		tier[i] = stk{Name: fmt.Sprintf("s%04d", i), Services: []svc{{
+			Name: "app", Unit: "1U1G", Image: map[string]any{"name": "registry.kube.test/app", "tag": "1"},
+			Access: map[string]any{"type": "internal_ip", "backend_ports": []int{8080}},
+		}}}
+	}
+	out, err := json.Marshal(map[string]any{"product_name": name, "stack_deps": [][]stk{tier}})
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
+func must(b *testing.B, err error) {
+	b.Helper()
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+// applySteps are the points apply reports to applyStep, in order.
+var applySteps = []string{"begin", "read", "opened", "prechecked", "registered", "operation-started", "operation-done", "reported"}
+
+// benchApply runs apply with args and backend once per round and reports
+// medians over the rounds: ms-read (the document read and checked),
+// ms-open (opening the store and the runtime),
+// ms-precheck, ms-register, ms-start (from the version registered to the
+// operation-started event), ms-before (from the command's start to that
+// event), ms-after (from the operation-done event to the end of the final
+// report), ms-outside (before + after), cpu-ms-outside (this process's
+// CPU time, user and system, in those two spans; cpu-ms-open,
+// cpu-ms-precheck, cpu-ms-start (register and start) and cpu-ms-after
+// split it) and s-apply (the whole command). Under load, the CPU times
+// vary far less than the wall-clock ones. The deployment is destroyed between rounds (not timed).
+func benchApply(b *testing.B, args, backend []string) {
 	name := uniqueName("applybench")
-	backend := []string{"--runtime", "docker", "--store", "sqlite:" + filepath.Join(dir, "stackwave.db")}
-	var before, after, total []time.Duration
+	cmd := append(append([]string{"apply", "--name", name, "--progress", "plain"}, args...), backend...)
+	per := map[string][]time.Duration{}
+	add := func(k string, d time.Duration) { per[k] = append(per[k], d) }
 	for b.Loop() {
-		var out, errOut bytes.Buffer
-		start := time.Now()
-		code := run(append([]string{"apply", "-f", doc, "--name", name, "--config", demoConfigPath + "=" + tpl, "--progress", "plain"}, backend...),
-			strings.NewReader(""), &out, &errOut)
-		end := time.Now()
+		at, cpu := map[string]time.Time{}, map[string]time.Duration{}
+		applyStep = func(step string) { at[step], cpu[step] = time.Now(), cpuTime(b) }
+		var out, errOut strings.Builder
+		code := run(cmd, strings.NewReader(""), &out, &errOut)
+		applyStep = nil
 		if code != exitOK {
 			b.Fatalf("apply: exit %d\n%s\n%s", code, out.String(), errOut.String())
 		}
-		began, done := eventTime(b, out.String(), "operation-started", start), eventTime(b, out.String(), "operation-done", start)
-		before, after, total = append(before, began.Sub(start)), append(after, end.Sub(done)), append(total, end.Sub(start))
+		for _, s := range applySteps {
+			if at[s].IsZero() {
+				b.Fatalf("apply did not report step %s", s)
+			}
+		}
+		span := func(from, to string) time.Duration { return at[to].Sub(at[from]) }
+		add("ms-read", span("begin", "read"))
+		add("ms-open", span("read", "opened"))
+		add("ms-precheck", span("opened", "prechecked"))
+		add("ms-register", span("prechecked", "registered"))
+		add("ms-start", span("registered", "operation-started"))
+		add("ms-before", span("begin", "operation-started"))
+		add("ms-after", span("operation-done", "reported"))
+		add("ms-outside", span("begin", "operation-started")+span("operation-done", "reported"))
+		add("cpu-ms-outside", cpu["operation-started"]-cpu["begin"]+cpu["reported"]-cpu["operation-done"])
+		add("cpu-ms-open", cpu["opened"]-cpu["read"])
+		add("cpu-ms-precheck", cpu["prechecked"]-cpu["opened"])
+		add("cpu-ms-start", cpu["operation-started"]-cpu["prechecked"])
+		add("cpu-ms-after", cpu["reported"]-cpu["operation-done"])
+		add("s-apply", span("begin", "reported"))
 		b.StopTimer()
-		if code := run(append([]string{"destroy", name, "--delete-data"}, backend...), strings.NewReader(""), &out, &errOut); code != exitOK {
+		if code := run(append([]string{"destroy", name, "--delete-data", "--progress", "none"}, backend...), strings.NewReader(""), &out, &errOut); code != exitOK {
 			b.Fatalf("destroy: exit %d\n%s", code, errOut.String())
 		}
 		b.StartTimer()
 	}
-	outside := make([]time.Duration, len(before))
-	for i := range before {
-		outside[i] = before[i] + after[i]
-	}
-	med := func(ds []time.Duration) time.Duration {
+	for k, ds := range per {
 		ds = slices.Clone(ds)
 		slices.Sort(ds)
-		return ds[len(ds)/2]
+		m := ds[len(ds)/2]
+		if k == "s-apply" {
+			b.ReportMetric(m.Seconds(), k)
+			continue
+		}
+		b.ReportMetric(float64(m.Microseconds())/1000, k)
 	}
-	b.ReportMetric(float64(med(before).Microseconds())/1000, "ms-before")
-	b.ReportMetric(float64(med(after).Microseconds())/1000, "ms-after")
-	b.ReportMetric(float64(med(outside).Microseconds())/1000, "ms-outside")
-	b.ReportMetric(med(total).Seconds(), "s-apply")
 }
 
-// eventTime finds the plain progress line of an event type and returns
-// its time ("15:04:05.000", this host's zone) on the day of ref.
-func eventTime(b *testing.B, out, typ string, ref time.Time) time.Time {
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) >= 3 && strings.TrimSuffix(f[2], ":") == typ {
-			t, err := time.ParseInLocation("15:04:05.000", f[0], ref.Location())
-			if err != nil {
-				b.Fatalf("event line %q: %v", sc.Text(), err)
-			}
-			y, m, d := ref.Date()
-			return time.Date(y, m, d, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), ref.Location())
-		}
+// cpuTime returns the CPU time this process has used, user and system.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
 	}
-	b.Fatalf("no %s event in the output:\n%s", typ, out)
-	return time.Time{}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

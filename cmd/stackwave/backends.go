@@ -111,3 +111,35 @@ func (b *backendFlags) openRuntime(ctx context.Context) (runtime.Runtime, func()
 
 // errNoRuntime is returned when auto finds no runtime.
 var errNoRuntime = errors.New("no runtime: the Docker engine is not reachable (set DOCKER_HOST or start it), or choose --runtime kube or --runtime memory")
+
+// open opens the store and the runtime side by side, since neither needs
+// the other (opening a SQLite file and asking the engine or the API
+// server whether it answers each take a while under load), and returns a
+// function that closes both. When either fails, the other is closed and
+// the error is the store's if it failed, as if they had been opened in
+// turn.
+func (b *backendFlags) open(ctx context.Context) (*store.Store, runtime.Runtime, func(), error) {
+	type opened struct {
+		rt      runtime.Runtime
+		closeRT func() error
+		err     error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		rt, closeRT, err := b.openRuntime(ctx)
+		ch <- opened{rt, closeRT, err}
+	}()
+	st, err := b.openStore(ctx)
+	r := <-ch
+	if err != nil {
+		if r.err == nil {
+			r.closeRT()
+		}
+		return nil, nil, nil, fmt.Errorf("store: %w", err)
+	}
+	if r.err != nil {
+		st.Close()
+		return nil, nil, nil, r.err
+	}
+	return st, r.rt, func() { r.closeRT(); st.Close() }, nil
+}

@@ -252,6 +252,15 @@ func (c *informerCache) probe(ctx context.Context) error {
 	return nil
 }
 
+// ready reports whether the informers run and have listed their
+// objects, without starting them.
+func (c *informerCache) ready() bool {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	return !closed && c.hasSynced()
+}
+
 func (c *informerCache) hasSynced() bool {
 	for _, inf := range c.all() {
 		if !inf.HasSynced() {

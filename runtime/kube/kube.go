@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
 	corev1 "k8s.io/api/core/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
 	"github.com/stackwave/stackwave/runtime"
@@ -126,8 +128,12 @@ type PodInfo struct {
 // runtime.Runtime contract asks. Close it to stop its watches.
 type Runtime struct {
 	cs    kubernetes.Interface
+	meta  metadata.Interface // nil: Observe always lists in full
 	opts  Options
 	cache *informerCache
+
+	// cachedObserves counts the Observe calls answered from the caches.
+	cachedObserves atomic.Int64
 
 	// written remembers the generation of each workload and Job this
 	// runtime wrote last, so Wait never judges a cached object older than
@@ -179,7 +185,11 @@ func New(cfg *rest.Config, opts *Options) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kube runtime: %w", err)
 	}
-	r := &Runtime{cs: cs, opts: o, nsReady: map[string]bool{}, nsLocks: map[string]*nsLock{}}
+	mc, err := metadata.NewForConfig(c)
+	if err != nil {
+		return nil, fmt.Errorf("kube runtime: %w", err)
+	}
+	r := &Runtime{cs: cs, meta: mc, opts: o, nsReady: map[string]bool{}, nsLocks: map[string]*nsLock{}}
 	r.cache = newInformerCache(cs, o.Namespace)
 	return r, nil
 }

@@ -13,21 +13,63 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/stack"
 )
 
-// Observe reports what exists of a deployment, read from the API server
-// (five list requests), never from memory: workloads give the stacks and
-// services with their config hash, tier, product and version; their pods
-// give the instances; Services and Ingresses the endpoints. Objects being
-// deleted are left out.
+// Observe reports what exists of a deployment: workloads give the stacks
+// and services with their config hash, tier, product and version; their
+// pods give the instances; Services and Ingresses the endpoints. Objects
+// being deleted are left out.
+//
+// Once the runtime's watches have listed the cluster (an Apply or Wait
+// started them), Observe reads the objects from their caches and checks
+// them against the API server with five lists of the objects' metadata
+// alone: when every object the server lists is cached at the same
+// resourceVersion, and no other, the caches are exactly what the server
+// holds, and the report is built from them; otherwise (a change the
+// watches have not delivered yet) it is built from five full lists, as
+// before the watches start. Either way the report is what the API server
+// held when Observe was called, never an older state.
 func (r *Runtime) Observe(ctx context.Context, deployment string) (*runtime.DeploymentState, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("observe %s: %w", deployment, err)
 	}
+	if r.meta != nil && r.cache.ready() {
+		objs, ok, err := r.cachedObjects(ctx, deployment)
+		if err != nil {
+			return nil, fmt.Errorf("observe %s: %w", deployment, ctxErr(ctx, err))
+		}
+		if ok {
+			r.cachedObserves.Add(1)
+			return r.state(deployment, objs), nil
+		}
+	}
+	objs, err := r.listObjects(ctx, deployment)
+	if err != nil {
+		return nil, fmt.Errorf("observe %s: %w", deployment, ctxErr(ctx, err))
+	}
+	return r.state(deployment, objs), nil
+}
+
+// observed are the objects of a deployment that Observe reports from.
+type observed struct {
+	deployments  []*appsv1.Deployment
+	statefulSets []*appsv1.StatefulSet
+	pods         []*corev1.Pod
+	services     []*corev1.Service
+	ingresses    []*networkingv1.Ingress
+}
+
+// listObjects lists a deployment's objects from the API server.
+func (r *Runtime) listObjects(ctx context.Context, deployment string) (*observed, error) {
 	ns := r.namespace(deployment)
 	o := metav1.ListOptions{LabelSelector: deploymentSelector(deployment)}
 	var (
@@ -44,9 +86,117 @@ func (r *Runtime) Observe(ctx context.Context, deployment string) (*runtime.Depl
 	group.Go(func() (err error) { svcs, err = r.cs.CoreV1().Services(ns).List(ctx, o); return })
 	group.Go(func() (err error) { ings, err = r.cs.NetworkingV1().Ingresses(ns).List(ctx, o); return })
 	if err := group.Wait(); err != nil {
-		return nil, fmt.Errorf("observe %s: %w", deployment, ctxErr(ctx, err))
+		return nil, err
 	}
+	return &observed{
+		deployments:  pointers(deps.Items),
+		statefulSets: pointers(sets.Items),
+		pods:         pointers(pods.Items),
+		services:     pointers(svcs.Items),
+		ingresses:    pointers(ings.Items),
+	}, nil
+}
 
+func pointers[T any](items []T) []*T {
+	out := make([]*T, len(items))
+	for i := range items {
+		out[i] = &items[i]
+	}
+	return out
+}
+
+// cachedObjects returns a deployment's objects from the watches' caches
+// if they hold exactly what the API server lists now: the same objects
+// at the same resourceVersion. ok is false when they do not (yet).
+func (r *Runtime) cachedObjects(ctx context.Context, deployment string) (objs *observed, ok bool, err error) {
+	ns := r.namespace(deployment)
+	o := metav1.ListOptions{LabelSelector: deploymentSelector(deployment)}
+	kinds := []struct {
+		inf cache.SharedIndexInformer
+		gvr schema.GroupVersionResource
+	}{
+		{r.cache.deployments, appsv1.SchemeGroupVersion.WithResource("deployments")},
+		{r.cache.statefulSets, appsv1.SchemeGroupVersion.WithResource("statefulsets")},
+		{r.cache.pods, corev1.SchemeGroupVersion.WithResource("pods")},
+		{r.cache.services, corev1.SchemeGroupVersion.WithResource("services")},
+		{r.cache.ingresses, networkingv1.SchemeGroupVersion.WithResource("ingresses")},
+	}
+	listed := make([]*metav1.PartialObjectMetadataList, len(kinds))
+	var group errgroup.Group
+	for i, k := range kinds {
+		group.Go(func() (err error) {
+			listed[i], err = r.meta.Resource(k.gvr).Namespace(ns).List(ctx, o)
+			return err
+		})
+	}
+	if err := group.Wait(); err != nil {
+		return nil, false, err
+	}
+	// Read the caches after the lists: a cache that holds what was
+	// listed is at least as new as the list.
+	sel, err := labels.Parse(o.LabelSelector)
+	if err != nil {
+		return nil, false, err
+	}
+	cached := make([][]any, len(kinds))
+	for i, k := range kinds {
+		all, err := k.inf.GetIndexer().ByIndex(cache.NamespaceIndex, ns)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, obj := range all {
+			if m, err := meta.Accessor(obj); err == nil && sel.Matches(labels.Set(m.GetLabels())) {
+				cached[i] = append(cached[i], obj)
+			}
+		}
+		if !sameVersions(listed[i].Items, cached[i]) {
+			return nil, false, nil
+		}
+	}
+	return &observed{
+		deployments:  typed[appsv1.Deployment](cached[0]),
+		statefulSets: typed[appsv1.StatefulSet](cached[1]),
+		pods:         typed[corev1.Pod](cached[2]),
+		services:     typed[corev1.Service](cached[3]),
+		ingresses:    typed[networkingv1.Ingress](cached[4]),
+	}, true, nil
+}
+
+// sameVersions reports whether cached holds exactly the listed objects,
+// each at the listed resourceVersion.
+func sameVersions(listed []metav1.PartialObjectMetadata, cached []any) bool {
+	if len(listed) != len(cached) {
+		return false
+	}
+	want := make(map[types.UID]string, len(listed))
+	for i := range listed {
+		want[listed[i].UID] = listed[i].ResourceVersion
+	}
+	for _, obj := range cached {
+		m, err := meta.Accessor(obj)
+		if err != nil {
+			return false
+		}
+		if rv, ok := want[m.GetUID()]; !ok || rv != m.GetResourceVersion() {
+			return false
+		}
+	}
+	return true
+}
+
+func typed[T any](objs []any) []*T {
+	out := make([]*T, 0, len(objs))
+	for _, o := range objs {
+		if t, ok := o.(*T); ok {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// state builds a deployment's state from its objects, which it only
+// reads (cached objects are shared).
+func (r *Runtime) state(deployment string, objs *observed) *runtime.DeploymentState {
 	ds := &runtime.DeploymentState{Deployment: deployment, Stacks: []runtime.StackState{}}
 	stacks := map[string]*runtime.StackState{}
 	stopped := map[string]int{} // stack -> stopped services
@@ -72,17 +222,16 @@ func (r *Runtime) Observe(ctx context.Context, deployment string) (*runtime.Depl
 			Name: m.Labels[LabelService], Hash: m.Annotations[AnnotationConfigHash], Image: templateImage(tmpl, m.Labels[LabelService]),
 			Desired: desired, Instances: []runtime.InstanceState{},
 		}
-		svc.Endpoints = r.endpoints(m, svcs.Items, ings.Items)
+		svc.Endpoints = r.endpoints(m, objs.services, objs.ingresses)
 		st.Services = append(st.Services, svc)
 	}
-	for i := range deps.Items {
-		addService(&deps.Items[i].ObjectMeta, ptrValue(deps.Items[i].Spec.Replicas, 1), &deps.Items[i].Spec.Template)
+	for _, d := range objs.deployments {
+		addService(&d.ObjectMeta, ptrValue(d.Spec.Replicas, 1), &d.Spec.Template)
 	}
-	for i := range sets.Items {
-		addService(&sets.Items[i].ObjectMeta, ptrValue(sets.Items[i].Spec.Replicas, 1), &sets.Items[i].Spec.Template)
+	for _, s := range objs.statefulSets {
+		addService(&s.ObjectMeta, ptrValue(s.Spec.Replicas, 1), &s.Spec.Template)
 	}
-	for i := range pods.Items {
-		p := &pods.Items[i]
+	for _, p := range objs.pods {
 		st := stacks[p.Labels[LabelStack]]
 		if st == nil || p.DeletionTimestamp != nil || p.Labels[LabelComponent] != ComponentService {
 			continue
@@ -102,7 +251,7 @@ func (r *Runtime) Observe(ctx context.Context, deployment string) (*runtime.Depl
 	slices.SortFunc(ds.Stacks, func(a, b runtime.StackState) int {
 		return cmp.Or(cmp.Compare(a.Tier, b.Tier), strings.Compare(a.Name, b.Name))
 	})
-	return ds, nil
+	return ds
 }
 
 // templateImage returns the image of the service's container in a
@@ -163,25 +312,25 @@ func instance(p *corev1.Pod) runtime.InstanceState {
 // ports, and the Ingress host for domain ports. Internal is the
 // Service's name and port, which other services of the deployment
 // resolve.
-func (r *Runtime) endpoints(m *metav1.ObjectMeta, svcs []corev1.Service, ings []networkingv1.Ingress) []runtime.Endpoint {
+func (r *Runtime) endpoints(m *metav1.ObjectMeta, svcs []*corev1.Service, ings []*networkingv1.Ingress) []runtime.Endpoint {
 	aps := parseAccessPoints(m.Annotations[annAccessPoints])
 	if len(aps) == 0 {
 		return nil
 	}
 	n := r.names(m.Labels[LabelDeployment], m.Labels[LabelStack], m.Labels[LabelService])
 	var cluster, public *corev1.Service
-	for i := range svcs {
-		switch svcs[i].Name {
+	for _, s := range svcs {
+		switch s.Name {
 		case n.service:
-			cluster = &svcs[i]
+			cluster = s
 		case n.public:
-			public = &svcs[i]
+			public = s
 		}
 	}
 	var ing *networkingv1.Ingress
-	for i := range ings {
-		if ings[i].Name == n.ingress {
-			ing = &ings[i]
+	for _, in := range ings {
+		if in.Name == n.ingress {
+			ing = in
 		}
 	}
 	var out []runtime.Endpoint

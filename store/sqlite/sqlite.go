@@ -23,7 +23,8 @@
 //
 // The schema is versioned in code: Open applies the migrations the file
 // lacks, each in its own transaction, and refuses a file written by a
-// newer stackwave.
+// newer stackwave. A file already at this version is checked with a read,
+// so opening it never waits for another process's write.
 package sqlite
 
 import (

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite"
 
@@ -153,6 +154,35 @@ func TestNewerSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	storetest.RefusesNewerSchema(t, func(ctx context.Context) (*store.Store, error) { return sqlite.Open(ctx, path, nil) })
+}
+
+// Opening a database whose schema is current writes nothing, so it does
+// not wait for another process's write: a command opening the store
+// while a long operation of another one writes is not held up.
+func TestOpenCurrentSchemaDuringAWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stackwave.db")
+	open(t, path, nil).Close()
+	conn, err := rawDB(t, path).Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(context.Background(), "ROLLBACK")
+	// A write would wait for the lock until ctx ends (the minute is only
+	// a guard: the open takes milliseconds).
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	s, err := sqlite.Open(ctx, path, &sqlite.Options{BusyTimeout: time.Millisecond})
+	if err != nil {
+		t.Fatalf("open while another connection writes: %v", err)
+	}
+	defer s.Close()
+	if _, err := s.ListProducts(t.Context(), store.ProductQuery{}); err != nil {
+		t.Fatalf("read while another connection writes: %v", err)
+	}
 }
 
 func TestConcurrentOpen(t *testing.T) {

@@ -477,6 +477,17 @@ func (r errRow) Scan(...any) error { return r.err }
 // migrate brings the schema to the dialect's version, one migration per
 // transaction.
 func (d *Driver) migrate(ctx context.Context) error {
+	// A database already at this program's schema, the usual case, needs
+	// no write transaction (which would wait for the writer lock held by
+	// any other process writing to the database): a read tells. Versions
+	// only grow, so a current schema stays current.
+	var current int
+	err := d.read(ctx, func() error {
+		return d.cfg.Reads.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current)
+	})
+	if err == nil && current == len(d.dl.Migrations) {
+		return nil
+	}
 	for {
 		done := false
 		err := d.Update(ctx, nil, func(stx store.Tx) error {
