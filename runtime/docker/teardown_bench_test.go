@@ -51,6 +51,7 @@ func BenchmarkTeardown20(b *testing.B) {
 		file = composeFile(b, svcs)
 	}
 	for round := 0; b.Loop(); round++ {
+		n := len(terminate)
 		// Interleaved, so all arms see the same machine load. The floor
 		// removes 8 at once, the runtime's bound: all 20 at once make
 		// Engine 20.10 lose count of the network's endpoints within a
@@ -87,6 +88,11 @@ func BenchmarkTeardown20(b *testing.B) {
 				terminate = append(terminate, time.Since(start))
 			}
 		}
+		line := fmt.Sprintf("round %d: terminate %.2f s, rm -f %.2f s", round, terminate[n].Seconds(), rmf[n].Seconds())
+		if len(down) > n {
+			line += fmt.Sprintf(", compose down %.2f s", down[n].Seconds())
+		}
+		b.Log(line + ", load " + loadAverage())
 	}
 	b.ReportMetric(median(terminate).Seconds(), "s-terminate")
 	b.ReportMetric(median(rmf).Seconds(), "s-rm-f")
@@ -95,6 +101,16 @@ func BenchmarkTeardown20(b *testing.B) {
 		b.ReportMetric(median(down).Seconds(), "s-compose-down")
 		b.ReportMetric(float64(median(down))/float64(median(terminate)), "compose/terminate")
 	}
+}
+
+// loadAverage is the machine's load average (1, 5, 15 minutes), or "?"
+// where /proc/loadavg is missing.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
 }
 
 func median(ds []time.Duration) time.Duration {
