@@ -137,10 +137,13 @@
 // RemoveDeployment (runtime.DeploymentRemover), which the executor's
 // Terminate calls, lists the deployment's containers once by label, with
 // no inspection, removes the stacks it was not told of first and then
-// tier by tier from the last (a tier's containers concurrently: stopped
-// with the grace period within Options.Parallelism, then each removed as
-// soon as it stopped, outside the bound), then the stopped marks, the
-// data volumes with DeleteData and the network, side by side.
+// tier by tier from the last (a tier's containers concurrently: each
+// stopped with SIGTERM and the grace period, holding a slot of
+// Options.Parallelism until the engine reports its endpoint off the
+// deployment network, then removed outside the bound). A stack's stopped
+// mark, and its data volumes with DeleteData, go as soon as its last
+// container is removed; the network as soon as every container has left
+// it, beside the last removals.
 //
 // # Errors
 //

@@ -106,9 +106,11 @@ type Options struct {
 	// network of the engine are skipped.
 	SubnetPool netip.Prefix
 	// Parallelism bounds the container operations (create, start, stop,
-	// remove) in flight at once across all calls of the Runtime; the
-	// removal of a container RemoveDeployment has stopped does not wait
-	// for a slot. Default 8.
+	// remove) in flight at once across all calls of the Runtime. A stop
+	// of RemoveDeployment holds its slot until the container's endpoint
+	// has left the deployment network, which is what the bound protects
+	// on Engine 20.10 (moby/moby#42119); the rest of the stop and the
+	// removal do not wait for a slot. Default 8.
 	Parallelism int
 }
 

@@ -141,10 +141,11 @@ func (r *Runtime) listNetworks(ctx context.Context, dep string) ([]network.Summa
 }
 
 // removeNetworkIfUnused removes the deployment's networks when no
-// container of the deployment is left. Applies of the deployment in this
-// process hold the deployment's lock for reading, so the network never
-// goes away under them.
-func (r *Runtime) removeNetworkIfUnused(ctx context.Context, dep string) error {
+// container of the deployment is left but those named in stopped, which
+// the caller has stopped and is removing. Applies of the deployment in
+// this process hold the deployment's lock for reading, so the network
+// never goes away under them.
+func (r *Runtime) removeNetworkIfUnused(ctx context.Context, dep string, stopped map[string]bool) error {
 	l := r.depLock(dep)
 	l.Lock()
 	defer l.Unlock()
@@ -152,7 +153,7 @@ func (r *Runtime) removeNetworkIfUnused(ctx context.Context, dep string) error {
 	if err != nil {
 		return err
 	}
-	if len(cs) > 0 {
+	if slices.ContainsFunc(cs, func(c ctr) bool { return !stopped[c.id] }) {
 		return nil
 	}
 	nets, err := r.listNetworks(ctx, dep)

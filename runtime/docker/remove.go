@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -44,7 +45,7 @@ func (r *Runtime) Remove(ctx context.Context, ref runtime.StackRef, opts runtime
 	if err := r.clearStopped(ctx, ref.Deployment, ref.Stack); err != nil {
 		return fmt.Errorf("remove stack %s: %w", ref, err)
 	}
-	if err := r.removeNetworkIfUnused(ctx, ref.Deployment); err != nil {
+	if err := r.removeNetworkIfUnused(ctx, ref.Deployment, nil); err != nil {
 		return fmt.Errorf("remove stack %s: %w", ref, err)
 	}
 	return nil
@@ -107,17 +108,22 @@ func (r *Runtime) removeVolumeNames(ctx context.Context, names []string) error {
 // its containers by label (no inspection), the containers of stacks not
 // named in tiers first, then tier by tier from the last, the containers
 // of one tier concurrently (each stopped with the grace period, within
-// the runtime's bound, then removed at once); then its stopped marks, its volumes
-// when opts.DeleteData is set, and its network, the volumes and the
-// network side by side. It implements runtime.DeploymentRemover.
+// the runtime's bound until its endpoint has left the network, then
+// removed at once). The rest follows the containers as closely as it
+// can: a stack's stopped mark, and its volumes when opts.DeleteData is
+// set, go as soon as the stack's last container is removed (they are
+// listed while the containers stop), and the network as soon as the last
+// container has left it (the engine's disconnect event, or the stop's
+// return), side by side with the last removals. It implements
+// runtime.DeploymentRemover.
 func (r *Runtime) RemoveDeployment(ctx context.Context, dep string, tiers [][]string, opts runtime.RemoveOptions) error {
 	grace := cmp.Or(opts.GracePeriod, r.opts.GracePeriod)
 	cs, err := r.listContainers(ctx, dep, "")
 	if err != nil {
 		return fmt.Errorf("remove deployment %s: %w", dep, err)
 	}
-	// The volumes to remove are listed while the containers go.
-	var names []string
+	// The volumes to remove, by stack, are listed while the containers go.
+	vols := map[string][]string{}
 	var listed errgroup.Group
 	listed.Go(func() error {
 		for _, role := range []string{roleStopped, roleData} {
@@ -129,11 +135,17 @@ func (r *Runtime) RemoveDeployment(ctx context.Context, dep string, tiers [][]st
 				return fmt.Errorf("list volumes: %w", err)
 			}
 			for _, v := range res.Items {
-				names = append(names, v.Name)
+				stk := r.lb.get(v.Labels, keyStack)
+				vols[stk] = append(vols[stk], v.Name)
 			}
 		}
 		return nil
 	})
+	t := newTeardown(ctx, r, dep, cs, &listed, vols)
+	if slices.ContainsFunc(cs, func(c ctr) bool { return !notRunning(c.state) }) {
+		t.endpoints = r.watchEndpoints(ctx, dep)
+		defer t.endpoints.stop()
+	}
 	tierOf := map[string]int{}
 	for i, t := range tiers {
 		for _, s := range t {
@@ -151,23 +163,98 @@ func (r *Runtime) RemoveDeployment(ctx context.Context, dep string, tiers [][]st
 		var g errgroup.Group
 		g.SetLimit(r.teardownParallelism())
 		for _, c := range wave {
-			g.Go(func() error { return r.removeContainer(ctx, c, grace) })
+			g.Go(func() error { return t.remove(ctx, c, grace) })
 		}
 		if err := g.Wait(); err != nil {
 			_ = listed.Wait()
+			_ = t.rest.Wait()
 			return fmt.Errorf("remove deployment %s: %w", dep, err)
 		}
 	}
 	if err := listed.Wait(); err != nil {
+		_ = t.rest.Wait()
 		return fmt.Errorf("remove deployment %s: %w", dep, err)
 	}
-	var rest errgroup.Group
-	rest.Go(func() error { return r.removeVolumeNames(ctx, names) })
-	rest.Go(func() error { return r.removeNetworkIfUnused(ctx, dep) })
-	if err := rest.Wait(); err != nil {
+	// The volumes of stacks that had no container left.
+	for stk, names := range vols {
+		if t.left[stk] == 0 && !t.volumesGone[stk] {
+			t.rest.Go(func() error { return r.removeVolumeNames(ctx, names) })
+		}
+	}
+	if err := t.rest.Wait(); err != nil {
 		return fmt.Errorf("remove deployment %s: %w", dep, err)
 	}
 	return nil
+}
+
+// teardown follows one RemoveDeployment: which containers are still on
+// the network and which remain per stack, to start the removal of the
+// network and of a stack's volumes as soon as nothing needs them.
+type teardown struct {
+	r         *Runtime
+	dep       string
+	endpoints *endpointWatch // nil when no container runs
+	listed    *errgroup.Group
+	vols      map[string][]string // read once listed has returned
+	ours      map[string]bool     // the IDs of the containers the pass removes
+
+	mu          sync.Mutex
+	running     int            // containers whose endpoint has not yet left the network
+	left        map[string]int // per stack, containers not yet removed
+	volumesGone map[string]bool
+
+	rest errgroup.Group // volume and network removals
+}
+
+func newTeardown(ctx context.Context, r *Runtime, dep string, cs []ctr, listed *errgroup.Group, vols map[string][]string) *teardown {
+	t := &teardown{r: r, dep: dep, listed: listed, vols: vols, ours: map[string]bool{},
+		running: len(cs), left: map[string]int{}, volumesGone: map[string]bool{}}
+	for _, c := range cs {
+		t.ours[c.id] = true
+		t.left[c.stack]++
+	}
+	if len(cs) == 0 {
+		t.rest.Go(func() error { return t.removeNetwork(ctx) })
+	}
+	return t
+}
+
+// remove removes one container, then whatever that was the last user of.
+func (t *teardown) remove(ctx context.Context, c ctr, grace time.Duration) error {
+	err := t.r.removeContainer(ctx, c, grace, t.endpoints, func() {
+		t.mu.Lock()
+		t.running--
+		last := t.running == 0
+		t.mu.Unlock()
+		if last {
+			t.rest.Go(func() error { return t.removeNetwork(ctx) })
+		}
+	})
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.left[c.stack]--
+	gone := t.left[c.stack] == 0
+	if gone {
+		t.volumesGone[c.stack] = true
+	}
+	t.mu.Unlock()
+	if gone {
+		t.rest.Go(func() error {
+			if err := t.listed.Wait(); err != nil {
+				return nil // reported by RemoveDeployment
+			}
+			return t.r.removeVolumeNames(ctx, t.vols[c.stack])
+		})
+	}
+	return nil
+}
+
+// removeNetwork removes the deployment's network unless a container
+// other than those of the pass uses it.
+func (t *teardown) removeNetwork(ctx context.Context) error {
+	return t.r.removeNetworkIfUnused(ctx, t.dep, t.ours)
 }
 
 // teardownParallelism bounds the containers one teardown handles at
@@ -177,23 +264,49 @@ func (r *Runtime) teardownParallelism() int { return 4 * r.opts.Parallelism }
 
 // removeContainer removes one listed container: one that runs is stopped
 // with the grace period first; one that does not is removed at once.
-// The stop takes a slot of Parallelism: each takes the container's
-// endpoint off the deployment network, and Engine 20.10 loses count of
-// a network's endpoints when many leave it at once (moby/moby#42119; 20
-// at once did within a few teardowns here), after which the network
-// cannot be removed until the engine restarts. The removal of a stopped
-// container, which deletes its files, does not wait for a slot.
-func (r *Runtime) removeContainer(ctx context.Context, c ctr, grace time.Duration) error {
-	switch c.state {
-	case container.StateCreated, container.StateExited, container.StateDead:
-	default:
+// left, when not nil, is called once the container's endpoint has left
+// the network: when endpoints (when not nil) sees it leave, or when the
+// stop returns, whichever comes first.
+//
+// The stop takes a slot of Parallelism until then: each takes the
+// container's endpoint off the deployment network, and Engine 20.10
+// loses count of a network's endpoints when many leave it at once
+// (moby/moby#42119; 20 at once did within a few teardowns here), after
+// which the network cannot be removed until the engine restarts. What
+// follows the endpoint's release (the engine unmounting the container's
+// files, the stop's answer, the removal) does not wait for a slot.
+func (r *Runtime) removeContainer(ctx context.Context, c ctr, grace time.Duration, endpoints *endpointWatch, left func()) error {
+	if left == nil {
+		left = func() {}
+	}
+	if notRunning(c.state) {
+		left()
+	} else {
 		release, err := r.acquire(ctx)
 		if err != nil {
 			return err
 		}
+		var gone <-chan struct{} // nil, never ready, without a watch
+		if endpoints != nil {
+			gone = endpoints.arm(c.id)
+		}
 		secs := gracePeriod(grace)
-		_, err = r.cli.ContainerStop(ctx, c.id, client.ContainerStopOptions{Timeout: &secs})
-		release()
+		done := make(chan error, 1)
+		go func() {
+			_, err := r.cli.ContainerStop(ctx, c.id, client.ContainerStopOptions{Timeout: &secs})
+			done <- err
+		}()
+		select {
+		case <-gone:
+			release()
+			left()
+			err = <-done
+		case err = <-done:
+			release()
+			if err == nil || cerrdefs.IsNotFound(err) {
+				left()
+			}
+		}
 		if err != nil && !cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("stop container %s: %w", c.name, err)
 		}
@@ -203,6 +316,11 @@ func (r *Runtime) removeContainer(ctx context.Context, c ctr, grace time.Duratio
 		return fmt.Errorf("remove container %s: %w", c.name, err)
 	}
 	return nil
+}
+
+// notRunning tells whether a container in the state has no process to stop.
+func notRunning(s container.ContainerState) bool {
+	return s == container.StateCreated || s == container.StateExited || s == container.StateDead
 }
 
 // joinSorted joins errors in the order of their messages, so the same

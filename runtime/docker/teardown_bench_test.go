@@ -25,12 +25,14 @@ import (
 // DeleteData; s-rm-f is the engine's floor for the same objects: one
 // list by label, then the containers removed with force (docker rm -f)
 // 8 at once (the runtime's default bound), then the volumes and the
-// network. The arms alternate in each round; the metrics are medians. With STACKWAVE_COMPOSE naming
-// a docker compose binary, a third arm times `compose down -v` of the
-// same 20 services (one volume each) brought up by `compose up -d
-// --wait`.
+// network. With STACKWAVE_COMPOSE naming a docker compose binary, a
+// third arm times `compose down -v` of the same 20 services (one volume
+// each) brought up by `compose up -d --wait`. Every round runs each arm
+// once, and the arm that goes first turns with the rounds, so that no
+// arm always follows the same one; the metrics are medians of the
+// rounds. Objects are named after the runtime's namespace, swt-dt-….
 func BenchmarkTeardown20(b *testing.B) {
-	rt := newRuntime(b, nil)
+	rt := newRuntime(b, &docker.Options{Namespace: "swt-dt-" + randomHex(4)})
 	svcs := benchServices(b, 20)
 	var tier stack.Tier
 	for i := range svcs {
@@ -41,44 +43,56 @@ func BenchmarkTeardown20(b *testing.B) {
 	ex, _ := newExecutor(b, rt, cat.st)
 	ctx := context.Background()
 	var terminate, rmf, down []time.Duration
+	arms := []string{"terminate", "rm-f"}
 	compose := os.Getenv("STACKWAVE_COMPOSE")
-	for b.Loop() {
-		if compose != "" {
+	var file string
+	if compose != "" {
+		arms = append(arms, "compose")
+		file = composeFile(b, svcs)
+	}
+	for round := 0; b.Loop(); round++ {
+		n := len(terminate)
+		// Interleaved, so all arms see the same machine load. The floor
+		// removes 8 at once, the runtime's bound: all 20 at once make
+		// Engine 20.10 lose count of the network's endpoints within a
+		// few rounds (moby/moby#42119), and the network then stays until
+		// the engine restarts.
+		for i := range arms {
 			b.StopTimer()
-			file := composeFile(b, svcs)
-			run := func(args ...string) {
-				out, err := exec.CommandContext(ctx, compose, append([]string{"-f", file, "-p", "down20peer"}, args...)...).CombinedOutput()
-				if err != nil {
-					b.Fatalf("compose %v: %v: %s", args, err, out)
+			arm := arms[(round+i)%len(arms)]
+			if arm == "compose" {
+				run := func(args ...string) {
+					out, err := exec.CommandContext(ctx, compose, append([]string{"-f", file, "-p", rt.Options().Namespace + "-peer"}, args...)...).CombinedOutput()
+					if err != nil {
+						b.Fatalf("compose %v: %v: %s", args, err, out)
+					}
 				}
+				run("up", "-d", "--wait")
+				b.StartTimer()
+				start := time.Now()
+				run("down", "-v")
+				down = append(down, time.Since(start))
+				continue
 			}
-			run("up", "-d", "--wait")
-			b.StartTimer()
-			start := time.Now()
-			run("down", "-v")
-			down = append(down, time.Since(start))
-		}
-		// Interleaved, so both see the same machine load. par 0 is
-		// stackwave's Terminate, the other the floor at that bound: all
-		// 20 at once make Engine 20.10 lose count of the network's
-		// endpoints within a few rounds (moby/moby#42119), and the
-		// network then stays until the engine restarts.
-		for _, par := range []int{0, docker.DefaultParallelism} {
-			b.StopTimer()
 			_, err := ex.Launch(ctx, deploy.Request{Deployment: "down20", VersionID: cat.versions[0].ID})
 			must(b, err)
 			b.StartTimer()
 			start := time.Now()
-			if par != 0 {
-				must(b, rmForce(ctx, rt.Client(), rt.Options().Namespace, "down20", par))
+			if arm == "rm-f" {
+				must(b, rmForce(ctx, rt.Client(), rt.Options().Namespace, "down20", docker.DefaultParallelism))
 				rmf = append(rmf, time.Since(start))
 			}
 			_, err = ex.Terminate(ctx, deploy.Request{Deployment: "down20", DeleteData: true})
 			must(b, err)
-			if par == 0 {
+			if arm == "terminate" {
 				terminate = append(terminate, time.Since(start))
 			}
 		}
+		line := fmt.Sprintf("round %d: terminate %.2f s, rm -f %.2f s", round, terminate[n].Seconds(), rmf[n].Seconds())
+		if len(down) > n {
+			line += fmt.Sprintf(", compose down %.2f s", down[n].Seconds())
+		}
+		b.Log(line + ", load " + loadAverage())
 	}
 	b.ReportMetric(median(terminate).Seconds(), "s-terminate")
 	b.ReportMetric(median(rmf).Seconds(), "s-rm-f")
@@ -87,6 +101,16 @@ func BenchmarkTeardown20(b *testing.B) {
 		b.ReportMetric(median(down).Seconds(), "s-compose-down")
 		b.ReportMetric(float64(median(down))/float64(median(terminate)), "compose/terminate")
 	}
+}
+
+// loadAverage is the machine's load average (1, 5, 15 minutes), or "?"
+// where /proc/loadavg is missing.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
 }
 
 func median(ds []time.Duration) time.Duration {
