@@ -142,7 +142,12 @@ func (h *hub) close() {
 // run reads the stream until ctx ends, reconnecting with backoff.
 func (h *hub) run(ctx context.Context, done chan struct{}) {
 	defer close(done)
-	since := h.engineNow(ctx).Add(-replayMargin)
+	// Replay from before the engine's clock is read, which may take a
+	// while on a loaded host: the subscription that started the stream,
+	// and the inspections made from then on, were made before that.
+	begun := time.Now()
+	h.engineNow(ctx)
+	since := begun.Add(h.clockOffset() - replayMargin)
 	backoff := 50 * time.Millisecond
 	for {
 		ev := h.cli.Events(ctx, client.EventsListOptions{Since: timestamp(since), Filters: h.filters})
