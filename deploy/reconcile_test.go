@@ -191,6 +191,56 @@ func TestReconcilerFollowsTheRuntimesWatch(t *testing.T) {
 	})
 }
 
+// A change made after the reconciler's first pass looked and before its
+// watch of the runtime began is seen at once, not at the next interval:
+// the watch says "" once it began, and Run then looks at everything.
+func TestReconcilerMissesNoChangeBeforeItsWatchBegins(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, nil, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		vid := e.version("v1", threeTiers())
+		if _, err := e.ex.Launch(ctx, deploy.Request{Deployment: "shop", VersionID: vid}); err != nil {
+			t.Fatal(err)
+		}
+		rt := &lateWatch{Runtime: e.rt, begin: make(chan struct{})}
+		ex := deploy.New(rt, e.st, nil)
+		t.Cleanup(func() { ex.Close() })
+		r := deploy.NewReconciler(ex, &deploy.ReconcilerOptions{Interval: time.Hour})
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		synctest.Wait() // the first pass is over; the watch has not begun
+
+		start := time.Now()
+		e.rt.Tamper("shop", "api", "server", sim.Change{Kind: sim.RemoveChange})
+		close(rt.begin)
+		synctest.Wait()
+		if took := time.Since(start); took != 0 {
+			t.Errorf("the repair waited %v of fake time", took)
+		}
+		requireRunningInSync(t, e, "once the watch began")
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Run returned %v", err)
+		}
+	})
+}
+
+// lateWatch is the simulated runtime whose watch begins only when begin
+// is closed, as one whose engine is slow to answer.
+type lateWatch struct {
+	*sim.Runtime
+	begin chan struct{}
+}
+
+func (l *lateWatch) Watch(ctx context.Context, notify func(string)) error {
+	select {
+	case <-l.begin:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return l.Runtime.Watch(ctx, notify)
+}
+
 // runReconciler launches "shop" and runs a reconciler of it, inside the
 // caller's synctest bubble, until the test ends (Run must then return
 // context.Canceled). It returns once the reconciler's first pass is over.
