@@ -87,7 +87,6 @@ func (h *hub) subscribe() *subscription {
 	if h.cancel == nil && !h.closed {
 		ctx, cancel := context.WithCancel(context.Background())
 		h.cancel, h.done = cancel, make(chan struct{})
-		h.cache.start()
 		go h.run(ctx, h.done)
 	}
 	return s
@@ -152,6 +151,7 @@ func (h *hub) run(ctx context.Context, done chan struct{}) {
 	for {
 		ev := h.cli.Events(ctx, client.EventsListOptions{Since: timestamp(since), Filters: h.filters})
 		connected := time.Now()
+		h.connected(ctx)
 		var err error
 	read:
 		for {
@@ -178,6 +178,19 @@ func (h *hub) run(ctx context.Context, done chan struct{}) {
 		// stream broke if it was quiet, in the engine's time.
 		now := h.engineNow(ctx)
 		since = latest(time.Unix(0, h.last()), connected.Add(h.clockOffset()), now.Add(-10*time.Second)).Add(-replayMargin)
+	}
+}
+
+// connected keeps inspections in the cache from now on: the engine has
+// answered the events request, so every event after since reaches the
+// cache, the replayed ones first. Until then, and after the stream
+// breaks, an inspection could miss an event that nothing would deliver in
+// time to drop it.
+func (h *hub) connected(ctx context.Context) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ctx.Err() == nil && !h.closed {
+		h.cache.start()
 	}
 }
 
@@ -234,7 +247,7 @@ func (h *hub) deliver(m events.Message) {
 }
 
 func (h *hub) resyncAll() {
-	h.cache.broke()
+	h.cache.stop() // until the stream is back
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {
