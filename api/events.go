@@ -81,12 +81,30 @@ func (s *Server) streamEvents(c *call) error {
 	} else {
 		op = d.Operation(opID)
 	}
-	// Subscribed before the first read, the stream misses no append.
+	// Subscribed before the reads that follow, the stream misses no
+	// append and no end of the operation.
 	sub, err := s.st.SubscribeEvents(ctx, name, store.EventQuery{OperationID: opID, AfterSeq: after, Limit: eventBatch})
 	if err != nil {
 		return err
 	}
 	defer sub.Close()
+	running := op != nil && op.Status == store.OpInProgress
+	if running {
+		// The record was read before the subscription: an operation
+		// that ended in between without its last event in the log
+		// would leave the stream waiting for a change that was made
+		// already. Its events are all appended before the record says
+		// it ended, so they are all read below.
+		d, err := s.st.GetDeployment(ctx, name)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return notFound("deployment", name)
+		case err != nil:
+			return err
+		}
+		cur := d.Operation(opID)
+		running = cur != nil && cur.Status == store.OpInProgress
+	}
 	evs, err := s.events(c, sub, name)
 	if err != nil {
 		return err
@@ -98,7 +116,6 @@ func (s *Server) streamEvents(c *call) error {
 		}
 		return notFound("operation", opID)
 	}
-	running := op != nil && op.Status == store.OpInProgress
 	if resumed && len(evs) == 0 && !running {
 		c.w.WriteHeader(http.StatusNoContent)
 		return nil

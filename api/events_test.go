@@ -7,8 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/stackwave/stackwave/internal/waitfor"
 	"github.com/stackwave/stackwave/runtime/sim"
 	"github.com/stackwave/stackwave/store"
+	"github.com/stackwave/stackwave/store/memory"
 )
 
 // sseEvent is one event of a stream as a client reads it.
@@ -267,5 +270,64 @@ func TestEventsOutliveWriteTimeout(t *testing.T) {
 	evs := readEvents(t, stream(t, context.Background(), ts.URL+"/api/deployments/web-1/events").Body)
 	if len(evs) == 0 || evs[len(evs)-1].data.Type != "operation-done" {
 		t.Errorf("events %s", types(evs))
+	}
+}
+
+// A stream of a running operation ends once the operation ended, also
+// when it ended between the stream's first read of the record and its
+// subscription, without its last event in the log: nothing would wake
+// the stream then.
+func TestEventsOfAnOperationThatEndsAsTheStreamOpens(t *testing.T) {
+	var st *store.Store
+	var armed atomic.Bool
+	end := func(ctx context.Context) error {
+		d, err := st.GetDeployment(ctx, "web-1")
+		if err != nil {
+			return err
+		}
+		d.Status = store.StatusError
+		d.Operations[0].Status, d.Operations[0].EndedAt = store.OpFailed, time.Now()
+		_, err = st.UpdateDeployment(ctx, d)
+		return err
+	}
+	endErr := make(chan error, 1)
+	st = store.New(store.WrapDriver(memory.NewDriver(), store.DriverHooks{
+		After: func(ctx context.Context, c store.DriverCall, _ time.Duration, err error) {
+			// The stream's first read of the record.
+			if c.Method == "Deployment" && c.Key == "web-1" && err == nil && armed.CompareAndSwap(true, false) {
+				endErr <- end(context.WithoutCancel(ctx))
+			}
+		},
+	}), nil)
+	h := newHarness(t, &harnessOptions{store: st})
+	pid, vid := h.create(smallDoc("web"))
+	ctx := context.Background()
+	if _, err := st.CreateDeployment(ctx, &store.Deployment{Name: "web-1", ProductID: pid, VersionID: vid,
+		Operations: []store.Operation{{ID: "op-1", Type: store.OpLaunch, Status: store.OpInProgress, ToVersionID: vid, StartedAt: time.Now()}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AppendEvents(ctx, "web-1", store.Event{OperationID: "op-1", Time: time.Now(), Type: string(deploy.EventOperationStarted)}); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(h.srv)
+	defer ts.Close()
+
+	armed.Store(true)
+	res := stream(t, ctx, ts.URL+"/api/deployments/web-1/events")
+	body := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(res.Body)
+		body <- string(b)
+	}()
+	select {
+	case b := <-body:
+		if err := <-endErr; err != nil {
+			t.Fatalf("ending the operation: %v", err)
+		}
+		if got := types(readEvents(t, strings.NewReader(b))); !slices.Equal(got, []string{string(deploy.EventOperationStarted)}) {
+			t.Errorf("events %q, want the operation's one", got)
+		}
+	case <-time.After(waitfor.Generous):
+		t.Fatal("the stream of an operation that ended stays open")
 	}
 }

@@ -123,7 +123,12 @@ func (r *Reconciler) Trigger(deployment string) {
 
 // Run reconciles until ctx is done: a pass at once, then one every
 // Interval, and a look at each deployment Trigger (or the runtime's
-// watch) names. It returns ctx's error.
+// watch) names. The runtime's watch saying that changes may have been
+// missed ("": once it began, and whenever its stream broke) starts a
+// pass at once, so a change made before the watch began is not left to
+// the next Interval. A watch that fails is started again after a backoff
+// (MinBackoff, doubling up to MaxBackoff), its error going to OnError.
+// It returns ctx's error.
 func (r *Reconciler) Run(ctx context.Context) error {
 	if err := r.check(); err != nil {
 		return err
@@ -134,8 +139,9 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		cancel()
 		wg.Wait()
 	}()
+	watchErr := make(chan error, 1)
 	if w, ok := r.ex.rt.(runtime.Watcher); ok {
-		wg.Go(func() { _ = w.Watch(ctx, r.Trigger) })
+		wg.Go(func() { r.watch(ctx, w, watchErr) })
 	}
 	tick := time.NewTicker(r.opts.Interval)
 	defer tick.Stop()
@@ -153,6 +159,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 				return ctx.Err()
 			case <-tick.C:
 				break wait
+			case err := <-watchErr:
+				r.report("", err)
 			case name := <-r.trigger:
 				if name == "" {
 					break wait
@@ -162,6 +170,40 @@ func (r *Reconciler) Run(ctx context.Context) error {
 				}
 			}
 		}
+	}
+}
+
+// watch runs the runtime's watch until ctx is done, starting it again
+// after a backoff when it fails; errors go to Run's loop, which reports
+// them (one waits there at most: the next comes a backoff later, once
+// the loop took it).
+func (r *Reconciler) watch(ctx context.Context, w runtime.Watcher, errs chan<- error) {
+	wait := r.opts.MinBackoff
+	for {
+		began := time.Now()
+		err := w.Watch(ctx, r.Trigger)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(began) >= r.opts.MaxBackoff {
+			wait = r.opts.MinBackoff // it had been watching for a while
+		}
+		if err == nil {
+			err = errors.New("the watch ended")
+		}
+		select {
+		case errs <- fmt.Errorf("reconcile: watch %s: %w", r.ex.rt.Name(), err):
+		case <-ctx.Done():
+			return
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+		wait = min(2*wait, r.opts.MaxBackoff)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -189,6 +190,121 @@ func TestReconcilerFollowsTheRuntimesWatch(t *testing.T) {
 		}
 		requireRunningInSync(t, e, "after the watch")
 	})
+}
+
+// A change made after the reconciler's first pass looked and before its
+// watch of the runtime began is seen at once, not at the next interval:
+// the watch says "" once it began, and Run then looks at everything.
+func TestReconcilerMissesNoChangeBeforeItsWatchBegins(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, nil, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		vid := e.version("v1", threeTiers())
+		if _, err := e.ex.Launch(ctx, deploy.Request{Deployment: "shop", VersionID: vid}); err != nil {
+			t.Fatal(err)
+		}
+		rt := &lateWatch{Runtime: e.rt, begin: make(chan struct{})}
+		ex := deploy.New(rt, e.st, nil)
+		t.Cleanup(func() { ex.Close() })
+		r := deploy.NewReconciler(ex, &deploy.ReconcilerOptions{Interval: time.Hour})
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		synctest.Wait() // the first pass is over; the watch has not begun
+
+		start := time.Now()
+		e.rt.Tamper("shop", "api", "server", sim.Change{Kind: sim.RemoveChange})
+		close(rt.begin)
+		synctest.Wait()
+		if took := time.Since(start); took != 0 {
+			t.Errorf("the repair waited %v of fake time", took)
+		}
+		requireRunningInSync(t, e, "once the watch began")
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Run returned %v", err)
+		}
+	})
+}
+
+// A watch that fails is started again after the backoff, its error
+// reported, and what changed meanwhile is seen once it is back.
+func TestReconcilerStartsAFailedWatchAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, nil, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		vid := e.version("v1", threeTiers())
+		if _, err := e.ex.Launch(ctx, deploy.Request{Deployment: "shop", VersionID: vid}); err != nil {
+			t.Fatal(err)
+		}
+		rt := &failingWatch{Runtime: e.rt, fails: 2}
+		ex := deploy.New(rt, e.st, nil)
+		t.Cleanup(func() { ex.Close() })
+		var mu sync.Mutex
+		var reported []string
+		r := deploy.NewReconciler(ex, &deploy.ReconcilerOptions{Interval: time.Hour, MinBackoff: time.Second,
+			OnError: func(name string, err error) {
+				mu.Lock()
+				reported = append(reported, name+": "+err.Error())
+				mu.Unlock()
+			}})
+		start := time.Now()
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		synctest.Wait() // the first pass is over; the watch failed
+		e.rt.Tamper("shop", "api", "server", sim.Change{Kind: sim.RemoveChange})
+		synctest.Wait()
+		// Failed at once, again after 1s, and runs after 2s more.
+		time.Sleep(3 * time.Second) // fake time
+		synctest.Wait()
+		if took := time.Since(start); took != 3*time.Second {
+			t.Errorf("repaired after %v of fake time, want 3s: the backoffs of two failed watches", took)
+		}
+		requireRunningInSync(t, e, "once the watch was back")
+		mu.Lock()
+		want := []string{": reconcile: watch sim: engine unreachable", ": reconcile: watch sim: engine unreachable"}
+		if !slices.Equal(reported, want) {
+			t.Errorf("OnError got %q, want %q", reported, want)
+		}
+		mu.Unlock()
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Run returned %v", err)
+		}
+	})
+}
+
+// failingWatch is the simulated runtime whose first watches fail.
+type failingWatch struct {
+	*sim.Runtime
+	mu    sync.Mutex
+	fails int
+}
+
+func (f *failingWatch) Watch(ctx context.Context, notify func(string)) error {
+	f.mu.Lock()
+	fail := f.fails > 0
+	f.fails--
+	f.mu.Unlock()
+	if fail {
+		return errors.New("engine unreachable")
+	}
+	return f.Runtime.Watch(ctx, notify)
+}
+
+// lateWatch is the simulated runtime whose watch begins only when begin
+// is closed, as one whose engine is slow to answer.
+type lateWatch struct {
+	*sim.Runtime
+	begin chan struct{}
+}
+
+func (l *lateWatch) Watch(ctx context.Context, notify func(string)) error {
+	select {
+	case <-l.begin:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return l.Runtime.Watch(ctx, notify)
 }
 
 // runReconciler launches "shop" and runs a reconciler of it, inside the

@@ -336,13 +336,29 @@ type Event struct {
 // something of a deployment changed on the back-end (an instance started,
 // died, was stopped or removed), so a reconciler looks at it early
 // instead of at its next interval.
+//
+// Contract (runtime/runtimetest checks every rule of it):
+//
+//   - Watch calls notify with the name of each deployment whose objects
+//     changed, whether through the runtime (Apply, Remove, Stop, a
+//     scale) or behind its back (docker rm -f, a pod deleted with
+//     kubectl), soon after the back-end shows the change. Notifications
+//     are hints: they may repeat, may name a deployment that did not
+//     change, and the back-end's state is read with Observe.
+//   - An empty name means "changes may have been missed: look at every
+//     deployment". Watch calls notify("") once its stream is
+//     established, every change made from then on being notified, so a
+//     caller that starts Watch and treats "" as a full look misses no
+//     change made after its last Observe, even one made before the
+//     stream began; and again after each re-establishment of the
+//     stream (the engine's stream broke, or notifications were dropped
+//     because notify fell behind).
+//   - notify is called from one goroutine at a time and must not block
+//     for long.
+//   - When ctx is done, Watch returns ctx's error (or an error wrapping
+//     it) promptly, and notify is never called after Watch returned.
+//     It may return earlier with an error of its own when it cannot
+//     watch (the runtime was closed, the engine cannot be reached).
 type Watcher interface {
-	// Watch calls notify with the name of each deployment whose objects
-	// changed, until ctx is done, and then returns ctx's error. An empty
-	// name means that changes may have been missed (the engine's stream
-	// broke): anything may have changed. notify is called from one
-	// goroutine at a time and must not block for long. Notifications are
-	// hints: they may repeat, and the back-end's state is read with
-	// Observe.
 	Watch(ctx context.Context, notify func(deployment string)) error
 }

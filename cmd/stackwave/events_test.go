@@ -4,14 +4,21 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stackwave/stackwave/api"
+	"github.com/stackwave/stackwave/deploy"
+	"github.com/stackwave/stackwave/internal/waitfor"
 	"github.com/stackwave/stackwave/product"
+	"github.com/stackwave/stackwave/runtime/sim"
 	"github.com/stackwave/stackwave/stack"
 	"github.com/stackwave/stackwave/store"
+	"github.com/stackwave/stackwave/store/memory"
 	"github.com/stackwave/stackwave/store/sqlite"
 )
 
@@ -134,5 +141,66 @@ func TestEventsCaughtUpBothModes(t *testing.T) {
 	}
 	if outs[0] != outs[1] {
 		t.Errorf("without --follow, local and remote differ:\n--- local\n%s--- remote\n%s", outs[0], outs[1])
+	}
+}
+
+// events --follow on the local store ends once the operation ended, also
+// without its last event in the log: when it ended between the first read
+// of the record and the subscription, and when it ends while followed.
+func TestEventsFollowEndsWithTheOperation(t *testing.T) {
+	for _, when := range []string{"before the subscription", "while followed"} {
+		t.Run(when, func(t *testing.T) {
+			var st *store.Store
+			var armed atomic.Bool
+			end := func(ctx context.Context) error {
+				d, err := st.GetDeployment(ctx, "web-1")
+				if err != nil {
+					return err
+				}
+				d.Status = store.StatusError
+				d.Operations[0].Status, d.Operations[0].EndedAt = store.OpFailed, time.Now()
+				_, err = st.UpdateDeployment(ctx, d)
+				return err
+			}
+			endErr := make(chan error, 1)
+			st = store.New(store.WrapDriver(memory.NewDriver(), store.DriverHooks{
+				After: func(ctx context.Context, c store.DriverCall, _ time.Duration, err error) {
+					// The first read of the record.
+					if c.Method == "Deployment" && c.Key == "web-1" && err == nil && armed.CompareAndSwap(true, false) {
+						endErr <- end(context.WithoutCancel(ctx))
+					}
+				},
+			}), nil)
+			ex := deploy.New(sim.New(nil), st, nil)
+			t.Cleanup(func() { ex.Close() })
+			p, v := webVersion(t, st)
+			ctx, cancel := context.WithTimeout(context.Background(), waitfor.Generous)
+			defer cancel()
+			if _, err := st.CreateDeployment(ctx, &store.Deployment{Name: "web-1", ProductID: p.ID, VersionID: v.ID,
+				Operations: []store.Operation{{ID: "op-1", Type: store.OpLaunch, Status: store.OpInProgress, ToVersionID: v.ID, StartedAt: time.Now()}}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.AppendEvents(ctx, "web-1", store.Event{OperationID: "op-1", Time: time.Now(), Type: "operation-started"}); err != nil {
+				t.Fatal(err)
+			}
+			var caughtUp func()
+			if when == "before the subscription" {
+				armed.Store(true)
+			} else {
+				caughtUp = func() { endErr <- end(ctx) }
+			}
+			var got []string
+			l := &localDeployments{ex: ex}
+			err := l.Events(ctx, "web-1", "", 0, true, func(e api.Event) { got = append(got, e.Type) }, caughtUp)
+			if err != nil {
+				t.Fatalf("events --follow: %v (want it to end once the operation ended)", err)
+			}
+			if err := <-endErr; err != nil {
+				t.Fatalf("ending the operation: %v", err)
+			}
+			if !slices.Equal(got, []string{"operation-started"}) {
+				t.Errorf("events %q, want the operation's one", got)
+			}
+		})
 	}
 }

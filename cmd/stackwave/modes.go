@@ -155,14 +155,15 @@ func (l *localDeployments) Events(ctx context.Context, name, opID string, after 
 		return err
 	}
 	defer sub.Close()
+	running := op.Status == store.OpInProgress
+	// recheck: the record may have changed since it was read without an
+	// event to tell (an operation that ended without its last event in
+	// the log): first because it was read before the subscription, then
+	// after each change, once its events are read.
+	recheck := follow && running
 	live := false // the stored events are passed
 	for {
-		var evs []store.Event
-		if live {
-			evs, err = sub.Next(ctx)
-		} else {
-			evs, err = sub.Fetch(ctx)
-		}
+		evs, err := sub.Fetch(ctx)
 		if err != nil {
 			return err
 		}
@@ -172,15 +173,40 @@ func (l *localDeployments) Events(ctx context.Context, name, opID string, after 
 				return nil
 			}
 		}
-		if len(evs) == 0 && !live {
-			if !follow || op.Status != store.OpInProgress {
-				return nil
+		if len(evs) > 0 {
+			continue
+		}
+		if recheck && running {
+			recheck = false
+			d, err := l.ex.Store().GetDeployment(ctx, name)
+			if err != nil {
+				return err
 			}
+			if cur := d.Operation(op.ID); cur == nil || cur.Status != store.OpInProgress {
+				// Ended: its events were appended before the record
+				// said so; read what is left.
+				running = false
+				continue
+			}
+		}
+		if !follow || !running {
+			return nil
+		}
+		if !live {
 			live = true
 			if caughtUp != nil {
 				caughtUp()
 			}
 		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case _, ok := <-sub.Changed():
+			if !ok {
+				return store.ErrClosed
+			}
+		}
+		recheck = true
 	}
 }
 

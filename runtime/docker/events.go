@@ -87,7 +87,6 @@ func (h *hub) subscribe() *subscription {
 	if h.cancel == nil && !h.closed {
 		ctx, cancel := context.WithCancel(context.Background())
 		h.cancel, h.done = cancel, make(chan struct{})
-		h.cache.start()
 		go h.run(ctx, h.done)
 	}
 	return s
@@ -142,11 +141,17 @@ func (h *hub) close() {
 // run reads the stream until ctx ends, reconnecting with backoff.
 func (h *hub) run(ctx context.Context, done chan struct{}) {
 	defer close(done)
-	since := h.engineNow(ctx).Add(-replayMargin)
+	// Replay from before the engine's clock is read, which may take a
+	// while on a loaded host: the subscription that started the stream,
+	// and the inspections made from then on, were made before that.
+	begun := time.Now()
+	h.engineNow(ctx)
+	since := begun.Add(h.clockOffset() - replayMargin)
 	backoff := 50 * time.Millisecond
 	for {
 		ev := h.cli.Events(ctx, client.EventsListOptions{Since: timestamp(since), Filters: h.filters})
 		connected := time.Now()
+		h.connected(ctx)
 		var err error
 	read:
 		for {
@@ -173,6 +178,19 @@ func (h *hub) run(ctx context.Context, done chan struct{}) {
 		// stream broke if it was quiet, in the engine's time.
 		now := h.engineNow(ctx)
 		since = latest(time.Unix(0, h.last()), connected.Add(h.clockOffset()), now.Add(-10*time.Second)).Add(-replayMargin)
+	}
+}
+
+// connected keeps inspections in the cache from now on: the engine has
+// answered the events request, so every event after since reaches the
+// cache, the replayed ones first. Until then, and after the stream
+// breaks, an inspection could miss an event that nothing would deliver in
+// time to drop it.
+func (h *hub) connected(ctx context.Context) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ctx.Err() == nil && !h.closed {
+		h.cache.start()
 	}
 }
 
@@ -229,7 +247,7 @@ func (h *hub) deliver(m events.Message) {
 }
 
 func (h *hub) resyncAll() {
-	h.cache.broke()
+	h.cache.stop() // until the stream is back
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {

@@ -9,7 +9,8 @@ import (
 )
 
 // inspectCache keeps the inspections of the runtime's containers while
-// the engine's event stream runs, so that Observe right after a launch
+// the engine's event stream runs (from the moment the engine answered the
+// events request until the stream breaks or stops), so that Observe right after a launch
 // (a final report, a status) inspects only what changed since Wait last
 // looked. An entry stands only while no event could have changed it:
 // any event of the container drops it, except a health_status event,
@@ -37,13 +38,6 @@ func (c *inspectCache) start() { c.reset(true) }
 
 // stop drops every entry and keeps none until the stream runs again.
 func (c *inspectCache) stop() { c.reset(false) }
-
-// broke drops every entry: events may have been lost.
-func (c *inspectCache) broke() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.clear()
-}
 
 func (c *inspectCache) reset(live bool) {
 	c.mu.Lock()

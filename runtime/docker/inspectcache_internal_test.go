@@ -1,11 +1,18 @@
 package docker
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/client"
+
+	"github.com/stackwave/stackwave/internal/waitfor"
 )
 
 func inspected(id string, status container.ContainerState, health container.HealthStatus, started time.Time) container.InspectResponse {
@@ -97,12 +104,19 @@ func TestInspectCache(t *testing.T) {
 	}
 
 	// A break of the stream drops everything, and inspections begun
-	// before it.
+	// before it; until the stream is back (the hub starts the cache
+	// again), nothing is kept: an event meanwhile comes only with the
+	// replay.
 	tok = c.token()
-	c.broke()
+	c.stop()
 	if _, ok := c.get("b", running); ok {
 		t.Error("an entry stayed after the stream broke")
 	}
+	c.put(c.token(), inspected("c", running, container.Healthy, started))
+	if _, ok := c.get("c", running); ok {
+		t.Error("an inspection made while the stream was broken was kept")
+	}
+	c.start()
 	c.put(tok, inspected("c", running, container.Healthy, started))
 	if _, ok := c.get("c", running); ok {
 		t.Error("an inspection begun before the break was kept")
@@ -112,5 +126,67 @@ func TestInspectCache(t *testing.T) {
 	c.stop()
 	if _, ok := c.get("d", running); ok {
 		t.Error("an entry stayed after the stream stopped")
+	}
+}
+
+// TestInspectCacheWaitsForTheStream checks that the hub's cache keeps no
+// inspection until the engine has answered the events request: an event
+// between such an inspection and the stream's start would reach the
+// cache only with the replay, after readers had taken the stale entry.
+func TestInspectCacheWaitsForTheStream(t *testing.T) {
+	asked := make(chan struct{}, 4)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Api-Version", "1.41")
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/_ping"):
+			w.Write([]byte("OK"))
+		case strings.HasSuffix(r.URL.Path, "/info"):
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"NCPU":2,"SystemTime":%q}`, time.Now().Format(time.RFC3339Nano))
+		case strings.HasSuffix(r.URL.Path, "/events"):
+			asked <- struct{}{}
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	cli, err := client.New(client.WithHost("tcp://"+strings.TrimPrefix(srv.URL, "http://")), client.WithAPIVersion("1.41"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	r, err := New(cli, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	sub := r.hub.subscribe()
+	defer sub.close()
+	select {
+	case <-asked:
+	case <-time.After(waitfor.Generous):
+		t.Fatal("the hub never asked for events")
+	}
+	running := container.StateRunning
+	kept := func() bool {
+		r.hub.cache.put(r.hub.cache.token(), inspected("a", running, container.Healthy, time.Now()))
+		_, ok := r.hub.cache.get("a", running)
+		return ok
+	}
+	if kept() {
+		t.Error("an inspection was kept while the engine had not answered the events request")
+	}
+	close(release)
+	if !waitfor.True(waitfor.Generous, 10*time.Millisecond, kept) {
+		t.Error("no inspection was kept once the stream ran")
 	}
 }

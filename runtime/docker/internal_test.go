@@ -300,9 +300,14 @@ func TestValidate(t *testing.T) {
 
 // TestEventsSinceEngineClock checks that the event subscription asks for
 // replay in the engine's time, here an engine an hour behind this host:
-// in this host's time it would see every event as "before since".
+// in this host's time it would see every event as "before since". The
+// engine takes its time to tell its clock, longer than the replay margin:
+// the replay still starts before the subscription, so that nothing the
+// subscriber did after subscribing (inspections of its containers) can
+// miss an event.
 func TestEventsSinceEngineClock(t *testing.T) {
-	engineNow := time.Now().Add(-time.Hour)
+	const behind = time.Hour
+	slow := replayMargin + time.Second
 	sinces := make(chan string, 4)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Api-Version", "1.41")
@@ -310,6 +315,11 @@ func TestEventsSinceEngineClock(t *testing.T) {
 		case strings.HasSuffix(r.URL.Path, "/_ping"):
 			w.Write([]byte("OK"))
 		case strings.HasSuffix(r.URL.Path, "/info"):
+			// A slow engine: the clock is read in the middle of the
+			// call, as the hub assumes.
+			time.Sleep(slow / 2)
+			engineNow := time.Now().Add(-behind)
+			time.Sleep(slow / 2)
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprintf(w, `{"NCPU":2,"SystemTime":%q}`, engineNow.Format(time.RFC3339Nano))
 		case strings.HasSuffix(r.URL.Path, "/events"):
@@ -332,6 +342,7 @@ func TestEventsSinceEngineClock(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
+	subscribed := time.Now().Add(-behind) // in the engine's time
 	sub := r.hub.subscribe()
 	defer sub.close()
 	select {
@@ -341,8 +352,11 @@ func TestEventsSinceEngineClock(t *testing.T) {
 			t.Fatalf("since %q: %v", s, err)
 		}
 		since := time.Unix(sec, nsec)
-		if d := engineNow.Sub(since); d < replayMargin-time.Second || d > replayMargin+time.Second {
-			t.Errorf("since %v is %v before the engine's clock, want about %v", since, d, replayMargin)
+		// The midpoint estimate of the offset errs by less than a
+		// second here, the engine answering at once after its clock
+		// reading's half.
+		if d := subscribed.Sub(since); d < replayMargin-time.Second || d > replayMargin+time.Second {
+			t.Errorf("since %v is %v before the subscription in the engine's clock, want about %v", since, d, replayMargin)
 		}
 	case <-time.After(3 * time.Minute):
 		t.Fatal("the hub never subscribed")

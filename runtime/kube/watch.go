@@ -14,7 +14,11 @@ var _ runtime.Watcher = (*Runtime)(nil)
 // informers (the watches it keeps on the API server for Apply and Wait):
 // a Deployment deleted, scaled or edited with kubectl, a pod that dies or
 // is deleted. Notifications of one deployment are merged while the
-// previous one is being handled.
+// previous one is being handled. It reports "" once it is registered with
+// the informers, which have listed every object by then: every change from
+// then on is reported. The informers list again by themselves when their
+// watch breaks and report what changed meanwhile, so nothing is missed
+// afterwards.
 func (r *Runtime) Watch(ctx context.Context, notify func(deployment string)) error {
 	if err := r.cache.synced(ctx); err != nil {
 		return fmt.Errorf("watch: %w", err)
@@ -46,6 +50,10 @@ func (r *Runtime) Watch(ctx context.Context, notify func(deployment string)) err
 		delete(c.watchers, &fn)
 		c.mu.Unlock()
 	}()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	notify("")
 	for {
 		select {
 		case <-ctx.Done():
@@ -57,6 +65,9 @@ func (r *Runtime) Watch(ctx context.Context, notify func(deployment string)) err
 		pending = map[string]bool{}
 		mu.Unlock()
 		for dep := range deps {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			notify(dep)
 		}
 	}

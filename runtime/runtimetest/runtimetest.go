@@ -44,6 +44,11 @@
 // logs (for runtimes that implement runtime.LogReader): tags, order,
 // not-found and malformed selections, Tail, Since, Follow and what ends
 // it;
+// the watch (for runtimes that implement runtime.Watcher): "" once its
+// stream is established, then the deployment's name after a change made
+// through the runtime and one made behind its back, never two calls of
+// notify at once, none after Watch returned, which it does with ctx's
+// error;
 // that failures map onto runtime's sentinels through runtime.MapError;
 // and drift: that what Observe reports, judged by runtime.Compare, shows a
 // service missing, stopped, running another image, scaled or applied
@@ -115,7 +120,7 @@ type Harness struct {
 	// Quick runs only the tests that cover each capability and one of
 	// each kind of call (Capabilities, ApplyWaitObserve, TierMove,
 	// ExitAtStart, Remove, Volumes, NewRuntimeObserves, InitScripts,
-	// Lifecycle, LogsContent, RemoveDeployment), for a second run of a runtime that passes
+	// Lifecycle, LogsContent, RemoveDeployment, Watch), for a second run of a runtime that passes
 	// the whole suite: over runtime.Wrap, say.
 	Quick bool
 
@@ -145,7 +150,9 @@ type Harness struct {
 	// the back-end shows the change (the pods beyond a scale are gone).
 	// For ChangeImage it picks another image that can run. The drift tests that need a
 	// hand-made change are skipped, saying why, when it is nil or
-	// reports false; every other drift test runs on every runtime.
+	// reports false; every other drift test runs on every runtime. The
+	// Watch test uses ChangeRemove, when it can, for a change
+	// runtime.Watcher must report.
 	Tamper func(t *testing.T, ref runtime.StackRef, service string, c Change) bool
 }
 
@@ -242,7 +249,7 @@ func Run(t *testing.T, h *Harness) {
 // lists them.
 var quickTests = []string{
 	"Capabilities", "ApplyWaitObserve", "TierMove", "ExitAtStart", "Remove", "Volumes",
-	"NewRuntimeObserves", "InitScripts", "Lifecycle", "LogsContent", "RemoveDeployment",
+	"NewRuntimeObserves", "InitScripts", "Lifecycle", "LogsContent", "RemoveDeployment", "Watch",
 }
 
 type test struct {
@@ -278,6 +285,7 @@ var tests = []test{
 	{"LogsSince", testLogsSince},
 	{"LogsFollow", testLogsFollow},
 	{"LogsFollowEnds", testLogsFollowEnds},
+	{"Watch", testWatch},
 	{"DriftInSync", testDriftInSync},
 	{"DriftFromSpec", testDriftFromSpec},
 	{"DriftRemovedStack", testDriftRemovedStack},
@@ -299,6 +307,7 @@ type env struct {
 	mu      sync.Mutex
 	stacks  map[runtime.StackRef]bool // created by the test, for cleanup
 	reports []*recorder
+	watches []*watchRecorder
 }
 
 func newEnv(t *testing.T, h *Harness) *env {
@@ -352,7 +361,7 @@ func (e *env) cleanup() {
 	for ref := range e.stacks {
 		refs = append(refs, ref)
 	}
-	reports := e.reports
+	reports, watches := e.reports, e.watches
 	e.mu.Unlock()
 	slices.SortFunc(refs, func(a, b runtime.StackRef) int { return strings.Compare(a.String(), b.String()) })
 	for _, ref := range refs {
@@ -364,6 +373,9 @@ func (e *env) cleanup() {
 		if n := r.lateCount(); n > 0 {
 			e.t.Errorf("%s reported %d event(s) after it returned; the contract forbids it", r.call, n)
 		}
+	}
+	for _, w := range watches {
+		w.checkQuiet("by the end of the test")
 	}
 }
 

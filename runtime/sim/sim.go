@@ -30,6 +30,11 @@
 // passed, so a stack's apply takes as long as its slowest changed service,
 // and a cancelled Apply keeps the services it had finished.
 //
+// Watch (runtime.Watcher) reports the changes calls make and those Crash
+// and Tamper make behind the runtime's back. An exit a fault rule
+// schedules (ExitOnStart, CrashAfterReady) follows from time alone and is
+// not reported: a test that needs a watched crash uses Crash.
+//
 // A Runtime is safe for concurrent use. Each stack has its own lock, so
 // calls for different stacks, as an executor launching a wide tier
 // makes, do not wait for each other.
@@ -304,11 +309,13 @@ func (r *Runtime) commit(d *deployment, op string, spec *runtime.StackSpec, ws [
 	if op == "apply" {
 		st.tier, st.productID, st.versionID = spec.Tier, spec.ProductID, spec.VersionID
 	}
+	changed := false
 	for _, k := range idx {
 		w := &ws[k]
 		if w.starts() {
 			st.stopped = false
 		}
+		changed = changed || w.act != keep
 		e := r.commitOne(d, st, ref, spec, w, now, gen, pool)
 		if withEvents {
 			e.Stack, e.Service, e.Time = ref.Stack, w.name, now
@@ -316,6 +323,9 @@ func (r *Runtime) commit(d *deployment, op string, spec *runtime.StackSpec, ws [
 		}
 	}
 	st.notify()
+	if changed {
+		r.changed(ref.Deployment)
+	}
 	return events
 }
 
@@ -423,6 +433,7 @@ func (r *Runtime) dropUnapplied(d *deployment, ref runtime.StackRef, gen uint64,
 		clear(st.services[len(kept):])
 		st.services = kept
 		st.notify()
+		r.changed(ref.Deployment)
 	}
 	return events
 }
@@ -839,6 +850,7 @@ func (r *Runtime) removeStack(d *deployment, ref runtime.StackRef) error {
 			clear(st.services[len(kept):])
 			st.services = kept
 			st.notify()
+			r.changed(ref.Deployment)
 		}
 		return fmt.Errorf("remove %s: %w", ref, injected(f, what))
 	}
@@ -846,6 +858,7 @@ func (r *Runtime) removeStack(d *deployment, ref runtime.StackRef) error {
 		delete(d.stacks, ref.Stack)
 		st.removed = true
 		st.notify()
+		r.changed(ref.Deployment)
 	}
 	return nil
 }
@@ -1002,6 +1015,7 @@ func (r *Runtime) Stop(ctx context.Context, ref runtime.StackRef) (err error) {
 	}
 	st.stopped = true
 	st.notify()
+	r.changed(ref.Deployment)
 	return nil
 }
 
@@ -1046,10 +1060,15 @@ func (r *Runtime) lifecycle(ctx context.Context, op string, spec *runtime.StackS
 	return r.run(ctx, op, d, spec, ws, nil, nil, now)
 }
 
-// Watch calls notify with the deployment's name whenever Crash or Tamper
-// changes it behind the runtime's back, until ctx is done.
+// Watch calls notify with a deployment's name whenever its stacks
+// change: through the runtime (Apply, Remove, RemoveDeployment, Stop,
+// Start, Restart) or behind its back (Crash, Tamper). It calls
+// notify("") first, once it is registered for changes, and again when
+// notify fell so far behind that changes were dropped. It implements
+// runtime.Watcher.
 func (r *Runtime) Watch(ctx context.Context, notify func(deployment string)) error {
 	ch := make(chan string, 64)
+	missed := make(chan struct{}, 1)
 	r.watchMu.Lock()
 	if r.watchers == nil {
 		r.watchers = map[int]func(string){}
@@ -1059,7 +1078,13 @@ func (r *Runtime) Watch(ctx context.Context, notify func(deployment string)) err
 	r.watchers[id] = func(dep string) {
 		select {
 		case ch <- dep:
-		default: // a full queue already holds a notification to read
+		default:
+			// The queue is full: this change is dropped, so the
+			// watcher is told to look at everything.
+			select {
+			case missed <- struct{}{}:
+			default:
+			}
 		}
 	}
 	r.watchMu.Unlock()
@@ -1068,12 +1093,24 @@ func (r *Runtime) Watch(ctx context.Context, notify func(deployment string)) err
 		delete(r.watchers, id)
 		r.watchMu.Unlock()
 	}()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// Registered: every change from now on reaches ch. What changed
+	// before may have been missed.
+	notify("")
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-missed:
+			if ctx.Err() == nil {
+				notify("")
+			}
 		case dep := <-ch:
-			notify(dep)
+			if ctx.Err() == nil {
+				notify(dep)
+			}
 		}
 	}
 }

@@ -452,3 +452,50 @@ func TestConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// A watch whose notify falls so far behind that changes are dropped says
+// so with "", after the first "" that tells it began.
+func TestWatchSaysWhenItDroppedChanges(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rt := sim.New(nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		spec := &runtime.StackSpec{Deployment: "shop", Stack: stack.Stack{Name: "app", Services: []stack.Service{
+			{Name: "web", UnitType: "1U1G", Image: stack.Image{Name: "web", Tag: "1"}}}}}
+		if err := rt.Apply(ctx, spec, nil); err != nil {
+			t.Fatal(err)
+		}
+		release := make(chan struct{})
+		var mu sync.Mutex
+		var got []string
+		done := make(chan error, 1)
+		go func() {
+			done <- rt.Watch(ctx, func(dep string) {
+				mu.Lock()
+				first := len(got) == 0
+				got = append(got, dep)
+				mu.Unlock()
+				if first {
+					<-release // busy while the changes come
+				}
+			})
+		}()
+		synctest.Wait() // the watch began and is busy with its first ""
+		for range 200 {
+			rt.Crash("shop", "app", "web", 1)
+		}
+		close(release)
+		synctest.Wait()
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Watch returned %v, want context.Canceled", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(got) < 2 || got[0] != "" || !slices.Contains(got[1:], "") {
+			t.Errorf("notified %d times, starting %q; want \"\" first, and again for the changes dropped", len(got), got[:min(len(got), 3)])
+		}
+		if !slices.Contains(got, "shop") {
+			t.Error("no notification names shop")
+		}
+	})
+}
