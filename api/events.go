@@ -93,8 +93,8 @@ func (s *Server) streamEvents(c *call) error {
 		// The record was read before the subscription: an operation
 		// that ended in between without its last event in the log
 		// would leave the stream waiting for a change that was made
-		// already. Its events are all appended before the record says
-		// it ended, so they are all read below.
+		// already. Its last events are written with the record that
+		// says it ended, so they are all read below.
 		d, err := s.st.GetDeployment(ctx, name)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
