@@ -333,11 +333,15 @@ func Forms(v string) []string {
 	out = append(out,
 		strings.ReplaceAll(v, "'", `'\''`),
 		strings.ReplaceAll(v, "'", `'"'"'`),
-		strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "`", "\\`").Replace(v))
+		doubleQuoted.Replace(v))
 	out = append(out, base64Forms(v)...)
 	slices.Sort(out)
 	return slices.Compact(slices.DeleteFunc(out, func(s string) bool { return s == "" }))
 }
+
+// doubleQuoted escapes what takes a backslash inside double quotes in a
+// shell. One for all: a Replacer builds its table on first use.
+var doubleQuoted = strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "`", "\\`")
 
 // quotedForms returns v raw, Go-quoted and JSON-escaped, without quotes.
 func quotedForms(v string) []string {
