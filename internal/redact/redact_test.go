@@ -371,3 +371,31 @@ func BenchmarkStringKeeping(b *testing.B) {
 		_ = r.String(benchMsg)
 	}
 }
+
+// benchMsgHidden is an event message that holds four values of
+// benchSecrets, two of them touching.
+const benchMsgHidden = `stack db: service postgres: engine refused env "VAR_3=value-number-3" (PASSWORD_20=pw20): value-number-42pw40 in use`
+
+// BenchmarkStringHidden measures a message that holds values to hide.
+func BenchmarkStringHidden(b *testing.B) {
+	r := redact.New(benchSecrets()...)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = r.String(benchMsgHidden)
+	}
+}
+
+// BenchmarkNewKeyFile is BenchmarkNew with a rendered private key of
+// 1.7 KB among the secrets, as a deployment with TLS has.
+func BenchmarkNewKeyFile(b *testing.B) {
+	key := make([]byte, 1250)
+	for i := range key {
+		key[i] = byte(i * 7919 >> 3)
+	}
+	pem := "-----BEGIN PRIVATE KEY-----\n" + base64.StdEncoding.EncodeToString(key) + "\n-----END PRIVATE KEY-----\n"
+	ss := append(benchSecrets(), redact.Secret{Key: "/etc/tls/key.pem", Value: pem})
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = redact.New(ss...)
+	}
+}
