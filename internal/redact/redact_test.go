@@ -399,3 +399,19 @@ func BenchmarkNewKeyFile(b *testing.B) {
 		_ = redact.New(ss...)
 	}
 }
+
+// BenchmarkNewConfigFile makes a redactor of benchSecrets and a rendered
+// config file of 100 lines (6 KB, hidden whole and line by line) and
+// redacts one message with it, since a strings.Replacer builds its
+// tables on first use.
+func BenchmarkNewConfigFile(b *testing.B) {
+	var sb strings.Builder
+	for i := range 100 {
+		fmt.Fprintf(&sb, "setting_number_%d = \"some value for setting %d\" # comment\n", i, i*37)
+	}
+	ss := append(benchSecrets(), redact.Secret{Key: "/etc/app/app.conf", Value: sb.String()})
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = redact.New(ss...).String(benchMsg)
+	}
+}
