@@ -126,8 +126,9 @@
 // a name the deployment publishes (a stack, service, host, image, the
 // deployment's or product's name: DB_HOST=mysql-cluster) is hidden only
 // as KEY=value, so that messages keep naming what they are about; a
-// secret equal to a name hides it. Text in which a value still shows once
-// decoded is withheld whole.
+// secret equal to a name hides it. Where values overlap in a text, every
+// byte of each is hidden, the run shown as one marker. Text in which a
+// value still shows once decoded is withheld whole.
 //
 // # Testing
 //

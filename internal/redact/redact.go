@@ -34,6 +34,17 @@
 // Base64 forms are hidden when the value holds at least three bytes at
 // the alignment considered.
 //
+// # Overlapping values
+//
+// Hidden values may overlap in a text: an ordinary value's end may start
+// a secret ("cluster-eu" and "eu-s3cret" in "cluster-eu-s3cret"), and so
+// may their encoded forms. Every byte of every occurrence of every
+// hidden form is hidden, overlapping occurrences included (of KEY=value,
+// the value's part), and each run of hidden bytes becomes one Marker:
+// values that overlap or touch show as a single Marker, never as a
+// marker followed by the rest of a secret. A Marker already in the text
+// is such a run too, so redacting twice changes nothing.
+//
 // # Names the product publishes
 //
 // A deployment's stack, service and host names, its own name, the
@@ -45,9 +56,10 @@
 // (the stack "mysql-cluster-eu" and the value "mysql-cluster") is kept
 // whole, so that messages keep naming what they are about. Values of keys
 // that look secret are hidden always: a secret equal to a name, or held
-// in a name, hides that name too wherever it occurs, and a text in which
-// keeping a name would leave a hidden value showing around it is
-// redacted as if no name were kept.
+// in a name, hides that name too wherever it occurs. A name is kept only
+// whole: in a text where a hidden value that is not inside the name
+// starts or ends inside it ("mysql-cluster-eu-s3cret", the secret
+// "eu-s3cret"), the text is redacted as if no name were kept.
 //
 // # Text that cannot be proven clean
 //
@@ -126,21 +138,24 @@ func IsSwitch(v string) bool {
 // Redactor hides a set of secret values. The nil *Redactor hides
 // nothing. It is safe for concurrent use.
 type Redactor struct {
-	r *strings.Replacer
+	m *matcher
 	// check are the raw values looked for in a decoded text.
 	check []string
-	// keep are the names kept whole although they hold a hidden value;
-	// strict, set when there are any, hides the values in them too, for
-	// texts in which keeping them would leave a hidden value showing.
-	keep   []string
-	strict *strings.Replacer
-	// hidden are the forms r replaces, looked for around kept names.
-	hidden []string
+	// keep are the names kept whole although they hold a hidden value.
+	keep []string
 }
 
 // New returns a Redactor of the secrets, or nil when there is nothing
 // to hide.
 func New(secrets ...Secret) *Redactor { return NewKeeping(nil, secrets...) }
+
+// form is how a hidden form is hidden.
+type form struct {
+	// keep is how many bytes of it stay: those of KEY= in KEY=value.
+	keep int
+	// secret is set for the forms of values whose keys look secret.
+	secret bool
+}
 
 // NewKeeping returns a Redactor of the secrets that leaves alone the
 // names a product publishes (see the package documentation), or nil when
@@ -153,9 +168,19 @@ func NewKeeping(names []string, secrets ...Secret) *Redactor {
 			public[n] = true
 		}
 	}
-	forms := map[string]string{} // old -> new
+	forms := map[string]form{}
+	add := func(f string, keep int, secret bool) {
+		if f == "" {
+			return
+		}
+		h, ok := forms[f]
+		if !ok || keep < h.keep {
+			h.keep = keep
+		}
+		h.secret = h.secret || secret
+		forms[f] = h
+	}
 	check := map[string]bool{}
-	var secretForms []string
 	for _, s := range secrets {
 		v := s.Value
 		if v == "" {
@@ -165,17 +190,19 @@ func NewKeeping(names []string, secrets ...Secret) *Redactor {
 		if secret || len(v) >= MinLength && !public[v] {
 			check[v] = true
 			for _, f := range Forms(v) {
-				forms[f] = Marker
-				if secret {
-					secretForms = append(secretForms, f)
-				}
+				add(f, 0, secret)
 			}
 		} else if s.Key != "" {
-			// KEY=value, also quoted as a whole.
+			// KEY=value, also quoted as a whole; KEY= stays.
 			kv := s.Key + "=" + v
 			check[kv] = true
-			for _, f := range quotedForms(kv) {
-				forms[f] = s.Key + "=" + Marker
+			keys := quotedForms(s.Key + "=")
+			for i, f := range quotedForms(kv) {
+				keep := 0
+				if i < len(keys) && strings.HasPrefix(f, keys[i]) {
+					keep = len(keys[i])
+				}
+				add(f, keep, false)
 			}
 		}
 		if strings.ContainsAny(v, "\r\n") {
@@ -186,10 +213,7 @@ func NewKeeping(names []string, secrets ...Secret) *Redactor {
 				}
 				check[line] = true
 				for _, f := range Forms(line) {
-					forms[f] = Marker
-					if LooksSecret(s.Key) {
-						secretForms = append(secretForms, f)
-					}
+					add(f, 0, LooksSecret(s.Key))
 				}
 			}
 		}
@@ -202,65 +226,52 @@ func NewKeeping(names []string, secrets ...Secret) *Redactor {
 		r.check = append(r.check, v)
 	}
 	slices.Sort(r.check)
-	r.hidden = sortedKeys(forms)
-	strict := replacer(forms, r.hidden)
-	// A name is kept whole when it holds a hidden form (the replacer
-	// changes it), but no secret one, and is none itself.
+
+	ps := make([]pattern, 0, len(forms)+len(public)+2)
+	for f, h := range forms {
+		e := ends{hidden: int32(len(f)), cover: int32(len(f) - h.keep)}
+		if h.secret {
+			e.secret = e.hidden
+		}
+		ps = append(ps, pattern{f, e})
+	}
+	// The marker is hidden as it is, so that redacting twice changes
+	// nothing ("e" of "<redacted>"), and the summary is left whole.
+	ps = append(ps,
+		pattern{Marker, ends{hidden: int32(len(Marker)), cover: int32(len(Marker))}},
+		pattern{Withheld, ends{shelter: int32(len(Withheld))}})
+	firstName := len(ps)
 	for n := range public {
-		if _, ok := forms[n]; ok || strict.Replace(n) == n || containsAny(n, secretForms) {
-			continue
+		if _, ok := forms[n]; !ok {
+			ps = append(ps, pattern{s: n})
 		}
-		r.keep = append(r.keep, n)
 	}
-	if len(r.keep) == 0 {
-		r.r = strict
-		return r
+	m, at := newMatcher(ps)
+	m.propagate()
+	// A name is kept whole when it holds a hidden form, but no secret
+	// one, and is none itself.
+	kept := false
+	for i, p := range ps[firstName:] {
+		var holds, secret bool
+		var st int32
+		for j := 0; j < len(p.s); j++ {
+			st = m.step(st, p.s[j])
+			e := m.ends[m.out[st]]
+			holds = holds || e.hidden > 0
+			secret = secret || e.secret > 0
+		}
+		if holds && !secret {
+			r.keep = append(r.keep, p.s)
+			m.own[at[firstName+i]].e.name = int32(len(p.s))
+			kept = true
+		}
 	}
-	slices.Sort(r.keep)
-	r.strict = strict
-	for _, n := range r.keep {
-		forms[n] = n
+	if kept {
+		slices.Sort(r.keep)
+		m.propagate()
 	}
-	r.r = replacer(forms, sortedKeys(forms))
+	r.m = m
 	return r
-}
-
-// sortedKeys returns the forms longest first: the replacer prefers
-// earlier pairs, so a value (or kept name) that contains another is
-// replaced whole.
-func sortedKeys(forms map[string]string) []string {
-	olds := make([]string, 0, len(forms))
-	for f := range forms {
-		olds = append(olds, f)
-	}
-	slices.SortFunc(olds, func(a, b string) int {
-		if d := len(b) - len(a); d != 0 {
-			return d
-		}
-		return strings.Compare(a, b)
-	})
-	return olds
-}
-
-// replacer replaces each of olds with forms[old].
-func replacer(forms map[string]string, olds []string) *strings.Replacer {
-	// The marker and the summary first, kept as they are, so that
-	// redacting twice changes nothing ("e" of "<redacted>").
-	pairs := make([]string, 0, 2*len(olds)+4)
-	pairs = append(pairs, Withheld, Withheld, Marker, Marker)
-	for _, o := range olds {
-		pairs = append(pairs, o, forms[o])
-	}
-	return strings.NewReplacer(pairs...)
-}
-
-func containsAny(s string, subs []string) bool {
-	for _, sub := range subs {
-		if strings.Contains(s, sub) {
-			return true
-		}
-	}
-	return false
 }
 
 // exposed reports whether one of vals occurs in s other than inside an
@@ -322,11 +333,15 @@ func Forms(v string) []string {
 	out = append(out,
 		strings.ReplaceAll(v, "'", `'\''`),
 		strings.ReplaceAll(v, "'", `'"'"'`),
-		strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "`", "\\`").Replace(v))
+		doubleQuoted.Replace(v))
 	out = append(out, base64Forms(v)...)
 	slices.Sort(out)
 	return slices.Compact(slices.DeleteFunc(out, func(s string) bool { return s == "" }))
 }
+
+// doubleQuoted escapes what takes a backslash inside double quotes in a
+// shell. One for all: a Replacer builds its table on first use.
+var doubleQuoted = strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "`", "\\`")
 
 // quotedForms returns v raw, Go-quoted and JSON-escaped, without quotes.
 func quotedForms(v string) []string {
@@ -373,15 +388,7 @@ func (r *Redactor) String(s string) string {
 	if r == nil || s == "" {
 		return s
 	}
-	out := r.r.Replace(s)
-	if r.strict != nil && containsAny(s, r.keep) {
-		// A kept name may have taken the start of a hidden value that
-		// goes on past it ("mysql-cluster-eu" and "eu-password"): every
-		// hidden form left must lie inside a kept name or a marker.
-		if exposed(out, r.hidden, append([]string{Marker, Withheld}, r.keep...)) {
-			out = r.strict.Replace(s)
-		}
-	}
+	out := r.replace(s)
 	if strings.ContainsAny(out, `\%`) {
 		// Each piece between markers on its own: a marker may hold a
 		// short value ("e" of "<redacted>"). A value inside a kept name
@@ -393,6 +400,24 @@ func (r *Redactor) String(s string) string {
 		}
 	}
 	return out
+}
+
+// replace returns s with each run of r.m.runs replaced with Marker.
+func (r *Redactor) replace(s string) string {
+	runs := r.m.runs(s)
+	if len(runs) == 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + len(runs)*len(Marker))
+	at := 0
+	for _, run := range runs {
+		b.WriteString(s[at:run.start])
+		b.WriteString(Marker)
+		at = run.end
+	}
+	b.WriteString(s[at:])
+	return b.String()
 }
 
 // Error returns err with its message redacted, or err itself when its

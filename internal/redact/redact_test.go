@@ -104,8 +104,9 @@ func TestPolicy(t *testing.T) {
 
 func TestIdempotent(t *testing.T) {
 	r := redact.New(redact.Secret{"PIN", "e"}, redact.Secret{"PASSWORD", "withheld"})
+	// "ee": two hidden values that touch show as one marker.
 	once := r.String("see e and withheld")
-	if once != "s"+redact.Marker+redact.Marker+" "+redact.Marker+" and "+redact.Marker {
+	if once != "s"+redact.Marker+" "+redact.Marker+" and "+redact.Marker {
 		t.Fatalf("once: %q", once)
 	}
 	if twice := r.String(once); twice != once {
@@ -368,5 +369,49 @@ func BenchmarkStringKeeping(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = r.String(benchMsg)
+	}
+}
+
+// benchMsgHidden is an event message that holds four values of
+// benchSecrets, two of them touching.
+const benchMsgHidden = `stack db: service postgres: engine refused env "VAR_3=value-number-3" (PASSWORD_20=pw20): value-number-42pw40 in use`
+
+// BenchmarkStringHidden measures a message that holds values to hide.
+func BenchmarkStringHidden(b *testing.B) {
+	r := redact.New(benchSecrets()...)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = r.String(benchMsgHidden)
+	}
+}
+
+// BenchmarkNewKeyFile is BenchmarkNew with a rendered private key of
+// 1.7 KB among the secrets, as a deployment with TLS has.
+func BenchmarkNewKeyFile(b *testing.B) {
+	key := make([]byte, 1250)
+	for i := range key {
+		key[i] = byte(i * 7919 >> 3)
+	}
+	pem := "-----BEGIN PRIVATE KEY-----\n" + base64.StdEncoding.EncodeToString(key) + "\n-----END PRIVATE KEY-----\n"
+	ss := append(benchSecrets(), redact.Secret{Key: "/etc/tls/key.pem", Value: pem})
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = redact.New(ss...)
+	}
+}
+
+// BenchmarkNewConfigFile makes a redactor of benchSecrets and a rendered
+// config file of 100 lines (6 KB, hidden whole and line by line) and
+// redacts one message with it, since a strings.Replacer builds its
+// tables on first use.
+func BenchmarkNewConfigFile(b *testing.B) {
+	var sb strings.Builder
+	for i := range 100 {
+		fmt.Fprintf(&sb, "setting_number_%d = \"some value for setting %d\" # comment\n", i, i*37)
+	}
+	ss := append(benchSecrets(), redact.Secret{Key: "/etc/app/app.conf", Value: sb.String()})
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = redact.New(ss...).String(benchMsg)
 	}
 }
