@@ -185,9 +185,11 @@ func (c *informerCache) subscribe(key string) (<-chan struct{}, func()) {
 var errClosed = errors.New("kube runtime: closed")
 
 // synced starts the informers on first use and waits until every one has
-// listed its objects. While they have not, it asks the API server for its
-// version now and then, so an unreachable server fails the call with the
-// connection's error rather than a timeout.
+// listed its objects, woken by each informer's sync rather than by a
+// clock, so the first calls of a launch start the moment the lists are
+// in. While they have not, it asks the API server now and then, so an
+// unreachable server fails the call with the connection's error rather
+// than a timeout.
 func (c *informerCache) synced(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -198,29 +200,45 @@ func (c *informerCache) synced(ctx context.Context) error {
 	if closed {
 		return errClosed
 	}
-	c.startOnce.Do(func() { c.factory.Start(c.stop) })
+	c.start()
 	if c.hasSynced() {
 		return nil
 	}
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	probeAt := time.Now().Add(time.Second)
-	for !c.hasSynced() {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("list objects: %w", ctx.Err())
-		case <-c.stop:
-			return errClosed
-		case <-tick.C:
-		}
-		if time.Now().After(probeAt) {
-			if err := c.probe(ctx); err != nil {
-				return fmt.Errorf("list objects: %w", err)
+	probe := time.NewTimer(time.Second)
+	defer probe.Stop()
+	for _, inf := range c.all() {
+		done := inf.HasSyncedChecker().Done()
+		for waiting := true; waiting; {
+			select {
+			case <-done:
+				waiting = false
+			case <-ctx.Done():
+				return fmt.Errorf("list objects: %w", ctx.Err())
+			case <-c.stop:
+				return errClosed
+			case <-probe.C:
+				if err := c.probe(ctx); err != nil {
+					return fmt.Errorf("list objects: %w", err)
+				}
+				probe.Reset(2 * time.Second)
 			}
-			probeAt = time.Now().Add(2 * time.Second)
 		}
 	}
 	return nil
+}
+
+// start starts the informers unless they run already.
+func (c *informerCache) start() {
+	c.startOnce.Do(func() { c.factory.Start(c.stop) })
+}
+
+// prepare starts the informers unless the cache is closed.
+func (c *informerCache) prepare() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.start()
+	}
 }
 
 // probe lists one object of each kind whose informer has not synced
