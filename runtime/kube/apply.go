@@ -43,15 +43,31 @@ func (r *Runtime) Apply(ctx context.Context, spec *runtime.StackSpec, report run
 		}
 		objs[i] = o
 	}
-	if err := r.cache.synced(ctx); err != nil {
-		return fmt.Errorf("apply %s: %w", ref, err)
-	}
 	ns := r.namespace(spec.Deployment)
 	lock := r.nsLock(ns)
-	lock.use.RLock()
-	defer lock.use.RUnlock()
-
-	err := r.apply(ctx, spec, objs, report)
+	var err error
+	if !r.cache.hasSynced() && !r.namespaceKnown(ns) {
+		// The namespace does not depend on the watches: it is created
+		// while they list, and a launch's first writes follow the lists
+		// at once rather than one round trip later.
+		lock.use.RLock()
+		defer lock.use.RUnlock()
+		nsErr := make(chan error, 1)
+		go func() { nsErr <- r.ensureNamespace(ctx, spec.Deployment) }()
+		err = r.cache.synced(ctx)
+		if nerr := <-nsErr; err == nil {
+			err = nerr
+		}
+	} else {
+		if err := r.cache.synced(ctx); err != nil {
+			return fmt.Errorf("apply %s: %w", ref, err)
+		}
+		lock.use.RLock()
+		defer lock.use.RUnlock()
+	}
+	if err == nil {
+		err = r.apply(ctx, spec, objs, report)
+	}
 	if apierrors.IsNotFound(err) && r.opts.Namespace == "" {
 		// Server-side apply creates what is missing, so NotFound means
 		// the namespace went away behind the runtime's back.
@@ -507,6 +523,17 @@ func (r *Runtime) createNamespace(ctx context.Context, ns, deployment string) er
 	r.nsReady[ns] = true
 	r.nsMu.Unlock()
 	return nil
+}
+
+// namespaceKnown reports whether the runtime knows a namespace exists
+// (always so with Options.Namespace).
+func (r *Runtime) namespaceKnown(ns string) bool {
+	if r.opts.Namespace != "" {
+		return true
+	}
+	r.nsMu.Lock()
+	defer r.nsMu.Unlock()
+	return r.nsReady[ns]
 }
 
 func (r *Runtime) forgetNamespace(ns string) {
