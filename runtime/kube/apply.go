@@ -46,7 +46,7 @@ func (r *Runtime) Apply(ctx context.Context, spec *runtime.StackSpec, report run
 	ns := r.namespace(spec.Deployment)
 	lock := r.nsLock(ns)
 	var err error
-	if !r.cache.hasSynced() && !r.namespaceKnown(ns) {
+	if !r.cache.hasSynced() && !r.cache.isClosed() && !r.namespaceKnown(ns) {
 		// The namespace does not depend on the watches: it is created
 		// while they list, and a launch's first writes follow the lists
 		// at once rather than one round trip later.

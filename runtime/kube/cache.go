@@ -194,10 +194,7 @@ func (c *informerCache) synced(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
+	if c.isClosed() {
 		return errClosed
 	}
 	c.start()
@@ -225,6 +222,13 @@ func (c *informerCache) synced(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// isClosed reports whether the runtime was closed.
+func (c *informerCache) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
 }
 
 // start starts the informers unless they run already.
