@@ -233,6 +233,22 @@ func waitNamespaceGone(b *testing.B, env *kubetest.Env, ns string) {
 // is measured before and after under the same load.
 func baseBin() string { return os.Getenv("STACKWAVE_CLI_BASE") }
 
+// swFirst runs stackwave's arm and, with a baseline, the baseline's, in
+// an order that alternates from round to round, so that neither always
+// follows the same arm.
+func swFirst(round int, sw, base func()) {
+	switch {
+	case baseBin() == "":
+		sw()
+	case round%2 == 1:
+		sw()
+		base()
+	default:
+		base()
+		sw()
+	}
+}
+
 func run(ctx context.Context, b *testing.B, env []string, name string, args ...string) time.Duration {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -277,20 +293,15 @@ func cliArms(b *testing.B, n int) {
 			times["kubectl-down"] = append(times["kubectl-down"],
 				run(ctx, b, kenv, kubectl, "delete", "namespace", ns, "--wait"))
 		}
-		name := "sw-" + tag
-		times["stackwave-up"] = append(times["stackwave-up"],
-			run(ctx, b, kenv, bin, "apply", "-f", doc, "--name", name, "--runtime", "kube", "--store", db, "--progress", "none"))
-		times["stackwave-down"] = append(times["stackwave-down"],
-			run(ctx, b, kenv, bin, "destroy", name, "--runtime", "kube", "--store", db, "--progress", "none"))
-		waitNamespaceGone(b, env, "stackwave-"+name)
-		if base := baseBin(); base != "" {
-			name := "base-" + tag
-			times["base-up"] = append(times["base-up"],
-				run(ctx, b, kenv, base, "apply", "-f", doc, "--name", name, "--runtime", "kube", "--store", db, "--progress", "none"))
-			times["base-down"] = append(times["base-down"],
-				run(ctx, b, kenv, base, "destroy", name, "--runtime", "kube", "--store", db, "--progress", "none"))
+		arm := func(arm, bin string) {
+			name := arm[:2] + "-" + tag
+			times[arm+"-up"] = append(times[arm+"-up"],
+				run(ctx, b, kenv, bin, "apply", "-f", doc, "--name", name, "--runtime", "kube", "--store", db, "--progress", "none"))
+			times[arm+"-down"] = append(times[arm+"-down"],
+				run(ctx, b, kenv, bin, "destroy", name, "--runtime", "kube", "--store", db, "--progress", "none"))
 			waitNamespaceGone(b, env, "stackwave-"+name)
 		}
+		swFirst(round, func() { arm("stackwave", bin) }, func() { arm("base", baseBin()) })
 
 		ns := "floor-" + tag
 		start := time.Now()
@@ -604,18 +615,14 @@ func BenchmarkCLISeed(b *testing.B) {
 			times["kubectl-up"] = append(times["kubectl-up"], up)
 			waitNamespaceGone(b, env, ns)
 		}
-		name := "seed-" + tag
-		times["stackwave-up"] = append(times["stackwave-up"],
-			run(ctx, b, kenv, bin, "apply", "-f", docPath, "--name", name, "--runtime", "kube", "--store", db,
-				"--config", "/authproxy_in/qboxauthproxy.conf="+tpl, "--progress", "none"))
-		waitNamespaceGone(b, env, "stackwave-"+name)
-		if base := baseBin(); base != "" {
-			name := "baseseed-" + tag
-			times["base-up"] = append(times["base-up"],
-				run(ctx, b, kenv, base, "apply", "-f", docPath, "--name", name, "--runtime", "kube", "--store", db,
+		arm := func(arm, bin string) {
+			name := arm[:2] + "seed-" + tag
+			times[arm+"-up"] = append(times[arm+"-up"],
+				run(ctx, b, kenv, bin, "apply", "-f", docPath, "--name", name, "--runtime", "kube", "--store", db,
 					"--config", "/authproxy_in/qboxauthproxy.conf="+tpl, "--progress", "none"))
 			waitNamespaceGone(b, env, "stackwave-"+name)
 		}
+		swFirst(round, func() { arm("stackwave", bin) }, func() { arm("base", baseBin()) })
 
 		ns := "floorseed-" + tag
 		start := time.Now()
