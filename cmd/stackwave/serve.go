@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -253,25 +254,41 @@ func catalogFlags(fs *flag.FlagSet) (accessKeys *string, limits *validate.Limits
 
 // resumeLoop resumes interrupted operations whose lease has expired or
 // was released: now, whenever a replica releases a lease (one handing its
-// operations over on its way out), and every interval, until ctx is done.
+// operations over on its way out), and every interval, until ctx is done
+// or the executor is closed. A store that closes ends the wake-ups on
+// releases (its watch's channel closes), not the interval.
 func resumeLoop(ctx context.Context, ex *deploy.Executor, st *store.Store, every time.Duration, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	released := st.SubscribeReleases()
 	defer released.Close()
+	changed := released.Changed()
 	for {
 		hs, err := ex.ResumeAll(ctx)
+		if errors.Is(err, deploy.ErrClosed) {
+			return
+		}
 		if err != nil && ctx.Err() == nil {
 			log.Error("resume interrupted operations", "error", err)
 		}
 		for _, h := range hs {
 			log.Info("resuming an interrupted operation", "deployment", h.Deployment, "operation_id", h.OperationID)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-released.Changed():
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				break wait
+			case _, ok := <-changed:
+				if ok {
+					break wait
+				}
+				// Closed with the store: a closed channel would
+				// wake this loop at once, every time.
+				changed = nil
+			}
 		}
 	}
 }
