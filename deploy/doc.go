@@ -18,9 +18,13 @@
 // # Events and logs
 //
 // Options.OnEvent (or Options.Events) receives the events of every
-// operation; Request.OnEvent those of one. Both are called in order from
-// a goroutine of the executor, and an operation returns only after its
-// last event was delivered.
+// operation; Request.OnEvent those of one. Both are called from a
+// goroutine of the operation, with its events in order, and an operation
+// returns only after its last event was delivered. Operations on
+// different deployments run at once, so Options.OnEvent may be called
+// for two of them at the same time (a callback that keeps state across
+// operations guards it); nothing orders the events of one operation
+// against another's.
 //
 // The store's event log and the deployment record agree: an operation's
 // last event (operation-done, operation-failed, operation-handed-over)

@@ -90,10 +90,15 @@ type Options struct {
 	// ReadyTimeout bounds how long a service may take to become ready
 	// when its probe sets no timeout. Default 5m.
 	ReadyTimeout time.Duration
-	// OnEvent, when set, receives every event, in order, from a goroutine
-	// of the executor; a slow callback delays delivery, never the engine.
+	// OnEvent, when set, receives every event from a goroutine of the
+	// executor; a slow callback delays delivery, never the engine. The
+	// events of one operation come in order, one call at a time; those
+	// of operations that run at once (on different deployments) come
+	// from a goroutine per operation, so calls may overlap: a callback
+	// that keeps state across operations must be safe for concurrent use.
 	OnEvent func(Event)
-	// Events, when set, receives every event like OnEvent. The operation
+	// Events, when set, receives every event like OnEvent (in order per
+	// operation; operations running at once interleave). The operation
 	// returns only after its events were delivered, so keep reading.
 	Events chan<- Event
 	// Catalog sizes unit and volume types; nil means stack.DefaultCatalog().
