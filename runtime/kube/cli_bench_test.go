@@ -130,21 +130,115 @@ func manifest(b *testing.B, dir, ns string, n int) string {
 	return p
 }
 
-// floorLaunch applies the objects with server-side apply, all at once
-// from a client without a rate limit, and watches the Deployments until
-// every one is Available: what the API server and the controllers allow.
+// floorLaunch applies the minimal objects (wideObjects: no stackwave
+// labels or annotations) with server-side apply, all at once from a
+// client without a rate limit, and watches the Deployments until every
+// one is Available: what the API server and the controllers allow.
 func floorLaunch(ctx context.Context, cfg *rest.Config, ns string, n int) error {
+	deps, svcs := wideObjects(ns, n)
+	return floorApply(ctx, cfg, "floor", corev1ac.Namespace(ns), deps, svcs)
+}
+
+// sameObjects are the objects stackwave's runtime applied for one
+// deployment, read back from the API server: for each Namespace,
+// Deployment and Service, exactly the fields the runtime's field manager
+// owns by apply (what it sent, without anything the server or the
+// controllers set).
+type sameObjects struct {
+	ns   *corev1ac.NamespaceApplyConfiguration
+	deps []*appsv1ac.DeploymentApplyConfiguration
+	svcs []*corev1ac.ServiceApplyConfiguration
+}
+
+// captureObjects reads back what stackwave applied in namespace ns. It
+// fails if the runtime wrote a kind the floor does not apply, or fewer
+// or more than n Deployments and Services.
+func captureObjects(ctx context.Context, cs kubernetes.Interface, ns string, n int) (*sameObjects, error) {
+	manager := kube.DefaultFieldManager
+	nsObj, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var c sameObjects
+	if c.ns, err = corev1ac.ExtractNamespace(nsObj, manager); err != nil {
+		return nil, err
+	}
+	dl, err := cs.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for i := range dl.Items {
+		d, err := appsv1ac.ExtractDeployment(&dl.Items[i], manager)
+		if err != nil {
+			return nil, err
+		}
+		c.deps = append(c.deps, d)
+	}
+	sl, err := cs.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for i := range sl.Items {
+		s, err := corev1ac.ExtractService(&sl.Items[i], manager)
+		if err != nil {
+			return nil, err
+		}
+		c.svcs = append(c.svcs, s)
+	}
+	if len(c.deps) != n || len(c.svcs) != n {
+		return nil, fmt.Errorf("captured %d Deployments and %d Services in %s, want %d of each", len(c.deps), len(c.svcs), ns, n)
+	}
+	for _, d := range c.deps {
+		if d.Spec == nil || d.Spec.Template == nil || len(d.Labels) == 0 || len(d.Spec.Template.Labels) == 0 {
+			return nil, fmt.Errorf("deployment %s: the runtime's field manager %q owns no template or labels", *d.Name, manager)
+		}
+	}
+	ss, err := cs.AppsV1().StatefulSets(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	cms, err := cs.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{LabelSelector: kube.LabelService})
+	if err != nil {
+		return nil, err
+	}
+	ings, err := cs.NetworkingV1().Ingresses(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if k := len(ss.Items) + len(cms.Items) + len(ings.Items); k != 0 {
+		return nil, fmt.Errorf("%s holds %d StatefulSets, ConfigMaps or Ingresses the floor would not apply", ns, k)
+	}
+	return &c, nil
+}
+
+// floorSameLaunch applies the captured objects under namespace ns as
+// stackwave's runtime does (its field manager, forced), by the method of
+// floorLaunch.
+func floorSameLaunch(ctx context.Context, cfg *rest.Config, c *sameObjects, ns string) error {
+	for _, d := range c.deps {
+		d.WithNamespace(ns)
+	}
+	for _, s := range c.svcs {
+		s.WithNamespace(ns)
+	}
+	return floorApply(ctx, cfg, kube.DefaultFieldManager, c.ns.WithName(ns), c.deps, c.svcs)
+}
+
+// floorApply applies the namespace, then each Deployment with its
+// Service (as many of each), 64 in flight from a client without a rate limit, and watches the
+// Deployments until every one is Available.
+func floorApply(ctx context.Context, cfg *rest.Config, manager string, nsAC *corev1ac.NamespaceApplyConfiguration, deps []*appsv1ac.DeploymentApplyConfiguration, svcs []*corev1ac.ServiceApplyConfiguration) error {
 	c := rest.CopyConfig(cfg)
 	c.QPS, c.Burst = -1, 0
 	cs, err := kubernetes.NewForConfig(c)
 	if err != nil {
 		return err
 	}
-	ao := metav1.ApplyOptions{FieldManager: "floor", Force: true}
-	if _, err := cs.CoreV1().Namespaces().Apply(ctx, corev1ac.Namespace(ns), ao); err != nil {
+	ao := metav1.ApplyOptions{FieldManager: manager, Force: true}
+	if _, err := cs.CoreV1().Namespaces().Apply(ctx, nsAC, ao); err != nil {
 		return err
 	}
-	deps, svcs := wideObjects(ns, n)
+	ns, n := *nsAC.Name, len(deps)
 	var g errgroup.Group
 	g.SetLimit(64)
 	for i := range deps {
@@ -264,8 +358,14 @@ func run(ctx context.Context, b *testing.B, env []string, name string, args ...s
 
 // cliArms runs the rounds of a side-by-side CLI benchmark over n stacks:
 // each round launches with kubectl (when STACKWAVE_KUBECTL is set),
-// stackwave and the floor, then tears down with stackwave destroy and
-// kubectl delete namespace --wait (or the floor's namespace delete).
+// stackwave and two floors, then tears down with stackwave destroy and
+// kubectl delete namespace --wait (or the floor's namespace delete). The
+// floors: "floor" applies the minimal objects of wideObjects (the ones
+// kubectl applies), "samefloor" the very objects stackwave's runtime
+// applied in the first round, read back by their field manager (every
+// label and annotation included) and applied under a fresh namespace
+// with that field manager. up/floor and up/samefloor are stackwave's
+// median launch over each floor's.
 func cliArms(b *testing.B, n int) {
 	env := kubetest.Shared(b)
 	bin, err := stackwaveBin(b)
@@ -279,6 +379,7 @@ func cliArms(b *testing.B, n int) {
 	ctx := ctxT(b, 4*time.Hour)
 
 	times := map[string][]time.Duration{}
+	var same *sameObjects
 	round := 0
 	for b.Loop() {
 		b.StopTimer()
@@ -297,18 +398,37 @@ func cliArms(b *testing.B, n int) {
 			name := arm[:2] + "-" + tag
 			times[arm+"-up"] = append(times[arm+"-up"],
 				run(ctx, b, kenv, bin, "apply", "-f", doc, "--name", name, "--runtime", "kube", "--store", db, "--progress", "none"))
+			if arm == "stackwave" && same == nil {
+				// Untimed: what this build's runtime sent, for the
+				// same-object floor of this and the later rounds.
+				same, err = captureObjects(ctx, env.Clientset, "stackwave-"+name, n)
+				must(b, err)
+			}
 			times[arm+"-down"] = append(times[arm+"-down"],
 				run(ctx, b, kenv, bin, "destroy", name, "--runtime", "kube", "--store", db, "--progress", "none"))
 			waitNamespaceGone(b, env, "stackwave-"+name)
 		}
 		swFirst(round, func() { arm("stackwave", bin) }, func() { arm("base", baseBin()) })
 
-		ns := "floor-" + tag
-		start := time.Now()
-		must(b, floorLaunch(ctx, env.Config, ns, n))
-		times["floor-up"] = append(times["floor-up"], time.Since(start))
-		b.Logf("%v: floor up", time.Since(start))
-		waitNamespaceGone(b, env, ns)
+		// The two floors, in an order that alternates from round to
+		// round.
+		floors := []func(){func() {
+			ns := "floor-" + tag
+			start := time.Now()
+			must(b, floorLaunch(ctx, env.Config, ns, n))
+			times["floor-up"] = append(times["floor-up"], time.Since(start))
+			b.Logf("%v: floor up (minimal objects)", time.Since(start))
+			waitNamespaceGone(b, env, ns)
+		}, func() {
+			ns := "sfloor-" + tag
+			start := time.Now()
+			must(b, floorSameLaunch(ctx, env.Config, same, ns))
+			times["samefloor-up"] = append(times["samefloor-up"], time.Since(start))
+			b.Logf("%v: floor up (stackwave's objects)", time.Since(start))
+			waitNamespaceGone(b, env, ns)
+		}}
+		floors[round%2]()
+		floors[1-round%2]()
 		b.StartTimer()
 	}
 	for k, v := range times {
@@ -317,6 +437,7 @@ func cliArms(b *testing.B, n int) {
 	}
 	sw := medianOf(times["stackwave-up"]).Seconds()
 	b.ReportMetric(sw/medianOf(times["floor-up"]).Seconds(), "up/floor")
+	b.ReportMetric(sw/medianOf(times["samefloor-up"]).Seconds(), "up/samefloor")
 	if baseBin() != "" {
 		b.ReportMetric(medianOf(times["base-up"]).Seconds()/sw, "base/up")
 	}
