@@ -403,6 +403,9 @@ func cliArms(b *testing.B, n int) {
 				// same-object floor of this and the later rounds.
 				same, err = captureObjects(ctx, env.Clientset, "stackwave-"+name, n)
 				must(b, err)
+				d, t := same.deps[0], same.deps[0].Spec.Template
+				b.Logf("same-object floor: %d Deployments and Services as applied to %s; %s: %d labels, %d annotations, its pod template %d and %d",
+					n, "stackwave-"+name, *d.Name, len(d.Labels), len(d.Annotations), len(t.Labels), len(t.Annotations))
 			}
 			times[arm+"-down"] = append(times[arm+"-down"],
 				run(ctx, b, kenv, bin, "destroy", name, "--runtime", "kube", "--store", db, "--progress", "none"))
