@@ -196,10 +196,12 @@ func serveCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		if opts.Authorizer == nil {
 			env.errorf("no --policy: every caller may do everything, so the server listens on loopback only")
 		}
-		fmt.Fprintf(env.stderr, "stackwave: serving the API on %s (runtime %s), metrics on %s/metrics\n", url, rt.Name(), url)
+		// The serving line comes last: who waits for it has read every
+		// line of the start before it.
 		for _, what := range tel.Exporting {
 			fmt.Fprintf(env.stderr, "stackwave: exporting %s over OTLP\n", what)
 		}
+		fmt.Fprintf(env.stderr, "stackwave: serving the API on %s (runtime %s), metrics on %s/metrics\n", url, rt.Name(), url)
 		if env.listening != nil {
 			env.listening(url)
 		}
