@@ -42,30 +42,14 @@ func (s *Store) AcquireLease(ctx context.Context, deployment, owner string, ttl 
 	if err := checkLease(deployment, owner, ttl); err != nil {
 		return nil, fmt.Errorf("acquire lease: %w", err)
 	}
-	var l *Lease
-	err := s.leaseTx(ctx, func(tx Tx) error {
-		now, err := s.leaseNow(ctx, tx)
-		if err != nil {
-			return err
-		}
-		prev, err := tx.Lease(ctx, deployment)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			prev = nil
-		case err != nil:
-			return err
-		}
+	l, err := s.putLease(ctx, deployment, owner, ttl, func(now time.Time, prev *Lease) (*Lease, error) {
 		switch {
 		case prev == nil || !now.Before(prev.ExpiresAt):
-			l = &Lease{Deployment: deployment, Owner: owner, AcquiredAt: now}
+			return &Lease{Deployment: deployment, Owner: owner, AcquiredAt: now}, nil
 		case prev.Owner == owner:
-			l = &Lease{Deployment: deployment, Owner: owner, AcquiredAt: prev.AcquiredAt}
-		default:
-			return &LeaseHeldError{Deployment: deployment, Owner: prev.Owner, ExpiresAt: prev.ExpiresAt}
+			return &Lease{Deployment: deployment, Owner: owner, AcquiredAt: prev.AcquiredAt}, nil
 		}
-		l.ExpiresAt = now.Add(ttl)
-		c := *l
-		return tx.PutLease(ctx, &c, prev)
+		return nil, &LeaseHeldError{Deployment: deployment, Owner: prev.Owner, ExpiresAt: prev.ExpiresAt}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("acquire lease on %q for %q: %w", deployment, owner, err)
@@ -84,6 +68,26 @@ func (s *Store) RenewLease(ctx context.Context, deployment, owner string, ttl ti
 	if err := checkLease(deployment, owner, ttl); err != nil {
 		return nil, fmt.Errorf("renew lease: %w", err)
 	}
+	l, err := s.putLease(ctx, deployment, owner, ttl, func(_ time.Time, prev *Lease) (*Lease, error) {
+		switch {
+		case prev == nil:
+			return nil, ErrNotFound
+		case prev.Owner != owner:
+			return nil, &LeaseHeldError{Deployment: deployment, Owner: prev.Owner, ExpiresAt: prev.ExpiresAt}
+		}
+		return &Lease{Deployment: deployment, Owner: owner, AcquiredAt: prev.AcquiredAt}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("renew lease on %q for %q: %w", deployment, owner, err)
+	}
+	return l, nil
+}
+
+// putLease writes owner's lease on deployment, expiring ttl from the
+// lease clock's now, as next says from the lease there is (nil when
+// none): next returns the lease to write without its expiry, or why
+// there is none to write. The arguments are checked already.
+func (s *Store) putLease(ctx context.Context, deployment, owner string, ttl time.Duration, next func(now time.Time, prev *Lease) (*Lease, error)) (*Lease, error) {
 	var l *Lease
 	err := s.leaseTx(ctx, func(tx Tx) error {
 		now, err := s.leaseNow(ctx, tx)
@@ -92,17 +96,20 @@ func (s *Store) RenewLease(ctx context.Context, deployment, owner string, ttl ti
 		}
 		prev, err := tx.Lease(ctx, deployment)
 		switch {
+		case errors.Is(err, ErrNotFound):
+			prev = nil
 		case err != nil:
 			return err
-		case prev.Owner != owner:
-			return &LeaseHeldError{Deployment: deployment, Owner: prev.Owner, ExpiresAt: prev.ExpiresAt}
 		}
-		l = &Lease{Deployment: deployment, Owner: owner, AcquiredAt: prev.AcquiredAt, ExpiresAt: now.Add(ttl)}
+		if l, err = next(now, prev); err != nil {
+			return err
+		}
+		l.ExpiresAt = now.Add(ttl)
 		c := *l
 		return tx.PutLease(ctx, &c, prev)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("renew lease on %q for %q: %w", deployment, owner, err)
+		return nil, err
 	}
 	return l, nil
 }
