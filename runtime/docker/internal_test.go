@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -308,7 +309,17 @@ func TestValidate(t *testing.T) {
 func TestEventsSinceEngineClock(t *testing.T) {
 	const behind = time.Hour
 	slow := replayMargin + time.Second
-	sinces := make(chan string, 4)
+	// What the fake engine saw, in this host's clock: when the clock
+	// request entered its handler, when the clock was read, when the
+	// answer left; and when the events request came.
+	type infoCall struct{ entered, read, left time.Time }
+	type since struct {
+		value string
+		came  time.Time
+	}
+	var infoMu sync.Mutex
+	var infos []infoCall
+	sinces := make(chan since, 4)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Api-Version", "1.41")
 		switch {
@@ -317,13 +328,19 @@ func TestEventsSinceEngineClock(t *testing.T) {
 		case strings.HasSuffix(r.URL.Path, "/info"):
 			// A slow engine: the clock is read in the middle of the
 			// call, as the hub assumes.
+			var c infoCall
+			c.entered = time.Now()
 			time.Sleep(slow / 2)
-			engineNow := time.Now().Add(-behind)
+			c.read = time.Now()
 			time.Sleep(slow / 2)
 			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(w, `{"NCPU":2,"SystemTime":%q}`, engineNow.Format(time.RFC3339Nano))
+			fmt.Fprintf(w, `{"NCPU":2,"SystemTime":%q}`, c.read.Add(-behind).Format(time.RFC3339Nano))
+			c.left = time.Now()
+			infoMu.Lock()
+			infos = append(infos, c)
+			infoMu.Unlock()
 		case strings.HasSuffix(r.URL.Path, "/events"):
-			sinces <- r.URL.Query().Get("since")
+			sinces <- since{r.URL.Query().Get("since"), time.Now()}
 			w.Header().Set("Content-Type", "application/json")
 			w.(http.Flusher).Flush()
 			<-r.Context().Done()
@@ -342,21 +359,47 @@ func TestEventsSinceEngineClock(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	subscribed := time.Now().Add(-behind) // in the engine's time
+	subscribed := time.Now() // in this host's time
 	sub := r.hub.subscribe()
 	defer sub.close()
 	select {
 	case s := <-sinces:
 		var sec, nsec int64
-		if _, err := fmt.Sscanf(s, "%d.%d", &sec, &nsec); err != nil {
-			t.Fatalf("since %q: %v", s, err)
+		if _, err := fmt.Sscanf(s.value, "%d.%d", &sec, &nsec); err != nil {
+			t.Fatalf("since %q: %v", s.value, err)
 		}
-		since := time.Unix(sec, nsec)
-		// The midpoint estimate of the offset errs by less than a
-		// second here, the engine answering at once after its clock
-		// reading's half.
-		if d := subscribed.Sub(since); d < replayMargin-time.Second || d > replayMargin+time.Second {
-			t.Errorf("since %v is %v before the subscription in the engine's clock, want about %v", since, d, replayMargin)
+		// The hub's clock request: the first to enter after the
+		// subscription (the runtime may ask the engine's Info for
+		// other reasons before).
+		var c infoCall
+		infoMu.Lock()
+		for _, ic := range infos {
+			if !ic.entered.Before(subscribed) && !ic.left.After(s.came) {
+				c = ic
+				break
+			}
+		}
+		infoMu.Unlock()
+		if c.entered.IsZero() {
+			t.Fatal("the hub asked for events without asking the engine's clock first")
+		}
+		// In this host's clock the hub asks for since+behind =
+		// begun + (read - mid) - replayMargin, where begun is when the
+		// subscription started the stream and mid the middle of the
+		// hub's clock request. The hub's request left after subscribed
+		// and before the handler entered, and its answer came after the
+		// handler left and before the events request: the bounds below
+		// follow from what the fake engine saw, however slow the
+		// machine, and a hub that read the clock at either end of the
+		// call, ignored the engine's clock or forgot the margin falls
+		// outside them (the handler's two halves are a second longer
+		// than the margin).
+		got := time.Unix(sec, nsec).Add(behind)
+		lo := subscribed.Add(c.read.Sub(c.entered.Add(s.came.Sub(c.entered)/2)) - replayMargin)
+		hi := c.read.Add(-c.left.Sub(c.entered)/2 - replayMargin)
+		if got.Before(lo.Add(-time.Millisecond)) || got.After(hi.Add(time.Millisecond)) {
+			t.Errorf("since is %v after the subscription in the engine's clock, want between %v and %v (the engine read its clock %v after the subscription, the hub's events request came %v after it)",
+				got.Sub(subscribed), lo.Sub(subscribed), hi.Sub(subscribed), c.read.Sub(subscribed), s.came.Sub(subscribed))
 		}
 	case <-time.After(3 * time.Minute):
 		t.Fatal("the hub never subscribed")
