@@ -182,6 +182,26 @@ func (e *Executor) Status(ctx context.Context, name string, opts ...StatusOption
 	for _, o := range opts {
 		o(&so)
 	}
+	// The runtime is asked at once, while the record, its version and
+	// the redactor are read and built: on a cluster the observation is
+	// most of the time a status takes.
+	type observed struct {
+		state *runtime.DeploymentState
+		err   error
+	}
+	octx, cancelObserve := context.WithCancel(ctx)
+	observation := make(chan observed, 1)
+	go func() {
+		s, err := e.rt.Observe(octx, name)
+		observation <- observed{s, err}
+	}()
+	waited := false
+	defer func() {
+		cancelObserve()
+		if !waited {
+			<-observation
+		}
+	}()
 	d, err := e.st.GetDeployment(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("status %s: %w", name, err)
@@ -232,7 +252,9 @@ func (e *Executor) Status(ctx context.Context, name string, opts ...StatusOption
 			st.Stacks[i].State, st.Stacks[i].Message = rs.State, rs.Message
 		}
 	}
-	obs, err := e.rt.Observe(ctx, name)
+	o := <-observation
+	waited = true
+	obs, err := o.state, o.err
 	if err != nil {
 		st.ObserveError = red.String(runtime.MapError(e.rt, err).Error())
 		if st.Status == store.StatusAvailable {
