@@ -187,11 +187,20 @@ func precheck(ctx context.Context, ex *deploy.Executor, req deploy.Request, doc 
 		}
 		deps = t.StackDeps
 	}
-	if _, err := ex.PreviewChanges(ctx, req, deps); err != nil {
-		return err
+	// The runtime is asked while the changes are previewed: on a
+	// cluster its answer is most of the check's time.
+	observed := make(chan error, 1)
+	go func() {
+		_, err := ex.Runtime().Observe(ctx, req.Deployment)
+		observed <- err
+	}()
+	_, previewErr := ex.PreviewChanges(ctx, req, deps)
+	observeErr := <-observed
+	if previewErr != nil {
+		return previewErr
 	}
-	if _, err := ex.Runtime().Observe(ctx, req.Deployment); err != nil {
-		return fmt.Errorf("runtime %s: %w", ex.Runtime().Name(), runtime.MapError(ex.Runtime(), err))
+	if observeErr != nil {
+		return fmt.Errorf("runtime %s: %w", ex.Runtime().Name(), runtime.MapError(ex.Runtime(), observeErr))
 	}
 	return nil
 }
