@@ -30,10 +30,9 @@
 // passed, so a stack's apply takes as long as its slowest changed service,
 // and a cancelled Apply keeps the services it had finished.
 //
-// Watch (runtime.Watcher) reports the changes calls make and those Crash
-// and Tamper make behind the runtime's back. An exit a fault rule
-// schedules (ExitOnStart, CrashAfterReady) follows from time alone and is
-// not reported: a test that needs a watched crash uses Crash.
+// Watch (runtime.Watcher) reports the changes calls make, those Crash
+// and Tamper make behind the runtime's back, and the exits fault rules
+// schedule (ExitOnStart, CrashAfterReady) at the instant they happen.
 //
 // A Runtime is safe for concurrent use. Each stack has its own lock, so
 // calls for different stacks, as an executor launching a wide tier
@@ -326,7 +325,32 @@ func (r *Runtime) commit(d *deployment, op string, spec *runtime.StackSpec, ws [
 	if changed {
 		r.changed(ref.Deployment)
 	}
+	r.alarmExits(ref.Deployment, st, idx, ws, now)
 	return events
+}
+
+// alarmExits makes the watchers hear of the exits that fault rules
+// (ExitOnStart, CrashAfterReady) scheduled for the instances just
+// started: an exit follows from time alone, and an engine would tell its
+// watchers as the container dies. One timer per instant; it fires into
+// nothing when no one watches. Called with st locked.
+func (r *Runtime) alarmExits(deployment string, st *stackState, idx []int, ws []work, now time.Time) {
+	var at []time.Time
+	for _, k := range idx {
+		svc := st.find(ws[k].name)
+		if svc == nil {
+			continue
+		}
+		for i := range svc.instances {
+			in := &svc.instances[i]
+			if in.startedAt.Equal(now) && in.exitAt.After(now) && !slices.ContainsFunc(at, in.exitAt.Equal) {
+				at = append(at, in.exitAt)
+			}
+		}
+	}
+	for _, t := range at {
+		time.AfterFunc(t.Sub(now), func() { r.changed(deployment) })
+	}
 }
 
 func (r *Runtime) commitOne(d *deployment, st *stackState, ref runtime.StackRef, spec *runtime.StackSpec, w *work, now time.Time, gen uint64, pool *[]instance) runtime.Event {

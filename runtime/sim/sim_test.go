@@ -499,3 +499,56 @@ func TestWatchSaysWhenItDroppedChanges(t *testing.T) {
 		}
 	})
 }
+
+// An exit that a fault rule schedules reaches the watchers at the instant
+// it happens, as an engine's event of a dying container would: a
+// reconciler that waits on the watch repairs it then, not at its next
+// interval.
+func TestWatchHearsScheduledExits(t *testing.T) {
+	for _, f := range []sim.Fault{
+		{Kind: sim.CrashAfterReady, After: time.Hour, ExitCode: 3},
+		{Kind: sim.ExitOnStart, After: 90 * time.Minute, ExitCode: 1},
+	} {
+		t.Run(f.Kind.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				rt := sim.New(nil)
+				rt.Inject(f)
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				heard := make(chan time.Time, 16)
+				go rt.Watch(ctx, func(dep string) {
+					if dep == "shop" {
+						heard <- time.Now()
+					}
+				})
+				synctest.Wait()
+				spec := &runtime.StackSpec{Deployment: "shop", Stack: stack.Stack{Name: "app", Services: []stack.Service{
+					{Name: "web", UnitType: "1U1G", Image: stack.Image{Name: "web", Tag: "1"}}}}}
+				if err := rt.Apply(ctx, spec, nil); err != nil {
+					t.Fatal(err)
+				}
+				applied := time.Now()
+				<-heard // the Apply
+				ds, err := rt.Observe(ctx, "shop")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if in := ds.Stacks[0].Services[0].Instances[0]; !in.Running {
+					t.Fatalf("instance not running after the apply: %+v", in)
+				}
+				at := <-heard
+				ds, err = rt.Observe(ctx, "shop")
+				if err != nil {
+					t.Fatal(err)
+				}
+				in := ds.Stacks[0].Services[0].Instances[0]
+				if in.Running || in.ExitCode != f.ExitCode {
+					t.Errorf("at the notification %v after the apply, the instance is %+v; want exited with %d", at.Sub(applied), in, f.ExitCode)
+				}
+				if d := at.Sub(applied); d < f.After {
+					t.Errorf("notified %v after the apply, before the exit %v after it", d, f.After)
+				}
+			})
+		})
+	}
+}
