@@ -99,7 +99,7 @@ func applyCmd(fs *flag.FlagSet, env *cliEnv) runner {
 		ctx, cancel := signalContext()
 		defer cancel()
 		if *concurrency < 0 {
-			env.errorf("apply: --concurrency %d: want 0 (the default, %d) or more", *concurrency, deploy.DefaultConcurrency)
+			env.errorf("apply: --concurrency %d: want 0 (the runtime's own bound) or more", *concurrency)
 			return exitUsage
 		}
 		if env.serverURL() != "" {

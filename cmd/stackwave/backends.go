@@ -9,6 +9,8 @@ import (
 
 	"github.com/stackwave/stackwave/deploy"
 	"github.com/stackwave/stackwave/runtime"
+	"github.com/stackwave/stackwave/runtime/docker"
+	"github.com/stackwave/stackwave/runtime/kube"
 	"github.com/stackwave/stackwave/store"
 	"github.com/stackwave/stackwave/store/storeurl"
 )
@@ -43,7 +45,8 @@ func addBackendFlags(fs *flag.FlagSet) *backendFlags {
 
 // addConcurrencyFlag adds --concurrency: deploy.Options.Concurrency.
 func addConcurrencyFlag(fs *flag.FlagSet) *int {
-	return fs.Int("concurrency", 0, fmt.Sprintf("runtime calls (apply, remove, init scripts, lifecycle) in flight at once; 0 means %d", deploy.DefaultConcurrency))
+	return fs.Int("concurrency", 0, fmt.Sprintf("runtime calls (apply, remove, init scripts, lifecycle) in flight at once; 0 means the runtime's own bound (kube %d, docker %d, memory %d)",
+		kube.DefaultConcurrency, docker.DefaultParallelism, deploy.DefaultConcurrency))
 }
 
 // addFaultFlag adds --fault to the flags of b.

@@ -61,7 +61,7 @@ func serveCmd(fs *flag.FlagSet, env *cliEnv) runner {
 			return exitUsage
 		}
 		if *concurrency < 0 {
-			env.errorf("--concurrency %d: want 0 (the default, %d) or more", *concurrency, deploy.DefaultConcurrency)
+			env.errorf("--concurrency %d: want 0 (the runtime's own bound) or more", *concurrency)
 			return exitUsage
 		}
 		if *leaseTTL < time.Second {

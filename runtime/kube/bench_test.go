@@ -12,6 +12,7 @@ import (
 	"github.com/stackwave/stackwave/deploy"
 	"github.com/stackwave/stackwave/internal/kubetest"
 	"github.com/stackwave/stackwave/runtime"
+	"github.com/stackwave/stackwave/runtime/kube"
 	"github.com/stackwave/stackwave/stack"
 	"github.com/stackwave/stackwave/store"
 )
@@ -82,7 +83,7 @@ func BenchmarkLaunchWideTier(b *testing.B) {
 	for i := range tier {
 		tier[i] = stack.Stack{Name: fmt.Sprintf("s%03d", i), Services: []stack.Service{plain("app")}}
 	}
-	for _, conc := range []int{deploy.DefaultConcurrency, 32} {
+	for _, conc := range []int{deploy.DefaultConcurrency, 32, kube.DefaultConcurrency} {
 		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) {
 			benchLaunch(b, "wide", stack.Deps{tier}, nil, &deploy.Options{Concurrency: conc, ReadyTimeout: 5 * time.Minute})
 		})

@@ -8,7 +8,7 @@
 //	rt, err := kube.New(cfg, &kube.Options{BaseDomain: "apps.example.com"})
 //	...
 //	defer rt.Close()
-//	ex := deploy.New(rt, st, &deploy.Options{Concurrency: 32})
+//	ex := deploy.New(rt, st, nil) // Concurrency: the runtime's hint, 64
 //
 // # Objects
 //
@@ -215,8 +215,8 @@
 // share the one that creates the namespace: a tier of 100 such stacks is
 // 101 requests. The executor's Concurrency bounds how
 // many Applies are in flight; each is a few short requests, so wide tiers
-// launch faster with 32 than with 8: the runtime's Concurrency hint
-// (runtime.ConcurrencyHinter) is 32, and the executor takes it when its
+// launch faster with 64 than with 8 or 32: the runtime's Concurrency hint
+// (runtime.ConcurrencyHinter) is 64, and the executor takes it when its
 // own Concurrency option is zero. Calls for different
 // stacks run concurrently; within a call, the services of a stack are
 // applied concurrently.

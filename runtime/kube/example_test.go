@@ -30,8 +30,10 @@ func Example() {
 	}
 	defer rt.Close()
 
-	// Applies are short requests: let a wide tier have 32 in flight.
-	ex := deploy.New(rt, memory.New(nil), &deploy.Options{Concurrency: 32})
+	// Applies are short requests: with no Concurrency of its own, the
+	// executor takes the runtime's hint and lets a wide tier have 64 in
+	// flight.
+	ex := deploy.New(rt, memory.New(nil), nil)
 	defer ex.Close()
 
 	st, err := rt.Observe(context.Background(), "kodo")
