@@ -40,20 +40,15 @@ func unschedulable(pods []*corev1.Pod) bool {
 }
 
 // claims looks at the unbound PersistentVolumeClaims of a service whose
-// pods wait to be scheduled. It returns a failure when one of them
-// cannot bind by itself (no storage class set and no default one, or a
-// class that does not exist, and no PersistentVolume it could take), or
-// else why they still wait, for the error should the wait time out.
-func (r *Runtime) claims(ctx context.Context, ns string, spec *runtime.StackSpec, svc *stack.Service) (*failure, string) {
-	sel := stackSelector(spec.Deployment, spec.Stack.Name) + "," + LabelService + "=" + svc.Name
-	pvcs, err := r.cs.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
-	if err != nil {
-		return nil, ""
-	}
+// pods wait to be scheduled, among the stack's claims in the watch's
+// cache. It returns a failure when one of them cannot bind by itself (no
+// storage class set and no default one, or a class that does not exist,
+// and no PersistentVolume it could take), or else why they still wait,
+// for the error should the wait time out.
+func (r *Runtime) claims(ctx context.Context, ns string, svc *stack.Service, cached []*corev1.PersistentVolumeClaim) (*failure, string) {
 	var waiting []string
-	for i := range pvcs.Items {
-		c := &pvcs.Items[i]
-		if c.Status.Phase != corev1.ClaimPending || c.DeletionTimestamp != nil {
+	for _, c := range cached {
+		if c.Labels[LabelService] != svc.Name || c.Status.Phase != corev1.ClaimPending || c.DeletionTimestamp != nil {
 			continue
 		}
 		why, final := r.claimCause(ctx, c)

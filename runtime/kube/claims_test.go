@@ -3,12 +3,15 @@ package kube_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 
 	"github.com/stackwave/stackwave/internal/kubetest"
 	"github.com/stackwave/stackwave/runtime"
@@ -97,5 +100,98 @@ func TestWaitNeverFits(t *testing.T) {
 	if !errors.As(err, &se) || se.Reason != "Unschedulable" || !strings.Contains(se.Error(), "requests 1024 CPU") ||
 		!strings.Contains(se.Error(), "smaller unit type") {
 		t.Fatalf("Wait: %v, want an Unschedulable *runtime.ServiceError naming the request and the fix", err)
+	}
+}
+
+// TestWaitDoesNotAwaitItsDiagnosis: the look at the nodes and claims of
+// a service whose pod cannot be scheduled runs beside the wait. Here the
+// nodes' list is held back until the test ends; the claim is bound
+// meanwhile (the test makes its volume), the pod is scheduled and ready,
+// and Wait returns at once instead of waiting for the list.
+func TestWaitDoesNotAwaitItsDiagnosis(t *testing.T) {
+	t.Parallel()
+	env := kubetest.Shared(t)
+	ctx := ctxT(t, 5*time.Minute)
+	static := "stackwave-held-" + randomHex(3)
+	immediate := storagev1.VolumeBindingImmediate
+	_, err := env.Clientset.StorageV1().StorageClasses().Create(ctx, &storagev1.StorageClass{
+		ObjectMeta: metav1.ObjectMeta{Name: static}, Provisioner: "kubernetes.io/no-provisioner", VolumeBindingMode: &immediate,
+	}, metav1.CreateOptions{})
+	must(t, err)
+	t.Cleanup(func() {
+		_ = env.Clientset.StorageV1().StorageClasses().Delete(context.Background(), static, metav1.DeleteOptions{})
+	})
+
+	asked := make(chan struct{}, 1)
+	release := make(chan struct{})
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if req.Method == http.MethodGet && req.URL.Path == "/api/v1/nodes" {
+				select {
+				case asked <- struct{}{}:
+				default:
+				}
+				select {
+				case <-release:
+				case <-req.Context().Done():
+					return nil, req.Context().Err()
+				}
+			}
+			return rt.RoundTrip(req)
+		})
+	})
+	rt := newRuntime(t, cfg, &kube.Options{StorageClasses: map[string]string{"SSD1": static}})
+	dep := "held-" + randomHex(3)
+	db := plain("db")
+	db.VolumeArgs = []stack.VolumeArg{{MountPath: "/data", UnitType: "SSD1_10G"}}
+	spec := &runtime.StackSpec{Deployment: dep, ProductName: "p", ProductID: "p1", VersionID: "v1",
+		Stack: stack.Stack{Name: "db", Services: []stack.Service{db}}, ReadyTimeout: 10 * time.Minute}
+	t.Cleanup(func() {
+		_ = rt.Remove(context.Background(), spec.Ref(), runtime.RemoveOptions{DeleteData: true})
+	})
+	defer close(release)
+	must(t, rt.Apply(ctx, spec, nil))
+	waited := make(chan error, 1)
+	go func() { waited <- rt.Wait(ctx, spec, nil) }()
+
+	// The pod waits for its claim: Wait looks at the nodes, and the
+	// list is held.
+	select {
+	case <-asked:
+	case err := <-waited:
+		t.Fatalf("Wait returned %v before its pod could be scheduled", err)
+	case <-ctx.Done():
+		t.Fatal("Wait never looked at the nodes of its unschedulable pod")
+	}
+	claims, err := env.Clientset.CoreV1().PersistentVolumeClaims(rt.Namespace(dep)).List(ctx, metav1.ListOptions{})
+	must(t, err)
+	if len(claims.Items) != 1 {
+		t.Fatalf("%d claims, want 1", len(claims.Items))
+	}
+	c := claims.Items[0]
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: "pv-" + string(c.UID)},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: c.Spec.Resources.Requests[corev1.ResourceStorage]},
+			AccessModes:                   c.Spec.AccessModes,
+			StorageClassName:              static,
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete,
+			ClaimRef:                      &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: c.Namespace, Name: c.Name, UID: c.UID},
+			PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/nonexistent/" + string(c.UID)}},
+		},
+	}
+	_, err = env.Clientset.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{})
+	must(t, err)
+	t.Cleanup(func() {
+		_ = env.Clientset.CoreV1().PersistentVolumes().Delete(context.Background(), pv.Name, metav1.DeleteOptions{})
+	})
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Wait did not return once the pod was ready: it waits for its look at the nodes")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -58,11 +59,30 @@ func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runt
 		reportedAt time.Time
 		// waiting is why the service was not ready when last judged.
 		waiting string
-		// claimAt is when the service's claims may be looked at
-		// again; claimWhy is why they were not bound then.
-		claimAt  time.Time
-		claimWhy string
+		// claimAt is when the service's nodes and claims may be
+		// looked at again; claimWhy is why the claims were not bound
+		// then; diagnosing is set while a look runs.
+		claimAt    time.Time
+		claimWhy   string
+		diagnosing bool
 	}
+	// A look at the nodes and claims of a service whose pods cannot be
+	// scheduled takes requests: it runs beside the wait, which goes on
+	// following the watch (a claim that binds a moment later, as a
+	// provisioner's do, does not hold the stack up for the look), and
+	// its verdict comes back on diagnosed.
+	type diagnosis struct {
+		p   *pending
+		f   *failure
+		why string
+	}
+	dctx, stopDiagnoses := context.WithCancel(ctx)
+	var diagnoses sync.WaitGroup
+	defer func() {
+		stopDiagnoses()
+		diagnoses.Wait()
+	}()
+	diagnosed := make(chan diagnosis, len(spec.Stack.Services))
 	var todo []*pending
 	for i := range spec.Stack.Services {
 		svc := &spec.Stack.Services[i]
@@ -98,20 +118,19 @@ func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runt
 				return se
 			}
 			if pods := servicePods(objs.pods, p.svc.Name, p.hash); unschedulable(pods) {
-				if !now.Before(p.claimAt) {
-					p.claimAt = now.Add(claimRecheck)
-					f := r.neverFits(ctx, pods)
-					if f == nil && len(p.svc.VolumeArgs) > 0 {
-						f, p.claimWhy = r.claims(ctx, ns, spec, p.svc)
-					}
-					if f != nil {
-						se := r.serviceError(ctx, spec, p.svc.Name, f)
-						report.Emit(runtime.Event{Type: runtime.EventServiceFailed, Stack: spec.Stack.Name, Service: p.svc.Name,
-							Message: se.Err.Error()})
-						return se
-					}
+				if !p.diagnosing && !now.Before(p.claimAt) {
+					p.claimAt, p.diagnosing = now.Add(claimRecheck), true
+					claims := objs.claims
+					diagnoses.Go(func() {
+						f := r.neverFits(dctx, pods)
+						var why string
+						if f == nil && len(p.svc.VolumeArgs) > 0 {
+							f, why = r.claims(dctx, ns, p.svc, claims)
+						}
+						diagnosed <- diagnosis{p, f, why}
+					})
 				}
-				if next.IsZero() || p.claimAt.Before(next) {
+				if !p.diagnosing && (next.IsZero() || p.claimAt.Before(next)) {
 					next = p.claimAt
 				}
 			} else {
@@ -172,6 +191,18 @@ func (r *Runtime) Wait(ctx context.Context, spec *runtime.StackSpec, report runt
 			return fmt.Errorf("wait %s: %w", ref, errClosed)
 		case <-changed:
 		case <-timer.C:
+		case d := <-diagnosed:
+			d.p.diagnosing = false
+			if !slices.Contains(todo, d.p) {
+				break // ready meanwhile
+			}
+			if d.f != nil {
+				se := r.serviceError(ctx, spec, d.p.svc.Name, d.f)
+				report.Emit(runtime.Event{Type: runtime.EventServiceFailed, Stack: spec.Stack.Name, Service: d.p.svc.Name,
+					Message: se.Err.Error()})
+				return se
+			}
+			d.p.claimWhy = d.why
 		}
 	}
 }
