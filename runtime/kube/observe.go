@@ -13,6 +13,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -36,7 +37,9 @@ import (
 // resourceVersion, and no other, the caches are exactly what the server
 // holds, and the report is built from them; otherwise (a change the
 // watches have not delivered yet) it is built from five full lists, as
-// before the watches start. Either way the report is what the API server
+// before the watches start. With a namespace per deployment, a missing
+// namespace answers that nothing exists without waiting for the lists.
+// Either way the report is what the API server
 // held when Observe was called, never an older state.
 func (r *Runtime) Observe(ctx context.Context, deployment string) (*runtime.DeploymentState, error) {
 	if err := ctx.Err(); err != nil {
@@ -68,8 +71,38 @@ type observed struct {
 	ingresses    []*networkingv1.Ingress
 }
 
-// listObjects lists a deployment's objects from the API server.
+// listObjects lists a deployment's objects from the API server. With a
+// namespace per deployment it also asks for the namespace, beside the
+// lists: when there is none, nothing of the deployment exists, and that
+// answer (the common one before a launch, and after a teardown) does not
+// wait for five lists.
 func (r *Runtime) listObjects(ctx context.Context, deployment string) (*observed, error) {
+	if r.opts.Namespace != "" {
+		return r.listAll(ctx, deployment)
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		objs *observed
+		err  error
+	}
+	listed := make(chan result, 1)
+	go func() {
+		objs, err := r.listAll(lctx, deployment)
+		listed <- result{objs, err}
+	}()
+	_, err := r.cs.CoreV1().Namespaces().Get(ctx, r.namespace(deployment), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		cancel()
+		<-listed
+		return &observed{}, nil
+	}
+	res := <-listed
+	return res.objs, res.err
+}
+
+// listAll lists a deployment's objects, kind by kind.
+func (r *Runtime) listAll(ctx context.Context, deployment string) (*observed, error) {
 	ns := r.namespace(deployment)
 	o := metav1.ListOptions{LabelSelector: deploymentSelector(deployment)}
 	var (

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -143,4 +144,57 @@ func TestObserveFromCachesIsExact(t *testing.T) {
 	gate.open()
 	shut = false
 	must(t, rt.Remove(context.WithoutCancel(ctx), spec.Ref(), runtime.RemoveOptions{DeleteData: true}))
+}
+
+// TestObserveWithoutNamespace: with a namespace per deployment, Observe
+// of a deployment whose namespace does not exist (before its launch,
+// after its teardown) answers that nothing exists as soon as the API
+// server says the namespace is missing, without waiting for its lists
+// (held here until the test ends); once the namespace and an object
+// exist, the lists report them.
+func TestObserveWithoutNamespace(t *testing.T) {
+	t.Parallel()
+	env := kubetest.Shared(t)
+	ctx := ctxT(t, 5*time.Minute)
+	dep := "nons-" + randomHex(3)
+	hold := make(chan struct{})
+	var holding sync.Mutex
+	held := true
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			holding.Lock()
+			h := held
+			holding.Unlock()
+			if h && req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/namespaces/stackwave-"+dep+"/") {
+				select {
+				case <-hold:
+				case <-req.Context().Done():
+					return nil, req.Context().Err()
+				}
+			}
+			return rt.RoundTrip(req)
+		})
+	})
+	rt := newRuntime(t, cfg, nil)
+	ds, err := rt.Observe(ctx, dep)
+	close(hold)
+	must(t, err)
+	if len(ds.Stacks) != 0 {
+		t.Errorf("Observe of a deployment without a namespace: %d stacks, want none", len(ds.Stacks))
+	}
+
+	holding.Lock()
+	held = false
+	holding.Unlock()
+	spec := &runtime.StackSpec{Deployment: dep, ProductName: "p", ProductID: "p1", VersionID: "v1",
+		Stack: stack.Stack{Name: "web", Services: []stack.Service{plain("app")}}, ReadyTimeout: 10 * time.Minute}
+	t.Cleanup(func() { _ = rt.Remove(context.Background(), spec.Ref(), runtime.RemoveOptions{}) })
+	must(t, rt.Apply(ctx, spec, nil))
+	one := newRuntime(t, env.Config, nil) // no watches: Observe lists
+	ds, err = one.Observe(ctx, dep)
+	must(t, err)
+	if len(ds.Stacks) != 1 || ds.Stacks[0].Name != "web" {
+		t.Errorf("Observe after the apply: %+v, want stack web", ds.Stacks)
+	}
 }
