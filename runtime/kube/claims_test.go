@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
@@ -28,15 +26,7 @@ func TestWaitClaimVerdict(t *testing.T) {
 	t.Parallel()
 	env := kubetest.Shared(t)
 	ctx := ctxT(t, 3*time.Minute)
-	static := "stackwave-static-" + randomHex(3)
-	immediate := storagev1.VolumeBindingImmediate
-	_, err := env.Clientset.StorageV1().StorageClasses().Create(ctx, &storagev1.StorageClass{
-		ObjectMeta: metav1.ObjectMeta{Name: static}, Provisioner: "kubernetes.io/no-provisioner", VolumeBindingMode: &immediate,
-	}, metav1.CreateOptions{})
-	must(t, err)
-	t.Cleanup(func() {
-		_ = env.Clientset.StorageV1().StorageClasses().Delete(context.Background(), static, metav1.DeleteOptions{})
-	})
+	static := staticStorageClass(t, env, "stackwave-static-")
 	for _, tc := range []struct {
 		name    string
 		classes map[string]string
@@ -112,15 +102,7 @@ func TestWaitDoesNotAwaitItsDiagnosis(t *testing.T) {
 	t.Parallel()
 	env := kubetest.Shared(t)
 	ctx := ctxT(t, 5*time.Minute)
-	static := "stackwave-held-" + randomHex(3)
-	immediate := storagev1.VolumeBindingImmediate
-	_, err := env.Clientset.StorageV1().StorageClasses().Create(ctx, &storagev1.StorageClass{
-		ObjectMeta: metav1.ObjectMeta{Name: static}, Provisioner: "kubernetes.io/no-provisioner", VolumeBindingMode: &immediate,
-	}, metav1.CreateOptions{})
-	must(t, err)
-	t.Cleanup(func() {
-		_ = env.Clientset.StorageV1().StorageClasses().Delete(context.Background(), static, metav1.DeleteOptions{})
-	})
+	static := staticStorageClass(t, env, "stackwave-held-")
 
 	asked := make(chan struct{}, 1)
 	release := make(chan struct{})
@@ -170,17 +152,7 @@ func TestWaitDoesNotAwaitItsDiagnosis(t *testing.T) {
 		t.Fatalf("%d claims, want 1", len(claims.Items))
 	}
 	c := claims.Items[0]
-	pv := &corev1.PersistentVolume{
-		ObjectMeta: metav1.ObjectMeta{Name: "pv-" + string(c.UID)},
-		Spec: corev1.PersistentVolumeSpec{
-			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: c.Spec.Resources.Requests[corev1.ResourceStorage]},
-			AccessModes:                   c.Spec.AccessModes,
-			StorageClassName:              static,
-			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete,
-			ClaimRef:                      &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: c.Namespace, Name: c.Name, UID: c.UID},
-			PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/nonexistent/" + string(c.UID)}},
-		},
-	}
+	pv := volumeFor(&c, static, nil)
 	_, err = env.Clientset.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{})
 	must(t, err)
 	t.Cleanup(func() {

@@ -390,17 +390,7 @@ func startProvisioner(t testing.TB, env *kubetest.Env) {
 			return
 		}
 		wg.Go(func() {
-			pv := &corev1.PersistentVolume{
-				ObjectMeta: metav1.ObjectMeta{Name: "pv-" + string(c.UID), Labels: map[string]string{"stackwave-test": "pv"}},
-				Spec: corev1.PersistentVolumeSpec{
-					Capacity:                      corev1.ResourceList{corev1.ResourceStorage: c.Spec.Resources.Requests[corev1.ResourceStorage]},
-					AccessModes:                   c.Spec.AccessModes,
-					StorageClassName:              testStorageClass,
-					PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
-					ClaimRef:                      &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: c.Namespace, Name: c.Name, UID: c.UID},
-					PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/nonexistent/" + string(c.UID)}},
-				},
-			}
+			pv := volumeFor(c, testStorageClass, map[string]string{"stackwave-test": "pv"})
 			if _, err := env.Clientset.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 				t.Logf("provisioner: %v", err)
 			}
@@ -440,4 +430,37 @@ func must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// volumeFor returns a PersistentVolume of the class, bound in advance to
+// claim c and as large as it asks, that the cluster keeps once released.
+func volumeFor(c *corev1.PersistentVolumeClaim, class string, labels map[string]string) *corev1.PersistentVolume {
+	return &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: "pv-" + string(c.UID), Labels: labels},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: c.Spec.Resources.Requests[corev1.ResourceStorage]},
+			AccessModes:                   c.Spec.AccessModes,
+			StorageClassName:              class,
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+			ClaimRef:                      &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: c.Namespace, Name: c.Name, UID: c.UID},
+			PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/nonexistent/" + string(c.UID)}},
+		},
+	}
+}
+
+// staticStorageClass creates a storage class named prefix and a random
+// suffix that nothing provisions and whose claims bind at once, deleted
+// when t ends, and returns its name.
+func staticStorageClass(t testing.TB, env *kubetest.Env, prefix string) string {
+	t.Helper()
+	name := prefix + randomHex(3)
+	immediate := storagev1.VolumeBindingImmediate
+	_, err := env.Clientset.StorageV1().StorageClasses().Create(context.Background(), &storagev1.StorageClass{
+		ObjectMeta: metav1.ObjectMeta{Name: name}, Provisioner: "kubernetes.io/no-provisioner", VolumeBindingMode: &immediate,
+	}, metav1.CreateOptions{})
+	must(t, err)
+	t.Cleanup(func() {
+		_ = env.Clientset.StorageV1().StorageClasses().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+	return name
 }

@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	storagev1 "k8s.io/api/storage/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/stackwave/stackwave/internal/kubetest"
 	"github.com/stackwave/stackwave/runtime"
 	"github.com/stackwave/stackwave/runtime/kube"
@@ -27,15 +24,7 @@ func TestWaitStoppedNamesCause(t *testing.T) {
 	t.Parallel()
 	env := kubetest.Shared(t)
 	ctx := ctxT(t, 5*time.Minute)
-	static := "stackwave-nocause-" + randomHex(3)
-	immediate := storagev1.VolumeBindingImmediate
-	_, err := env.Clientset.StorageV1().StorageClasses().Create(ctx, &storagev1.StorageClass{
-		ObjectMeta: metav1.ObjectMeta{Name: static}, Provisioner: "kubernetes.io/no-provisioner", VolumeBindingMode: &immediate,
-	}, metav1.CreateOptions{})
-	must(t, err)
-	t.Cleanup(func() {
-		_ = env.Clientset.StorageV1().StorageClasses().Delete(context.Background(), static, metav1.DeleteOptions{})
-	})
+	static := staticStorageClass(t, env, "stackwave-nocause-")
 	rt := newRuntime(t, env.Config, &kube.Options{StorageClasses: map[string]string{"SSD1": static}})
 	db := plain("db")
 	db.VolumeArgs = []stack.VolumeArg{{MountPath: "/data", UnitType: "SSD1_10G"}}
@@ -70,7 +59,7 @@ func TestWaitStoppedNamesCause(t *testing.T) {
 		t.Fatal("the claim's cause was never reported")
 	}
 	stop() // as an operation's --timeout would
-	err = <-errc
+	err := <-errc
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Wait: %v, want context.Canceled", err)
 	}
