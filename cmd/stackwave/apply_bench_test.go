@@ -94,11 +94,15 @@ var applySteps = []string{"begin", "read", "opened", "prechecked", "registered",
 // split it) and s-apply (the whole command). Under load, the CPU times
 // vary far less than the wall-clock ones. The deployment is destroyed between rounds (not timed).
 func benchApply(b *testing.B, args, backend []string) {
-	name := uniqueName("applybench")
-	cmd := append(append([]string{"apply", "--name", name, "--progress", "plain"}, args...), backend...)
 	per := map[string][]time.Duration{}
 	add := func(k string, d time.Duration) { per[k] = append(per[k], d) }
 	for b.Loop() {
+		// A new deployment each round: a launch of the name the round
+		// before destroyed is a relaunch, which looks at the runtime for
+		// what is left of it, and its cluster is still busy with the
+		// teardown.
+		name := uniqueName("applybench")
+		cmd := append(append([]string{"apply", "--name", name, "--progress", "plain"}, args...), backend...)
 		at, cpu := map[string]time.Time{}, map[string]time.Duration{}
 		applyStep = func(step string) { at[step], cpu[step] = time.Now(), cpuTime(b) }
 		var out, errOut strings.Builder
