@@ -279,11 +279,12 @@ func (r *Runtime) nsLock(ns string) *nsLock {
 // DefaultConcurrency is the runtime's Concurrency hint.
 const DefaultConcurrency = 64
 
-// Concurrency returns DefaultConcurrency, 64: a stack's Apply and Remove are a few short API
-// calls, and the API server serves many at once. An Apply holds its slot
-// until its slowest object, the workload, is written, so the bound is
-// about the number of workload writes in flight: a launch of 100 stacks
-// took 2.6 to 2.7 s with 64 against 2.8 to 2.9 s with 32 (and no less with
-// 128), the API server's own floor for the same objects being 2.5 s
-// (BENCHMARKS.md). It implements runtime.ConcurrencyHinter.
+// Concurrency returns DefaultConcurrency, 64: a stack's Apply and Remove
+// are a few short API calls, and the API server serves many at once. An
+// Apply holds its slot until its slowest object, the workload, is
+// written, so the bound is about the number of workload writes in
+// flight: a launch of 100 stacks took 2.6 to 2.7 s with 64 against 2.8
+// to 2.9 s with 32 (and no less with 128), the API server's own floor
+// for the same objects being 2.5 s (BENCHMARKS.md). It implements
+// runtime.ConcurrencyHinter.
 func (r *Runtime) Concurrency() int { return DefaultConcurrency }

@@ -39,8 +39,8 @@ import (
 // watches have not delivered yet) it is built from five full lists, as
 // before the watches start. With a namespace per deployment, a missing
 // namespace answers that nothing exists without waiting for the lists.
-// Either way the report is what the API server
-// held when Observe was called, never an older state.
+// Either way the report is what the API server held when Observe was
+// called, never an older state.
 func (r *Runtime) Observe(ctx context.Context, deployment string) (*runtime.DeploymentState, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("observe %s: %w", deployment, err)
