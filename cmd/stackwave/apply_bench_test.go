@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/stackwave/stackwave/internal/dockertest"
 	"github.com/stackwave/stackwave/internal/kubetest"
+	"github.com/stackwave/stackwave/internal/sample"
 )
 
 // BenchmarkApplyOverhead runs `stackwave apply` of the quickstart product
@@ -41,35 +40,8 @@ func BenchmarkApplyOverheadKube(b *testing.B) {
 	b.Setenv("KUBECONFIG", env.Kubeconfig)
 	dir := b.TempDir()
 	doc := filepath.Join(dir, "product.json")
-	must(b, os.WriteFile(doc, wideProduct("applybench", 100), 0o600))
+	must(b, os.WriteFile(doc, sample.WideTier("applybench", 100), 0o600))
 	benchApply(b, []string{"-f", doc}, []string{"--runtime", "kube", "--store", "sqlite:" + filepath.Join(dir, "stackwave.db")})
-}
-
-// wideProduct is a product document of one tier of n stacks, each one
-// service with an internal access point.
-func wideProduct(name string, n int) []byte {
-	type svc struct {
-		Name   string         `json:"service_name"`
-		Unit   string         `json:"unit_type"`
-		Image  map[string]any `json:"image"`
-		Access map[string]any `json:"access_point"`
-	}
-	type stk struct {
-		Name     string `json:"stack_name"`
-		Services []svc  `json:"services"`
-	}
-	tier := make([]stk, n)
-	for i := range tier {
-		tier[i] = stk{Name: fmt.Sprintf("s%04d", i), Services: []svc{{
-			Name: "app", Unit: "1U1G", Image: map[string]any{"name": "registry.kube.test/app", "tag": "1"},
-			Access: map[string]any{"type": "internal_ip", "backend_ports": []int{8080}},
-		}}}
-	}
-	out, err := json.Marshal(map[string]any{"product_name": name, "stack_deps": [][]stk{tier}})
-	if err != nil {
-		panic(err)
-	}
-	return out
 }
 
 func must(b *testing.B, err error) {

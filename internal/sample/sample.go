@@ -5,6 +5,8 @@ package sample
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"strconv"
 )
 
@@ -78,4 +80,33 @@ func Document(stacks, services, tierWidth int) []byte {
 	}
 	b.WriteString("\n ]\n}\n")
 	return b.Bytes()
+}
+
+// WideTier returns the JSON of a product named name of one tier of n
+// stacks ("s0000", "s0001", ...), each one service "app" of unit 1U1G
+// with an internal access point on port 8080: on Kubernetes a Deployment
+// and a Service per stack, the shape of the command-line benchmarks.
+func WideTier(name string, n int) []byte {
+	type svc struct {
+		Name   string         `json:"service_name"`
+		Unit   string         `json:"unit_type"`
+		Image  map[string]any `json:"image"`
+		Access map[string]any `json:"access_point"`
+	}
+	type stk struct {
+		Name     string `json:"stack_name"`
+		Services []svc  `json:"services"`
+	}
+	tier := make([]stk, n)
+	for i := range tier {
+		tier[i] = stk{Name: fmt.Sprintf("s%04d", i), Services: []svc{{
+			Name: "app", Unit: "1U1G", Image: map[string]any{"name": "registry.kube.test/app", "tag": "1"},
+			Access: map[string]any{"type": "internal_ip", "backend_ports": []int{8080}},
+		}}}
+	}
+	b, err := json.Marshal(map[string]any{"product_name": name, "stack_deps": [][]stk{tier}})
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

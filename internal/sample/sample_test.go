@@ -28,3 +28,19 @@ func TestDocumentIsValid(t *testing.T) {
 		}
 	}
 }
+
+func TestWideTierIsValid(t *testing.T) {
+	for _, n := range []int{1, 100} {
+		doc, err := product.Decode(sample.WideTier("wide", n))
+		if err != nil {
+			t.Fatalf("%d stacks: %v", n, err)
+		}
+		if err := validate.Document(doc, nil); err != nil {
+			t.Fatalf("%d stacks: %v", n, err)
+		}
+		tiers, stacks, services := doc.StackDeps.Counts()
+		if doc.Name != "wide" || tiers != 1 || stacks != n || services != n {
+			t.Fatalf("%d stacks: got %q, %d tiers, %d stacks, %d services", n, doc.Name, tiers, stacks, services)
+		}
+	}
+}

@@ -35,6 +35,7 @@ import (
 
 	"github.com/stackwave/stackwave/deploy"
 	"github.com/stackwave/stackwave/internal/kubetest"
+	"github.com/stackwave/stackwave/internal/sample"
 	"github.com/stackwave/stackwave/runtime/kube"
 	"github.com/stackwave/stackwave/stack"
 )
@@ -56,33 +57,6 @@ func stackwaveBin(b *testing.B) (string, error) {
 		return "", fmt.Errorf("go build ./cmd/stackwave: %v: %s", err, out)
 	}
 	return bin, nil
-}
-
-// wideProduct is a product document of one tier of n stacks, each one
-// service with an internal access point (a Deployment and a Service).
-func wideProduct(name string, n int) []byte {
-	type svc struct {
-		Name   string         `json:"service_name"`
-		Unit   string         `json:"unit_type"`
-		Image  map[string]any `json:"image"`
-		Access map[string]any `json:"access_point"`
-	}
-	type stk struct {
-		Name     string `json:"stack_name"`
-		Services []svc  `json:"services"`
-	}
-	tier := make([]stk, n)
-	for i := range tier {
-		tier[i] = stk{Name: fmt.Sprintf("s%04d", i), Services: []svc{{
-			Name: "app", Unit: "1U1G", Image: map[string]any{"name": "registry.kube.test/app", "tag": "1"},
-			Access: map[string]any{"type": "internal_ip", "backend_ports": []int{8080}},
-		}}}
-	}
-	b, err := json.Marshal(map[string]any{"product_name": name, "stack_deps": [][]stk{tier}})
-	if err != nil {
-		panic(err)
-	}
-	return b
 }
 
 // wideObjects are the objects kubectl and the floor apply for the same
@@ -373,7 +347,7 @@ func cliArms(b *testing.B, n int) {
 	kubectl := os.Getenv("STACKWAVE_KUBECTL")
 	dir := b.TempDir()
 	doc := filepath.Join(dir, "product.json")
-	must(b, os.WriteFile(doc, wideProduct("wide"+strconv.Itoa(n), n), 0o644))
+	must(b, os.WriteFile(doc, sample.WideTier("wide"+strconv.Itoa(n), n), 0o644))
 	db := "sqlite:" + filepath.Join(dir, "sw.db")
 	kenv := []string{"KUBECONFIG=" + env.Kubeconfig}
 	ctx := ctxT(b, 4*time.Hour)
