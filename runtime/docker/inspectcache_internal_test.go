@@ -3,14 +3,12 @@ package docker
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
-	"github.com/moby/moby/client"
 
 	"github.com/stackwave/stackwave/internal/waitfor"
 )
@@ -136,7 +134,7 @@ func TestInspectCache(t *testing.T) {
 func TestInspectCacheWaitsForTheStream(t *testing.T) {
 	asked := make(chan struct{}, 4)
 	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	r := fakeEngineRuntime(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Api-Version", "1.41")
 		switch {
 		case strings.HasSuffix(r.URL.Path, "/_ping"):
@@ -158,17 +156,6 @@ func TestInspectCacheWaitsForTheStream(t *testing.T) {
 			http.NotFound(w, r)
 		}
 	}))
-	defer srv.Close()
-	cli, err := client.New(client.WithHost("tcp://"+strings.TrimPrefix(srv.URL, "http://")), client.WithAPIVersion("1.41"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	r, err := New(cli, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	sub := r.hub.subscribe()
 	defer sub.close()
 	select {

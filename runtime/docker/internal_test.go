@@ -31,7 +31,24 @@ import (
 
 func offlineRuntime(t *testing.T, opts *Options) *Runtime {
 	t.Helper()
-	cli, err := client.New(client.WithHost("unix:///nonexistent/stackwave-test.sock"))
+	return runtimeWith(t, opts, client.WithHost("unix:///nonexistent/stackwave-test.sock"))
+}
+
+// fakeEngineRuntime returns a runtime whose engine is h, served on
+// loopback (API version 1.41). The runtime, its client and the server
+// are closed when t ends, in that order.
+func fakeEngineRuntime(t *testing.T, h http.Handler) *Runtime {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return runtimeWith(t, nil, client.WithHost("tcp://"+strings.TrimPrefix(srv.URL, "http://")), client.WithAPIVersion("1.41"))
+}
+
+// runtimeWith returns a runtime on a client made with copts, both closed
+// when t ends.
+func runtimeWith(t *testing.T, opts *Options, copts ...client.Opt) *Runtime {
+	t.Helper()
+	cli, err := client.New(copts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +337,7 @@ func TestEventsSinceEngineClock(t *testing.T) {
 	var infoMu sync.Mutex
 	var infos []infoCall
 	sinces := make(chan since, 4)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	r := fakeEngineRuntime(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Api-Version", "1.41")
 		switch {
 		case strings.HasSuffix(r.URL.Path, "/_ping"):
@@ -348,17 +365,6 @@ func TestEventsSinceEngineClock(t *testing.T) {
 			http.NotFound(w, r)
 		}
 	}))
-	defer srv.Close()
-	cli, err := client.New(client.WithHost("tcp://"+strings.TrimPrefix(srv.URL, "http://")), client.WithAPIVersion("1.41"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	r, err := New(cli, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	subscribed := time.Now() // in this host's time
 	sub := r.hub.subscribe()
 	defer sub.close()
