@@ -303,13 +303,11 @@ func equalMap[V comparable](a, b map[string]V) bool {
 	return true
 }
 
-// TestTelemetryRollbackRecordsRedactedErrors: a stack whose apply fails
-// under the Rollback policy marks its call, its stack and the operation
-// failed with the message the record carries, secrets redacted, and the
-// rollback's removals appear under a span of their own.
-func TestTelemetryRollbackRecordsRedactedErrors(t *testing.T) {
-	sink := newOtelSink(t)
-	e := newEnv(t, nil, sink.options())
+// launchRolledBack launches three tiers whose "api" stack fails to apply
+// with an error quoting a secret env value, under the Rollback policy,
+// and fails t unless the launch was rolled back. It returns the tiers.
+func launchRolledBack(t *testing.T, e *env) stack.Deps {
+	t.Helper()
 	deps := threeTiers()
 	deps[1][0].Services[0].Envs = []string{"API_TOKEN=hunter2-secret"}
 	vid := e.version("v1", deps)
@@ -319,6 +317,17 @@ func TestTelemetryRollbackRecordsRedactedErrors(t *testing.T) {
 	if !errors.As(err, &oe) || !oe.RolledBack {
 		t.Fatalf("err = %v, want a rolled back OperationError", err)
 	}
+	return deps
+}
+
+// TestTelemetryRollbackRecordsRedactedErrors: a stack whose apply fails
+// under the Rollback policy marks its call, its stack and the operation
+// failed with the message the record carries, secrets redacted, and the
+// rollback's removals appear under a span of their own.
+func TestTelemetryRollbackRecordsRedactedErrors(t *testing.T) {
+	sink := newOtelSink(t)
+	e := newEnv(t, nil, sink.options())
+	launchRolledBack(t, e)
 
 	op := sink.one("stackwave.launch")
 	if op.Status().Code != codes.Error || attr(op, "stackwave.outcome") != "rolled_back" {
@@ -380,15 +389,7 @@ func TestTelemetryOmitCallSpans(t *testing.T) {
 	opts := sink.options()
 	opts.OmitCallSpans = true
 	e := newEnv(t, nil, opts)
-	deps := threeTiers()
-	deps[1][0].Services[0].Envs = []string{"API_TOKEN=hunter2-secret"}
-	vid := e.version("v1", deps)
-	e.rt.Inject(sim.Fault{Kind: sim.FailApply, Stack: "api", Err: errors.New("engine refused env API_TOKEN=hunter2-secret")})
-	_, err := e.ex.Launch(context.Background(), deploy.Request{Deployment: "shop", VersionID: vid, Policy: deploy.Rollback})
-	var oe *deploy.OperationError
-	if !errors.As(err, &oe) || !oe.RolledBack {
-		t.Fatalf("err = %v, want a rolled back OperationError", err)
-	}
+	deps := launchRolledBack(t, e)
 
 	for _, sp := range sink.ended() {
 		if n := sp.Name(); strings.HasPrefix(n, "stackwave.runtime.") || strings.HasPrefix(n, "stackwave.store.") {
