@@ -135,10 +135,7 @@ func TestInspectCacheWaitsForTheStream(t *testing.T) {
 	asked := make(chan struct{}, 4)
 	release := make(chan struct{})
 	r := fakeEngineRuntime(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Api-Version", "1.41")
 		switch {
-		case strings.HasSuffix(r.URL.Path, "/_ping"):
-			w.Write([]byte("OK"))
 		case strings.HasSuffix(r.URL.Path, "/info"):
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprintf(w, `{"NCPU":2,"SystemTime":%q}`, time.Now().Format(time.RFC3339Nano))

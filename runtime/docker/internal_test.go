@@ -35,11 +35,19 @@ func offlineRuntime(t *testing.T, opts *Options) *Runtime {
 }
 
 // fakeEngineRuntime returns a runtime whose engine is h, served on
-// loopback (API version 1.41). The runtime, its client and the server
-// are closed when t ends, in that order.
+// loopback as API version 1.41, the pings answered before h. The
+// runtime, its client and the server are closed when t ends, in that
+// order.
 func fakeEngineRuntime(t *testing.T, h http.Handler) *Runtime {
 	t.Helper()
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Api-Version", "1.41")
+		if strings.HasSuffix(r.URL.Path, "/_ping") {
+			w.Write([]byte("OK"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	return runtimeWith(t, nil, client.WithHost("tcp://"+strings.TrimPrefix(srv.URL, "http://")), client.WithAPIVersion("1.41"))
 }
@@ -338,10 +346,7 @@ func TestEventsSinceEngineClock(t *testing.T) {
 	var infos []infoCall
 	sinces := make(chan since, 4)
 	r := fakeEngineRuntime(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Api-Version", "1.41")
 		switch {
-		case strings.HasSuffix(r.URL.Path, "/_ping"):
-			w.Write([]byte("OK"))
 		case strings.HasSuffix(r.URL.Path, "/info"):
 			// A slow engine: the clock is read in the middle of the
 			// call, as the hub assumes.
